@@ -1,0 +1,225 @@
+"""The command line: the window by default, and headless commands that drive the
+core end to end (ask, vote, leaderboard, export, import) for scripts and tests."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+
+from . import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="arenadesk",
+        description="Compare the open models you run yourself with GPT, on your own prompts. "
+        "With no command, opens the window.",
+    )
+    p.add_argument("--version", action="version", version=f"ArenaDesk {__version__}")
+    p.add_argument("--home", metavar="DIR", help="keep all data, settings and models under DIR (also: ARENADESK_HOME)")
+    p.add_argument("--self-check", action="store_true",
+                   help="start headless, load the built-in model, answer one prompt, exit 0 if all worked")
+    p.add_argument("--install-desktop-entry", action="store_true",
+                   help="add ArenaDesk to your desktop's application launcher (Linux)")
+    p.add_argument("--uninstall-desktop-entry", action="store_true", help="remove the launcher entry again")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="send one prompt to several models, stream the answers, record the round")
+    ask.add_argument("prompt")
+    ask.add_argument("--local", action="append", default=[], metavar="MODEL",
+                     help="'default' (the built-in model) or a .gguf path; repeat for more")
+    ask.add_argument("--remote", action="append", default=[], metavar="MODEL",
+                     help="an OpenAI (or compatible) model name, e.g. gpt-4o-mini; repeat for more")
+    ask.add_argument("--system", default=None, help="system prompt")
+    ask.add_argument("--max-tokens", type=int)
+    ask.add_argument("--temperature", type=float)
+    ask.add_argument("--seed", type=int)
+    ask.add_argument("--base-url", help="OpenAI-compatible endpoint for this call (else Settings)")
+    ask.add_argument("--tag", help="a category for this prompt, for filtering the leaderboard")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per answer instead of text")
+
+    vote = sub.add_parser("vote", help="rate a recorded round")
+    vote.add_argument("round_id", type=int)
+    vote.add_argument("outcome", choices=["left", "right", "tie", "both_bad"])
+    vote.add_argument("--note", default="")
+
+    board = sub.add_parser("leaderboard", help="print your personal leaderboard")
+    board.add_argument("--blind-only", action="store_true")
+    board.add_argument("--exclude-ties", action="store_true")
+    board.add_argument("--tag")
+
+    exp = sub.add_parser("export", help="export ratings and conversations")
+    exp.add_argument("--format", required=True, choices=["csv", "jsonl", "fastchat", "pairs"])
+    exp.add_argument("--out", required=True, metavar="FILE")
+
+    imp = sub.add_parser("import", help="merge an ArenaDesk JSONL export into this machine's store")
+    imp.add_argument("file")
+    return p
+
+
+def run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.install_desktop_entry or args.uninstall_desktop_entry:
+        from .core import desktop_entry
+
+        done = desktop_entry.install() if args.install_desktop_entry else desktop_entry.uninstall()
+        for line in done:
+            print(line)
+        return 0
+    if args.command is None and not args.self_check:
+        from .app import run_gui
+
+        return run_gui(home=args.home)
+
+    from .core.services import Services
+    from .core.store.db import NewerDatabase
+
+    try:
+        services = Services.open(args.home)
+    except NewerDatabase as exc:
+        print(f"arenadesk: {exc}", file=sys.stderr)
+        return 2
+    for w in services.warnings:
+        print(f"arenadesk: warning: {w}", file=sys.stderr)
+    try:
+        if args.self_check:
+            return self_check(services)
+        return COMMANDS[args.command](services, args)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        services.close()
+
+
+# -- commands ------------------------------------------------------------------------------
+
+def cmd_ask(services, args) -> int:
+    from dataclasses import replace
+
+    from .core.arena import Round, Slot
+    from .core.engines.registry import ModelChoice
+    from .core.services import NeedsKey
+
+    choices = [ModelChoice("local", m) for m in args.local] + [ModelChoice("openai", m) for m in args.remote]
+    if not choices:
+        choices = [ModelChoice("local", "default")]
+    if args.base_url:
+        services.settings.openai_base_url = args.base_url
+    sampling = services.settings.sampling
+    for name in ("max_tokens", "temperature", "seed"):
+        if getattr(args, name) is not None:
+            sampling = replace(sampling, **{name: getattr(args, name)})
+    try:
+        slots = [Slot(c, services.engines.get(c), sampling) for c in choices]
+    except NeedsKey as exc:
+        print(f"arenadesk: {exc}", file=sys.stderr)
+        return 2
+    system = services.settings.system_prompt if args.system is None else args.system
+    conversation_id = services.store.new_conversation()
+    rnd = Round(services.store, services.prices, conversation_id, args.prompt, slots, system_prompt=system, tag=args.tag)
+    live = threading.Lock()
+
+    def on_delta(slot_index, text):
+        if slot_index == 0 and not args.json:
+            with live:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+
+    if not args.json:
+        print(f"── {slots[0].choice.label}")
+    results = rnd.run(on_delta=on_delta)
+    failed = 0
+    for i, (slot, result) in enumerate(zip(slots, results)):
+        if args.json:
+            print(json.dumps({
+                "round_id": rnd.round_id, "slot": i, "model": slot.choice.label, "engine": slot.choice.engine,
+                "text": result.text, "status": result.status, "error": result.error,
+                "ttft_s": result.ttft_s, "tokens_per_s": result.tokens_per_s,
+                "tokens_in": result.tokens_in, "tokens_out": result.tokens_out, "cost_usd": result.cost_usd,
+            }))
+        else:
+            if i > 0:
+                print(f"── {slot.choice.label}")
+                print(result.text, end="")
+            print()
+            if result.error:
+                print(f"   error: {result.error}")
+            print(f"   {metrics_line(result)}")
+        failed += result.status == "error"
+    if not args.json:
+        print(f"(round {rnd.round_id} saved; rate it with: arenadesk vote {rnd.round_id} left|right|tie|both_bad)")
+    return 1 if failed == len(results) else 0
+
+
+def metrics_line(result) -> str:
+    from .core.arena import format_metrics
+
+    return " · ".join(format_metrics(result))
+
+
+def cmd_vote(services, args) -> int:
+    services.store.cast_vote(args.round_id, args.outcome, note=args.note)
+    print(f"vote saved: round {args.round_id} → {args.outcome}")
+    return 0
+
+
+def cmd_leaderboard(services, args) -> int:
+    from .core import ratings
+
+    battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
+    board = ratings.leaderboard(battles, include_ties=not args.exclude_ties)
+    print(ratings.format_table(board))
+    return 0
+
+
+def cmd_export(services, args) -> int:
+    from .core import exports
+
+    n = exports.export(services.store, args.format, args.out)
+    print(f"exported {n} records to {args.out}")
+    return 0
+
+
+def cmd_import(services, args) -> int:
+    from .core import exports
+
+    summary = exports.import_jsonl(services.store, args.file)
+    print(summary)
+    return 0
+
+
+def self_check(services) -> int:
+    """Headless: Qt starts offscreen, the built-in model loads and answers one prompt."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(["arenadesk"])
+    from .core.arena import Round, Slot
+    from .core.engines.registry import ModelChoice
+    from dataclasses import replace
+
+    choice = ModelChoice("local", "default")
+    sampling = replace(services.settings.sampling, max_tokens=24, temperature=0.0, seed=1)
+    slot = Slot(choice, services.engines.get(choice), sampling)
+    conversation_id = services.store.new_conversation("self-check")
+    rnd = Round(services.store, services.prices, conversation_id, "What is the capital of France?", [slot])
+    (result,) = rnd.run()
+    services.store.delete_conversation(conversation_id)
+    print(f"Qt {app.platformName()} ok; data folder {services.folders.data}")
+    print(f"model: {choice.label}: {result.text.strip()!r}")
+    print(metrics_line(result))
+    ok = result.status == "done" and result.text.strip() != ""
+    print("self-check: " + ("ok" if ok else f"FAILED ({result.error or 'empty answer'})"))
+    return 0 if ok else 1
+
+
+COMMANDS = {
+    "ask": cmd_ask,
+    "vote": cmd_vote,
+    "leaderboard": cmd_leaderboard,
+    "export": cmd_export,
+    "import": cmd_import,
+}

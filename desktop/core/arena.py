@@ -1,0 +1,168 @@
+"""A round: one prompt sent to every pane at once, streamed concurrently, recorded.
+
+The round is written to the store before any engine starts, and each answer is
+saved when it ends however it ends (done, cancelled, error: the partial text is
+kept), so nothing the user saw is lost. Callbacks arrive on worker threads; the
+window turns them into Qt signals.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from .engines.base import Done, Engine, Error, Recorder, Result, TextDelta
+from .engines.registry import ModelChoice
+from .pricing import Prices
+from .settings import Sampling
+from .store import SlotSpec, Store
+
+SAVE_EVERY_S = 2.0  # partial text reaches the database at least this often while streaming
+
+
+@dataclass
+class Slot:
+    """One pane's side of the conversation."""
+
+    choice: ModelChoice
+    engine: Engine
+    params: Sampling
+    history: list[dict] = field(default_factory=list)  # earlier user/assistant turns of this pane
+
+    def messages(self, prompt: str, system_prompt: str = "") -> list[dict]:
+        head = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+        return head + self.history + [{"role": "user", "content": prompt}]
+
+
+def shuffled_positions(n: int, rng: random.Random | None = None) -> list[int]:
+    """Blind mode: where each slot is shown this round (slot i at positions[i])."""
+    positions = list(range(n))
+    (rng or random).shuffle(positions)
+    return positions
+
+
+class Round:
+    def __init__(
+        self,
+        store: Store,
+        prices: Prices,
+        conversation_id: int,
+        prompt: str,
+        slots: list[Slot],
+        *,
+        system_prompt: str = "",
+        blind: bool = False,
+        tag: str | None = None,
+        positions: list[int] | None = None,
+    ):
+        if not prompt.strip():
+            raise ValueError("the prompt is empty")
+        self.store, self.prices = store, prices
+        self.prompt, self.slots, self.system_prompt = prompt, slots, system_prompt
+        self.positions = positions or list(range(len(slots)))
+        specs = [
+            SlotSpec(i, self.positions[i], s.choice.engine, s.engine.info.model, s.engine.info.ref, asdict(s.params))
+            for i, s in enumerate(slots)
+        ]
+        self.round_id, self.response_ids = store.add_round(
+            conversation_id, prompt, specs, system_prompt=system_prompt, blind=blind, tag=tag
+        )
+        self.results: list[Result | None] = [None] * len(slots)
+        self._threads: list[threading.Thread | None] = [None] * len(slots)
+
+    # -- running ----------------------------------------------------------------------------
+    def start(self, on_delta: Callable[[int, str], None] | None = None,
+              on_result: Callable[[int, Result], None] | None = None) -> None:
+        for i in range(len(self.slots)):
+            self.start_slot(i, on_delta, on_result)
+
+    def start_slot(self, i: int, on_delta=None, on_result=None) -> None:
+        t = threading.Thread(target=self._run_slot, args=(i, on_delta, on_result), daemon=True,
+                             name=f"arenadesk-round{self.round_id}-slot{i}")
+        self._threads[i] = t
+        t.start()
+
+    def regenerate(self, i: int, on_delta=None, on_result=None) -> None:
+        """Answer this pane's prompt again; the earlier answer (and the round's vote) is replaced."""
+        self.wait_slot(i)
+        s = self.slots[i]
+        self.store.replace_response(
+            self.response_ids[i],
+            SlotSpec(i, self.positions[i], s.choice.engine, s.engine.info.model, s.engine.info.ref, asdict(s.params)),
+        )
+        self.start_slot(i, on_delta, on_result)
+
+    def wait(self, timeout: float | None = None) -> list[Result]:
+        for i in range(len(self.slots)):
+            self.wait_slot(i, timeout)
+        return list(self.results)
+
+    def wait_slot(self, i: int, timeout: float | None = None) -> None:
+        t = self._threads[i]
+        if t is not None:
+            t.join(timeout)
+
+    def run(self, on_delta=None, on_result=None) -> list[Result]:
+        self.start(on_delta, on_result)
+        return self.wait()
+
+    def cancel(self, i: int | None = None) -> None:
+        for j, s in enumerate(self.slots):
+            if i is None or i == j:
+                s.engine.cancel()
+
+    @property
+    def running(self) -> bool:
+        return any(t is not None and t.is_alive() for t in self._threads)
+
+    def _run_slot(self, i: int, on_delta, on_result) -> None:
+        slot = self.slots[i]
+        rec = Recorder()
+        last_save = time.monotonic()
+        try:
+            for event in slot.engine.stream(slot.messages(self.prompt, self.system_prompt), slot.params):
+                rec.feed(event)
+                if isinstance(event, TextDelta) and event.text:
+                    if on_delta:
+                        on_delta(i, event.text)
+                    if time.monotonic() - last_save > SAVE_EVERY_S:
+                        self.store.save_response(self.response_ids[i], rec.result)
+                        last_save = time.monotonic()
+                if isinstance(event, (Done, Error)):
+                    break
+            else:
+                rec.feed(Error("The answer ended without finishing; the text so far is kept.", "dropped"))
+        except Exception as exc:  # an engine bug must not take the round down with it
+            rec.feed(Error(f"Unexpected failure: {type(exc).__name__}: {exc}", "crash"))
+        result = rec.result
+        result.cost_usd = self.cost(slot, result)
+        self.results[i] = result
+        self.store.save_response(self.response_ids[i], result)
+        if result.status in ("done", "cancelled") and result.text:
+            slot.history = slot.history + [
+                {"role": "user", "content": self.prompt},
+                {"role": "assistant", "content": result.text},
+            ]
+        if on_result:
+            on_result(i, result)
+
+    def cost(self, slot: Slot, result: Result) -> float | None:
+        if slot.choice.engine == "local":
+            return 0.0
+        return self.prices.cost(slot.choice.model, result.tokens_in, result.tokens_out)
+
+
+def format_metrics(r: Result) -> list[str]:
+    """The figures shown under an answer, in the same words everywhere."""
+    out = []
+    if r.ttft_s is not None:
+        out.append(f"first token {r.ttft_s * 1000:.0f} ms" if r.ttft_s < 1 else f"first token {r.ttft_s:.2f} s")
+    if r.tokens_per_s is not None:
+        out.append(f"{r.tokens_per_s:.1f} tok/s")
+    if r.tokens_out is not None:
+        out.append(f"{'~' if r.tokens_estimated else ''}{r.tokens_out} tokens")
+    if r.cost_usd is not None:
+        out.append("free (local)" if r.cost_usd == 0 else f"${r.cost_usd:.4f}")
+    return out

@@ -1,0 +1,116 @@
+"""One contract for everything that answers a prompt.
+
+An engine turns a list of chat messages into a stream of events and can be
+cancelled from another thread. Timing, token counting and cost are not the
+engines' business: `Recorder` derives them from the stream, the same way for
+every backend, so the numbers shown side by side are comparable.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, Union
+
+from ..settings import Sampling
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool = False  # True when counted here because the backend sent no usage
+
+
+@dataclass(frozen=True)
+class Done:
+    finish_reason: str = "stop"  # stop | length | cancelled
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str  # what happened and what to do, safe to show (no keys)
+    kind: str = "error"  # auth | model | quota | rate_limit | server | timeout | connection | dropped | crash | load | input
+
+
+Event = Union[TextDelta, Usage, Done, Error]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    engine: str  # "local" | "openai"
+    model: str  # what the user sees: file name or API model name
+    ref: str  # what identifies it in ratings: "sha256:..." of the file, or the API model name
+
+
+class Engine(Protocol):
+    info: ModelInfo
+
+    def stream(self, messages: list[dict], params: Sampling) -> Iterator[Event]:
+        """Yield TextDelta*, then Usage, then Done; or Error at any point (and nothing after)."""
+
+    def cancel(self) -> None:
+        """Stop the current stream soon (any thread); the stream then ends with Done('cancelled')."""
+
+    def close(self) -> None:
+        """Release what the engine holds (a child process, HTTP connections)."""
+
+
+@dataclass
+class Result:
+    text: str = ""
+    status: str = "streaming"  # streaming | done | cancelled | error
+    error: str | None = None
+    error_kind: str | None = None
+    started_at: float = 0.0
+    first_token_at: float | None = None
+    finished_at: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    tokens_estimated: bool = False
+    cost_usd: float | None = None
+    finish_reason: str | None = None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.started_at
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Generation speed after the first token (the decode rate users feel)."""
+        if not self.tokens_out or self.first_token_at is None or self.finished_at is None:
+            return None
+        span = self.finished_at - self.first_token_at
+        return (self.tokens_out - 1) / span if span > 0 and self.tokens_out > 1 else None
+
+
+@dataclass
+class Recorder:
+    """Folds a stream of events into a Result, stamping times as events arrive."""
+
+    result: Result = field(default_factory=Result)
+    clock: callable = time.time
+
+    def __post_init__(self):
+        self.result.started_at = self.clock()
+
+    def feed(self, event: Event) -> Result:
+        r = self.result
+        if isinstance(event, TextDelta):
+            if event.text and r.first_token_at is None:
+                r.first_token_at = self.clock()
+            r.text += event.text
+        elif isinstance(event, Usage):
+            r.tokens_in, r.tokens_out, r.tokens_estimated = event.prompt_tokens, event.completion_tokens, event.estimated
+        elif isinstance(event, Done):
+            r.finished_at = self.clock()
+            r.finish_reason = event.finish_reason
+            r.status = "cancelled" if event.finish_reason == "cancelled" else "done"
+        elif isinstance(event, Error):
+            r.finished_at = self.clock()
+            r.status, r.error, r.error_kind = "error", event.message, event.kind
+        return r

@@ -1,0 +1,187 @@
+"""Local GGUF models through llama-cpp-python, hosted in a child process.
+
+Why a child process: a crash or abort inside llama.cpp (bad kernels for the
+CPU, a broken file, out of memory) kills only the child and shows as an error
+in the pane; cancel can always be made immediate by ending the child; and
+unloading really returns the model's memory to the system.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+from ..settings import LocalRuntime, Sampling
+from .base import Done, Error, Event, ModelInfo, TextDelta, Usage
+from .local_worker import serve
+
+CANCEL_GRACE_S = 0.3  # the child checks the cancel flag between tokens; past this it is ended
+LOAD_TIMEOUT_S = 300.0
+
+
+class LocalEngine:
+    def __init__(self, model_path: str | os.PathLike, runtime: LocalRuntime | None = None, *, ref: str | None = None,
+                 name: str | None = None):
+        self.model_path = Path(model_path)
+        self.runtime = runtime or LocalRuntime()
+        self.info = ModelInfo("local", name or self.model_path.name, ref or f"file:{self.model_path.name}")
+        self.load_info: dict | None = None  # what the child reported: layers, GPU offload, chat template
+        self._ctx = mp.get_context("spawn")
+        self._proc = None
+        self._conn = None
+        self._cancel = self._ctx.Event()
+        self._lock = threading.Lock()  # one stream at a time per engine
+
+    # -- life cycle ----------------------------------------------------------------------
+    def check_file(self) -> str | None:
+        """A clear message when the file cannot be a GGUF model, before spending time on it."""
+        p = self.model_path
+        if not p.is_file():
+            return f"Model file not found: {p}. Pick another model, or download it again from the library."
+        with p.open("rb") as fh:
+            magic = fh.read(4)
+        if magic != b"GGUF":
+            return f"{p.name} is not a GGUF model file (it does not start with the GGUF signature)."
+        return None
+
+    def load(self) -> Iterator[Event]:
+        """Start the child and load the model; yields nothing on success, an Error otherwise."""
+        if self._proc is not None and self._proc.is_alive():
+            return
+        problem = self.check_file()
+        if problem:
+            yield Error(problem, "load")
+            return
+        parent, child = self._ctx.Pipe()
+        threads = self.runtime.threads or default_threads()
+        runtime = dict(asdict(self.runtime), threads=threads)
+        self._proc = self._ctx.Process(
+            target=serve, args=(child, self._cancel, str(self.model_path), runtime), daemon=True,
+            name=f"arenadesk-llama-{self.model_path.name}",
+        )
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        msg = self._recv(LOAD_TIMEOUT_S)
+        if msg is None or msg[0] != "loaded":
+            detail = msg[2] if msg and msg[0] == "error" else self._death_note()
+            self.unload()
+            yield Error(detail if "Could not load" in detail else
+                        f"Could not load {self.model_path.name}: {detail}. The file may be truncated or damaged; "
+                        "download it again from the library.", "load")
+            return
+        self.load_info = msg[1]
+
+    def unload(self) -> None:
+        """End the child process; the model's memory goes back to the system."""
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if conn is not None:
+            try:
+                conn.send(("quit",))
+            except (OSError, ValueError):
+                pass
+        if proc is not None:
+            proc.join(timeout=1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=2.0)
+        if conn is not None:
+            conn.close()
+
+    close = unload
+
+    @property
+    def loaded(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # -- answering -----------------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def stream(self, messages: list[dict], params: Sampling | None = None) -> Iterator[Event]:
+        params = params or Sampling()
+        with self._lock:
+            self._cancel.clear()
+            for event in self.load():
+                yield event
+                return
+            if self._cancel.is_set():
+                yield Done("cancelled")
+                return
+            try:
+                self._conn.send(("generate", messages, asdict(params)))
+            except (OSError, ValueError):
+                self.unload()
+                yield Error(self._crash_message(), "crash")
+                return
+            yield from self._relay()
+
+    def _relay(self) -> Iterator[Event]:
+        cancelled_at = None
+        while True:
+            if self._cancel.is_set() and cancelled_at is None:
+                cancelled_at = time.monotonic()
+            if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE_S:
+                # The child is busy (e.g. still reading a long prompt): end it; it reloads on next use.
+                self.unload()
+                yield Done("cancelled")
+                return
+            msg = self._recv(0.05)
+            if msg is None:
+                if not self.loaded:
+                    note = self._crash_message()
+                    self.unload()
+                    yield Error(note, "crash")
+                    return
+                continue
+            kind = msg[0]
+            if kind == "delta":
+                yield TextDelta(msg[1])
+            elif kind == "usage":
+                yield Usage(msg[1], msg[2])
+            elif kind == "done":
+                yield Done(msg[1])
+                return
+            elif kind == "error":
+                yield Error(msg[2], msg[1])
+                return
+
+    def _recv(self, timeout: float):
+        """The next message, or None on timeout or when the child is gone."""
+        conn = self._conn
+        if conn is None:
+            return None
+        try:
+            if conn.poll(timeout):
+                return conn.recv()
+        except (EOFError, OSError):
+            self._proc and self._proc.join(timeout=1.0)
+        return None
+
+    def _death_note(self) -> str:
+        code = self._proc.exitcode if self._proc is not None else None
+        return f"the model process ended (exit code {code})" if code is not None else "the model process did not answer"
+
+    def _crash_message(self) -> str:
+        return (f"The local model process stopped unexpectedly ({self._death_note()}). "
+                "The text so far is kept; send again to restart the model. If it happens every time, "
+                "try fewer GPU layers or a smaller context in Settings.")
+
+
+def default_threads() -> int:
+    """Physical cores: hyper-threads slow llama.cpp's decode down rather than up."""
+    try:
+        import psutil
+
+        return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+    except ImportError:
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,141 @@
+"""The child process that hosts llama.cpp for one model file.
+
+Runs under multiprocessing's "spawn" start method, so it imports nothing of
+Qt and shares nothing with the app but a pipe and a cancel flag. If llama.cpp
+crashes or aborts, only this process dies; the parent turns that into an error.
+
+Messages from the parent:  ("generate", messages, params_dict) | ("quit",)
+Messages to the parent:    ("loaded", info) | ("delta", text) | ("usage", prompt, completion)
+                           | ("done", finish_reason) | ("error", kind, message)
+"""
+from __future__ import annotations
+
+import os
+import traceback
+
+STOP = ["\nUSER:", "USER:"]
+
+
+def transcript_prompt(messages: list[dict]) -> str:
+    """A plain chat transcript for models without a chat template.
+
+    Base models (like the embedded Gemma 3 270M) continue such a transcript
+    sensibly; llama-cpp-python's own fallback (the llama-2 format) makes them
+    answer with nothing.
+    """
+    lines = []
+    for m in messages:
+        role, content = m["role"], m["content"].strip()
+        if role == "system":
+            lines.append(content)
+        elif role == "user":
+            lines.append(f"USER: {content}")
+        else:
+            lines.append(f"ASSISTANT: {content}")
+    lines.append("ASSISTANT:")
+    return "\n".join(lines)
+
+
+def serve(conn, cancel, model_path: str, runtime: dict) -> None:
+    try:
+        import llama_cpp
+
+        llm = llama_cpp.Llama(
+            model_path=model_path,
+            n_ctx=int(runtime.get("context_length") or 4096),
+            n_gpu_layers=int(runtime.get("gpu_layers") or 0),
+            n_threads=int(runtime.get("threads") or 0) or None,
+            verbose=bool(os.environ.get("ARENADESK_LLAMA_VERBOSE")),
+        )
+    except Exception as exc:  # llama.cpp reports a bad file as ValueError
+        conn.send(("error", "load", f"Could not load {os.path.basename(model_path)}: {exc}"))
+        return
+    meta = llm.metadata or {}
+    arch = meta.get("general.architecture", "")
+    n_layers = int(meta.get(f"{arch}.block_count", 0) or 0)
+    gpu_ok = bool(llama_cpp.llama_supports_gpu_offload())
+    asked = int(runtime.get("gpu_layers") or 0)
+    offloaded = 0
+    if gpu_ok and asked:
+        offloaded = n_layers + 1 if asked < 0 else min(asked, n_layers + 1)  # +1: the output layer
+    template = meta.get("tokenizer.chat_template")
+    conn.send(("loaded", {
+        "architecture": arch,
+        "layers": n_layers,
+        "gpu_offload_supported": gpu_ok,
+        "gpu_layers_offloaded": offloaded,
+        "chat_template": bool(template),
+        "context_length": llm.n_ctx(),
+        "threads": llm.n_threads if hasattr(llm, "n_threads") else None,
+    }))
+    formatter = None
+    if template:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore")
+        bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore")
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg[0] == "quit":
+            return
+        _, messages, params = msg
+        try:
+            _generate(conn, cancel, llm, formatter, messages, params)
+        except Exception as exc:
+            conn.send(("error", "crash", f"The local model failed: {exc}\n{traceback.format_exc(limit=2)}"))
+
+
+def _render(llm, formatter, messages):
+    """The prompt text and stop strings for these messages."""
+    if formatter is None:
+        return transcript_prompt(messages), STOP
+    try:
+        out = formatter(messages=messages)
+    except Exception:
+        # Some templates (Gemma's among them) reject a system role: fold it into the first user turn.
+        system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+        rest = [dict(m) for m in messages if m["role"] != "system"]
+        if system and rest:
+            rest[0]["content"] = system + "\n\n" + rest[0]["content"]
+        out = formatter(messages=rest)
+    stop = out.stop if isinstance(out.stop, list) else ([out.stop] if out.stop else [])
+    return out.prompt, stop
+
+
+def _generate(conn, cancel, llm, formatter, messages, params):
+    prompt, stop = _render(llm, formatter, messages)
+    prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    # The formatted prompt may already begin with BOS text; llama-cpp-python drops a doubled BOS itself.
+    seed = int(params.get("seed", -1))
+    stream = llm.create_completion(
+        prompt=prompt,
+        max_tokens=int(params.get("max_tokens", 512)),
+        temperature=float(params.get("temperature", 0.7)),
+        top_p=float(params.get("top_p", 0.95)),
+        top_k=int(params.get("top_k", 40)),
+        repeat_penalty=float(params.get("repeat_penalty", 1.1)),
+        seed=None if seed < 0 else seed,
+        stop=stop,
+        stream=True,
+    )
+    text, finish = [], "stop"
+    for chunk in stream:
+        if cancel.is_set():
+            finish = "cancelled"
+            break
+        choice = chunk["choices"][0]
+        piece = choice.get("text") or ""
+        if piece:
+            text.append(piece)
+            conn.send(("delta", piece))
+        if choice.get("finish_reason"):
+            finish = choice["finish_reason"]
+    completion = "".join(text)
+    completion_tokens = len(llm.tokenize(completion.encode("utf-8"), add_bos=False, special=False)) if completion else 0
+    conn.send(("usage", len(prompt_tokens), completion_tokens))
+    conn.send(("done", finish))

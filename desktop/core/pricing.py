@@ -1,0 +1,39 @@
+"""Cost of an answer from the user-editable price table (USD per million tokens)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from .resources import resource
+
+
+class Prices:
+    def __init__(self, table: dict[str, dict[str, float]]):
+        self.table = table
+
+    @classmethod
+    def load(cls, user_file: Path | None = None) -> "Prices":
+        """The user's copy (seeded from resources/ on first use); the shipped table if it is unreadable."""
+        shipped = resource("prices.json")
+        path = shipped
+        if user_file is not None:
+            if not user_file.exists():
+                user_file.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(shipped, user_file)
+            path = user_file
+        try:
+            models = json.loads(path.read_text(encoding="utf-8"))["models"]
+        except (OSError, ValueError, KeyError, TypeError):
+            models = json.loads(shipped.read_text(encoding="utf-8"))["models"]
+        return cls({k: v for k, v in models.items() if isinstance(v, dict)})
+
+    def price(self, model: str) -> dict[str, float] | None:
+        best = max((k for k in self.table if model == k or model.startswith(k + "-")), key=len, default=None)
+        return self.table.get(best) if best else None
+
+    def cost(self, model: str, tokens_in: int | None, tokens_out: int | None) -> float | None:
+        p = self.price(model)
+        if p is None or tokens_in is None or tokens_out is None:
+            return None
+        return (tokens_in * float(p.get("input", 0)) + tokens_out * float(p.get("output", 0))) / 1_000_000

@@ -1,0 +1,111 @@
+"""API keys and tokens, kept only in the operating system's keychain (keyring).
+
+Nothing here ever writes a key to a file. Where no keychain backend exists
+(a headless Linux box without a Secret Service), a key can be kept for this
+session only, in memory; `OPENAI_API_KEY` / `HF_TOKEN` from the environment are
+read as a last resort. Callers learn where a key came from, never print it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+
+import keyring
+import keyring.errors
+
+from .paths import APP_ID
+
+OPENAI = "openai_api_key"
+HUGGINGFACE = "huggingface_token"
+
+_ENV = {OPENAI: "OPENAI_API_KEY", HUGGINGFACE: "HF_TOKEN"}
+
+
+class Source(str, Enum):
+    KEYCHAIN = "keychain"
+    SESSION = "session"  # in memory only, gone when the app quits
+    ENVIRONMENT = "environment"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Secret:
+    value: str | None
+    source: Source
+
+    def __repr__(self) -> str:  # never show the value, not even in a traceback
+        return f"Secret(source={self.source.value}, set={self.value is not None})"
+
+
+class NoKeychain(RuntimeError):
+    pass
+
+
+class Secrets:
+    def __init__(self, service: str = APP_ID):
+        self.service = service
+        self._session: dict[str, str] = {}
+
+    def keychain_available(self) -> bool:
+        backend = keyring.get_keyring()
+        priority = getattr(backend, "priority", 0)
+        name = type(backend).__module__ + "." + type(backend).__name__
+        return not (name.startswith("keyring.backends.fail") or name.endswith("null.Keyring") or priority <= 0)
+
+    def keychain_name(self) -> str:
+        return type(keyring.get_keyring()).__name__
+
+    def get(self, name: str) -> Secret:
+        if name in self._session:
+            return Secret(self._session[name], Source.SESSION)
+        if self.keychain_available():
+            try:
+                value = keyring.get_password(self.service, name)
+            except keyring.errors.KeyringError:
+                value = None
+            if value:
+                return Secret(value, Source.KEYCHAIN)
+        env = os.environ.get(_ENV.get(name, ""), "")
+        if env:
+            return Secret(env, Source.ENVIRONMENT)
+        return Secret(None, Source.NONE)
+
+    def set(self, name: str, value: str, *, session_only: bool = False) -> Source:
+        """Store a key. Raises NoKeychain when there is no backend and session_only is False."""
+        value = value.strip()
+        if not value:
+            raise ValueError("an empty key cannot be stored")
+        if session_only:
+            self._session[name] = value
+            return Source.SESSION
+        if not self.keychain_available():
+            raise NoKeychain(
+                "No system keychain is available, so the key cannot be saved. "
+                "Keep it for this session only, or set the environment variable "
+                f"{_ENV.get(name, name.upper())}."
+            )
+        try:
+            keyring.set_password(self.service, name, value)
+        except keyring.errors.KeyringError as exc:
+            raise NoKeychain(f"The system keychain refused the key ({type(exc).__name__}).") from None
+        self._session.pop(name, None)
+        return Source.KEYCHAIN
+
+    def delete(self, name: str) -> None:
+        self._session.pop(name, None)
+        if self.keychain_available():
+            try:
+                keyring.delete_password(self.service, name)
+            except keyring.errors.KeyringError:
+                pass
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove every given secret (and anything that looks like an OpenAI key) from text."""
+    import re
+
+    for s in secrets:
+        if s:
+            text = text.replace(s, "[redacted]")
+    return re.sub(r"sk-[A-Za-z0-9_\-]{8,}", "sk-[redacted]", text)

@@ -1,0 +1,87 @@
+"""The core's composition: folders, settings, store, keys, prices and engines,
+built once and handed to whoever needs them (the window, the command line, tests).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import secrets as secret_names
+from . import settings as settings_io
+from .engines.base import Engine
+from .engines.registry import EnginePool, ModelChoice
+from .paths import Folders, folders as default_folders
+from .pricing import Prices
+from .secrets import Secrets
+from .store import Store
+
+
+class NeedsKey(RuntimeError):
+    """No OpenAI key anywhere: the message says where to add one."""
+
+
+@dataclass
+class Services:
+    folders: Folders
+    settings: settings_io.Settings
+    store: Store
+    secrets: Secrets
+    prices: Prices
+    warnings: list[str] = field(default_factory=list)  # shown once by the window or printed by the CLI
+    engines: EnginePool = field(init=False)
+
+    def __post_init__(self):
+        self.engines = EnginePool(self._make_engine)
+
+    @classmethod
+    def open(cls, home: str | Path | None = None) -> "Services":
+        f = default_folders(home).ensure()
+        loaded = settings_io.load(f.settings_file)
+        warnings = [loaded.warning] if loaded.warning else []
+        return cls(f, loaded.settings, Store(f.database), Secrets(), Prices.load(f.prices_file), warnings)
+
+    def save_settings(self) -> None:
+        settings_io.save(self.settings, self.folders.settings_file)
+        self.engines.reset()  # runtime and endpoint settings take effect on the next answer
+
+    def close(self) -> None:
+        self.engines.reset()
+        self.store.close()
+
+    # -- engines --------------------------------------------------------------------------
+    def local_model_path(self, model: str) -> Path:
+        if model == "default":
+            from .library.embedded import embedded_model_path
+
+            return embedded_model_path(self.folders.models)
+        return Path(model).expanduser()
+
+    def local_model_ref(self, path: Path) -> str:
+        from .library.embedded import NAME, REF
+        from .library.hashing import sha256_file
+
+        if path.name == NAME and path.parent == self.folders.models:
+            return REF
+        return f"sha256:{sha256_file(path)}" if path.is_file() else f"file:{path.name}"
+
+    def openai_key(self) -> str:
+        key = self.secrets.get(secret_names.OPENAI).value
+        if not key:
+            raise NeedsKey("No OpenAI key: add one in Settings → Accounts (or set OPENAI_API_KEY).")
+        return key
+
+    def _make_engine(self, choice: ModelChoice) -> Engine:
+        if choice.engine == "local":
+            from .engines.local import LocalEngine
+
+            path = self.local_model_path(choice.model)
+            return LocalEngine(path, self.settings.runtime, ref=self.local_model_ref(path), name=choice.label)
+        from .engines.openai_api import OpenAIEngine
+
+        return OpenAIEngine(
+            choice.model,
+            api_key=self.openai_key(),
+            base_url=self.settings.openai_base_url or None,
+            timeout=self.settings.request_timeout_s,
+            prices=self.prices,
+        )

@@ -1,0 +1,129 @@
+"""Typed, versioned settings saved atomically as JSON.
+
+A corrupt, unreadable or future-version file never crashes the app: it gives
+defaults plus a warning the window shows, and the bad file is kept aside
+(settings.json.bad) so nothing the user wrote is silently destroyed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Sampling:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int = -1  # -1: a new random seed for every answer
+
+
+@dataclass
+class LocalRuntime:
+    context_length: int = 4096
+    gpu_layers: int = 0  # -1 offloads every layer when the build supports a GPU
+    threads: int = 0  # 0: let ArenaDesk pick (physical cores)
+
+
+@dataclass
+class Settings:
+    version: int = SCHEMA_VERSION
+    openai_base_url: str = ""  # empty: api.openai.com
+    default_local_model: str = "default"  # "default" is the embedded model; else a file path
+    default_remote_model: str = "gpt-4o-mini"
+    system_prompt: str = ""
+    sampling: Sampling = field(default_factory=Sampling)
+    runtime: LocalRuntime = field(default_factory=LocalRuntime)
+    blind: bool = False
+    theme: str = "system"  # system | light | dark
+    request_timeout_s: float = 60.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Settings":
+        """Known keys of the right type are taken; anything else keeps its default."""
+        return _fill(cls, raw)
+
+
+def _fill(kind, raw: dict):
+    obj = kind()
+    if not isinstance(raw, dict):
+        return obj
+    for f in fields(kind):
+        if f.name not in raw:
+            continue
+        default = getattr(obj, f.name)
+        value = raw[f.name]
+        if hasattr(default, "__dataclass_fields__"):
+            setattr(obj, f.name, _fill(type(default), value))
+        elif isinstance(default, bool):
+            if isinstance(value, bool):
+                setattr(obj, f.name, value)
+        elif isinstance(default, (int, float)) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            setattr(obj, f.name, type(default)(value))
+        elif isinstance(default, str) and isinstance(value, str):
+            setattr(obj, f.name, value)
+    return obj
+
+
+@dataclass
+class LoadedSettings:
+    settings: Settings
+    warning: str | None = None
+
+
+def load(path: Path) -> LoadedSettings:
+    if not path.exists():
+        return LoadedSettings(Settings())
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("the file does not hold a JSON object")
+    except (OSError, ValueError) as exc:
+        _keep_aside(path)
+        return LoadedSettings(
+            Settings(),
+            f"Settings file {path} could not be read ({exc}); defaults are in use and the "
+            f"old file was kept as {path.name}.bad.",
+        )
+    version = raw.get("version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        _keep_aside(path)
+        return LoadedSettings(
+            Settings(),
+            f"Settings file {path} is version {version!r}, newer than this ArenaDesk understands "
+            f"({SCHEMA_VERSION}); defaults are in use and the file was kept as {path.name}.bad.",
+        )
+    return LoadedSettings(Settings.from_dict(raw))
+
+
+def save(settings: Settings, path: Path) -> None:
+    """Write to a temporary file beside the target, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(settings.to_dict(), indent=2, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _keep_aside(path: Path) -> None:
+    try:
+        os.replace(path, path.with_name(path.name + ".bad"))
+    except OSError:
+        pass

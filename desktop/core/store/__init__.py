@@ -1,0 +1,1 @@
+from .db import Battle, ConversationRow, NewerDatabase, ResponseRow, RoundRow, SlotSpec, Store, VoteRow  # noqa: F401

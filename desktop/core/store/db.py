@@ -1,0 +1,469 @@
+"""SQLite store: WAL, foreign keys, named migrations, the queries the app needs.
+
+Every write is one transaction, committed before the method returns, with
+synchronous=FULL so a vote is on disk when `cast_vote` returns. One connection
+is shared behind a lock; every call is short, so the GUI thread may call it.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .migrations import MIGRATIONS
+
+OUTCOMES = ("left", "right", "tie", "both_bad", "best")
+
+
+class NewerDatabase(RuntimeError):
+    """The file was written by a newer ArenaDesk; we refuse to touch it."""
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class SlotSpec:
+    """One pane's part in a round: who answers, with what, and where it is shown."""
+
+    slot: int
+    position: int
+    engine: str
+    model: str
+    model_ref: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class ResponseRow:
+    id: int
+    round_id: int
+    slot: int
+    position: int
+    engine: str
+    model: str
+    model_ref: str
+    params: dict
+    text: str
+    status: str
+    error: str | None
+    started_at: float | None
+    first_token_at: float | None
+    finished_at: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    tokens_estimated: bool
+    cost_usd: float | None
+    stars: int | None
+    uid: str = ""
+
+
+@dataclass
+class VoteRow:
+    id: int
+    round_id: int
+    outcome: str
+    best_position: int | None
+    note: str
+    blind: bool
+    created_at: float
+    updated_at: float
+    uid: str = ""
+
+
+@dataclass
+class RoundRow:
+    id: int
+    conversation_id: int
+    turn: int
+    prompt: str
+    system_prompt: str
+    tag: str | None
+    blind: bool
+    created_at: float
+    responses: list[ResponseRow] = field(default_factory=list)  # ordered by position
+    vote: VoteRow | None = None
+    uid: str = ""
+
+
+@dataclass
+class ConversationRow:
+    id: int
+    title: str
+    created_at: float
+    blind: bool
+    rounds: list[RoundRow] = field(default_factory=list)
+    uid: str = ""
+
+
+@dataclass
+class Battle:
+    """One pairwise outcome, as the leaderboard and exports read it."""
+
+    battle_id: int
+    round_id: int
+    model_a: str  # model_ref
+    model_b: str
+    label_a: str  # display name
+    label_b: str
+    winner: str  # a | b | tie | both_bad
+    blind: bool
+    position_a: int
+    position_b: int
+    tstamp: float
+    tag: str | None
+
+
+_RESPONSE_COLS = (
+    "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
+    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid"
+)
+
+
+def _response(row) -> ResponseRow:
+    values = list(row)
+    values[7] = json.loads(values[7] or "{}")
+    values[16] = bool(values[16])
+    return ResponseRow(*values)
+
+
+class Store:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._migrate()
+
+    # -- plumbing -------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, args=()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+            applied = {r[0] for r in db.execute("SELECT name FROM schema_migrations")}
+        known = {name for name, _ in MIGRATIONS}
+        unknown = sorted(applied - known)
+        if unknown:
+            raise NewerDatabase(
+                f"The database {self.path} was written by a newer version of ArenaDesk "
+                f"(it has migration {unknown[-1]}). Update ArenaDesk to open it; the file was not changed."
+            )
+        for name, sql in MIGRATIONS:
+            if name in applied:
+                continue
+            with self.transaction() as db:
+                for statement in _statements(sql):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, time.time()))
+
+    def migrations(self) -> list[str]:
+        return [r[0] for r in self.query("SELECT name FROM schema_migrations ORDER BY name")]
+
+    # -- conversations and rounds ---------------------------------------------------------
+    def new_conversation(self, title: str = "", blind: bool = False, *, created_at: float | None = None) -> int:
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO conversations (uid, title, created_at, blind) VALUES (?, ?, ?, ?)",
+                (new_uid(), title, created_at or time.time(), int(blind)),
+            )
+            return cur.lastrowid
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    def add_round(
+        self,
+        conversation_id: int,
+        prompt: str,
+        slots: list[SlotSpec],
+        *,
+        system_prompt: str = "",
+        blind: bool = False,
+        tag: str | None = None,
+        created_at: float | None = None,
+    ) -> tuple[int, list[int]]:
+        """Record a prompt sent to N panes; returns the round id and one response id per slot (in `slots` order)."""
+        if not slots:
+            raise ValueError("a round needs at least one pane")
+        now = created_at or time.time()
+        with self.transaction() as db:
+            (turn,) = db.execute(
+                "SELECT COALESCE(MAX(turn) + 1, 0) FROM rounds WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            cur = db.execute(
+                "INSERT INTO rounds (uid, conversation_id, turn, prompt, system_prompt, tag, blind, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (new_uid(), conversation_id, turn, prompt, system_prompt, tag, int(blind), now),
+            )
+            round_id = cur.lastrowid
+            if turn == 0:
+                db.execute(
+                    "UPDATE conversations SET title = ? WHERE id = ? AND title = ''",
+                    (_title_from(prompt), conversation_id),
+                )
+            ids = []
+            for s in slots:
+                cur = db.execute(
+                    "INSERT INTO responses (uid, round_id, slot, position, engine, model, model_ref, params, started_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (new_uid(), round_id, s.slot, s.position, s.engine, s.model, s.model_ref,
+                     json.dumps(s.params, sort_keys=True), now),
+                )
+                ids.append(cur.lastrowid)
+            return round_id, ids
+
+    def set_tag(self, round_id: int, tag: str | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE rounds SET tag = ? WHERE id = ?", (tag or None, round_id))
+
+    def save_response(self, response_id: int, result) -> None:
+        """Write an engine Result (text, status, timings, usage, cost) to its response row."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE responses SET text = ?, status = ?, error = ?, started_at = ?, first_token_at = ?, "
+                "finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, cost_usd = ? WHERE id = ?",
+                (result.text, result.status, result.error, result.started_at, result.first_token_at,
+                 result.finished_at, result.tokens_in, result.tokens_out, int(bool(result.tokens_estimated)),
+                 result.cost_usd, response_id),
+            )
+
+    def replace_response(self, response_id: int, spec: SlotSpec) -> None:
+        """Regenerate: the response row starts over (a vote on its round no longer holds)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE responses SET engine = ?, model = ?, model_ref = ?, params = ?, text = '', status = 'streaming', "
+                "error = NULL, started_at = ?, first_token_at = NULL, finished_at = NULL, tokens_in = NULL, "
+                "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL WHERE id = ?",
+                (spec.engine, spec.model, spec.model_ref, json.dumps(spec.params, sort_keys=True), time.time(), response_id),
+            )
+            db.execute("DELETE FROM votes WHERE round_id = (SELECT round_id FROM responses WHERE id = ?)", (response_id,))
+
+    # -- votes ----------------------------------------------------------------------------
+    def cast_vote(
+        self,
+        round_id: int,
+        outcome: str,
+        *,
+        best_position: int | None = None,
+        stars: dict[int, int | None] | None = None,
+        note: str = "",
+        blind: bool | None = None,
+    ) -> int:
+        """Save (or change) the vote on a round and the pairwise battles it implies.
+
+        outcome is left / right / tie / both_bad for two panes; for more panes use
+        'best' with best_position (or tie / both_bad for all of them). stars maps
+        response id to 1-5 (None clears).
+        """
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT blind FROM rounds WHERE id = ?", (round_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no round {round_id}")
+            blind = bool(row[0]) if blind is None else blind
+            shown = db.execute(
+                "SELECT id, position FROM responses WHERE round_id = ? ORDER BY position", (round_id,)
+            ).fetchall()
+            pairs = _battles_for(outcome, best_position, [r[1] for r in shown])
+            by_position = {pos: rid for rid, pos in shown}
+            existing = db.execute("SELECT id, uid, created_at FROM votes WHERE round_id = ?", (round_id,)).fetchone()
+            if existing:
+                vote_id = existing[0]
+                db.execute(
+                    "UPDATE votes SET outcome = ?, best_position = ?, note = ?, blind = ?, updated_at = ? WHERE id = ?",
+                    (outcome, best_position, note, int(blind), now, vote_id),
+                )
+                db.execute("DELETE FROM battles WHERE vote_id = ?", (vote_id,))
+            else:
+                vote_id = db.execute(
+                    "INSERT INTO votes (uid, round_id, outcome, best_position, note, blind, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (new_uid(), round_id, outcome, best_position, note, int(blind), now, now),
+                ).lastrowid
+            db.executemany(
+                "INSERT INTO battles (vote_id, response_a, response_b, winner) VALUES (?, ?, ?, ?)",
+                [(vote_id, by_position[a], by_position[b], w) for a, b, w in pairs],
+            )
+            for response_id, value in (stars or {}).items():
+                if value is not None and not 1 <= int(value) <= 5:
+                    raise ValueError("stars go from 1 to 5")
+                db.execute("UPDATE responses SET stars = ? WHERE id = ? AND round_id = ?", (value, response_id, round_id))
+            return vote_id
+
+    def set_stars(self, response_id: int, stars: int | None) -> None:
+        if stars is not None and not 1 <= stars <= 5:
+            raise ValueError("stars go from 1 to 5")
+        with self.transaction() as db:
+            db.execute("UPDATE responses SET stars = ? WHERE id = ?", (stars, response_id))
+
+    def set_note(self, round_id: int, note: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE votes SET note = ?, updated_at = ? WHERE round_id = ?", (note, time.time(), round_id))
+
+    def clear_vote(self, round_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM votes WHERE round_id = ?", (round_id,))
+
+    # -- reading --------------------------------------------------------------------------
+    def conversations(self, search: str = "", limit: int = 500) -> list[ConversationRow]:
+        """Newest first; `search` matches titles, prompts and answers."""
+        sql = "SELECT id, title, created_at, blind, uid FROM conversations"
+        args: tuple = ()
+        if search:
+            like = f"%{search}%"
+            sql += (
+                " WHERE title LIKE ? OR id IN (SELECT conversation_id FROM rounds WHERE prompt LIKE ?)"
+                " OR id IN (SELECT r.conversation_id FROM rounds r JOIN responses p ON p.round_id = r.id"
+                " WHERE p.text LIKE ? OR p.model LIKE ?)"
+            )
+            args = (like, like, like, like)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        return [ConversationRow(r[0], r[1], r[2], bool(r[3]), uid=r[4]) for r in self.query(sql, args + (limit,))]
+
+    def conversation(self, conversation_id: int) -> ConversationRow:
+        rows = self.query("SELECT id, title, created_at, blind, uid FROM conversations WHERE id = ?", (conversation_id,))
+        if not rows:
+            raise KeyError(f"no conversation {conversation_id}")
+        r = rows[0]
+        conv = ConversationRow(r[0], r[1], r[2], bool(r[3]), uid=r[4])
+        conv.rounds = self.rounds(conversation_id)
+        return conv
+
+    def rounds(self, conversation_id: int) -> list[RoundRow]:
+        rounds = [
+            RoundRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], uid=r[8])
+            for r in self.query(
+                "SELECT id, conversation_id, turn, prompt, system_prompt, tag, blind, created_at, uid FROM rounds "
+                "WHERE conversation_id = ? ORDER BY turn",
+                (conversation_id,),
+            )
+        ]
+        for rnd in rounds:
+            rnd.responses = self.responses(rnd.id)
+            rnd.vote = self.vote(rnd.id)
+        return rounds
+
+    def responses(self, round_id: int) -> list[ResponseRow]:
+        return [
+            _response(r)
+            for r in self.query(f"SELECT {_RESPONSE_COLS} FROM responses WHERE round_id = ? ORDER BY position", (round_id,))
+        ]
+
+    def response(self, response_id: int) -> ResponseRow:
+        rows = self.query(f"SELECT {_RESPONSE_COLS} FROM responses WHERE id = ?", (response_id,))
+        if not rows:
+            raise KeyError(f"no response {response_id}")
+        return _response(rows[0])
+
+    def vote(self, round_id: int) -> VoteRow | None:
+        rows = self.query(
+            "SELECT id, round_id, outcome, best_position, note, blind, created_at, updated_at, uid FROM votes WHERE round_id = ?",
+            (round_id,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return VoteRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], uid=r[8])
+
+    def battles(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        blind_only: bool = False,
+        tag: str | None = None,
+    ) -> list[Battle]:
+        """Every pairwise outcome, oldest first, filtered by vote time, blindness and tag."""
+        sql = (
+            "SELECT b.id, r.id, pa.model_ref, pb.model_ref, pa.model, pb.model, b.winner, v.blind, "
+            "pa.position, pb.position, v.created_at, r.tag "
+            "FROM battles b JOIN votes v ON v.id = b.vote_id JOIN rounds r ON r.id = v.round_id "
+            "JOIN responses pa ON pa.id = b.response_a JOIN responses pb ON pb.id = b.response_b WHERE 1 = 1"
+        )
+        args: list = []
+        if since is not None:
+            sql += " AND v.created_at >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND v.created_at < ?"
+            args.append(until)
+        if blind_only:
+            sql += " AND v.blind = 1"
+        if tag:
+            sql += " AND r.tag = ?"
+            args.append(tag)
+        sql += " ORDER BY v.created_at, b.id"
+        return [
+            Battle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11])
+            for r in self.query(sql, args)
+        ]
+
+    def tags(self) -> list[str]:
+        return [r[0] for r in self.query("SELECT DISTINCT tag FROM rounds WHERE tag IS NOT NULL ORDER BY tag")]
+
+
+def _battles_for(outcome: str, best_position: int | None, positions: list[int]) -> list[tuple[int, int, str]]:
+    """The pairwise outcomes (position a, position b, winner) that a vote implies."""
+    if outcome in ("left", "right"):
+        if len(positions) != 2:
+            raise ValueError("left/right votes need exactly two answers; use 'best' with more")
+        return [(positions[0], positions[1], "a" if outcome == "left" else "b")]
+    if outcome == "best":
+        if best_position not in positions:
+            raise ValueError(f"best_position {best_position!r} is not one of the answers shown")
+        return [(best_position, p, "a") for p in positions if p != best_position]
+    return [(a, b, outcome) for a, b in itertools.combinations(positions, 2)]
+
+
+def _title_from(prompt: str) -> str:
+    line = " ".join(prompt.split())
+    return line if len(line) <= 60 else line[:57].rstrip() + "…"
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (sqlite3.complete_statement knows where they end)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,103 @@
+"""The database's history: named migrations, applied in order, recorded in a table.
+
+Append new migrations at the end; never edit or reorder one that has shipped.
+A database that records a migration this list does not know was made by a
+newer ArenaDesk and is refused rather than touched.
+"""
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_conversations_rounds_responses_votes",
+        """
+        CREATE TABLE conversations (
+            id          INTEGER PRIMARY KEY,
+            uid         TEXT NOT NULL UNIQUE,           -- stable across machines (import merges on it)
+            title       TEXT NOT NULL DEFAULT '',
+            created_at  REAL NOT NULL,                  -- unix seconds
+            blind       INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE rounds (
+            id              INTEGER PRIMARY KEY,
+            uid             TEXT NOT NULL UNIQUE,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            turn            INTEGER NOT NULL,           -- 0, 1, 2 ... within the conversation
+            prompt          TEXT NOT NULL,
+            system_prompt   TEXT NOT NULL DEFAULT '',
+            tag             TEXT,                       -- the user's category for this prompt
+            blind           INTEGER NOT NULL DEFAULT 0,
+            created_at      REAL NOT NULL,
+            UNIQUE (conversation_id, turn)
+        );
+        CREATE TABLE responses (
+            id               INTEGER PRIMARY KEY,
+            uid              TEXT NOT NULL UNIQUE,
+            round_id         INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+            slot             INTEGER NOT NULL,          -- the pane it belongs to
+            position         INTEGER NOT NULL,          -- where it was shown: 0 = left
+            engine           TEXT NOT NULL,             -- local | openai
+            model            TEXT NOT NULL,             -- display name
+            model_ref        TEXT NOT NULL,             -- sha256:<file hash> or API model name
+            params           TEXT NOT NULL DEFAULT '{}',
+            text             TEXT NOT NULL DEFAULT '',
+            status           TEXT NOT NULL DEFAULT 'streaming'
+                             CHECK (status IN ('streaming', 'done', 'cancelled', 'error')),
+            error            TEXT,
+            started_at       REAL,
+            first_token_at   REAL,
+            finished_at      REAL,
+            tokens_in        INTEGER,
+            tokens_out       INTEGER,
+            tokens_estimated INTEGER NOT NULL DEFAULT 0,
+            cost_usd         REAL,
+            stars            INTEGER CHECK (stars BETWEEN 1 AND 5),
+            UNIQUE (round_id, slot),
+            UNIQUE (round_id, position)
+        );
+        CREATE TABLE votes (
+            id            INTEGER PRIMARY KEY,
+            uid           TEXT NOT NULL UNIQUE,
+            round_id      INTEGER NOT NULL UNIQUE REFERENCES rounds(id) ON DELETE CASCADE,
+            outcome       TEXT NOT NULL CHECK (outcome IN ('left', 'right', 'tie', 'both_bad', 'best')),
+            best_position INTEGER,                      -- for 'best' among more than two panes
+            note          TEXT NOT NULL DEFAULT '',
+            blind         INTEGER NOT NULL DEFAULT 0,
+            created_at    REAL NOT NULL,
+            updated_at    REAL NOT NULL
+        );
+        -- The pairwise outcomes a vote implies; what the leaderboard reads.
+        CREATE TABLE battles (
+            id          INTEGER PRIMARY KEY,
+            vote_id     INTEGER NOT NULL REFERENCES votes(id) ON DELETE CASCADE,
+            response_a  INTEGER NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+            response_b  INTEGER NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+            winner      TEXT NOT NULL CHECK (winner IN ('a', 'b', 'tie', 'both_bad'))
+        );
+        CREATE INDEX rounds_by_conversation ON rounds(conversation_id, turn);
+        CREATE INDEX responses_by_round ON responses(round_id);
+        CREATE INDEX battles_by_vote ON battles(vote_id);
+        CREATE INDEX conversations_by_time ON conversations(created_at);
+        """,
+    ),
+    (
+        "0002_local_models",
+        """
+        -- Installed GGUF files the library knows, with what their header says.
+        CREATE TABLE local_models (
+            id           INTEGER PRIMARY KEY,
+            path         TEXT NOT NULL UNIQUE,
+            sha256       TEXT,
+            size         INTEGER NOT NULL,
+            mtime        REAL NOT NULL,
+            name         TEXT NOT NULL,
+            architecture TEXT,
+            parameters   INTEGER,
+            quant        TEXT,
+            context_length INTEGER,
+            chat_template INTEGER NOT NULL DEFAULT 0,
+            source       TEXT,                           -- repo id it came from, if downloaded
+            added_at     REAL NOT NULL
+        );
+        """,
+    ),
+]

@@ -1,0 +1,1 @@
+"""Loopback HTTP servers for tests (OpenAI-compatible ones live here)."""
