@@ -32,12 +32,21 @@ class Done:
 
 
 @dataclass(frozen=True)
+class Loaded:
+    """A local model finished loading (first use). The answer's clock starts here, so
+    time to first token compares answering, not loading; the load time is kept apart."""
+
+    seconds: float
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Error:
     message: str  # what happened and what to do, safe to show (no keys)
     kind: str = "error"  # auth | model | quota | rate_limit | server | timeout | connection | dropped | crash | load | input
 
 
-Event = Union[TextDelta, Usage, Done, Error]
+Event = Union[Loaded, TextDelta, Usage, Done, Error]
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class Engine(Protocol):
     info: ModelInfo
 
     def stream(self, messages: list[dict], params: Sampling) -> Iterator[Event]:
-        """Yield TextDelta*, then Usage, then Done; or Error at any point (and nothing after)."""
+        """Yield [Loaded], TextDelta*, then Usage, then Done; or Error at any point (and nothing after)."""
 
     def cancel(self) -> None:
         """Stop the current stream soon (any thread); the stream then ends with Done('cancelled')."""
@@ -74,6 +83,7 @@ class Result:
     tokens_estimated: bool = False
     cost_usd: float | None = None
     finish_reason: str | None = None
+    load_s: float | None = None  # time spent loading a local model before this answer
 
     @property
     def ttft_s(self) -> float | None:
@@ -100,7 +110,10 @@ class Recorder:
 
     def feed(self, event: Event) -> Result:
         r = self.result
-        if isinstance(event, TextDelta):
+        if isinstance(event, Loaded):
+            r.load_s = event.seconds
+            r.started_at = self.clock()
+        elif isinstance(event, TextDelta):
             if event.text and r.first_token_at is None:
                 r.first_token_at = self.clock()
             r.text += event.text

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Iterator
 
 from ..settings import LocalRuntime, Sampling
-from .base import Done, Error, Event, ModelInfo, TextDelta, Usage
+from .base import Done, Error, Event, Loaded, ModelInfo, TextDelta, Usage
 from .local_worker import serve
 
-CANCEL_GRACE_S = 0.3  # the child checks the cancel flag between tokens; past this it is ended
+CANCEL_GRACE_S = 2.0  # a cancelled child that has not finished by the next request is ended
 LOAD_TIMEOUT_S = 300.0
 
 
@@ -34,6 +34,7 @@ class LocalEngine:
         self._proc = None
         self._conn = None
         self._cancel = self._ctx.Event()
+        self._pending = False  # a cancelled answer's tail is still coming from the child
         self._lock = threading.Lock()  # one stream at a time per engine
 
     # -- life cycle ----------------------------------------------------------------------
@@ -49,9 +50,10 @@ class LocalEngine:
         return None
 
     def load(self) -> Iterator[Event]:
-        """Start the child and load the model; yields nothing on success, an Error otherwise."""
+        """Start the child and load the model: yields Loaded, or an Error; nothing if already loaded."""
         if self._proc is not None and self._proc.is_alive():
             return
+        began = time.monotonic()
         problem = self.check_file()
         if problem:
             yield Error(problem, "load")
@@ -75,12 +77,16 @@ class LocalEngine:
                         "download it again from the library.", "load")
             return
         self.load_info = msg[1]
+        yield Loaded(time.monotonic() - began, dict(self.load_info))
 
-    def unload(self) -> None:
+    def unload(self, force: bool = False) -> None:
         """End the child process; the model's memory goes back to the system."""
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
-        if conn is not None:
+        self._pending = False
+        if proc is not None and force:
+            proc.kill()
+        if conn is not None and not force:
             try:
                 conn.send(("quit",))
             except (OSError, ValueError):
@@ -110,10 +116,12 @@ class LocalEngine:
     def stream(self, messages: list[dict], params: Sampling | None = None) -> Iterator[Event]:
         params = params or Sampling()
         with self._lock:
+            self._drain()  # before clearing the flag: the previous, cancelled answer still needs it
             self._cancel.clear()
             for event in self.load():
                 yield event
-                return
+                if isinstance(event, Error):
+                    return
             if self._cancel.is_set():
                 yield Done("cancelled")
                 return
@@ -126,16 +134,14 @@ class LocalEngine:
             yield from self._relay()
 
     def _relay(self) -> Iterator[Event]:
-        cancelled_at = None
         while True:
-            if self._cancel.is_set() and cancelled_at is None:
-                cancelled_at = time.monotonic()
-            if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE_S:
-                # The child is busy (e.g. still reading a long prompt): end it; it reloads on next use.
-                self.unload()
+            if self._cancel.is_set():
+                # Stop relaying at once; the child notices the flag at its next token and the
+                # rest of its output is drained before the next request (see _drain).
+                self._pending = True
                 yield Done("cancelled")
                 return
-            msg = self._recv(0.05)
+            msg = self._recv(0.02)
             if msg is None:
                 if not self.loaded:
                     note = self._crash_message()
@@ -154,6 +160,16 @@ class LocalEngine:
             elif kind == "error":
                 yield Error(msg[2], msg[1])
                 return
+
+    def _drain(self) -> None:
+        """Read what a cancelled answer still sends; a child that will not stop is ended."""
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        while self._pending and time.monotonic() < deadline:
+            msg = self._recv(0.02)
+            if msg is not None and msg[0] in ("done", "error"):
+                self._pending = False
+        if self._pending:
+            self.unload(force=True)
 
     def _recv(self, timeout: float):
         """The next message, or None on timeout or when the child is gone."""

@@ -1,0 +1,35 @@
+import keyring
+import keyring.backends.fail
+import pytest
+
+from desktop.core import secrets as s
+
+
+def test_key_goes_to_the_keychain_only(memory_keyring):
+    store = s.Secrets()
+    assert store.get(s.OPENAI).source is s.Source.NONE
+    assert store.set(s.OPENAI, " sk-test-123456789 ") is s.Source.KEYCHAIN
+    got = store.get(s.OPENAI)
+    assert got.value == "sk-test-123456789" and got.source is s.Source.KEYCHAIN
+    assert "sk-test" not in repr(got)
+    store.delete(s.OPENAI)
+    assert store.get(s.OPENAI).value is None
+
+
+def test_no_backend_says_so_and_offers_session_or_environment(monkeypatch):
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    store = s.Secrets()
+    assert not store.keychain_available()
+    with pytest.raises(s.NoKeychain, match="session only"):
+        store.set(s.OPENAI, "sk-abcdefghijkl")
+    assert store.set(s.OPENAI, "sk-abcdefghijkl", session_only=True) is s.Source.SESSION
+    assert store.get(s.OPENAI).source is s.Source.SESSION
+    fresh = s.Secrets()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env-0000")
+    got = fresh.get(s.OPENAI)
+    assert got.value == "sk-from-env-0000" and got.source is s.Source.ENVIRONMENT
+
+
+def test_redact():
+    assert s.redact("bad key sk-abcdefghijklmnop here") == "bad key sk-[redacted] here"
+    assert s.redact("token hf_xyz", "hf_xyz") == "token [redacted]"
