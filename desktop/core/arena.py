@@ -62,15 +62,17 @@ class Round:
         self.store, self.prices = store, prices
         self.prompt, self.slots, self.system_prompt = prompt, slots, system_prompt
         self.positions = positions or list(range(len(slots)))
-        specs = [
-            SlotSpec(i, self.positions[i], s.choice.engine, s.engine.info.model, s.engine.info.ref, asdict(s.params))
-            for i, s in enumerate(slots)
-        ]
+        specs = [self._spec(i) for i in range(len(slots))]
         self.round_id, self.response_ids = store.add_round(
             conversation_id, prompt, specs, system_prompt=system_prompt, blind=blind, tag=tag
         )
         self.results: list[Result | None] = [None] * len(slots)
         self._threads: list[threading.Thread | None] = [None] * len(slots)
+
+    def _spec(self, i: int) -> SlotSpec:
+        s = self.slots[i]
+        return SlotSpec(i, self.positions[i], s.choice.engine, s.engine.info.model, s.engine.info.ref,
+                        asdict(s.params), str(s.choice))
 
     # -- running ----------------------------------------------------------------------------
     def start(self, on_delta: Callable[[int, str], None] | None = None,
@@ -88,10 +90,7 @@ class Round:
         """Answer this pane's prompt again; the earlier answer (and the round's vote) is replaced."""
         self.wait_slot(i)
         s = self.slots[i]
-        self.store.replace_response(
-            self.response_ids[i],
-            SlotSpec(i, self.positions[i], s.choice.engine, s.engine.info.model, s.engine.info.ref, asdict(s.params)),
-        )
+        self.store.replace_response(self.response_ids[i], self._spec(i))
         self.start_slot(i, on_delta, on_result)
 
     def wait(self, timeout: float | None = None) -> list[Result]:

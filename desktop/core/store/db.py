@@ -40,6 +40,7 @@ class SlotSpec:
     model: str
     model_ref: str
     params: dict = field(default_factory=dict)
+    choice: str = ""  # local:<path> | openai:<model>, so a conversation can be continued
 
 
 @dataclass
@@ -64,6 +65,7 @@ class ResponseRow:
     cost_usd: float | None
     stars: int | None
     uid: str = ""
+    choice: str = ""
 
 
 @dataclass
@@ -124,7 +126,7 @@ class Battle:
 
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
-    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid"
+    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice"
 )
 
 
@@ -238,9 +240,9 @@ class Store:
             ids = []
             for s in slots:
                 cur = db.execute(
-                    "INSERT INTO responses (uid, round_id, slot, position, engine, model, model_ref, params, started_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new_uid(), round_id, s.slot, s.position, s.engine, s.model, s.model_ref,
+                    "INSERT INTO responses (uid, round_id, slot, position, engine, model, model_ref, choice, params, "
+                    "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (new_uid(), round_id, s.slot, s.position, s.engine, s.model, s.model_ref, s.choice,
                      json.dumps(s.params, sort_keys=True), now),
                 )
                 ids.append(cur.lastrowid)
@@ -265,10 +267,11 @@ class Store:
         """Regenerate: the response row starts over (a vote on its round no longer holds)."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE responses SET engine = ?, model = ?, model_ref = ?, params = ?, text = '', status = 'streaming', "
+                "UPDATE responses SET engine = ?, model = ?, model_ref = ?, choice = ?, params = ?, text = '', status = 'streaming', "
                 "error = NULL, started_at = ?, first_token_at = NULL, finished_at = NULL, tokens_in = NULL, "
                 "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL WHERE id = ?",
-                (spec.engine, spec.model, spec.model_ref, json.dumps(spec.params, sort_keys=True), time.time(), response_id),
+                (spec.engine, spec.model, spec.model_ref, spec.choice, json.dumps(spec.params, sort_keys=True), time.time(),
+                 response_id),
             )
             db.execute("DELETE FROM votes WHERE round_id = (SELECT round_id FROM responses WHERE id = ?)", (response_id,))
 

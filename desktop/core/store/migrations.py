@@ -38,6 +38,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             engine           TEXT NOT NULL,             -- local | openai
             model            TEXT NOT NULL,             -- display name
             model_ref        TEXT NOT NULL,             -- sha256:<file hash> or API model name
+            choice           TEXT NOT NULL DEFAULT '',  -- what the picker named: local:<path> | openai:<model>
             params           TEXT NOT NULL DEFAULT '{}',
             text             TEXT NOT NULL DEFAULT '',
             status           TEXT NOT NULL DEFAULT 'streaming'
