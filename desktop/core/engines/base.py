@@ -69,6 +69,23 @@ class Engine(Protocol):
         """Release what the engine holds (a child process, HTTP connections)."""
 
 
+class Unavailable:
+    """Stands in for an engine that cannot be made (no key, a missing file): its pane
+    shows why and what to do, while the other panes answer as usual."""
+
+    def __init__(self, info: ModelInfo, message: str, kind: str = "input"):
+        self.info, self.message, self.kind = info, message, kind
+
+    def stream(self, messages, params) -> Iterator[Event]:
+        yield Error(self.message, self.kind)
+
+    def cancel(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass
 class Result:
     text: str = ""

@@ -79,6 +79,14 @@ class LocalEngine:
         self.load_info = msg[1]
         yield Loaded(time.monotonic() - began, dict(self.load_info))
 
+    def warm(self) -> str | None:
+        """Load now (call from a worker thread) so the first answer does not wait; the error, if any."""
+        with self._lock:
+            for event in self.load():
+                if isinstance(event, Error):
+                    return event.message
+        return None
+
     def unload(self, force: bool = False) -> None:
         """End the child process; the model's memory goes back to the system."""
         proc, conn = self._proc, self._conn

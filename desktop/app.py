@@ -1,0 +1,59 @@
+"""The composition root for the window: builds the core's services and hands them over."""
+from __future__ import annotations
+
+import sys
+
+from . import __version__
+from .core.paths import APP_ID, APP_NAME
+
+
+def apply_theme(app, theme: str) -> None:
+    """Follow the system's light/dark scheme unless the user chose one."""
+    from PySide6.QtCore import Qt
+
+    hints = app.styleHints()
+    if hasattr(hints, "setColorScheme"):  # Qt >= 6.8
+        hints.setColorScheme({"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}.get(theme, Qt.ColorScheme.Unknown))
+
+
+def make_app(argv: list[str] | None = None):
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from .core.resources import resource
+
+    app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName(APP_ID)
+    app.setStyle("Fusion")
+    icon = resource("icons", f"{APP_ID}.svg")
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    style = resource("style", "app.qss")
+    if style.exists():
+        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    return app
+
+
+def run_gui(home: str | None = None) -> int:
+    app = make_app()
+    from PySide6.QtWidgets import QMessageBox
+
+    from .core.services import Services
+    from .core.store.db import NewerDatabase
+    from .ui.main_window import MainWindow
+
+    try:
+        services = Services.open(home)
+    except (NewerDatabase, OSError) as exc:
+        QMessageBox.critical(None, APP_NAME, str(exc))
+        return 2
+    apply_theme(app, services.settings.theme)
+    window = MainWindow(services)
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        services.close()

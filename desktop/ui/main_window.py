@@ -1,0 +1,658 @@
+"""The comparison window: panes side by side, one prompt box, the rating bar, history.
+
+Layout and wiring only: rounds, storage and engines are the core's (Services,
+Round); long work runs on worker threads and comes back as signals.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMenu,
+    QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget,
+)
+
+from ..core import secrets as secret_names
+from ..core.arena import Round, Slot, shuffled_positions
+from ..core.engines.base import ModelInfo, Unavailable
+from ..core.engines.registry import ModelChoice
+from ..core.services import NeedsKey, Services
+from .pane import Pane
+from .rating_bar import RatingBar
+from .round_runner import RoundRunner
+
+MAX_PANES = 4
+FALLBACK_API_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "gpt-5-mini", "gpt-5"]
+NO_KEY_NOTICE = (
+    "<b>No OpenAI key yet.</b> <a href='settings'>Add one in Settings → Accounts</a> to compare with GPT, "
+    "or point the base URL at any OpenAI-compatible server. The local pane works without it."
+)
+
+
+@dataclass
+class OpenRound:
+    """The round the rating bar acts on: live, or the last one of a reopened conversation."""
+
+    round_id: int
+    response_ids: list[int]  # by pane
+    positions: list[int]  # by pane
+    blind: bool
+    runner: RoundRunner | None = None
+    voted: bool = False
+    stars: dict[int, int | None] = field(default_factory=dict)
+
+
+class _Background(QObject):
+    """Results of small background jobs (API model list, model warm-up), back on the GUI thread."""
+
+    apiModels = Signal(object)
+    warmed = Signal(str, object)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, services: Services, parent=None):
+        super().__init__(parent)
+        self.services = services
+        self.setWindowTitle("ArenaDesk")
+        self.resize(1280, 820)
+        self.conversation_id: int | None = None
+        self.current: OpenRound | None = None
+        self.api_models: list[str] = []
+        self._bg = _Background(self)
+        self._bg.apiModels.connect(self._on_api_models)
+        self._bg.warmed.connect(self._on_warmed)
+        self._dialogs: dict[str, QWidget] = {}
+        self._warming: set[str] = set()  # local models loading in the background
+
+        self._build_actions()
+        self._build_layout()
+        for _ in range(2):
+            self.add_pane()
+        self.refresh_models()
+        defaults = ["local:" + services.settings.default_local_model, "openai:" + services.settings.default_remote_model]
+        for pane, choice in zip(self.panes, defaults):
+            pane.set_choices(self._model_items(), prefer=choice)
+        self.refresh_history()
+        self._update_key_notice()
+        self._fetch_api_models()
+        self._warm_local_models()
+        for w in services.warnings:
+            QTimer.singleShot(0, lambda w=w: QMessageBox.warning(self, "ArenaDesk", w))
+
+    # -- construction ---------------------------------------------------------------------
+    def _action(self, text, shortcut, slot, tip="", checkable=False) -> QAction:
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        a.setToolTip(f"{tip or text} ({a.shortcut().toString(QKeySequence.NativeText)})" if shortcut else tip or text)
+        a.setCheckable(checkable)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        self.act_new = self._action("New chat", QKeySequence.New, self.new_chat, "Start a new comparison")
+        self.act_send = self._action("Send", [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")], self.send,
+                                     "Send the prompt to every pane")
+        self.act_stop = self._action("Stop", QKeySequence(Qt.Key_Escape), self.stop_all, "Stop every answer")
+        self.act_regen = self._action("Regenerate", QKeySequence("Ctrl+R"), self.regenerate_all,
+                                      "Answer the last prompt again in every pane")
+        self.act_add = self._action("Add pane", QKeySequence("Ctrl+T"), self.add_pane, "Add a model (up to four)")
+        self.act_blind = self._action("Blind", QKeySequence("Ctrl+B"), self._toggle_blind,
+                                      "Hide model names and shuffle sides until you vote", checkable=True)
+        self.act_blind.setChecked(self.services.settings.blind)
+        self.act_library = self._action("Models", QKeySequence("Ctrl+M"), self.open_library,
+                                        "Find, download and manage local models")
+        self.act_board = self._action("Leaderboard", QKeySequence("Ctrl+L"), self.open_leaderboard,
+                                      "Your personal leaderboard and exports")
+        self.act_settings = self._action("Settings", QKeySequence.Preferences if not QKeySequence(
+            QKeySequence.Preferences).isEmpty() else QKeySequence("Ctrl+,"), self.open_settings, "Settings")
+        self.act_settings.setShortcuts([QKeySequence("Ctrl+,")])
+        self.act_about = self._action("About ArenaDesk", None, self.open_about)
+        self.act_quit = self._action("Quit", QKeySequence.Quit, self.close)
+        self.act_search = self._action("Search history", QKeySequence.Find, lambda: self.search.setFocus())
+
+        bar = QToolBar("Main", self)
+        bar.setObjectName("mainToolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        for a in (self.act_new, self.act_add, self.act_blind, None, self.act_library, self.act_board, self.act_settings):
+            bar.addSeparator() if a is None else bar.addAction(a)
+        self.addToolBar(bar)
+
+        menu = self.menuBar()
+        m = menu.addMenu("&File")
+        for a in (self.act_new, self.act_search, None, self.act_quit):
+            m.addSeparator() if a is None else m.addAction(a)
+        m = menu.addMenu("&Compare")
+        for a in (self.act_send, self.act_stop, self.act_regen, None, self.act_add, self.act_blind):
+            m.addSeparator() if a is None else m.addAction(a)
+        m = menu.addMenu("&Tools")
+        for a in (self.act_library, self.act_board, self.act_settings):
+            m.addAction(a)
+        menu.addMenu("&Help").addAction(self.act_about)
+
+    def _build_layout(self) -> None:
+        # History sidebar
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search history")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(lambda _t: self._history_timer.start())
+        self._history_timer = QTimer(self, singleShot=True, interval=200)
+        self._history_timer.timeout.connect(self.refresh_history)
+        self.history = QListWidget(self)
+        self.history.setObjectName("history")
+        self.history.itemActivated.connect(self._on_history_item)
+        self.history.itemClicked.connect(self._on_history_item)
+        self.history.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.history.customContextMenuRequested.connect(self._history_menu)
+        self.history.installEventFilter(self)
+        side = QWidget(self)
+        side.setObjectName("sidebar")
+        side.setMinimumWidth(190)
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(8, 8, 4, 8)
+        title = QLabel("History", side)
+        title.setObjectName("sideTitle")
+        sl.addWidget(title)
+        sl.addWidget(self.search)
+        sl.addWidget(self.history, 1)
+
+        # Panes, rating bar, prompt
+        self.panes: list[Pane] = []
+        self.pane_splitter = QSplitter(Qt.Horizontal, self)
+        self.pane_splitter.setChildrenCollapsible(False)
+        self.rating = RatingBar(self)
+        self.rating.voted.connect(self._on_vote)
+        self.rating.noteEdited.connect(self._on_note)
+
+        self.prompt = QPlainTextEdit(self)
+        self.prompt.setObjectName("prompt")
+        self.prompt.setPlaceholderText("Ask both models something…   Ctrl+Enter sends · Esc stops · Ctrl+N new chat")
+        self.prompt.setFixedHeight(96)
+        self.tag = QComboBox(self)
+        self.tag.setEditable(True)
+        self.tag.setToolTip("A category for this prompt (coding, writing…), to filter the leaderboard")
+        self.tag.lineEdit().setPlaceholderText("category")
+        self.tag.setMinimumWidth(120)
+        self.send_button = QPushButton("Send", self)
+        self.send_button.setObjectName("sendButton")
+        self.send_button.setToolTip("Send to every pane (Ctrl+Enter)")
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setToolTip("Stop every answer (Esc)")
+        self.stop_button.clicked.connect(self.stop_all)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.tag)
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        prompt_row = QHBoxLayout()
+        prompt_row.addWidget(self.prompt, 1)
+        prompt_row.addLayout(buttons)
+
+        center = QWidget(self)
+        cl = QVBoxLayout(center)
+        cl.setContentsMargins(4, 8, 8, 8)
+        cl.addWidget(self.pane_splitter, 1)
+        cl.addWidget(self.rating)
+        cl.addLayout(prompt_row)
+
+        split = QSplitter(Qt.Horizontal, self)
+        split.addWidget(side)
+        split.addWidget(center)
+        split.setStretchFactor(1, 1)
+        split.setSizes([230, 1050])
+        self.setCentralWidget(split)
+        self._set_running(False)
+        self.statusBar().showMessage("Ready. Your ratings stay on this machine.")
+
+    # -- panes ----------------------------------------------------------------------------
+    def add_pane(self) -> Pane | None:
+        if len(self.panes) >= MAX_PANES or self._running():
+            return None
+        pane = Pane(self)
+        pane.set_choices(self._model_items(), prefer=self.panes[-1].choice() if self.panes else None)
+        pane.set_position(len(self.panes), self.act_blind.isChecked())
+        pane.stopRequested.connect(lambda p=pane: self._stop_pane(p))
+        pane.regenerateRequested.connect(lambda p=pane: self.regenerate(p))
+        pane.removeRequested.connect(lambda p=pane: self.remove_pane(p))
+        pane.starsChanged.connect(lambda v, p=pane: self._on_stars(p, v))
+        pane.addKeyRequested.connect(self.open_settings)
+        pane.choiceChanged.connect(self._on_choice_changed)
+        if self.conversation_id is not None:
+            pane.show_notice("This pane joins from the next prompt; it starts without the earlier turns.")
+        self.panes.append(pane)
+        self.pane_splitter.addWidget(pane)
+        self._after_panes_changed()
+        return pane
+
+    def remove_pane(self, pane: Pane) -> None:
+        if len(self.panes) <= 1 or self._running():
+            return
+        self.panes.remove(pane)
+        pane.setParent(None)
+        pane.deleteLater()
+        for i, p in enumerate(self.panes):
+            p.set_position(i, p.hidden_name)
+        self.current = None  # the open round no longer matches the panes
+        self._after_panes_changed()
+
+    def _after_panes_changed(self) -> None:
+        for p in self.panes:
+            p.remove.setVisible(len(self.panes) > 2)
+        self.act_add.setEnabled(len(self.panes) < MAX_PANES)
+        self.rating.set_panes(len(self.panes))
+        self.rating.set_open(False)
+        self._update_key_notice()
+
+    def _on_choice_changed(self) -> None:
+        for p in self.panes:
+            p.update_title()
+        self._update_key_notice()
+        self._warm_local_models()
+
+    # -- models ---------------------------------------------------------------------------
+    def _model_items(self) -> list[tuple[str, str]]:
+        items = [(label, str(choice)) for label, choice in self._local_models()]
+        items.append(("-", "-"))
+        names = self.api_models or sorted(set(FALLBACK_API_MODELS + [self.services.settings.default_remote_model]))
+        items += [(f"{name}  (API)", f"openai:{name}") for name in names]
+        return items
+
+    def _local_models(self) -> list[tuple[str, ModelChoice]]:
+        try:
+            from ..core.library.installed import list_installed
+
+            return [(m.display_name + "  (local)", m.choice) for m in list_installed(self.services)]
+        except Exception:  # the library cannot be read: the built-in model still works
+            return [(ModelChoice("local", "default").label + "  (local)", ModelChoice("local", "default"))]
+
+    def refresh_models(self) -> None:
+        items = self._model_items()
+        for p in self.panes:
+            p.set_choices(items)
+
+    def _fetch_api_models(self) -> None:
+        key = self.services.secrets.get(secret_names.OPENAI).value
+        if not key:
+            return
+        base_url = self.services.settings.openai_base_url or None
+
+        def job():
+            try:
+                from ..core.engines.openai_api import list_models
+
+                names = list_models(key, base_url=base_url, timeout=10)
+            except Exception:
+                return  # offline or no access: the picker keeps its built-in list
+            self._bg.apiModels.emit(names)
+
+        threading.Thread(target=job, daemon=True, name="arenadesk-api-models").start()
+
+    def _on_api_models(self, names) -> None:
+        if names:
+            self.api_models = list(names)
+            self.refresh_models()
+
+    def _warm_local_models(self) -> None:
+        """Load the chosen local models in the background so the first answer does not wait."""
+        for p in self.panes:
+            choice = p.choice()
+            if not choice or not choice.startswith("local:"):
+                continue
+            try:
+                engine = self.services.engines.get(ModelChoice.parse(choice))
+            except Exception:
+                continue
+            if getattr(engine, "loaded", True) or choice in self._warming:
+                continue
+            self._warming.add(choice)
+
+            def job(engine=engine, choice=choice):
+                self._bg.warmed.emit(choice, engine.warm())
+
+            threading.Thread(target=job, daemon=True, name="arenadesk-warm").start()
+
+    def _on_warmed(self, choice: str, error) -> None:
+        self._warming.discard(choice)
+        label = ModelChoice.parse(choice).label
+        if error:
+            self.statusBar().showMessage(f"{label}: {error}")
+            return
+        engine = self.services.engines.get(ModelChoice.parse(choice))
+        info = getattr(engine, "load_info", None) or {}
+        gpu = ("GPU: " + (f"{info['gpu_layers_offloaded']}/{info['layers'] + 1} layers offloaded"
+                          if info.get("gpu_offload_supported") else "not in this llama.cpp build, running on CPU"))
+        self.statusBar().showMessage(f"{label} loaded · {info.get('threads')} threads · {gpu}", 15000)
+
+    def _update_key_notice(self) -> None:
+        has_key = bool(self.services.secrets.get(secret_names.OPENAI).value)
+        for p in self.panes:
+            if (p.choice() or "").startswith("openai:") and not has_key and not self.services.settings.openai_base_url:
+                p.show_notice(NO_KEY_NOTICE)
+            elif p.notice.text() == NO_KEY_NOTICE:
+                p.notice.hide()
+
+    def _engine(self, choice: ModelChoice):
+        try:
+            return self.services.engines.get(choice)
+        except NeedsKey as exc:
+            if self.services.settings.openai_base_url:  # a local compatible server may need no key
+                from ..core.engines.openai_api import OpenAIEngine
+
+                return OpenAIEngine(choice.model, api_key="no-key", base_url=self.services.settings.openai_base_url,
+                                    timeout=self.services.settings.request_timeout_s, prices=self.services.prices)
+            return Unavailable(ModelInfo(choice.engine, choice.model, choice.model), str(exc), "auth")
+        except Exception as exc:
+            return Unavailable(ModelInfo(choice.engine, choice.label, choice.model), str(exc), "input")
+
+    # -- sending --------------------------------------------------------------------------
+    def _running(self) -> bool:
+        return bool(self.current and self.current.runner and self.current.runner.running)
+
+    def _set_running(self, on: bool) -> None:
+        self.send_button.setEnabled(not on)
+        self.stop_button.setEnabled(on)
+        self.act_stop.setEnabled(on)
+        self.act_regen.setEnabled(not on and self.current is not None)
+        self.act_add.setEnabled(not on and len(self.panes) < MAX_PANES)
+        self.act_new.setEnabled(not on)
+
+    def send(self) -> None:
+        text = self.prompt.toPlainText().strip()
+        if self._running():
+            return
+        if not text:
+            self.statusBar().showMessage("Type a prompt first.", 4000)
+            self.prompt.setFocus()
+            return
+        settings = self.services.settings
+        blind = self.act_blind.isChecked()
+        choices = [ModelChoice.parse(p.choice()) for p in self.panes]
+        if self.conversation_id is None:
+            self.conversation_id = self.services.store.new_conversation(blind=blind)
+        positions = shuffled_positions(len(self.panes)) if blind else list(range(len(self.panes)))
+        self._arrange(positions, hidden=blind)
+        slots = [Slot(c, self._engine(c), p.params(settings.sampling), history=list(p.history))
+                 for c, p in zip(choices, self.panes)]
+        rnd = Round(self.services.store, self.services.prices, self.conversation_id, text, slots,
+                    system_prompt=settings.system_prompt, blind=blind, tag=self.tag.currentText().strip() or None,
+                    positions=positions)
+        runner = RoundRunner(rnd, self)
+        runner.delta.connect(lambda i, t: self.panes[i].append(t) if i < len(self.panes) else None)
+        runner.finished.connect(self._on_answer)
+        runner.allFinished.connect(self._on_round_done)
+        self.current = OpenRound(rnd.round_id, rnd.response_ids, positions, blind, runner)
+        self.rating.reset()
+        self.rating.set_open(False)
+        for p in self.panes:
+            p.start_answer(text)
+        self.prompt.clear()
+        self._set_running(True)
+        runner.start()
+        self.refresh_history()
+
+    def _arrange(self, positions: list[int], hidden: bool) -> None:
+        """Put pane i at positions[i] (blind mode shuffles the sides every round)."""
+        for pane, pos in zip(self.panes, positions):
+            pane.set_position(pos, hidden)
+        for pane in sorted(self.panes, key=lambda p: p.position):
+            self.pane_splitter.insertWidget(pane.position, pane)
+
+    def _on_answer(self, slot: int, result) -> None:
+        if slot >= len(self.panes) or self.current is None or self.current.runner is None:
+            return
+        pane = self.panes[slot]
+        pane.finish(result)
+        pane.history = list(self.current.runner.round.slots[slot].history)
+        pane.stars.setEnabled(True)
+
+    def _on_round_done(self) -> None:
+        self._set_running(False)
+        self.rating.set_open(True)
+        self.rating.setFocus()
+        n_err = sum(1 for r in self.current.runner.round.results if r and r.status == "error")
+        self.statusBar().showMessage(
+            "Answers are in: which was better? (1-4, or ←/→)" if not n_err else
+            f"{n_err} pane(s) failed; the others' answers are kept. You can still vote.", 8000)
+
+    def stop_all(self) -> None:
+        if self._running():
+            self.current.runner.cancel()
+
+    def _stop_pane(self, pane: Pane) -> None:
+        if self._running():
+            self.current.runner.cancel(self.panes.index(pane))
+
+    def regenerate(self, pane: Pane) -> None:
+        cur = self.current
+        if cur is None or cur.runner is None or self._running():
+            return
+        i = self.panes.index(pane)
+        slot = cur.runner.round.slots[i]
+        if slot.history[-2:] and slot.history[-1]["role"] == "assistant":
+            slot.history = slot.history[:-2]  # the answer being replaced leaves this pane's memory
+        slot.params = pane.params(self.services.settings.sampling)
+        self.rating.reset()
+        self.rating.set_open(False)
+        cur.voted = False
+        pane.start_answer(None)
+        self._set_running(True)
+        cur.runner.regenerate(i)
+
+    def regenerate_all(self) -> None:
+        cur = self.current
+        if cur is None or cur.runner is None or self._running():
+            return
+        for pane in list(self.panes):
+            self.regenerate(pane)
+
+    # -- rating ---------------------------------------------------------------------------
+    def _on_vote(self, outcome: str, best) -> None:
+        cur = self.current
+        if cur is None:
+            return
+        stars = {cur.response_ids[i]: p.stars.value for i, p in enumerate(self.panes) if i < len(cur.response_ids)}
+        self.services.store.cast_vote(cur.round_id, outcome, best_position=best, stars=stars,
+                                      note=self.rating.note.text(), blind=cur.blind)
+        cur.voted = True
+        if cur.blind:
+            for p in self.panes:
+                p.set_position(p.position, hidden=False)
+            names = ", ".join(f"{'ABCD'[p.position]} = {p.model_label()}" for p in sorted(self.panes, key=lambda p: p.position))
+            self.statusBar().showMessage(f"Vote saved. Revealed: {names}", 15000)
+        else:
+            self.statusBar().showMessage("Vote saved. Change it any time before the next prompt.", 6000)
+        self.prompt.setFocus()
+
+    def _on_note(self, note: str) -> None:
+        if self.current is not None and self.current.voted:
+            self.services.store.set_note(self.current.round_id, note)
+
+    def _on_stars(self, pane: Pane, value) -> None:
+        cur = self.current
+        i = self.panes.index(pane)
+        if cur is not None and i < len(cur.response_ids):
+            self.services.store.set_stars(cur.response_ids[i], value)
+
+    def _toggle_blind(self, on: bool) -> None:
+        self.services.settings.blind = on
+        for p in self.panes:
+            p.set_position(p.position, hidden=on and not (self.current and self.current.voted))
+        self.statusBar().showMessage("Blind mode on: names hidden and sides shuffled until you vote." if on
+                                     else "Blind mode off.", 5000)
+
+    # -- conversations --------------------------------------------------------------------
+    def new_chat(self) -> None:
+        if self._running():
+            return
+        self.conversation_id = None
+        self.current = None
+        for i, p in enumerate(self.panes):
+            p.reset()
+            p.set_position(i, self.act_blind.isChecked())
+        self._arrange(list(range(len(self.panes))), self.act_blind.isChecked())
+        self.rating.reset()
+        self.rating.set_open(False)
+        self.history.clearSelection()
+        self._update_key_notice()
+        self._set_running(False)
+        self.prompt.setFocus()
+
+    def refresh_history(self) -> None:
+        self.history.clear()
+        for conv in self.services.store.conversations(self.search.text().strip()):
+            item = QListWidgetItem(conv.title or "(untitled)")
+            item.setData(Qt.UserRole, conv.id)
+            import datetime as dt
+
+            when = dt.datetime.fromtimestamp(conv.created_at).strftime("%Y-%m-%d %H:%M")
+            item.setToolTip(f"{conv.title}\n{when}{' · blind' if conv.blind else ''}")
+            self.history.addItem(item)
+            if conv.id == self.conversation_id:
+                item.setSelected(True)
+
+    def _on_history_item(self, item: QListWidgetItem) -> None:
+        cid = item.data(Qt.UserRole)
+        if cid != self.conversation_id:
+            self.open_conversation(cid)
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if self._running():
+            return
+        conv = self.services.store.conversation(conversation_id)
+        if not conv.rounds:
+            return
+        n = max(len(r.responses) for r in conv.rounds)
+        while len(self.panes) < n:
+            self.add_pane()
+        while len(self.panes) > n:
+            self.remove_pane(self.panes[-1])
+        last = conv.rounds[-1]
+        by_slot = [{r.slot: r for r in rnd.responses} for rnd in conv.rounds]
+        for i, pane in enumerate(self.panes):
+            resp = by_slot[-1].get(i)
+            if resp is not None and resp.choice:
+                pane.set_choices(self._model_items(), prefer=resp.choice)
+            pane.set_position(resp.position if resp else i, hidden=False)
+            turns, history = [], []
+            for rnd, slots in zip(conv.rounds, by_slot):
+                r = slots.get(i)
+                if r is None:
+                    continue
+                note = r.error if r.status == "error" else ("Stopped." if r.status == "cancelled" else "")
+                turns.append((rnd.prompt, r.text, note or ""))
+                if r.status in ("done", "cancelled") and r.text:
+                    history += [{"role": "user", "content": rnd.prompt}, {"role": "assistant", "content": r.text}]
+            pane.show_history(turns)
+            pane.history = history
+            pane.stars.set_value(resp.stars if resp else None)
+            pane.stars.setEnabled(True)
+        self._arrange([p.position for p in self.panes], hidden=False)
+        self.conversation_id = conv.id
+        resp_ids = [by_slot[-1][i].id if i in by_slot[-1] else -1 for i in range(n)]
+        self.current = OpenRound(last.id, resp_ids, [p.position for p in self.panes], last.blind, voted=last.vote is not None)
+        self.rating.set_open(True)
+        if last.vote:
+            self.rating.show_vote(last.vote.outcome, last.vote.best_position, last.vote.note)
+        else:
+            self.rating.reset()
+        self.act_regen.setEnabled(False)
+        self.statusBar().showMessage(f"Reopened “{conv.title}”: {len(conv.rounds)} round(s). Type to continue it.", 6000)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        conv = self.services.store.conversation(conversation_id)
+        answer = QMessageBox.question(
+            self, "Delete comparison",
+            f"Delete “{conv.title or 'untitled'}” with its {len(conv.rounds)} round(s) and votes?\n"
+            "Its votes leave the leaderboard. This cannot be undone.",
+            QMessageBox.Delete | QMessageBox.Cancel, QMessageBox.Cancel)
+        if answer != QMessageBox.Delete:
+            return
+        self.services.store.delete_conversation(conversation_id)
+        if conversation_id == self.conversation_id:
+            self.new_chat()
+        self.refresh_history()
+
+    def _history_menu(self, pos) -> None:
+        item = self.history.itemAt(pos)
+        if item is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.open_conversation(item.data(Qt.UserRole)))
+        menu.addAction("Delete…", lambda: self.delete_conversation(item.data(Qt.UserRole)))
+        menu.exec(self.history.mapToGlobal(pos))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
+        if obj is self.history and event.type() == QEvent.KeyPress and event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
+            item = self.history.currentItem()
+            if item is not None:
+                self.delete_conversation(item.data(Qt.UserRole))
+                return True
+        return super().eventFilter(obj, event)
+
+    # -- dialogs --------------------------------------------------------------------------
+    def _dialog(self, name: str, make) -> QWidget:
+        d = self._dialogs.get(name)
+        if d is None:
+            d = self._dialogs[name] = make()
+        d.show()
+        d.raise_()
+        d.activateWindow()
+        return d
+
+    def open_settings(self) -> None:
+        from .settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.services, self)
+        if dialog.exec():
+            self._update_key_notice()
+            self._fetch_api_models()
+            self.refresh_models()
+
+    def open_library(self) -> None:
+        from .library_dialog import LibraryDialog
+
+        def make():
+            d = LibraryDialog(self.services, self)
+            d.modelsChanged.connect(self.refresh_models)
+            return d
+
+        self._dialog("library", make)
+
+    def open_leaderboard(self) -> None:
+        from PySide6.QtWidgets import QDialog
+
+        from .leaderboard import LeaderboardView
+
+        def make():
+            d = QDialog(self)
+            d.setWindowTitle("Your leaderboard — ArenaDesk")
+            d.resize(1100, 760)
+            lay = QVBoxLayout(d)
+            d.view = LeaderboardView(self.services.store, d)
+            lay.addWidget(d.view)
+            return d
+
+        d = self._dialog("leaderboard", make)
+        d.view.refresh()
+
+    def open_about(self) -> None:
+        from .about import AboutDialog
+
+        AboutDialog(self.services, self).exec()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if self._running():
+            self.current.runner.cancel()
+            self.current.runner.round.wait(timeout=2.0)
+        try:
+            from ..core import settings as settings_io
+
+            settings_io.save(self.services.settings, self.services.folders.settings_file)
+        except OSError:
+            pass
+        super().closeEvent(event)

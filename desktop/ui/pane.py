@@ -1,0 +1,280 @@
+"""One answer pane: model picker, the conversation, the live answer, its figures and stars."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import (
+    QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolButton,
+    QVBoxLayout, QWidget, QWidgetAction,
+)
+
+from ..core.arena import format_metrics
+from ..core.engines.base import Result
+from ..core.settings import Sampling
+from .transcript import Transcript
+
+RENDER_INTERVAL_MS = 66  # at most ~15 re-renders a second, however fast tokens arrive
+LETTERS = "ABCD"
+
+
+class StarRating(QWidget):
+    changed = Signal(object)  # int 1-5, or None when cleared
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        self.value: int | None = None
+        self.buttons = []
+        for n in range(1, 6):
+            b = QToolButton(self)
+            b.setAutoRaise(True)
+            b.setToolTip(f"{n} star{'s' if n > 1 else ''} (click again to clear)")
+            b.setAccessibleName(f"{n} stars")
+            b.clicked.connect(lambda _=False, n=n: self.set_value(None if self.value == n else n, emit=True))
+            lay.addWidget(b)
+            self.buttons.append(b)
+        self.set_value(None)
+
+    def set_value(self, value: int | None, emit: bool = False) -> None:
+        self.value = value
+        for n, b in enumerate(self.buttons, start=1):
+            b.setText("★" if value and n <= value else "☆")
+        if emit:
+            self.changed.emit(value)
+
+
+class Pane(QFrame):
+    choiceChanged = Signal()
+    stopRequested = Signal()
+    regenerateRequested = Signal()
+    removeRequested = Signal()
+    starsChanged = Signal(object)
+    addKeyRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("pane")
+        self.setFrameShape(QFrame.StyledPanel)
+        self.history: list[dict] = []  # this pane's own conversation, sent with every prompt
+        self.overrides: dict = {}  # per-pane sampling overrides
+        self.position = 0
+        self.hidden_name = False
+        self._text = ""
+        self._dirty = False
+        self._streaming = False
+
+        self.title = QLabel(self)
+        self.title.setObjectName("paneTitle")
+        self.picker = QComboBox(self)
+        self.picker.setMinimumContentsLength(18)
+        self.picker.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.picker.setToolTip("Which model answers in this pane")
+        self.picker.currentIndexChanged.connect(lambda _i: self.choiceChanged.emit())
+
+        self.tune = QToolButton(self)
+        self.tune.setText("⚙")
+        self.tune.setToolTip("Sampling for this pane only")
+        self.tune.setPopupMode(QToolButton.InstantPopup)
+        self.tune.setMenu(self._overrides_menu())
+        self.regen = self._tool("view-refresh", "⟳", "Answer the last prompt again (Ctrl+R: every pane)",
+                                self.regenerateRequested)
+        self.stop = self._tool("process-stop", "■", "Stop this answer", self.stopRequested)
+        self.copy = self._tool("edit-copy", "Copy", "Copy this answer", None)
+        self.copy.clicked.connect(self.copy_answer)
+        self.remove = self._tool("window-close", "✕", "Remove this pane", self.removeRequested)
+
+        head = QHBoxLayout()
+        head.setSpacing(4)
+        head.addWidget(self.title)
+        head.addWidget(self.picker, 1)
+        for b in (self.tune, self.regen, self.stop, self.copy, self.remove):
+            head.addWidget(b)
+
+        self.view = Transcript(self)
+        self.notice = QLabel(self)
+        self.notice.setObjectName("paneNotice")
+        self.notice.setWordWrap(True)
+        self.notice.setTextFormat(Qt.RichText)
+        self.notice.linkActivated.connect(lambda _l: self.addKeyRequested.emit())
+        self.notice.hide()
+
+        self.metrics = QLabel(self)
+        self.metrics.setObjectName("paneMetrics")
+        self.metrics.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.stars = StarRating(self)
+        self.stars.changed.connect(self.starsChanged)
+        foot = QHBoxLayout()
+        foot.addWidget(self.metrics, 1)
+        foot.addWidget(self.stars)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 6)
+        lay.addLayout(head)
+        lay.addWidget(self.notice)
+        lay.addWidget(self.view, 1)
+        lay.addLayout(foot)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(RENDER_INTERVAL_MS)
+        self._timer.timeout.connect(self._render)
+        self.set_streaming(False)
+        self.stars.setEnabled(False)
+
+    def _tool(self, icon_name, text, tip, signal):
+        b = QToolButton(self)
+        b.setText(text)  # the icon theme's icon where there is one, else this text
+        icon = QIcon.fromTheme(icon_name)
+        if not icon.isNull():
+            b.setIcon(icon)
+        b.setToolTip(tip)
+        b.setAutoRaise(True)
+        if signal is not None:
+            b.clicked.connect(signal)
+        return b
+
+    # -- model choice ---------------------------------------------------------------------
+    def set_choices(self, items: list[tuple[str, str]], prefer: str | None = None) -> None:
+        """items: (label, choice string); keeps the current choice when it is still offered."""
+        keep = prefer or self.choice()
+        self.picker.blockSignals(True)
+        self.picker.clear()
+        for label, choice in items:
+            if choice == "-":
+                self.picker.insertSeparator(self.picker.count())
+            else:
+                self.picker.addItem(label, choice)
+        i = self.picker.findData(keep) if keep else -1
+        if i < 0 and keep and ":" in keep:
+            self.picker.addItem(keep.split(":", 1)[1], keep)  # a model no longer listed, e.g. from history
+            i = self.picker.count() - 1
+        self.picker.setCurrentIndex(max(i, 0))
+        self.picker.blockSignals(False)
+        self.update_title()
+
+    def choice(self) -> str | None:
+        return self.picker.currentData()
+
+    def model_label(self) -> str:
+        return self.picker.currentText()
+
+    def set_position(self, position: int, hidden: bool) -> None:
+        self.position, self.hidden_name = position, hidden
+        self.picker.setVisible(not hidden)
+        self.update_title()
+
+    def update_title(self) -> None:
+        letter = LETTERS[self.position] if self.position < len(LETTERS) else str(self.position + 1)
+        self.title.setText(f"Model {letter}" if self.hidden_name else f"{letter}")
+        self.title.setToolTip("Blind: the name shows after you vote" if self.hidden_name else self.model_label())
+
+    def answer_label(self) -> str:
+        return f"Model {LETTERS[self.position]}" if self.hidden_name else self.model_label()
+
+    # -- sampling overrides ---------------------------------------------------------------
+    def _overrides_menu(self) -> QMenu:
+        menu = QMenu(self)
+        box = QWidget(menu)
+        form = QFormLayout(box)
+        self._override_fields = {}
+        for name, widget in (
+            ("temperature", QDoubleSpinBox(decimals=2, minimum=-0.01, maximum=2.0, singleStep=0.1)),
+            ("top_p", QDoubleSpinBox(decimals=2, minimum=-0.01, maximum=1.0, singleStep=0.05)),
+            ("max_tokens", QSpinBox(minimum=0, maximum=32768, singleStep=64)),
+            ("seed", QSpinBox(minimum=-2, maximum=2**31 - 1)),
+        ):
+            widget.setSpecialValueText("shared")  # the minimum means "use the shared setting"
+            widget.setValue(widget.minimum())
+            widget.valueChanged.connect(lambda v, n=name, w=widget: self._set_override(n, v, w))
+            form.addRow(name.replace("_", " "), widget)
+            self._override_fields[name] = widget
+        act = QWidgetAction(menu)
+        act.setDefaultWidget(box)
+        menu.addAction(act)
+        return menu
+
+    def _set_override(self, name, value, widget) -> None:
+        if value == widget.minimum():
+            self.overrides.pop(name, None)
+        else:
+            self.overrides[name] = value
+        self.tune.setText("⚙*" if self.overrides else "⚙")
+
+    def params(self, shared: Sampling) -> Sampling:
+        from dataclasses import replace
+
+        return replace(shared, **self.overrides)
+
+    # -- streaming ------------------------------------------------------------------------
+    def set_streaming(self, on: bool) -> None:
+        self._streaming = on
+        self.stop.setEnabled(on)
+        self.regen.setEnabled(not on and bool(self.history) or False)
+        self.picker.setEnabled(not on)
+        self.remove.setEnabled(not on)
+
+    def start_answer(self, prompt: str | None) -> None:
+        """A new answer begins; `prompt` is None when regenerating the last one."""
+        self.notice.hide()
+        if prompt is None:
+            self.view.discard_answer()
+        else:
+            self.view.add_prompt(prompt)
+            self.view.begin_answer(self.answer_label())
+        self._text = ""
+        self._dirty = False
+        self.metrics.setText("waiting for the first token…")
+        self.stars.set_value(None)
+        self.stars.setEnabled(False)
+        self.set_streaming(True)
+        self._timer.start()
+
+    def append(self, text: str) -> None:
+        self._text += text
+        self._dirty = True
+
+    def _render(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.view.show_answer(self._text)
+
+    def finish(self, result: Result) -> None:
+        self._timer.stop()
+        self._text = result.text
+        note = ""
+        if result.status == "error":
+            note = result.error or "The answer failed."
+        elif result.status == "cancelled":
+            note = "Stopped."
+        self.view.end_answer(result.text, note)
+        figures = format_metrics(result)
+        if result.load_s:
+            figures.append(f"model loaded in {result.load_s:.1f} s")
+        self.metrics.setText(" · ".join(figures) or result.status)
+        self.set_streaming(False)
+        self.regen.setEnabled(True)
+
+    def copy_answer(self) -> None:
+        QGuiApplication.clipboard().setText(self._text)
+
+    def show_history(self, turns: list[tuple[str, str, str]]) -> None:
+        """Reopened conversation: (prompt, answer, note) per turn."""
+        self.view.clear_all()
+        for prompt, answer, note in turns:
+            self.view.add_prompt(prompt)
+            self.view.add_answer(answer, self.answer_label(), note)
+        self._text = turns[-1][1] if turns else ""
+
+    def show_notice(self, html: str) -> None:
+        self.notice.setText(html)
+        self.notice.show()
+
+    def reset(self) -> None:
+        self.history = []
+        self._text = ""
+        self.view.clear_all()
+        self.metrics.setText("")
+        self.stars.set_value(None)
+        self.stars.setEnabled(False)
+        self.set_streaming(False)

@@ -1,0 +1,203 @@
+"""Settings: accounts (keys in the keychain, never shown), models, sampling, runtime, appearance."""
+from __future__ import annotations
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+    QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from ..core import secrets as secret_names
+from ..core.secrets import NoKeychain, Source
+from ..core.services import Services
+
+SOURCE_TEXT = {
+    Source.KEYCHAIN: "A key is stored in the system keychain ({backend}).",
+    Source.SESSION: "A key is kept for this session only (it is forgotten when ArenaDesk quits).",
+    Source.ENVIRONMENT: "Using the key from the environment variable {env}.",
+    Source.NONE: "No key stored.",
+}
+
+
+class KeyRow(QWidget):
+    """Status, a field to enter a new key, Save and Remove. The stored key is never shown."""
+
+    def __init__(self, services: Services, name: str, env: str, placeholder: str, parent=None):
+        super().__init__(parent)
+        self.services, self.name, self.env = services, name, env
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.field = QLineEdit(self)
+        self.field.setEchoMode(QLineEdit.Password)
+        self.field.setPlaceholderText(placeholder)
+        self.session_only = QCheckBox("Keep for this session only", self)
+        self.save = QPushButton("Save key", self)
+        self.save.clicked.connect(self._save)
+        self.remove = QPushButton("Remove", self)
+        self.remove.clicked.connect(self._remove)
+        row = QHBoxLayout()
+        row.addWidget(self.field, 1)
+        row.addWidget(self.save)
+        row.addWidget(self.remove)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.status)
+        lay.addLayout(row)
+        lay.addWidget(self.session_only)
+        if not services.secrets.keychain_available():
+            self.session_only.setChecked(True)
+            self.session_only.setEnabled(False)
+            self.session_only.setText(
+                f"No system keychain was found: a key can be kept for this session only, or set {env}.")
+        self.refresh()
+
+    def refresh(self) -> None:
+        src = self.services.secrets.get(self.name).source
+        self.status.setText(SOURCE_TEXT[src].format(backend=self.services.secrets.keychain_name(), env=self.env))
+        self.remove.setEnabled(src in (Source.KEYCHAIN, Source.SESSION))
+
+    def _save(self) -> None:
+        value = self.field.text().strip()
+        if not value:
+            return
+        try:
+            self.services.secrets.set(self.name, value, session_only=self.session_only.isChecked())
+        except NoKeychain as exc:
+            QMessageBox.warning(self, "Key not saved", str(exc))
+            return
+        self.field.clear()
+        self.refresh()
+
+    def _remove(self) -> None:
+        self.services.secrets.delete(self.name)
+        self.refresh()
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, services: Services, parent=None):
+        super().__init__(parent)
+        self.services = services
+        s = services.settings
+        self.setWindowTitle("Settings — ArenaDesk")
+        self.setMinimumWidth(560)
+        tabs = QTabWidget(self)
+
+        # Accounts
+        acc = QWidget()
+        form = QFormLayout(acc)
+        self.openai_key = KeyRow(services, secret_names.OPENAI, "OPENAI_API_KEY", "sk-… (paste a new key)")
+        form.addRow("OpenAI API key", self.openai_key)
+        self.base_url = QLineEdit(s.openai_base_url)
+        self.base_url.setPlaceholderText("https://api.openai.com/v1 (leave empty), or any OpenAI-compatible /v1 URL")
+        form.addRow("Base URL", self.base_url)
+        self.timeout = QDoubleSpinBox(minimum=5, maximum=600, decimals=0, suffix=" s", value=s.request_timeout_s)
+        form.addRow("Request timeout", self.timeout)
+        self.hf_token = KeyRow(services, secret_names.HUGGINGFACE, "HF_TOKEN", "hf_… (for gated models)")
+        form.addRow("Hugging Face token", self.hf_token)
+        tabs.addTab(acc, "Accounts")
+
+        # Models and sampling
+        mod = QWidget()
+        form = QFormLayout(mod)
+        self.default_local = QComboBox()
+        for label, choice in parent._local_models() if parent is not None and hasattr(parent, "_local_models") else []:
+            self.default_local.addItem(label, choice.model)
+        i = self.default_local.findData(s.default_local_model)
+        self.default_local.setCurrentIndex(max(i, 0))
+        form.addRow("Default local model", self.default_local)
+        self.default_remote = QLineEdit(s.default_remote_model)
+        form.addRow("Default API model", self.default_remote)
+        self.system_prompt = QPlainTextEdit(s.system_prompt)
+        self.system_prompt.setPlaceholderText("Sent to every pane before the conversation (optional)")
+        self.system_prompt.setFixedHeight(70)
+        form.addRow("System prompt", self.system_prompt)
+        sp = s.sampling
+        self.temperature = QDoubleSpinBox(minimum=0, maximum=2, singleStep=0.1, decimals=2, value=sp.temperature)
+        self.top_p = QDoubleSpinBox(minimum=0, maximum=1, singleStep=0.05, decimals=2, value=sp.top_p)
+        self.top_k = QSpinBox(minimum=0, maximum=1000, value=sp.top_k)
+        self.repeat_penalty = QDoubleSpinBox(minimum=0.5, maximum=2, singleStep=0.05, decimals=2, value=sp.repeat_penalty)
+        self.max_tokens = QSpinBox(minimum=1, maximum=32768, singleStep=64, value=sp.max_tokens)
+        self.seed = QSpinBox(minimum=-1, maximum=2**31 - 1, value=sp.seed)
+        self.seed.setSpecialValueText("random")
+        for label, w in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Top-k (local only)", self.top_k),
+                         ("Repeat penalty (local only)", self.repeat_penalty), ("Max tokens", self.max_tokens),
+                         ("Seed", self.seed)):
+            form.addRow(label, w)
+        tabs.addTab(mod, "Models")
+
+        # Local runtime
+        run = QWidget()
+        form = QFormLayout(run)
+        rt = s.runtime
+        self.gpu_layers = QSpinBox(minimum=-1, maximum=999, value=rt.gpu_layers)
+        self.gpu_layers.setSpecialValueText("all")
+        self.gpu_layers.setToolTip("Layers to put on the GPU; 0 = CPU only. Needs a GPU build of llama-cpp-python.")
+        self.threads = QSpinBox(minimum=0, maximum=256, value=rt.threads)
+        self.threads.setSpecialValueText("automatic (physical cores)")
+        self.context = QSpinBox(minimum=512, maximum=262144, singleStep=1024, value=rt.context_length)
+        form.addRow("GPU layers", self.gpu_layers)
+        form.addRow("CPU threads", self.threads)
+        form.addRow("Context length", self.context)
+        form.addRow(QLabel(self._gpu_note()))
+        tabs.addTab(run, "Local models")
+
+        # General
+        gen = QWidget()
+        form = QFormLayout(gen)
+        self.theme = QComboBox()
+        for label, value in (("Follow the system", "system"), ("Light", "light"), ("Dark", "dark")):
+            self.theme.addItem(label, value)
+        self.theme.setCurrentIndex(max(self.theme.findData(s.theme), 0))
+        form.addRow("Appearance", self.theme)
+        data = QHBoxLayout()
+        path = QLabel(str(services.folders.data))
+        path.setWordWrap(True)
+        data.addWidget(path, 1)
+        open_data = QPushButton("Open")
+        open_data.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(services.folders.data))))
+        data.addWidget(open_data)
+        form.addRow("Data folder", data)
+        form.addRow(QLabel("To keep everything in another folder (a USB stick, a synced folder),\n"
+                           "start ArenaDesk with --home DIR or set ARENADESK_HOME."))
+        tabs.addTab(gen, "General")
+
+        buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(tabs)
+        lay.addWidget(buttons)
+
+    def _gpu_note(self) -> str:
+        try:
+            import llama_cpp
+
+            ok = bool(llama_cpp.llama_supports_gpu_offload())
+        except Exception:
+            ok = False
+        return ("This llama.cpp build can offload layers to the GPU." if ok else
+                "This llama.cpp build runs on the CPU only. To use a GPU, reinstall with\n"
+                "LLAMA_CMAKE_ARGS=-DGGML_CUDA=on (or METAL / VULKAN); see the README.")
+
+    def accept(self) -> None:
+        s = self.services.settings
+        s.openai_base_url = self.base_url.text().strip()
+        s.request_timeout_s = self.timeout.value()
+        if self.default_local.currentData():
+            s.default_local_model = self.default_local.currentData()
+        s.default_remote_model = self.default_remote.text().strip() or s.default_remote_model
+        s.system_prompt = self.system_prompt.toPlainText()
+        sp = s.sampling
+        sp.temperature, sp.top_p, sp.top_k = self.temperature.value(), self.top_p.value(), self.top_k.value()
+        sp.repeat_penalty, sp.max_tokens, sp.seed = self.repeat_penalty.value(), self.max_tokens.value(), self.seed.value()
+        rt = s.runtime
+        rt.gpu_layers, rt.threads, rt.context_length = self.gpu_layers.value(), self.threads.value(), self.context.value()
+        s.theme = self.theme.currentData()
+        self.services.save_settings()
+        from PySide6.QtWidgets import QApplication
+
+        from ..app import apply_theme
+
+        apply_theme(QApplication.instance(), s.theme)
+        super().accept()

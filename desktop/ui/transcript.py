@@ -1,0 +1,150 @@
+"""A pane's conversation rendered as Markdown, cheap to update while an answer streams.
+
+Re-rendering a whole answer on every token makes the window slower as the
+answer grows. Here the live answer is split at its last block boundary (a
+blank line outside a code fence): everything before it is rendered once and
+never touched again; only the open tail is re-rendered, and at a bounded rate
+(the pane's timer), so an update costs about the same at token 10 and 8,000.
+
+Nothing remote is ever loaded: resource requests (images, style sheets) get
+nothing, and links open in the browser only when clicked.
+"""
+from __future__ import annotations
+
+import re
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
+from PySide6.QtWidgets import QTextBrowser
+
+_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
+SAFE_SCHEMES = {"http", "https", "mailto"}
+
+
+def stable_split(text: str) -> int:
+    """Offset up to which `text` holds only complete Markdown blocks (0 if none)."""
+    cut = text.rfind("\n\n")
+    while cut > 0:
+        # A blank line inside an open code fence is not a block boundary.
+        if len(_FENCE.findall(text, 0, cut)) % 2 == 0:
+            return cut + 2
+        cut = text.rfind("\n\n", 0, cut)
+    return 0
+
+
+class Transcript(QTextBrowser):
+    linkActivated = Signal(QUrl)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.anchorClicked.connect(self._open_link)
+        self.setUndoRedoEnabled(False)
+        self.document().setDocumentMargin(12)
+        self._live_start: int | None = None  # where the streaming answer begins in the document
+        self._tail_start = 0  # where its not-yet-stable tail begins
+        self._rendered = 0  # how much of the answer's text is rendered for good
+
+    # -- safety ---------------------------------------------------------------------------
+    def loadResource(self, kind: int, url: QUrl):  # noqa: N802 (Qt override)
+        return None  # never fetch images or anything else, remote or local
+
+    def _open_link(self, url: QUrl) -> None:
+        if url.scheme().lower() in SAFE_SCHEMES:
+            QDesktopServices.openUrl(url)
+        self.linkActivated.emit(url)
+
+    # -- content --------------------------------------------------------------------------
+    def clear_all(self) -> None:
+        self.clear()
+        self._live_start = None
+
+    def add_prompt(self, text: str, label: str = "You") -> None:
+        self._append_html(f"<p style='margin-top:14px'><b>{_escape(label)}</b></p>")
+        self._append_markdown(text)
+
+    def add_answer(self, text: str, label: str, note: str = "") -> None:
+        """A finished answer (history)."""
+        self._append_html(f"<p style='margin-top:10px'><b>{_escape(label)}</b></p>")
+        self._append_markdown(text or "*(no answer)*")
+        if note:
+            self._append_html(f"<p style='color:#c0392b'>{_escape(note)}</p>")
+
+    def begin_answer(self, label: str) -> None:
+        self._append_html(f"<p style='margin-top:10px'><b>{_escape(label)}</b></p>")
+        cursor = self._end()
+        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+        self._live_start = self._tail_start = cursor.position()
+        self._rendered = 0
+
+    def discard_answer(self) -> None:
+        """Remove the live answer (regenerate starts it over)."""
+        if self._live_start is None:
+            return
+        c = self._end()
+        c.setPosition(self._live_start, QTextCursor.KeepAnchor)
+        c.removeSelectedText()
+        self._tail_start = self._live_start
+        self._rendered = 0
+
+    def show_answer(self, text: str) -> None:
+        """Bring the live answer up to `text` (the whole answer so far)."""
+        if self._live_start is None:
+            return
+        at_bottom = self._at_bottom()
+        cursor = self._end()
+        cursor.beginEditBlock()
+        cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
+        cursor.removeSelectedText()
+        split = stable_split(text)
+        if split > self._rendered:
+            cursor.insertMarkdown(text[self._rendered:split], QTextDocument.MarkdownDialectGitHub)
+            self._rendered = split
+            cursor.movePosition(QTextCursor.End)
+            cursor.insertBlock()
+            self._tail_start = cursor.position()
+        tail = text[self._rendered:]
+        if tail:
+            cursor.insertMarkdown(tail, QTextDocument.MarkdownDialectGitHub)
+        cursor.endEditBlock()
+        if at_bottom:
+            self._scroll_to_bottom()
+
+    def end_answer(self, text: str, note: str = "") -> None:
+        self.show_answer(text or "*(no answer)*")
+        if note:
+            self._append_html(f"<p style='color:#c0392b'>{_escape(note)}</p>")
+        self._live_start = None
+
+    # -- helpers --------------------------------------------------------------------------
+    def _end(self) -> QTextCursor:
+        c = QTextCursor(self.document())
+        c.movePosition(QTextCursor.End)
+        return c
+
+    def _append_markdown(self, text: str) -> None:
+        c = self._end()
+        if not self.document().isEmpty():
+            c.insertBlock()
+        c.insertMarkdown(text, QTextDocument.MarkdownDialectGitHub)
+        self._scroll_to_bottom()
+
+    def _append_html(self, html: str) -> None:
+        c = self._end()
+        if not self.document().isEmpty():
+            c.insertBlock()
+        c.insertHtml(html)
+        self._scroll_to_bottom()
+
+    def _at_bottom(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum() - 4
+
+    def _scroll_to_bottom(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
