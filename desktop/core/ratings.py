@@ -1,0 +1,476 @@
+"""Ratings: Bradley–Terry strengths with bootstrap intervals, on the Elo scale.
+
+What the leaderboard says and how it is computed (no Qt here):
+
+* **Model identity.** A model is its ref (``sha256:<file hash>`` for a local
+  file, so two quants are two entries; the API model name for a remote one).
+  Labels are only for display; two refs that share a label are told apart by a
+  short piece of their ref.
+* **Outcomes.** ``a`` / ``b`` is a win; ``tie`` counts as half a win each way;
+  ``both_bad`` counts as a tie by default (``both_bad_as_tie=False`` leaves it
+  out). ``include_ties=False`` leaves ties *and* both-bad votes out.
+* **Bradley–Terry by maximum likelihood.** Battles are first aggregated into a
+  win-count matrix ``W`` (``W[i, j]`` = wins of i over j, ties as halves); the
+  log-likelihood ``Σ W[i,j]·log σ(θi − θj)`` is maximised by Newton's method
+  with a backtracking line search, vectorised over bootstrap replicates (one
+  batched 20×20 solve per iteration). A very weak ridge (``RIDGE`` on the
+  natural-log scale, i.e. a Gaussian prior with a standard deviation of about
+  1,700 Elo points) keeps an undefeated model's rating finite and fixes the
+  scale's origin (the strengths sum to zero); with a few dozen battles per
+  model its effect is far below the interval widths.
+* **Elo scale.** ``rating = 400 · log10-odds + 1000`` (FastChat's SCALE=400,
+  BASE=10, INIT=1000): a 400-point gap means 10:1 odds. The mean rating is 1000.
+* **Intervals.** A seeded bootstrap of battles (``rounds`` ≥ 1000 by default).
+  Resampling N battles with replacement is the same as drawing multinomial
+  counts over the distinct (model, model, outcome) cells, which is what is done
+  here, so 1,000 rounds over 100,000 votes cost one matrix product. The 95%
+  interval is the 2.5th–97.5th percentile of each model's bootstrap ratings.
+* **Rank.** ``1 + the number of models whose lower bound is above this model's
+  upper bound`` (as LMSYS does): models whose intervals overlap share a rank.
+* **Online Elo history.** Ratings replayed battle by battle in time order with
+  ``K = 32`` (see ``ELO_K``).
+* **Position bias.** Among *blind* decisive battles, the share won by the side
+  shown on the left, with a Wilson 95% interval.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+SCALE = 400.0
+BASE = 10.0
+INIT_RATING = 1000.0
+_NAT_TO_ELO = SCALE / math.log(BASE)  # natural-log strength → Elo points
+
+RIDGE = 0.01
+"""Weak L2 penalty on natural-log strengths (see the module docstring)."""
+
+ELO_K = 32.0
+"""K for the online Elo history. FastChat uses K=4, tuned for millions of public
+votes where each vote should barely move a rating. A personal leaderboard has
+tens to hundreds of votes: with K=4 a model that wins 70% of 100 battles would
+still sit within ~100 points of where it started, and the curve would suggest
+"all models are equal". K=32 (the chess default) lets the history reach its
+level in a few dozen battles; it is noisier, which is why the table shows the
+Bradley–Terry fit with intervals and the history is only a picture of the trend."""
+
+MIN_BATTLES_PER_MODEL = 10
+"""Below this many battles a model's rating is called a rough guess."""
+
+MIN_POSITION_BATTLES = 20
+"""Below this many blind decisive battles, position bias is not judged."""
+
+HISTORY_POINTS = 400
+"""The Elo history keeps at most about this many snapshots (for charts)."""
+
+WINNERS = ("a", "b", "tie", "both_bad")
+
+
+# -- results ---------------------------------------------------------------------------------
+
+@dataclass
+class ModelRating:
+    ref: str
+    label: str
+    rating: float
+    lower: float  # 2.5th percentile of the bootstrap
+    upper: float  # 97.5th percentile
+    rank: int
+    battles: int  # battles counted in the fit
+    wins: float  # ties count half
+    online_elo: float
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return (self.lower, self.upper)
+
+
+@dataclass
+class PositionBias:
+    decisive: int  # blind battles with a winner
+    left_wins: int
+    share: float | None  # left_wins / decisive
+    lower: float | None  # Wilson 95% interval
+    upper: float | None
+    verdict: str
+
+
+@dataclass
+class Board:
+    rows: list[ModelRating]  # best first
+    win_rate: np.ndarray  # [i, j]: share of i's battles against j that i won (ties half); NaN where none
+    battle_counts: np.ndarray  # [i, j]: battles between i and j (counted in the fit)
+    history_t: np.ndarray  # (T,) unix times of the snapshots
+    history: np.ndarray  # (T, len(rows)) online Elo after each snapshot's battle; NaN before a model's first battle
+    position_bias: PositionBias
+    verdict: str  # plain words: what the numbers support
+    too_few: bool  # True when the data cannot support a conclusion yet
+    n_battles: int  # battles used in the fit
+    n_left_out: int  # ties / both-bad left out by the switches, and self-battles
+    include_ties: bool
+    both_bad_as_tie: bool
+    rounds: int
+    seed: int
+    elo_k: float = ELO_K
+    bootstrap: np.ndarray | None = field(default=None, repr=False)  # (rounds, len(rows)) ratings
+
+    @property
+    def refs(self) -> list[str]:
+        return [r.ref for r in self.rows]
+
+    @property
+    def labels(self) -> list[str]:
+        return [r.label for r in self.rows]
+
+    def row(self, ref: str) -> ModelRating:
+        for r in self.rows:
+            if r.ref == ref:
+                return r
+        raise KeyError(ref)
+
+
+# -- labels ----------------------------------------------------------------------------------
+
+def display_names(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """ref → display name from (ref, label) pairs in time order: the latest label wins,
+    and refs sharing a label get a short piece of their ref so they stay distinct."""
+    latest: dict[str, str] = {}
+    for ref, label in pairs:
+        latest[ref] = label or ref
+    by_label: dict[str, list[str]] = {}
+    for ref, label in latest.items():
+        by_label.setdefault(label, []).append(ref)
+    out = {}
+    for label, refs in by_label.items():
+        for ref in refs:
+            out[ref] = label if len(refs) == 1 else f"{label} [{_short_ref(ref)}]"
+    return out
+
+
+def _short_ref(ref: str) -> str:
+    if ref.startswith("sha256:"):
+        return "sha256:" + ref[7:15]
+    return ref
+
+
+# -- the fit ---------------------------------------------------------------------------------
+
+def fit_bt(wins: np.ndarray, ridge: float = RIDGE, max_iter: int = 100, tol: float = 1e-7) -> np.ndarray:
+    """Bradley–Terry log-strengths (natural log) maximising the penalised likelihood.
+
+    wins: (n, n) or (B, n, n), wins[.., i, j] = (possibly fractional) wins of i over j.
+    Returns (n,) or (B, n) strengths summing to zero over each replicate's models.
+    """
+    single = wins.ndim == 2
+    W = np.asarray(wins, dtype=float)[None] if single else np.asarray(wins, dtype=float)
+    B, n, _ = W.shape
+    N = W + W.transpose(0, 2, 1)
+    won = W.sum(axis=2)
+    eye = np.eye(n)
+    theta = np.zeros((B, n))
+
+    f = _objective_rows(W, theta, ridge)
+    active = np.ones(B, dtype=bool)
+    for _ in range(max_iter):
+        idx = np.nonzero(active)[0]
+        if idx.size == 0:
+            break
+        t = theta[idx]
+        d = t[:, :, None] - t[:, None, :]
+        p = 1.0 / (1.0 + np.exp(-d))
+        Ni = N[idx]
+        grad = won[idx] - (Ni * p).sum(axis=2) - ridge * t
+        s = Ni * p * (1.0 - p)
+        H = -s + eye * (s.sum(axis=2)[:, :, None] + ridge)  # minus the Hessian: SPD
+        step = np.linalg.solve(H, grad[:, :, None])[:, :, 0]
+        # backtracking: halve the step where the likelihood would not improve
+        alpha = np.ones(idx.size)
+        fi = f[idx]
+        for _ls in range(30):
+            cand = t + alpha[:, None] * step
+            fc = _objective_rows(W[idx], cand, ridge)
+            bad = fc < fi - 1e-12 * (1 + np.abs(fi))
+            if not bad.any():
+                break
+            alpha = np.where(bad, alpha * 0.5, alpha)
+        theta[idx] = t + alpha[:, None] * step
+        f[idx] = _objective_rows(W[idx], theta[idx], ridge)
+        moved = np.abs(alpha[:, None] * step).max(axis=1)
+        active[idx] = moved > tol
+    return theta[0] if single else theta
+
+
+def _objective_rows(W: np.ndarray, t: np.ndarray, ridge: float) -> np.ndarray:
+    d = t[:, :, None] - t[:, None, :]
+    return -(W * np.logaddexp(0.0, -d)).sum(axis=(1, 2)) - 0.5 * ridge * (t * t).sum(axis=1)
+
+
+def to_elo(theta: np.ndarray) -> np.ndarray:
+    return INIT_RATING + _NAT_TO_ELO * theta
+
+
+def expected_score(rating_a: float, rating_b: float) -> float:
+    """P(a beats b) under the Elo-scale model."""
+    return 1.0 / (1.0 + BASE ** ((rating_b - rating_a) / SCALE))
+
+
+# -- the leaderboard ---------------------------------------------------------------------------
+
+def leaderboard(
+    battles: Sequence,
+    include_ties: bool = True,
+    rounds: int = 1000,
+    seed: int = 0,
+    *,
+    both_bad_as_tie: bool = True,
+    elo_k: float = ELO_K,
+) -> Board:
+    """Fit the leaderboard from `Battle` rows (store.battles()) or anything with the same
+    attributes: model_a, model_b, label_a, label_b, winner, blind, position_a, position_b, tstamp."""
+    battles = sorted(battles, key=lambda b: b.tstamp)  # stable: the store's order breaks ties
+    names = display_names(
+        pair for b in battles for pair in ((b.model_a, b.label_a), (b.model_b, b.label_b))
+    )
+    bias = position_bias(battles)
+
+    keep_codes = {"a": 0, "b": 1}
+    if include_ties:
+        keep_codes["tie"] = 2
+        if both_bad_as_tie:
+            keep_codes["both_bad"] = 2
+    used = [b for b in battles if b.winner in keep_codes and b.model_a != b.model_b]
+    n_left_out = len(battles) - len(used)
+
+    refs: list[str] = []
+    index: dict[str, int] = {}
+    for b in used:
+        for ref in (b.model_a, b.model_b):
+            if ref not in index:
+                index[ref] = len(refs)
+                refs.append(ref)
+    n = len(refs)
+    if n < 2:
+        verdict = (
+            "No votes yet: rate a few rounds between two different models to start your leaderboard."
+            if not battles
+            else "Not enough to rank: the votes counted so far involve fewer than two different models."
+        )
+        empty = np.zeros((0, 0))
+        return Board([], empty, empty, np.zeros(0), np.zeros((0, 0)), bias, _join(verdict, bias.verdict), True,
+                     len(used), n_left_out, include_ties, both_bad_as_tie, rounds, seed, elo_k)
+
+    ia = np.fromiter((index[b.model_a] for b in used), dtype=np.int64, count=len(used))
+    ib = np.fromiter((index[b.model_b] for b in used), dtype=np.int64, count=len(used))
+    oc = np.fromiter((keep_codes[b.winner] for b in used), dtype=np.int64, count=len(used))
+
+    # canonical cells: i < j, outcome 0 = i won, 1 = j won, 2 = tie
+    swap = ia > ib
+    i = np.where(swap, ib, ia)
+    j = np.where(swap, ia, ib)
+    o = np.where(swap & (oc < 2), 1 - oc, oc)
+    cell_counts = np.bincount((i * n + j) * 3 + o, minlength=n * n * 3)
+    cells = np.nonzero(cell_counts)[0]
+    counts = cell_counts[cells].astype(float)
+    ci, cj, co = (cells // 3) // n, (cells // 3) % n, cells % 3
+    # M maps a cell count to its contribution to the flattened win matrix
+    M = np.zeros((cells.size, n * n))
+    rows_k = np.arange(cells.size)
+    M[rows_k[co == 0], (ci * n + cj)[co == 0]] = 1.0
+    M[rows_k[co == 1], (cj * n + ci)[co == 1]] = 1.0
+    M[rows_k[co == 2], (ci * n + cj)[co == 2]] = 0.5
+    M[rows_k[co == 2], (cj * n + ci)[co == 2]] = 0.5
+
+    W = (counts @ M).reshape(n, n)
+    theta = fit_bt(W)
+    ratings = to_elo(theta)
+
+    total = int(counts.sum())
+    rng = np.random.default_rng(seed)
+    if rounds > 0:
+        sample = rng.multinomial(total, counts / total, size=rounds).astype(float)
+        Wb = (sample @ M).reshape(rounds, n, n)
+        boot = to_elo(fit_bt(Wb))
+        played = (Wb + Wb.transpose(0, 2, 1)).sum(axis=2) > 0
+        boot[~played] = np.nan  # a model absent from a resample has no rating there
+        with np.errstate(all="ignore"):
+            lower = np.nanpercentile(boot, 2.5, axis=0)
+            upper = np.nanpercentile(boot, 97.5, axis=0)
+        lower = np.where(np.isnan(lower), -np.inf, lower)
+        upper = np.where(np.isnan(upper), np.inf, upper)
+    else:
+        boot = None
+        lower = np.full(n, -np.inf)
+        upper = np.full(n, np.inf)
+
+    rank = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
+    N = W + W.T
+    played_n = np.bincount(ia, minlength=n) + np.bincount(ib, minlength=n)
+    won = W.sum(axis=1)
+
+    online_t, online_hist, online_final = online_elo(ia, ib, oc, [b.tstamp for b in used], n, k=elo_k)
+
+    order = sorted(range(n), key=lambda k: (-ratings[k], names.get(refs[k], refs[k])))
+    rows = [
+        ModelRating(
+            ref=refs[k], label=names.get(refs[k], refs[k]), rating=float(ratings[k]),
+            lower=float(lower[k]), upper=float(upper[k]), rank=int(rank[k]), battles=int(played_n[k]),
+            wins=float(won[k]), online_elo=float(online_final[k]),
+        )
+        for k in order
+    ]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        win_rate = np.where(N > 0, W / np.where(N > 0, N, 1), np.nan)
+    perm = np.array(order)
+    win_rate = win_rate[np.ix_(perm, perm)]
+    np.fill_diagonal(win_rate, np.nan)
+    verdict, too_few = _verdict(rows, len(used))
+    return Board(
+        rows=rows,
+        win_rate=win_rate,
+        battle_counts=N[np.ix_(perm, perm)],
+        history_t=online_t,
+        history=online_hist[:, perm],
+        position_bias=bias,
+        verdict=_join(verdict, bias.verdict),
+        too_few=too_few,
+        n_battles=len(used),
+        n_left_out=n_left_out,
+        include_ties=include_ties,
+        both_bad_as_tie=both_bad_as_tie,
+        rounds=rounds,
+        seed=seed,
+        elo_k=elo_k,
+        bootstrap=None if boot is None else boot[:, perm],
+    )
+
+
+def online_elo(ia, ib, outcome, tstamps, n: int, k: float = ELO_K, max_points: int = HISTORY_POINTS):
+    """Replay battles in order: (snapshot times, (T, n) ratings, final ratings).
+
+    outcome: 0 = a won, 1 = b won, 2 = tie. Models start at 1000 when first seen;
+    before that their history is NaN."""
+    ia, ib, outcome = list(map(int, ia)), list(map(int, ib)), list(map(int, outcome))
+    m = len(ia)
+    rating = [INIT_RATING] * n
+    seen = [False] * n
+    stride = max(1, -(-m // max_points))
+    times: list[float] = []
+    snaps: list[list[float]] = []
+    score_of = (1.0, 0.0, 0.5)
+    nan = float("nan")
+    for t in range(m):
+        a, b = ia[t], ib[t]
+        seen[a] = seen[b] = True
+        ra, rb = rating[a], rating[b]
+        ea = 1.0 / (1.0 + BASE ** ((rb - ra) / SCALE))
+        delta = k * (score_of[outcome[t]] - ea)
+        rating[a] = ra + delta
+        rating[b] = rb - delta
+        if t % stride == stride - 1 or t == m - 1:
+            times.append(float(tstamps[t]))
+            snaps.append([r if s else nan for r, s in zip(rating, seen)])
+    hist = np.array(snaps, dtype=float).reshape(len(snaps), n)
+    return np.array(times, dtype=float), hist, np.array(rating, dtype=float)
+
+
+def position_bias(battles: Sequence) -> PositionBias:
+    """Share of blind decisive battles won by the side shown on the left (lower position)."""
+    decisive = 0
+    left = 0
+    for b in battles:
+        if not b.blind or b.winner not in ("a", "b") or b.position_a == b.position_b:
+            continue
+        decisive += 1
+        a_left = b.position_a < b.position_b
+        left += (b.winner == "a") == a_left
+    if decisive == 0:
+        return PositionBias(0, 0, None, None, None,
+                            "Position bias: no blind decisive votes yet, so it cannot be checked.")
+    share = left / decisive
+    lo, hi = wilson_interval(left, decisive)
+    pct = f"{share:.0%} of {decisive} blind decisive votes went to the left answer (95% CI {lo:.0%}–{hi:.0%})"
+    if decisive < MIN_POSITION_BATTLES:
+        verdict = f"Position bias: {pct}; too few votes to tell whether you favour a side."
+    elif lo > 0.5:
+        verdict = f"Position bias: {pct} — more than chance; you seem to favour the left side."
+    elif hi < 0.5:
+        verdict = f"Position bias: {pct} — less than chance; you seem to favour the right side."
+    else:
+        verdict = f"Position bias: {pct}; no sign that the side an answer is shown on sways your votes."
+    return PositionBias(decisive, left, share, lo, hi, verdict)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _verdict(rows: list[ModelRating], n_battles: int) -> tuple[str, bool]:
+    parts = []
+    too_few = False
+    distinct_ranks = len({r.rank for r in rows})
+    if distinct_ranks == 1:
+        too_few = True
+        parts.append(
+            f"Too few battles for a conclusion: after {n_battles} battles every model's 95% interval "
+            "overlaps the others', so none is ahead of another yet. Keep voting."
+        )
+    elif sum(1 for r in rows if r.rank == 1) == 1 and all(r.rank > 1 for r in rows[1:]):
+        parts.append(f"{rows[0].label} is ahead of every other model: its 95% interval does not overlap theirs.")
+    else:
+        parts.append(
+            "Some models can be told apart (their intervals do not overlap), others not yet: "
+            "models that share a rank are not distinguishable on these votes."
+        )
+    thin = [r for r in rows if r.battles < MIN_BATTLES_PER_MODEL]
+    if thin:
+        too_few = True
+        listed = ", ".join(f"{r.label} ({r.battles})" for r in thin[:5]) + (" …" if len(thin) > 5 else "")
+        parts.append(
+            f"Too few battles for {listed}: under {MIN_BATTLES_PER_MODEL} battles a rating is a rough guess."
+        )
+    return " ".join(parts), too_few
+
+
+def _join(*parts: str) -> str:
+    return "\n".join(p for p in parts if p)
+
+
+# -- text ------------------------------------------------------------------------------------
+
+def format_ci(r: ModelRating) -> str:
+    if not (math.isfinite(r.lower) and math.isfinite(r.upper)):
+        return "n/a"
+    return f"{r.lower:.0f}–{r.upper:.0f}"
+
+
+def format_table(board: Board) -> str:
+    """The leaderboard as plain text (the command line's output)."""
+    lines = []
+    if board.rows:
+        width = max(5, *(len(r.label) for r in board.rows))
+        lines.append(f"{'Rank':>4}  {'Model':<{width}}  {'Rating':>6}  {'95% CI':>11}  {'Battles':>7}")
+        for r in board.rows:
+            lines.append(
+                f"{r.rank:>4}  {r.label:<{width}}  {r.rating:>6.0f}  {format_ci(r):>11}  {r.battles:>7}"
+            )
+        ties = (
+            "ties count half a win each way" + ("; both-bad votes count as ties" if board.both_bad_as_tie
+                                                else "; both-bad votes left out")
+            if board.include_ties else "ties and both-bad votes left out"
+        )
+        lines.append("")
+        lines.append(
+            f"{board.n_battles} battles; Bradley–Terry on the Elo scale (400·log10 odds + 1000); "
+            f"95% intervals from {board.rounds} bootstrap rounds (seed {board.seed}); {ties}."
+        )
+    lines.append(board.verdict)
+    return "\n".join(lines)
