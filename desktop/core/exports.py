@@ -1,0 +1,561 @@
+"""Exports (CSV, JSONL, FastChat battles, preference pairs) and JSONL import. No Qt.
+
+* ``csv`` — one row per vote, the panes left to right (``left_*``, ``right_*``,
+  then ``pane3_*`` …). Every cell that begins with ``= + - @``, a tab or a
+  carriage return is prefixed with a single quote so no spreadsheet runs it as
+  a formula. Written as UTF-8 with a byte-order mark (Excel needs it to read
+  UTF-8; Python reads it with ``encoding="utf-8-sig"``).
+* ``jsonl`` — everything, one JSON object per line, keyed by uids: a header
+  line (``{"type": "arenadesk-export", ...}``), then ``conversation``,
+  ``round``, ``response`` (text, status, timings, tokens, cost, stars,
+  sampling params) and ``vote`` records; a vote carries its pairwise
+  ``battles`` (``{"a": response uid, "b": response uid, "winner": ...}``)
+  because battles have no uid of their own. ``import_jsonl`` merges such a
+  file into another store without duplicates.
+* ``fastchat`` — a JSON list shaped like LMSYS's ``clean_battle_*.json``:
+  ``question_id`` (the round uid), ``model_a``/``model_b`` (display names,
+  made unique per ref), ``winner`` in ``model_a``/``model_b``/``tie``/``tie
+  (bothbad)``, ``judge``, ``conversation_a``/``conversation_b`` (lists of
+  ``{role, content, num_tokens}``, each side's own earlier turns plus this
+  one), ``turn``, ``anony`` (the vote was blind), ``language`` (``unknown``:
+  ArenaDesk does not detect languages) and ``tstamp``. FastChat's
+  ``elo_analysis.py`` keeps only ``anony`` battles, i.e. the blind votes.
+  ``num_tokens`` is the engine's count for answers where it has one, else an
+  estimate (about four characters a token).
+* ``pairs`` — preference pairs for DPO trainers, one JSON object per line in
+  TRL's *conversational* format: ``prompt`` is the message list (system
+  prompt, the chosen side's earlier turns, this user message), ``chosen`` and
+  ``rejected`` are one-message assistant lists. Decisive battles only (a
+  ``best`` vote among several panes gives one pair per loser); pairs with an
+  empty answer or two identical answers are skipped.
+
+Filters (``since``, ``until``, ``blind_only``, ``tag``) mean what they mean for
+``Store.battles``: vote time, blind votes, the round's tag. For ``jsonl`` they
+select whole conversations that hold at least one matching vote; without
+filters every conversation is exported, voted or not.
+
+Nothing here reads settings or the keychain, so no key or token can end up in
+an export; sampling parameters are scrubbed of anything that looks like a
+credential all the same.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import re
+import time
+from pathlib import Path
+
+from .ratings import display_names
+
+FORMATS = ("csv", "jsonl", "fastchat", "pairs")
+JSONL_VERSION = 1
+HEADER_TYPE = "arenadesk-export"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SECRETISH = re.compile(r"(api[_-]?key|secret|passw|authori[sz]ation|bearer|^token$|access[_-]?token|hf[_-]?token)", re.I)
+_FASTCHAT_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+def export(store, fmt: str, out_path, **filters) -> int:
+    """Write the store's data in `fmt` to out_path; returns the number of records written
+    (csv: votes, jsonl: lines after the header, fastchat: battles, pairs: pairs)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    unknown = set(filters) - {"since", "until", "blind_only", "tag"}
+    if unknown:
+        raise TypeError(f"unknown export filter(s): {', '.join(sorted(unknown))}")
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    try:
+        n = {"csv": _export_csv, "jsonl": _export_jsonl, "fastchat": _export_fastchat, "pairs": _export_pairs}[fmt](
+            store, tmp, filters
+        )
+        tmp.replace(out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return n
+
+
+# -- reading the store -----------------------------------------------------------------------
+
+_RESP_COLS = (
+    "id, uid, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
+    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars"
+)
+_RESP_KEYS = [c.strip() for c in _RESP_COLS.split(",")]
+
+
+def _vote_where(filters) -> tuple[str, list]:
+    sql, args = "", []
+    if filters.get("since") is not None:
+        sql += " AND v.created_at >= ?"
+        args.append(filters["since"])
+    if filters.get("until") is not None:
+        sql += " AND v.created_at < ?"
+        args.append(filters["until"])
+    if filters.get("blind_only"):
+        sql += " AND v.blind = 1"
+    if filters.get("tag"):
+        sql += " AND r.tag = ?"
+        args.append(filters["tag"])
+    return sql, args
+
+
+class _Data:
+    """The rows an export needs, read with a handful of queries (no per-row round trips)."""
+
+    def __init__(self, store, filters, *, everything: bool = False):
+        where, args = _vote_where(filters)
+        self.votes = [
+            dict(zip(("id", "uid", "round_id", "outcome", "best_position", "note", "blind", "created_at",
+                      "updated_at"), r))
+            for r in store.query(
+                "SELECT v.id, v.uid, v.round_id, v.outcome, v.best_position, v.note, v.blind, v.created_at, "
+                "v.updated_at FROM votes v JOIN rounds r ON r.id = v.round_id WHERE 1 = 1" + where
+                + " ORDER BY v.created_at, v.id",
+                args,
+            )
+        ]
+        if everything and not any(filters.get(k) for k in ("since", "until", "blind_only", "tag")):
+            conv_filter, conv_args = "", []
+        else:
+            conv_filter = (
+                " WHERE c.id IN (SELECT r.conversation_id FROM votes v JOIN rounds r ON r.id = v.round_id "
+                "WHERE 1 = 1" + where + ")"
+            )
+            conv_args = args
+        self.conversations = {
+            r[0]: dict(zip(("id", "uid", "title", "created_at", "blind"), r))
+            for r in store.query(
+                "SELECT c.id, c.uid, c.title, c.created_at, c.blind FROM conversations c" + conv_filter
+                + " ORDER BY c.created_at, c.id",
+                conv_args,
+            )
+        }
+        in_convs = "" if not conv_filter else " WHERE r.conversation_id IN (SELECT c.id FROM conversations c" + conv_filter + ")"
+        self.rounds = {
+            r[0]: dict(zip(("id", "uid", "conversation_id", "turn", "prompt", "system_prompt", "tag", "blind",
+                            "created_at"), r))
+            for r in store.query(
+                "SELECT r.id, r.uid, r.conversation_id, r.turn, r.prompt, r.system_prompt, r.tag, r.blind, "
+                "r.created_at FROM rounds r" + in_convs + " ORDER BY r.conversation_id, r.turn",
+                conv_args,
+            )
+        }
+        resp_filter = "" if not conv_filter else (
+            " WHERE round_id IN (SELECT r.id FROM rounds r" + in_convs + ")"
+        )
+        self.responses = {}
+        self.by_round: dict[int, list[dict]] = {}
+        for r in store.query(f"SELECT {_RESP_COLS} FROM responses" + resp_filter + " ORDER BY round_id, position",
+                             conv_args):
+            d = dict(zip(_RESP_KEYS, r))
+            self.responses[d["id"]] = d
+            self.by_round.setdefault(d["round_id"], []).append(d)
+        vote_ids = {v["id"] for v in self.votes}
+        self.battles: dict[int, list[tuple]] = {}
+        for vote_id, bid, ra, rb, winner in store.query(
+            "SELECT b.vote_id, b.id, b.response_a, b.response_b, b.winner FROM battles b ORDER BY b.vote_id, b.id"
+        ):
+            if vote_id in vote_ids:
+                self.battles.setdefault(vote_id, []).append((bid, ra, rb, winner))
+        self._rounds_by_conv: dict[int, list[dict]] | None = None
+
+    def names(self) -> dict[str, str]:
+        rows = sorted(self.responses.values(), key=lambda d: (d["started_at"] or 0, d["id"]))
+        return display_names((d["model_ref"], d["model"]) for d in rows)
+
+    def earlier_rounds(self, rnd: dict) -> list[dict]:
+        if self._rounds_by_conv is None:
+            self._rounds_by_conv = {}
+            for r in self.rounds.values():
+                self._rounds_by_conv.setdefault(r["conversation_id"], []).append(r)
+            for lst in self._rounds_by_conv.values():
+                lst.sort(key=lambda r: r["turn"])
+        return [r for r in self._rounds_by_conv.get(rnd["conversation_id"], []) if r["turn"] < rnd["turn"]]
+
+    def history(self, rnd: dict, slot: int) -> list[dict]:
+        """The earlier user/assistant turns one pane saw (as the arena builds them: answers
+        that ended done or cancelled with some text)."""
+        out = []
+        for earlier in self.earlier_rounds(rnd):
+            resp = next((p for p in self.by_round.get(earlier["id"], []) if p["slot"] == slot), None)
+            if resp and resp["status"] in ("done", "cancelled") and resp["text"]:
+                out.append({"role": "user", "content": earlier["prompt"]})
+                out.append({"role": "assistant", "content": resp["text"]})
+        return out
+
+
+def _iso(t: float | None) -> str:
+    if t is None:
+        return ""
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _params(raw) -> dict:
+    try:
+        params = json.loads(raw or "{}") if isinstance(raw, str) else dict(raw or {})
+    except ValueError:
+        return {}
+    return {k: v for k, v in params.items() if not _SECRETISH.search(str(k))}
+
+
+# -- CSV -------------------------------------------------------------------------------------
+
+def safe_cell(value) -> str:
+    """A spreadsheet-safe cell: text that would start a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        value = int(value)
+    s = value if isinstance(value, str) else str(value)
+    return "'" + s if s.startswith(_FORMULA_START) else s
+
+
+def _pane_prefix(k: int) -> str:
+    return {0: "left", 1: "right"}.get(k, f"pane{k + 1}")
+
+
+_PANE_FIELDS = ("model", "model_ref", "engine", "answer", "status", "stars", "tokens_in", "tokens_out",
+                "ttft_s", "tokens_per_s", "cost_usd")
+
+
+def _export_csv(store, path: Path, filters) -> int:
+    data = _Data(store, filters)
+    panes = max([2] + [len(data.by_round.get(v["round_id"], [])) for v in data.votes])
+    header = ["vote_uid", "voted_at", "updated_at", "conversation_uid", "conversation_title", "turn", "tag", "blind",
+              "system_prompt", "prompt", "outcome", "winner", "note"]
+    for k in range(panes):
+        header += [f"{_pane_prefix(k)}_{f}" for f in _PANE_FIELDS]
+    names = data.names()
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([safe_cell(h) for h in header])
+        for v in data.votes:
+            rnd = data.rounds[v["round_id"]]
+            conv = data.conversations[rnd["conversation_id"]]
+            shown = data.by_round.get(rnd["id"], [])
+            winner = ""
+            if v["outcome"] == "left" and shown:
+                winner = names.get(shown[0]["model_ref"], shown[0]["model"])
+            elif v["outcome"] == "right" and len(shown) > 1:
+                winner = names.get(shown[1]["model_ref"], shown[1]["model"])
+            elif v["outcome"] == "best":
+                best = next((p for p in shown if p["position"] == v["best_position"]), None)
+                winner = names.get(best["model_ref"], best["model"]) if best else ""
+            row = [v["uid"], _iso(v["created_at"]), _iso(v["updated_at"]), conv["uid"], conv["title"], rnd["turn"],
+                   rnd["tag"] or "", v["blind"], rnd["system_prompt"], rnd["prompt"], v["outcome"], winner, v["note"]]
+            for k in range(panes):
+                p = shown[k] if k < len(shown) else None
+                if p is None:
+                    row += [""] * len(_PANE_FIELDS)
+                    continue
+                ttft = (p["first_token_at"] - p["started_at"]) if p["first_token_at"] and p["started_at"] else None
+                tps = None
+                if p["tokens_out"] and p["tokens_out"] > 1 and p["first_token_at"] and p["finished_at"]:
+                    span = p["finished_at"] - p["first_token_at"]
+                    tps = (p["tokens_out"] - 1) / span if span > 0 else None
+                row += [names.get(p["model_ref"], p["model"]), p["model_ref"], p["engine"], p["text"], p["status"],
+                        p["stars"], p["tokens_in"], p["tokens_out"],
+                        None if ttft is None else round(ttft, 4), None if tps is None else round(tps, 2),
+                        p["cost_usd"]]
+            w.writerow([safe_cell(c) for c in row])
+    return len(data.votes)
+
+
+# -- JSONL -----------------------------------------------------------------------------------
+
+def _num(col: str) -> str:
+    """SQL for a REAL column as a JSON number that reads back as the very same float."""
+    return f"CASE WHEN {col} IS NULL THEN NULL ELSE json(printf('%!.17g', {col})) END"
+
+
+def _bool(col: str) -> str:
+    return f"json(CASE WHEN {col} THEN 'true' ELSE 'false' END)"
+
+
+# sampling parameters never hold credentials; drop any such key all the same
+_SCRUB = ", ".join(f"'$.{k}'" for k in ("api_key", "apikey", "key", "token", "access_token", "hf_token", "secret",
+                                       "password", "authorization", "bearer"))
+
+
+def _export_jsonl(store, path: Path, filters) -> int:
+    """Every record is rendered to JSON by SQLite itself (json_object): 100,000 votes with
+    their conversations and answers take a few seconds instead of tens."""
+    from .. import __version__
+
+    where, args = _vote_where(filters)
+    if any(filters.get(k) for k in ("since", "until", "blind_only", "tag")):
+        convs = ("SELECT r.conversation_id FROM votes v JOIN rounds r ON r.id = v.round_id WHERE 1 = 1" + where)
+        in_c, in_r = f"c.id IN ({convs})", f"r.conversation_id IN ({convs})"
+    else:
+        in_c = in_r = "1 = 1"  # (a WHERE ... IN over every conversation costs a second per 100,000)
+        args = []
+    queries = [
+        "SELECT json_object('type', 'conversation', 'uid', c.uid, 'title', c.title, "
+        f"'created_at', {_num('c.created_at')}, 'blind', {_bool('c.blind')}) "
+        f"FROM conversations c WHERE {in_c} ORDER BY c.id",
+
+        "SELECT json_object('type', 'round', 'uid', r.uid, 'conversation', c.uid, 'turn', r.turn, "
+        "'prompt', r.prompt, 'system_prompt', r.system_prompt, 'tag', r.tag, "
+        f"'blind', {_bool('r.blind')}, 'created_at', {_num('r.created_at')}) "
+        f"FROM rounds r JOIN conversations c ON c.id = r.conversation_id WHERE {in_r} ORDER BY r.id",
+
+        "SELECT json_object('type', 'response', 'uid', p.uid, 'round', r.uid, 'slot', p.slot, "
+        "'position', p.position, 'engine', p.engine, 'model', p.model, 'model_ref', p.model_ref, "
+        f"'params', json_remove(json(p.params), {_SCRUB}), 'text', p.text, 'status', p.status, 'error', p.error, "
+        f"'started_at', {_num('p.started_at')}, 'first_token_at', {_num('p.first_token_at')}, "
+        f"'finished_at', {_num('p.finished_at')}, 'tokens_in', p.tokens_in, 'tokens_out', p.tokens_out, "
+        f"'tokens_estimated', {_bool('p.tokens_estimated')}, 'cost_usd', {_num('p.cost_usd')}, 'stars', p.stars) "
+        f"FROM responses p JOIN rounds r ON r.id = p.round_id WHERE {in_r} ORDER BY p.id",
+
+        "SELECT json_object('type', 'vote', 'uid', v.uid, 'round', r.uid, 'outcome', v.outcome, "
+        "'best_position', v.best_position, 'note', v.note, "
+        f"'blind', {_bool('v.blind')}, 'created_at', {_num('v.created_at')}, 'updated_at', {_num('v.updated_at')}, "
+        "'battles', (SELECT json_group_array(json(x.j)) FROM (SELECT json_object('a', pa.uid, 'b', pb.uid, "
+        "'winner', b.winner) AS j FROM battles b JOIN responses pa ON pa.id = b.response_a "
+        "JOIN responses pb ON pb.id = b.response_b WHERE b.vote_id = v.id ORDER BY b.id) AS x)) "
+        f"FROM votes v JOIN rounds r ON r.id = v.round_id WHERE {in_r} ORDER BY v.id",
+    ]
+    header = {"type": HEADER_TYPE, "version": JSONL_VERSION, "app": f"ArenaDesk {__version__}",
+              "exported_at": time.time(), "filters": {k: v for k, v in filters.items() if v}}
+    n = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(json.dumps(header, ensure_ascii=False) + "\n")
+        for sql in queries:
+            lines = [row[0] for row in store.query(sql, args)]
+            fh.write("\n".join(lines))
+            if lines:
+                fh.write("\n")
+            n += len(lines)
+    return n
+
+
+def import_jsonl(store, path) -> str:
+    """Merge an ArenaDesk JSONL export into `store`; returns a one-paragraph summary.
+
+    Records are matched on uid (INSERT OR IGNORE), so importing the same file twice
+    adds nothing the second time. A vote is matched on its round: when both stores
+    voted on the same round, the vote changed most recently wins."""
+    path = Path(path)
+    recs: dict[str, list[dict]] = {"conversation": [], "round": [], "response": [], "vote": []}
+    unknown = 0
+    with open(path, encoding="utf-8") as fh:
+        header = None
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{path.name}, line {lineno}: not JSON ({exc.msg})") from None
+            if header is None:
+                if not isinstance(obj, dict) or obj.get("type") != HEADER_TYPE:
+                    raise ValueError(f"{path.name} is not an ArenaDesk JSONL export (its first line has no "
+                                     f"'{HEADER_TYPE}' header); export one with: arenadesk export --format jsonl")
+                if int(obj.get("version", 0)) > JSONL_VERSION:
+                    raise ValueError(f"{path.name} was written by a newer ArenaDesk (format version "
+                                     f"{obj.get('version')}); update ArenaDesk to import it.")
+                header = obj
+                continue
+            kind = obj.get("type") if isinstance(obj, dict) else None
+            if kind in recs and obj.get("uid"):
+                recs[kind].append(obj)
+            else:
+                unknown += 1
+        if header is None:
+            raise ValueError(f"{path.name} is empty: nothing to import")
+
+    added = dict.fromkeys(recs, 0)
+    skipped = dict.fromkeys(recs, 0)
+    votes_updated = 0
+    battles_added = 0
+    with store.transaction() as db:
+        def ids(table: str) -> dict[str, int]:
+            return dict(db.execute(f"SELECT uid, id FROM {table}"))
+
+        before = db.total_changes
+        db.executemany(
+            "INSERT OR IGNORE INTO conversations (uid, title, created_at, blind) VALUES (?, ?, ?, ?)",
+            [(c["uid"], str(c.get("title") or ""), float(c.get("created_at") or 0), int(bool(c.get("blind"))))
+             for c in recs["conversation"]],
+        )
+        added["conversation"] = db.total_changes - before
+        conv_ids = ids("conversations")
+
+        rows = []
+        for r in recs["round"]:
+            cid = conv_ids.get(r.get("conversation"))
+            if cid is None or not isinstance(r.get("turn"), int):
+                skipped["round"] += 1
+                continue
+            rows.append((r["uid"], cid, r["turn"], str(r.get("prompt") or ""), str(r.get("system_prompt") or ""),
+                         r.get("tag") or None, int(bool(r.get("blind"))), float(r.get("created_at") or 0)))
+        before = db.total_changes
+        db.executemany(
+            "INSERT OR IGNORE INTO rounds (uid, conversation_id, turn, prompt, system_prompt, tag, blind, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        added["round"] = db.total_changes - before
+        round_ids = ids("rounds")
+
+        rows = []
+        for p in recs["response"]:
+            rid = round_ids.get(p.get("round"))
+            if rid is None:
+                skipped["response"] += 1
+                continue
+            rows.append((p["uid"], rid, p.get("slot"), p.get("position"), str(p.get("engine") or ""),
+                         str(p.get("model") or ""), str(p.get("model_ref") or ""),
+                         json.dumps(_params(p.get("params")), sort_keys=True), str(p.get("text") or ""),
+                         p.get("status") or "done", p.get("error"), p.get("started_at"), p.get("first_token_at"),
+                         p.get("finished_at"), p.get("tokens_in"), p.get("tokens_out"),
+                         int(bool(p.get("tokens_estimated"))), p.get("cost_usd"), p.get("stars")))
+        before = db.total_changes
+        db.executemany(
+            "INSERT OR IGNORE INTO responses (uid, round_id, slot, position, engine, model, model_ref, params, text, "
+            "status, error, started_at, first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, "
+            "cost_usd, stars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        added["response"] = db.total_changes - before
+        resp_ids = dict(((uid, (rid, round_id)) for uid, rid, round_id in
+                         db.execute("SELECT uid, id, round_id FROM responses")))
+
+        existing = {round_id: (vid, updated) for vid, round_id, updated in
+                    db.execute("SELECT id, round_id, updated_at FROM votes")}
+        new_battles = []
+        for v in recs["vote"]:
+            rid = round_ids.get(v.get("round"))
+            outcome = v.get("outcome")
+            if rid is None or outcome not in ("left", "right", "tie", "both_bad", "best"):
+                skipped["vote"] += 1
+                continue
+            battles = []
+            for b in v.get("battles") or []:
+                a, bb = resp_ids.get(b.get("a")), resp_ids.get(b.get("b"))
+                if a is None or bb is None or a[1] != rid or bb[1] != rid or b.get("winner") not in _FASTCHAT_WINNER:
+                    battles = None
+                    break
+                battles.append((a[0], bb[0], b["winner"]))
+            if battles is None:
+                skipped["vote"] += 1
+                continue
+            fields = (outcome, v.get("best_position"), str(v.get("note") or ""), int(bool(v.get("blind"))),
+                      float(v.get("created_at") or 0), float(v.get("updated_at") or v.get("created_at") or 0))
+            if rid in existing:
+                vid, updated = existing[rid]
+                if fields[5] <= (updated or 0):
+                    continue  # already here, or ours is as new or newer
+                db.execute("UPDATE votes SET outcome = ?, best_position = ?, note = ?, blind = ?, created_at = ?, "
+                           "updated_at = ? WHERE id = ?", fields + (vid,))
+                db.execute("DELETE FROM battles WHERE vote_id = ?", (vid,))
+                votes_updated += 1
+            else:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO votes (uid, round_id, outcome, best_position, note, blind, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (v["uid"], rid) + fields)
+                if cur.rowcount != 1:
+                    skipped["vote"] += 1
+                    continue
+                vid = cur.lastrowid
+                existing[rid] = (vid, fields[5])
+                added["vote"] += 1
+            new_battles += [(vid, a, b, w) for a, b, w in battles]
+        db.executemany("INSERT INTO battles (vote_id, response_a, response_b, winner) VALUES (?, ?, ?, ?)",
+                       new_battles)
+        battles_added = len(new_battles)
+
+    total = {k: len(v) for k, v in recs.items()}
+    parts = [
+        f"Imported {path.name}: {added['conversation']} new conversations, {added['round']} rounds, "
+        f"{added['response']} answers, {added['vote']} votes ({battles_added} battles)"
+        + (f"; {votes_updated} votes updated to the newer choice" if votes_updated else "") + "."
+    ]
+    already = sum(total[k] - added[k] - skipped[k] for k in recs) - votes_updated
+    if already:
+        parts.append(f"{already} records were already here and were left as they are.")
+    if any(skipped.values()):
+        parts.append("Skipped (conflicting or incomplete): " + ", ".join(
+            f"{n} {k}s" for k, n in skipped.items() if n) + ".")
+    if unknown:
+        parts.append(f"{unknown} lines of an unknown kind were ignored.")
+    return " ".join(parts)
+
+
+# -- FastChat --------------------------------------------------------------------------------
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count when no engine counted: about four characters a token."""
+    return (len(text) + 3) // 4 if text else 0
+
+
+def _with_tokens(messages: list[dict], answer: dict) -> list[dict]:
+    out = []
+    for m in messages:
+        out.append({"role": m["role"], "content": m["content"], "num_tokens": m.get("num_tokens")
+                    if m.get("num_tokens") is not None else estimate_tokens(m["content"])})
+    out.append({"role": "assistant", "content": answer["text"],
+                "num_tokens": answer["tokens_out"] if answer["tokens_out"] is not None
+                else estimate_tokens(answer["text"])})
+    return out
+
+
+def _battle_rows(data: _Data):
+    """(vote, round, response a, response b, winner) for every battle of the exported votes."""
+    for v in data.votes:
+        rnd = data.rounds[v["round_id"]]
+        for _bid, ra, rb, winner in data.battles.get(v["id"], []):
+            yield v, rnd, data.responses[ra], data.responses[rb], winner
+
+
+def _export_fastchat(store, path: Path, filters) -> int:
+    data = _Data(store, filters)
+    names = data.names()
+    out = []
+    for v, rnd, a, b, winner in _battle_rows(data):
+        conv_a = _with_tokens(data.history(rnd, a["slot"]) + [{"role": "user", "content": rnd["prompt"]}], a)
+        conv_b = _with_tokens(data.history(rnd, b["slot"]) + [{"role": "user", "content": rnd["prompt"]}], b)
+        out.append({
+            "question_id": rnd["uid"],
+            "model_a": names.get(a["model_ref"], a["model"]),
+            "model_b": names.get(b["model_ref"], b["model"]),
+            "winner": _FASTCHAT_WINNER[winner],
+            "judge": "arena_user_arenadesk",
+            "conversation_a": conv_a,
+            "conversation_b": conv_b,
+            "turn": len(conv_a) // 2,
+            "anony": bool(v["blind"]),
+            "language": "unknown",
+            "tstamp": v["created_at"],
+        })
+    out.sort(key=lambda x: x["tstamp"])
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(out, fh, indent=2, ensure_ascii=False)
+    return len(out)
+
+
+# -- preference pairs ------------------------------------------------------------------------
+
+def _export_pairs(store, path: Path, filters) -> int:
+    data = _Data(store, filters)
+    n = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        for _v, rnd, a, b, winner in _battle_rows(data):
+            if winner not in ("a", "b"):
+                continue
+            chosen, rejected = (a, b) if winner == "a" else (b, a)
+            if not chosen["text"].strip() or not rejected["text"].strip() or chosen["text"] == rejected["text"]:
+                continue
+            head = [{"role": "system", "content": rnd["system_prompt"]}] if rnd["system_prompt"].strip() else []
+            prompt = head + data.history(rnd, chosen["slot"]) + [{"role": "user", "content": rnd["prompt"]}]
+            fh.write(json.dumps({
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": chosen["text"]}],
+                "rejected": [{"role": "assistant", "content": rejected["text"]}],
+            }, ensure_ascii=False) + "\n")
+            n += 1
+    return n
