@@ -67,6 +67,7 @@ class Round:
             conversation_id, prompt, specs, system_prompt=system_prompt, blind=blind, tag=tag
         )
         self.results: list[Result | None] = [None] * len(slots)
+        self._cancelled = [False] * len(slots)
         self._threads: list[threading.Thread | None] = [None] * len(slots)
 
     def _spec(self, i: int) -> SlotSpec:
@@ -81,6 +82,7 @@ class Round:
             self.start_slot(i, on_delta, on_result)
 
     def start_slot(self, i: int, on_delta=None, on_result=None) -> None:
+        self._cancelled[i] = False
         t = threading.Thread(target=self._run_slot, args=(i, on_delta, on_result), daemon=True,
                              name=f"arenadesk-round{self.round_id}-slot{i}")
         self._threads[i] = t
@@ -110,6 +112,7 @@ class Round:
     def cancel(self, i: int | None = None) -> None:
         for j, s in enumerate(self.slots):
             if i is None or i == j:
+                self._cancelled[j] = True
                 s.engine.cancel()
 
     @property
@@ -122,6 +125,10 @@ class Round:
         last_save = time.monotonic()
         try:
             for event in slot.engine.stream(slot.messages(self.prompt, self.system_prompt), slot.params):
+                if self._cancelled[i] and not isinstance(event, (Done, Error)):
+                    # A cancel that came while this slot waited for its engine (two panes sharing one
+                    # local model take turns) must still stop it: say it again now that it runs.
+                    slot.engine.cancel()
                 rec.feed(event)
                 if isinstance(event, TextDelta) and event.text:
                     if on_delta:

@@ -52,6 +52,15 @@ class _Background(QObject):
     warmed = Signal(str, object)
 
 
+def confirm(parent, title: str, text: str, action: str) -> bool:
+    """Ask before something that cannot be undone; the safe answer is the default."""
+    box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Cancel, parent)
+    go = box.addButton(action, QMessageBox.DestructiveRole)
+    box.setDefaultButton(QMessageBox.Cancel)
+    box.exec()
+    return box.clickedButton() is go
+
+
 class MainWindow(QMainWindow):
     def __init__(self, services: Services, parent=None):
         super().__init__(parent)
@@ -565,12 +574,9 @@ class MainWindow(QMainWindow):
 
     def delete_conversation(self, conversation_id: int) -> None:
         conv = self.services.store.conversation(conversation_id)
-        answer = QMessageBox.question(
-            self, "Delete comparison",
-            f"Delete “{conv.title or 'untitled'}” with its {len(conv.rounds)} round(s) and votes?\n"
-            "Its votes leave the leaderboard. This cannot be undone.",
-            QMessageBox.Delete | QMessageBox.Cancel, QMessageBox.Cancel)
-        if answer != QMessageBox.Delete:
+        if not confirm(self, "Delete comparison",
+                       f"Delete “{conv.title or 'untitled'}” with its {len(conv.rounds)} round(s) and votes?\n"
+                       "Its votes leave the leaderboard. This cannot be undone.", "Delete"):
             return
         self.services.store.delete_conversation(conversation_id)
         if conversation_id == self.conversation_id:

@@ -1,0 +1,168 @@
+"""The real comparison window driven with qtbot: the embedded model on the left, the
+OpenAI engine talking to llama_cpp.server on loopback on the right, a real SQLite file."""
+import sqlite3
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop.core import secrets
+from desktop.ui import main_window
+from desktop.ui.main_window import NO_KEY_NOTICE, MainWindow
+
+ROUND_TIMEOUT_MS = 90_000
+
+
+@pytest.fixture
+def window(qtbot, services):
+    services.settings.sampling.max_tokens = 12
+    services.settings.sampling.temperature = 0.0
+    services.settings.sampling.seed = 1
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def remote_window(window, services, llama_server):
+    """Right pane: the OpenAI engine against a real OpenAI-compatible server."""
+    services.secrets.set(secrets.OPENAI, "sk-test-window-key-0000")
+    services.settings.openai_base_url = llama_server
+    window.api_models = ["gemma-via-api"]
+    window.refresh_models()
+    window.panes[0].set_choices(window._model_items(), prefer="local:default")
+    window.panes[1].set_choices(window._model_items(), prefer="openai:gemma-via-api")
+    return window
+
+
+def send(qtbot, window, text):
+    window.prompt.setFocus()
+    qtbot.keyClicks(window.prompt, text)
+    qtbot.keyClick(window.prompt, Qt.Key_Return, Qt.ControlModifier)
+    assert window.current is not None and window.current.runner is not None
+    with qtbot.waitSignal(window.current.runner.allFinished, timeout=ROUND_TIMEOUT_MS):
+        pass
+
+
+def db(services):
+    return sqlite3.connect(services.folders.database)
+
+
+def test_first_run_without_key_is_ready_and_explains_the_gpt_pane(window):
+    assert window.panes[0].choice() == "local:default"
+    assert window.panes[1].choice().startswith("openai:")
+    assert window.panes[1].notice.isVisible() and window.panes[1].notice.text() == NO_KEY_NOTICE
+    assert not window.panes[0].notice.isVisible()
+
+
+def test_one_prompt_both_stream_vote_with_keyboard_and_it_is_stored(qtbot, remote_window, services):
+    w = remote_window
+    deltas = {0: 0, 1: 0}
+    w_delta = lambda i, _t: deltas.__setitem__(i, deltas[i] + 1)  # noqa: E731
+    qtbot.keyClicks(w.prompt, "What is the capital of France?")
+    qtbot.keyClick(w.prompt, Qt.Key_Return, Qt.ControlModifier)
+    w.current.runner.delta.connect(w_delta)
+    with qtbot.waitSignal(w.current.runner.allFinished, timeout=ROUND_TIMEOUT_MS):
+        pass
+    assert deltas[0] > 1 and deltas[1] > 1  # both streamed
+    left, right = w.panes
+    assert "Paris" in left._text and right._text.strip()
+    assert "tok/s" in left.metrics.text() and "first token" in right.metrics.text()
+    # Vote with the keyboard: ← is "left better".
+    qtbot.keyClick(w, Qt.Key_Left)
+    rows = db(services).execute(
+        "SELECT v.outcome, r.prompt, p.engine, p.status, p.first_token_at > p.started_at, p.tokens_out > 0 "
+        "FROM votes v JOIN rounds r ON r.id = v.round_id JOIN responses p ON p.round_id = r.id ORDER BY p.position"
+    ).fetchall()
+    assert rows == [
+        ("left", "What is the capital of France?", "local", "done", 1, 1),
+        ("left", "What is the capital of France?", "openai", "done", 1, 1),
+    ]
+    # Change the vote: key 3 is a tie.
+    qtbot.keyClick(w, Qt.Key_3)
+    assert db(services).execute("SELECT outcome FROM votes").fetchall() == [("tie",)]
+    # Stars for the right answer.
+    right.stars.buttons[3].click()
+    assert db(services).execute("SELECT stars FROM responses ORDER BY position").fetchall() == [(None,), (4,)]
+
+
+def test_blind_mode_hides_names_until_the_vote(qtbot, remote_window, services):
+    w = remote_window
+    w.act_blind.trigger()
+    send(qtbot, w, "Name a colour.")
+    labels = {p.title.text() for p in w.panes}
+    assert labels == {"Model A", "Model B"}
+    assert not any(p.picker.isVisible() for p in w.panes)
+    for p in w.panes:
+        text = p.view.toPlainText()
+        assert "Gemma" not in text and "gemma-via-api" not in text
+    qtbot.keyClick(w, Qt.Key_1)
+    assert all(p.picker.isVisible() for p in w.panes)
+    row = db(services).execute("SELECT r.blind, v.blind FROM rounds r JOIN votes v ON v.round_id = r.id").fetchone()
+    assert row == (1, 1)
+    positions = db(services).execute("SELECT engine, position FROM responses ORDER BY slot").fetchall()
+    shown_left = [p for p in w.panes if p.position == 0][0]
+    assert {e for e, pos in positions if pos == 0} == {"local" if shown_left.choice().startswith("local") else "openai"}
+    battle = db(services).execute(
+        "SELECT pa.position, b.winner FROM battles b JOIN responses pa ON pa.id = b.response_a").fetchone()
+    assert battle == (0, "a")  # "left better" is about the side shown, whichever model was there
+
+
+def test_an_error_in_one_pane_leaves_the_other_answering(qtbot, window, services):
+    # No key and no base URL: the GPT pane fails with what to do; the local pane answers.
+    send(qtbot, window, "What is the capital of France?")
+    left, right = window.panes
+    assert "Paris" in left._text
+    assert "No OpenAI key" in right.view.toPlainText() and "Settings" in right.view.toPlainText()
+    statuses = db(services).execute("SELECT engine, status, error FROM responses ORDER BY slot").fetchall()
+    assert statuses[0][:2] == ("local", "done") and statuses[1][1] == "error"
+    assert window.rating.buttons[("left", None)].isEnabled()  # the user can still vote
+
+
+def test_multi_turn_history_and_reopen_and_delete(qtbot, window, services, monkeypatch):
+    window.panes[1].set_choices(window._model_items(), prefer="local:default")
+    send(qtbot, window, "My name is Ada. Say hello.")
+    send(qtbot, window, "What is my name?")
+    assert len(window.panes[0].history) == 4  # two user turns, two answers
+    assert "Ada" in window.panes[0]._text
+    conv_id = window.conversation_id
+    window.new_chat()
+    assert window.conversation_id is None and window.panes[0].view.toPlainText() == ""
+    assert window.history.count() == 1
+    window.history.itemClicked.emit(window.history.item(0))
+    assert window.conversation_id == conv_id
+    assert "What is my name?" in window.panes[0].view.toPlainText()
+    assert len(window.panes[0].history) == 4
+    send(qtbot, window, "And again?")  # continue the reopened conversation
+    assert db(services).execute("SELECT COUNT(*) FROM rounds WHERE conversation_id = ?", (conv_id,)).fetchone() == (3,)
+    monkeypatch.setattr(main_window, "confirm", lambda *a: True)
+    window.delete_conversation(conv_id)
+    assert window.history.count() == 0 and window.conversation_id is None
+    assert db(services).execute("SELECT COUNT(*) FROM responses").fetchone() == (0,)
+
+
+def test_escape_stops_every_pane(qtbot, window, services):
+    services.settings.sampling.max_tokens = 800
+    window.panes[1].set_choices(window._model_items(), prefer="local:default")
+    qtbot.keyClicks(window.prompt, "Count from 1 to 300, separated by commas.")
+    qtbot.keyClick(window.prompt, Qt.Key_Return, Qt.ControlModifier)
+    runner = window.current.runner
+    qtbot.waitUntil(lambda: len(window.panes[0]._text) > 10, timeout=ROUND_TIMEOUT_MS)
+    with qtbot.waitSignal(runner.allFinished, timeout=10_000):
+        qtbot.keyClick(window, Qt.Key_Escape)
+    assert db(services).execute("SELECT status FROM responses ORDER BY slot").fetchall() == [("cancelled",), ("cancelled",)]
+    assert window.panes[0]._text  # the partial answer is kept
+
+
+def test_three_panes_best_vote_is_stored_pairwise(qtbot, window, services):
+    window.add_pane()
+    for p in window.panes:
+        p.set_choices(window._model_items(), prefer="local:default")
+    assert len(window.panes) == 3 and window.rating.buttons.keys() >= {("best", 0), ("best", 2)}
+    send(qtbot, window, "Say hi.")
+    qtbot.keyClick(window, Qt.Key_2)  # B is best
+    rows = db(services).execute(
+        "SELECT pa.position, pb.position, b.winner FROM battles b JOIN responses pa ON pa.id = b.response_a "
+        "JOIN responses pb ON pb.id = b.response_b ORDER BY pb.position").fetchall()
+    assert rows == [(1, 0, "a"), (1, 2, "a")]
