@@ -12,11 +12,11 @@ What is measured:
 
 The verdict. A model needs its file (the weights, memory-mapped) plus the KV cache for
 the context it is run with (f16: layers × KV heads × (key + value dims) × 2 bytes per
-token) plus llama.cpp's compute buffers (taken as 300 MiB + 5% of the weights). That sum,
-with a 10% margin on top (MARGIN), must fit:
+token) plus llama.cpp's compute buffers (taken as 256 MiB + 2% of the weights). That sum,
+with a 5% margin on top (MARGIN), must fit:
 - on the GPU: in the largest GPU's memory less 512 MiB for the display and driver;
-- in RAM: in total RAM less what the system and other apps keep (the larger of 2 GiB and
-  20% of RAM).
+- in RAM: in total RAM less what the system and other apps keep (the larger of 1.5 GiB
+  and 15% of RAM).
 Otherwise it is too large. When the KV shape is unknown (a file not yet downloaded whose
 architecture the catalog does not list) it is estimated from the parameter count.
 """
@@ -33,10 +33,12 @@ from typing import Iterable, Sequence
 
 GiB = 1 << 30
 MiB = 1 << 20
-MARGIN = 1.10
+MARGIN = 1.05
 GPU_RESERVE = 512 * MiB
-COMPUTE_FIXED = 300 * MiB
-COMPUTE_FRACTION = 0.05
+COMPUTE_FIXED = 256 * MiB
+COMPUTE_FRACTION = 0.02
+RAM_RESERVE = int(1.5 * GiB)
+RAM_RESERVE_FRACTION = 0.15
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class MemoryInfo:
 
     @property
     def ram_budget(self) -> int:
-        return max(0, self.ram_total - max(2 * GiB, int(0.2 * self.ram_total)))
+        return max(0, self.ram_total - max(RAM_RESERVE, int(RAM_RESERVE_FRACTION * self.ram_total)))
 
     @property
     def best_gpu(self) -> GpuInfo | None:
@@ -270,7 +272,7 @@ def parse_rocm_smi(text: str) -> list[GpuInfo]:
 def parse_vulkaninfo(text: str) -> list[GpuInfo]:
     """Device names and their largest DEVICE_LOCAL heap from `vulkaninfo` output (best effort)."""
     gpus = []
-    blocks = re.split(r"\n(?=GPU\d+:|VkPhysicalDeviceProperties:)", text)
+    blocks = re.split(r"\n(?=GPU\d+:)", "\n" + text)
     for block in blocks:
         name = re.search(r"deviceName\s*=\s*(.+)", block)
         if not name:

@@ -19,6 +19,26 @@ from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNot
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError]
+    try:  # huggingface_hub's HTTP client raises its own transport errors, not OSError
+        import httpx2
+
+        errors.append(httpx2.TransportError)
+    except ImportError:
+        pass
+    try:
+        import httpx
+
+        errors.append(httpx.TransportError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+NETWORK_ERRORS = _network_errors()
+
 # Quant names as they appear in GGUF file names, longest first so Q4_K_M wins over Q4_K.
 _QUANTS = [
     "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ4_XS", "IQ4_NL",
@@ -190,7 +210,7 @@ class Hub:
             return out
         except HfHubHTTPError as exc:
             raise self._translate(exc, None) from None
-        except OSError as exc:
+        except NETWORK_ERRORS as exc:
             raise HubError(f"Could not reach {self.endpoint} to search ({exc}). Check your connection.") from None
 
     # -- files ---------------------------------------------------------------------------
@@ -200,7 +220,7 @@ class Hub:
             info = self.api().model_info(repo_id, revision=revision, files_metadata=True)
         except HfHubHTTPError as exc:
             raise self._translate(exc, repo_id) from None
-        except OSError as exc:
+        except NETWORK_ERRORS as exc:
             raise HubError(f"Could not reach {self.endpoint} for {repo_id} ({exc}). Check your connection.") from None
         gg = getattr(info, "gguf", None) or {}
         repo = HubRepo(
@@ -237,7 +257,7 @@ class Hub:
             infos = self.api().get_paths_info(repo_id, [filename], revision=revision)
         except HfHubHTTPError as exc:
             raise self._translate(exc, repo_id) from None
-        except OSError as exc:
+        except NETWORK_ERRORS as exc:
             raise HubError(f"Could not reach {self.endpoint} for {repo_id} ({exc}). Check your connection.") from None
         for item in infos:
             if getattr(item, "path", None) == filename and hasattr(item, "size"):

@@ -1,0 +1,281 @@
+"""The models on this machine: the embedded one, every .gguf under the models
+folder, and files imported from elsewhere; plus import, delete and "set as
+default".
+
+What each file's header says is cached in the `local_models` table, keyed by
+path and checked against size and mtime, so listing is fast after the first
+time (reading a header takes tens of milliseconds; hashing a 5 GB file takes
+seconds and happens only on import or download, never while listing).
+
+Import registers a file *in place* by default: GGUF files are gigabytes, people
+keep them on other disks and share them with llama.cpp, LM Studio or Ollama,
+and a second copy would double the disk use for nothing. `copy=True` copies it
+into the models folder for those who want one self-contained library (or are
+importing from a removable disk). Deleting an in-place import removes it from
+the library and leaves the user's file alone; deleting a file under the models
+folder deletes the file.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..engines.registry import ModelChoice
+from .gguf_info import GGUFError, GGUFInfo, read_info
+from .hashing import sha256_file
+
+BUILT_IN_LABEL = "Gemma 3 270M (built in)"
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    path: Path
+    name: str
+    size: int
+    quant: str | None
+    architecture: str | None
+    parameters: int | None
+    context_length: int | None
+    chat_template: bool
+    sha256: str | None
+    source: str | None  # a repo id, "imported", or "built in"
+    embedded: bool
+    managed: bool  # under the models folder: deleting it deletes the file
+    choice: ModelChoice
+    is_default: bool = False
+    error: str | None = None  # the file is missing or its header cannot be read
+
+    @property
+    def available(self) -> bool:
+        return self.error is None
+
+    def describe(self) -> str:
+        bits = [b for b in (self.architecture, self.quant) if b]
+        if self.context_length:
+            bits.append(f"{self.context_length:,} ctx")
+        if not self.chat_template and self.available:
+            bits.append("no chat template")
+        return " · ".join(bits)
+
+
+_COLS = "path, sha256, size, mtime, name, architecture, parameters, quant, context_length, chat_template, source, added_at"
+
+
+def _row(services, path: Path):
+    rows = services.store.query(f"SELECT {_COLS} FROM local_models WHERE path = ?", (os.fspath(path),))
+    return rows[0] if rows else None
+
+
+def _upsert(services, path: Path, info: GGUFInfo, st: os.stat_result, *, sha256: str | None, source: str | None,
+            name: str | None = None) -> None:
+    with services.store.transaction() as db:
+        db.execute(
+            f"INSERT INTO local_models ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(path) DO UPDATE SET sha256 = COALESCE(excluded.sha256, "
+            "  CASE WHEN local_models.size = excluded.size AND local_models.mtime = excluded.mtime "
+            "  THEN local_models.sha256 END), size = excluded.size, mtime = excluded.mtime, name = excluded.name, "
+            "architecture = excluded.architecture, parameters = excluded.parameters, quant = excluded.quant, "
+            "context_length = excluded.context_length, chat_template = excluded.chat_template, "
+            "source = COALESCE(excluded.source, local_models.source)",
+            (os.fspath(path), sha256, st.st_size, st.st_mtime, name or path.stem, info.architecture, info.parameters,
+             info.quant, info.context_length, int(info.has_chat_template), source, time.time()),
+        )
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _entry(services, path: Path, *, embedded: bool = False, source: str | None = None) -> InstalledModel:
+    """One model, from the cache when the file has not changed, else from its header."""
+    folders = services.folders
+    choice = ModelChoice("local", "default" if embedded else os.fspath(path))
+    is_default = services.settings.default_local_model == choice.model
+    managed = embedded or _is_under(path, folders.models)
+    name = BUILT_IN_LABEL if embedded else path.stem
+    try:
+        st = path.stat()
+    except OSError:
+        row = _row(services, path)
+        return InstalledModel(path, name, row[2] if row else 0, row[7] if row else None, row[5] if row else None,
+                              row[6] if row else None, row[8] if row else None, bool(row[9]) if row else False,
+                              row[1] if row else None, (row[10] if row else source), embedded, managed, choice,
+                              is_default, error=f"{path} is missing (moved or deleted).")
+    row = _row(services, path)
+    if row is not None and row[2] == st.st_size and row[3] == st.st_mtime:
+        sha = row[1]
+        if embedded:
+            from .embedded import SHA256
+
+            sha = sha or SHA256
+        return InstalledModel(path, name, st.st_size, row[7], row[5], row[6], row[8], bool(row[9]), sha,
+                              row[10] or source, embedded, managed, choice, is_default)
+    try:
+        info = read_info(path)
+    except GGUFError as exc:
+        return InstalledModel(path, name, st.st_size, None, None, None, None, False, None, source, embedded, managed,
+                              choice, is_default, error=str(exc))
+    sha = None
+    if embedded:
+        from .embedded import SHA256
+
+        sha = SHA256
+    _upsert(services, path, info, st, sha256=sha, source=source or (row[10] if row else None))
+    row = _row(services, path)
+    return InstalledModel(path, name, st.st_size, info.quant, info.architecture, info.parameters,
+                          info.context_length, info.has_chat_template, row[1] if row else sha,
+                          (row[10] if row else None) or source, embedded, managed, choice, is_default)
+
+
+def _is_extra_split_part(path: Path) -> bool:
+    import re
+
+    m = re.search(r"-(\d{5})-of-(\d{5})\.gguf$", path.name, re.IGNORECASE)
+    return bool(m) and int(m.group(1)) != 1
+
+
+def list_installed(services) -> list[InstalledModel]:
+    """The embedded model first, then every model file under the models folder and every imported file."""
+    from .embedded import NAME
+
+    folders = services.folders
+    models_dir = folders.models
+    out = [_entry(services, models_dir / NAME, embedded=True, source="built in")]
+    seen = {os.path.normcase(os.fspath((models_dir / NAME).resolve()))}
+    found: list[Path] = []
+    if models_dir.is_dir():
+        for p in models_dir.rglob("*"):
+            if (p.suffix.lower() == ".gguf" and not p.name.startswith(".") and p.is_file()
+                    and not _is_extra_split_part(p)):
+                found.append(p)
+    for p in sorted(found, key=lambda p: p.name.lower()):
+        key = os.path.normcase(os.fspath(p.resolve()))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(_entry(services, p))
+    # Imported in place, and rows for files under models that have gone (clean those up).
+    rows = services.store.query("SELECT path, source FROM local_models ORDER BY name")
+    stale = []
+    for path_text, source in rows:
+        p = Path(path_text)
+        key = os.path.normcase(os.fspath(p.resolve()))
+        if key in seen:
+            continue
+        if _is_under(p, models_dir):
+            if not p.exists():
+                stale.append(path_text)
+            continue
+        seen.add(key)
+        out.append(_entry(services, p, source=source))
+    if stale:
+        with services.store.transaction() as db:
+            db.executemany("DELETE FROM local_models WHERE path = ?", [(s,) for s in stale])
+    return out
+
+
+def find(services, model: str) -> InstalledModel | None:
+    """The installed model a choice's model string ("default" or a path) names."""
+    for m in list_installed(services):
+        if m.choice.model == model:
+            return m
+    return None
+
+
+def record_download(services, path: Path, *, sha256: str | None, source: str | None) -> InstalledModel:
+    """Record a downloaded (already verified) file with its checksum and origin."""
+    path = Path(path)
+    info = read_info(path)
+    _upsert(services, path, info, path.stat(), sha256=sha256, source=source)
+    return _entry(services, path, source=source)
+
+
+def import_file(services, path: str | os.PathLike, *, copy: bool = False, compute_sha256: bool = True) -> InstalledModel:
+    """Add a local .gguf to the library. Reads its header first (GGUFError for a file that is not a usable GGUF).
+
+    Registers it in place unless `copy` (then it is copied into the models folder). Hashing a large file
+    takes seconds: call this from a worker thread.
+    """
+    src = Path(path).expanduser()
+    if not src.is_file():
+        raise GGUFError(f"{src} does not exist or is not a file.")
+    read_info(src)  # refuse anything that is not a readable, complete GGUF before touching the library
+    models_dir = services.folders.models
+    target = src.resolve()
+    if copy and not _is_under(target, models_dir):
+        dest_dir = models_dir / "imported"
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / src.name
+        n = 1
+        while dest.exists():
+            dest = dest_dir / f"{src.stem}-{n}{src.suffix}"
+            n += 1
+        tmp = dest.with_name(f".{dest.name}.copying")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+        target = dest
+    info = read_info(target)
+    sha = sha256_file(target) if compute_sha256 else None
+    _upsert(services, target, info, target.stat(), sha256=sha, source="imported")
+    return _entry(services, target, source="imported")
+
+
+def delete(services, model: InstalledModel) -> str:
+    """Delete a model under the models folder, or forget an in-place import. Returns what was done."""
+    if model.embedded:
+        raise ValueError("The built-in model cannot be deleted; it is what ArenaDesk answers with offline.")
+    services.engines.drop(model.choice)  # unload it first: an open file cannot be deleted on Windows
+    what = f"Removed {model.path.name} from the library; the file itself was left where it is."
+    if model.managed:
+        try:
+            model.path.unlink()
+        except FileNotFoundError:
+            pass
+        # Remove the now-empty <owner>/<repo> folders a download created.
+        models_dir = services.folders.models.resolve()
+        parent = model.path.parent.resolve()
+        while parent != models_dir and _is_under(parent, models_dir):
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+        what = f"Deleted {model.path.name} ({model.size / 1e9:.1f} GB freed)."
+    with services.store.transaction() as db:
+        db.execute("DELETE FROM local_models WHERE path = ?", (os.fspath(model.path),))
+    if services.settings.default_local_model == model.choice.model:
+        services.settings.default_local_model = "default"
+        services.save_settings()
+        what += " The built-in model is the default again."
+    return what
+
+
+def set_default(services, model: InstalledModel) -> None:
+    if model.error:
+        raise ValueError(model.error)
+    services.settings.default_local_model = model.choice.model
+    services.save_settings()
+
+
+def disk_usage(services) -> tuple[int, int]:
+    """(bytes used by model files under the models folder, bytes free on its disk)."""
+    models_dir = services.folders.models
+    used = 0
+    if models_dir.is_dir():
+        for p in models_dir.rglob("*.gguf"):
+            try:
+                used += p.stat().st_size
+            except OSError:
+                pass
+    try:
+        free = shutil.disk_usage(models_dir).free
+    except OSError:
+        free = 0
+    return used, free
