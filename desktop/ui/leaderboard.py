@@ -1,0 +1,697 @@
+"""The personal leaderboard: filters, the ratings table, an interval chart, the win-rate
+heatmap, rating over time, position bias, a plain-words verdict, exports and import.
+
+Layout and wiring only. The numbers come from `core.ratings` and the files from
+`core.exports`; both run on a worker thread (a QThreadPool of one) because a
+1,000-round bootstrap over many votes takes longer than a frame, and the results
+come back as signals. No SQL here: the store's own methods are called.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from PySide6.QtCharts import (
+    QBarCategoryAxis,
+    QBoxPlotSeries,
+    QBoxSet,
+    QChart,
+    QChartView,
+    QDateTimeAxis,
+    QLineSeries,
+    QValueAxis,
+)
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QDate,
+    QDateTime,
+    QModelIndex,
+    QObject,
+    QRunnable,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTime,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import exports, ratings
+
+ALL_TAGS = "All prompts"
+MAX_HISTORY_LINES = 10  # the rating-over-time chart shows the top models only
+EXPORTS = [
+    ("csv", "CSV…", "CSV (*.csv)", "arenadesk-votes.csv", "One row per vote, safe to open in a spreadsheet"),
+    ("jsonl", "JSONL…", "JSON Lines (*.jsonl)", "arenadesk-export.jsonl",
+     "Everything (conversations, answers, metrics, votes), to import on another machine"),
+    ("fastchat", "FastChat…", "JSON (*.json)", "clean_battle_arenadesk.json",
+     "FastChat's clean-battle JSON, for the public arena's analysis scripts"),
+    ("pairs", "Preference pairs…", "JSON Lines (*.jsonl)", "arenadesk-preference-pairs.jsonl",
+     "prompt / chosen / rejected pairs for DPO fine-tuning (decisive votes only)"),
+]
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: float | None = None  # unix seconds, inclusive
+    until: float | None = None  # exclusive
+    blind_only: bool = False
+    tag: str | None = None
+    include_ties: bool = True
+
+    def store_filters(self) -> dict:
+        return {"since": self.since, "until": self.until, "blind_only": self.blind_only, "tag": self.tag}
+
+
+# -- worker ------------------------------------------------------------------------------------
+
+class _Signals(QObject):
+    done = Signal(int, object)  # job id, result
+    failed = Signal(int, str)  # job id, message
+
+
+class _Job(QRunnable):
+    """Runs fn on the pool's thread; the result or the error comes back as a signal."""
+
+    def __init__(self, job_id: int, fn):
+        super().__init__()
+        self.job_id, self.fn = job_id, fn
+        self.signals = _Signals()
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except Exception as exc:  # shown in the view, never raised into Qt's thread
+            self.signals.failed.emit(self.job_id, f"{type(exc).__name__}: {exc}")
+        else:
+            self.signals.done.emit(self.job_id, result)
+
+
+# -- models ------------------------------------------------------------------------------------
+
+class LeaderboardModel(QAbstractTableModel):
+    """The ratings table: Rank, Model, Rating, 95% CI, Battles (Qt.UserRole gives the ModelRating)."""
+
+    HEADERS = ("Rank", "Model", "Rating", "95% CI", "Battles")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[ratings.ModelRating] = []
+
+    def set_rows(self, rows: list[ratings.ModelRating]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def rows(self) -> list[ratings.ModelRating]:
+        return list(self._rows)
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
+        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.DisplayRole:
+            return [str(r.rank), r.label, f"{r.rating:.0f}", ratings.format_ci(r), str(r.battles)][col]
+        if role == Qt.ToolTipRole:
+            if col == 3 and math.isfinite(r.lower):
+                return (f"95% interval {r.lower:.0f}–{r.upper:.0f} "
+                        f"({r.lower - r.rating:+.0f} / {r.upper - r.rating:+.0f})")
+            return f"{r.label}\n{r.ref}"
+        if role == Qt.TextAlignmentRole:
+            return int(Qt.AlignVCenter | (Qt.AlignLeft if col == 1 else Qt.AlignRight))
+        if role == Qt.UserRole:
+            return r
+        return None
+
+
+class WinRateModel(QAbstractTableModel):
+    """The win-rate matrix as a heatmap: cell (i, j) = share of i's battles against j that i won."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.labels: list[str] = []
+        self.rates = None
+        self.counts = None
+
+    def set_board(self, board: ratings.Board | None) -> None:
+        self.beginResetModel()
+        if board is None or not board.rows:
+            self.labels, self.rates, self.counts = [], None, None
+        else:
+            self.labels, self.rates, self.counts = board.labels, board.win_rate, board.battle_counts
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.labels)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.labels)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
+        if role in (Qt.DisplayRole, Qt.ToolTipRole):
+            label = self.labels[section]
+            return label if role == Qt.ToolTipRole or len(label) <= 18 else label[:17] + "…"
+        return None
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid() or self.rates is None:
+            return None
+        i, j = index.row(), index.column()
+        rate = self.rates[i, j]
+        known = not math.isnan(rate)
+        if role == Qt.DisplayRole:
+            return f"{rate:.0%}" if known else ""
+        if role == Qt.BackgroundRole:
+            return heat_colour(rate) if known else QColor("#f2f2f2")
+        if role == Qt.ForegroundRole:
+            return QColor("#111111")
+        if role == Qt.TextAlignmentRole:
+            return int(Qt.AlignCenter)
+        if role == Qt.ToolTipRole:
+            if i == j:
+                return None
+            n = int(round(self.counts[i, j]))
+            if not known:
+                return f"{self.labels[i]} has not met {self.labels[j]}"
+            return f"{self.labels[i]} won {rate:.0%} of {n} battles against {self.labels[j]} (ties count half)"
+        return None
+
+
+def heat_colour(rate: float) -> QColor:
+    """Red (0%) through white (50%) to blue (100%), as FastChat's RdBu heatmap."""
+    rate = min(1.0, max(0.0, rate))
+    red, white, blue = (214, 96, 77), (247, 247, 247), (67, 147, 195)
+    lo, hi, t = (red, white, rate * 2) if rate < 0.5 else (white, blue, (rate - 0.5) * 2)
+    return QColor(*(int(a + (b - a) * t) for a, b in zip(lo, hi)))
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+class PositionBiasBar(QWidget):
+    """Share of blind decisive votes won by the left side, with its 95% interval, against 50%."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.bias: ratings.PositionBias | None = None
+        self.setMinimumHeight(64)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(420, 64)
+
+    def set_bias(self, bias: ratings.PositionBias | None) -> None:
+        self.bias = bias
+        self.setToolTip(bias.verdict if bias else "")
+        self.update()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        pal = self.palette()
+        m = 16
+        w = self.width() - 2 * m
+        y = self.height() // 2
+        x_of = lambda share: m + share * w  # noqa: E731
+        p.setPen(QPen(pal.mid().color(), 6, Qt.SolidLine, Qt.RoundCap))
+        p.drawLine(m, y, m + w, y)
+        p.setPen(QPen(pal.text().color(), 1, Qt.DashLine))
+        p.drawLine(int(x_of(0.5)), y - 14, int(x_of(0.5)), y + 14)
+        p.setPen(pal.text().color())
+        p.drawText(m, y + 28, "right side always")
+        p.drawText(int(x_of(0.5)) - p.fontMetrics().horizontalAdvance("50%") // 2, y + 28, "50%")
+        text = "left side always"
+        p.drawText(m + w - p.fontMetrics().horizontalAdvance(text), y + 28, text)
+        b = self.bias
+        if b and b.share is not None:
+            colour = QColor("#c0392b") if (b.decisive >= ratings.MIN_POSITION_BATTLES and
+                                          (b.lower > 0.5 or b.upper < 0.5)) else QColor("#2e86c1")
+            p.setPen(QPen(colour, 3, Qt.SolidLine, Qt.RoundCap))
+            p.drawLine(int(x_of(b.lower)), y, int(x_of(b.upper)), y)
+            p.drawLine(int(x_of(b.lower)), y - 6, int(x_of(b.lower)), y + 6)
+            p.drawLine(int(x_of(b.upper)), y - 6, int(x_of(b.upper)), y + 6)
+            p.setBrush(colour)
+            p.drawEllipse(int(x_of(b.share)) - 5, y - 5, 10, 10)
+            p.setPen(pal.text().color())
+            p.drawText(int(x_of(b.share)) - 20, y - 12, f"{b.share:.0%} left")
+        p.end()
+
+
+def _new_chart(title: str) -> QChart:
+    chart = QChart()
+    chart.setTitle(title)
+    chart.legend().setVisible(False)
+    chart.setAnimationOptions(QChart.NoAnimation)
+    return chart
+
+
+def _clear(chart: QChart) -> None:
+    chart.removeAllSeries()
+    for axis in chart.axes():
+        chart.removeAxis(axis)
+
+
+def _nice_axis(axis: QValueAxis, lo: float, hi: float, ticks: int = 6) -> None:
+    """A range padded out to round numbers, ticks on them (10, 20, 25, 50, 100 … apart)."""
+    span = max(hi - lo, 20.0)
+    raw = span / (ticks - 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start, stop = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    if stop - start < step:
+        stop = start + step
+    axis.setRange(start, stop)
+    axis.setTickCount(int(round((stop - start) / step)) + 1)
+
+
+def fill_interval_chart(chart: QChart, board: ratings.Board | None) -> None:
+    """Each model as a box: whiskers = 95% interval, box = middle 50% of the bootstrap, line = rating."""
+    _clear(chart)
+    if board is None or not board.rows:
+        return
+    series = QBoxPlotSeries()
+    series.setBoxWidth(0.35)
+    boot = board.bootstrap
+    import numpy as np
+
+    lo_all, hi_all = [], []
+    for k, r in enumerate(board.rows):
+        lower = r.lower if math.isfinite(r.lower) else r.rating
+        upper = r.upper if math.isfinite(r.upper) else r.rating
+        if boot is not None and np.isfinite(boot[:, k]).any():
+            q1, q3 = np.nanpercentile(boot[:, k], [25, 75])
+        else:
+            q1 = q3 = r.rating
+        q1, q3 = min(q1, r.rating), max(q3, r.rating)
+        series.append(QBoxSet(lower, q1, r.rating, q3, upper, r.label))
+        lo_all.append(lower)
+        hi_all.append(upper)
+    chart.addSeries(series)
+    x = QBarCategoryAxis()
+    x.append([r.label if len(r.label) <= 22 else r.label[:21] + "…" for r in board.rows])
+    if len(board.rows) > 4:
+        x.setLabelsAngle(-40)
+    y = QValueAxis()
+    _nice_axis(y, min(lo_all), max(hi_all))
+    y.setTitleText("Rating (95% interval)")
+    y.setLabelFormat("%.0f")
+    chart.addAxis(x, Qt.AlignBottom)
+    chart.addAxis(y, Qt.AlignLeft)
+    series.attachAxis(x)
+    series.attachAxis(y)
+
+
+def fill_history_chart(chart: QChart, board: ratings.Board | None) -> None:
+    """Online Elo after each battle, one line per model (the top few)."""
+    _clear(chart)
+    if board is None or not board.rows or board.history.shape[0] == 0:
+        chart.legend().setVisible(False)
+        return
+    t_ms = [t * 1000.0 for t in board.history_t]
+    x = QDateTimeAxis()
+    span = board.history_t[-1] - board.history_t[0] if len(t_ms) > 1 else 0
+    x.setFormat("hh:mm:ss" if span < 3600 else "MMM d hh:mm" if span < 3 * 86400 else "yyyy-MM-dd")
+    x.setTitleText("Vote time")
+    y = QValueAxis()
+    y.setTitleText(f"Online Elo (K = {board.elo_k:g})")
+    y.setLabelFormat("%.0f")
+    chart.addAxis(x, Qt.AlignBottom)
+    chart.addAxis(y, Qt.AlignLeft)
+    lo, hi = math.inf, -math.inf
+    for k, r in enumerate(board.rows[:MAX_HISTORY_LINES]):
+        s = QLineSeries()
+        s.setName(r.label)
+        for t, v in zip(t_ms, board.history[:, k]):
+            if not math.isnan(v):
+                s.append(t, float(v))
+                lo, hi = min(lo, v), max(hi, v)
+        chart.addSeries(s)
+        s.attachAxis(x)
+        s.attachAxis(y)
+    first = QDateTime.fromMSecsSinceEpoch(int(t_ms[0]))
+    last = QDateTime.fromMSecsSinceEpoch(int(t_ms[-1]))
+    if first == last:
+        first, last = first.addSecs(-60), last.addSecs(60)
+    x.setRange(first, last)
+    if math.isfinite(lo):
+        _nice_axis(y, lo, hi)
+    chart.legend().setVisible(True)
+    chart.legend().setAlignment(Qt.AlignRight)
+
+
+# -- the view ----------------------------------------------------------------------------------
+
+class LeaderboardView(QWidget):
+    """The leaderboard window's content. Call `refresh()` after votes change.
+
+    For tests and the main window: `computed(Board)` fires once the view shows a new
+    board; `busyChanged(bool)`; `message(str)` after an export or import (or an error);
+    `rows()` gives the ratings shown (best first); `model` is the table's model.
+    """
+
+    computed = Signal(object)
+    busyChanged = Signal(bool)
+    message = Signal(str)
+
+    def __init__(self, store, parent=None, *, rounds: int = 1000, seed: int = 0):
+        super().__init__(parent)
+        self.store = store
+        self.rounds, self.seed = rounds, seed
+        self.board: ratings.Board | None = None
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)  # one job at a time: the store is shared, jobs run in order
+        self._jobs: dict[int, tuple] = {}
+        self._job_ids = 0
+        self._generation = 0
+        self._shown_generation = -1
+        self._computing = False
+        self._refreshed_once = False
+        self._build()
+
+    # -- layout -------------------------------------------------------------------------
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+
+        bar = QHBoxLayout()
+        self.date_range = QCheckBox("Votes from")
+        self.date_from = QDateEdit(QDate.currentDate().addMonths(-1))
+        self.date_to = QDateEdit(QDate.currentDate())
+        for d in (self.date_from, self.date_to):
+            d.setCalendarPopup(True)
+            d.setDisplayFormat("yyyy-MM-dd")
+            d.setEnabled(False)
+        self.blind_only = QCheckBox("Blind votes only")
+        self.blind_only.setToolTip("Count only rounds where you did not know which model was which")
+        self.tag = QComboBox()
+        self.tag.setToolTip("Only prompts with this tag")
+        self.tag.addItem(ALL_TAGS, None)
+        self.include_ties = QCheckBox("Count ties")
+        self.include_ties.setChecked(True)
+        self.include_ties.setToolTip("Ties count half a win each way and 'both bad' counts as a tie; "
+                                     "uncheck to leave both out")
+        self.refresh_button = QPushButton("Refresh")
+        self.status = QLabel("")
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        for w in (self.date_range, self.date_from, QLabel("to"), self.date_to, self.blind_only, QLabel("Tag:"),
+                  self.tag, self.include_ties, self.refresh_button):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        bar.addWidget(self.status)
+        root.addLayout(bar)
+
+        self.verdict = QLabel("")
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.verdict.setObjectName("leaderboardVerdict")
+        root.addWidget(self.verdict)
+
+        self.tabs = QTabWidget()
+        self.model = LeaderboardModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QTableView.SelectRows)
+        self.table.setEditTriggers(QTableView.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        for col in range(len(LeaderboardModel.HEADERS)):
+            header.setSectionResizeMode(col, QHeaderView.Stretch if col == 1 else QHeaderView.ResizeToContents)
+        self.table.setAccessibleName("Leaderboard table")
+        self.interval_chart = _new_chart("Ratings with 95% intervals")
+        self.interval_view = QChartView(self.interval_chart)
+        self.interval_view.setRenderHint(QPainter.Antialiasing)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(self.interval_view)
+        split.setSizes([460, 600])
+        self.tabs.addTab(split, "Leaderboard")
+
+        self.heat_model = WinRateModel(self)
+        self.heatmap = QTableView()
+        self.heatmap.setModel(self.heat_model)
+        self.heatmap.setEditTriggers(QTableView.NoEditTriggers)
+        self.heatmap.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.heatmap.setAccessibleName("Win-rate matrix")
+        heat_page = QWidget()
+        heat_lay = QVBoxLayout(heat_page)
+        heat_lay.addWidget(QLabel("How often the row's model beat the column's model (ties count half)."))
+        heat_lay.addWidget(self.heatmap)
+        self.tabs.addTab(heat_page, "Win rates")
+
+        self.history_chart = _new_chart("Rating over time (online Elo)")
+        self.history_view = QChartView(self.history_chart)
+        self.history_view.setRenderHint(QPainter.Antialiasing)
+        self.tabs.addTab(self.history_view, "Over time")
+
+        bias_page = QWidget()
+        bias_lay = QVBoxLayout(bias_page)
+        bias_lay.addWidget(QLabel("In blind rounds, how often did the answer shown on the left win? "
+                                  "Near 50% means the side did not sway your votes."))
+        self.bias_bar = PositionBiasBar()
+        bias_lay.addWidget(self.bias_bar)
+        self.bias_text = QLabel("")
+        self.bias_text.setWordWrap(True)
+        bias_lay.addWidget(self.bias_text)
+        bias_lay.addStretch(1)
+        self.tabs.addTab(bias_page, "Position bias")
+        root.addWidget(self.tabs, 1)
+
+        actions = QHBoxLayout()
+        actions.addWidget(QLabel("Export the votes matching the filters:"))
+        self.export_buttons: dict[str, QPushButton] = {}
+        for fmt, text, _flt, _name, tip in EXPORTS:
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(lambda _=False, f=fmt: self.export_as(f))
+            actions.addWidget(b)
+            self.export_buttons[fmt] = b
+        actions.addStretch(1)
+        self.import_button = QPushButton("Import JSONL…")
+        self.import_button.setToolTip("Merge an ArenaDesk JSONL export from another machine (no duplicates)")
+        self.import_button.clicked.connect(lambda: self.import_from())
+        actions.addWidget(self.import_button)
+        root.addLayout(actions)
+
+        self.date_range.toggled.connect(self.date_from.setEnabled)
+        self.date_range.toggled.connect(self.date_to.setEnabled)
+        self.date_range.toggled.connect(self.refresh)
+        self.date_from.dateChanged.connect(self._date_changed)
+        self.date_to.dateChanged.connect(self._date_changed)
+        self.blind_only.toggled.connect(self.refresh)
+        self.include_ties.toggled.connect(self.refresh)
+        self.tag.activated.connect(self.refresh)
+        self.refresh_button.clicked.connect(self.refresh)
+
+    # -- filters ------------------------------------------------------------------------
+    def filters(self) -> Filters:
+        since = until = None
+        if self.date_range.isChecked():
+            since = QDateTime(self.date_from.date(), QTime(0, 0)).toSecsSinceEpoch()
+            until = QDateTime(self.date_to.date().addDays(1), QTime(0, 0)).toSecsSinceEpoch()
+        return Filters(since=since, until=until, blind_only=self.blind_only.isChecked(),
+                       tag=self.tag.currentData(), include_ties=self.include_ties.isChecked())
+
+    def set_filters(self, f: Filters) -> None:
+        """Set every filter at once (one refresh); also handy for tests and the main window."""
+        widgets = (self.date_range, self.date_from, self.date_to, self.blind_only, self.include_ties, self.tag)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            self.date_range.setChecked(f.since is not None or f.until is not None)
+            self.date_from.setEnabled(self.date_range.isChecked())
+            self.date_to.setEnabled(self.date_range.isChecked())
+            if f.since is not None:
+                self.date_from.setDate(QDateTime.fromSecsSinceEpoch(int(f.since)).date())
+            if f.until is not None:
+                self.date_to.setDate(QDateTime.fromSecsSinceEpoch(int(f.until) - 1).date())
+            self.blind_only.setChecked(f.blind_only)
+            self.include_ties.setChecked(f.include_ties)
+            self._reload_tags(select=f.tag)
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+        self.refresh()
+
+    def _date_changed(self) -> None:
+        if self.date_range.isChecked():
+            self.refresh()
+
+    def _reload_tags(self, select=...) -> None:
+        current = self.tag.currentData() if select is ... else select
+        self.tag.blockSignals(True)
+        self.tag.clear()
+        self.tag.addItem(ALL_TAGS, None)
+        for t in self.store.tags():
+            self.tag.addItem(t, t)
+        i = self.tag.findData(current) if current else 0
+        self.tag.setCurrentIndex(max(0, i))
+        self.tag.blockSignals(False)
+
+    # -- computing ----------------------------------------------------------------------
+    @Slot()
+    def refresh(self) -> None:
+        """Recompute from the store with the current filters, off the GUI thread.
+        Calls while a computation runs are folded into one more run when it ends."""
+        self._refreshed_once = True
+        self._reload_tags()
+        self._generation += 1
+        if not self._computing:
+            self._compute()
+
+    @property
+    def busy(self) -> bool:
+        return self._computing
+
+    def rows(self) -> list[ratings.ModelRating]:
+        """The ratings shown, best first."""
+        return self.model.rows()
+
+    def _compute(self) -> None:
+        generation = self._generation
+        f = self.filters()
+        store, rounds, seed = self.store, self.rounds, self.seed
+
+        def work():
+            started = time.perf_counter()
+            battles = store.battles(**f.store_filters())
+            board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed)
+            return generation, board, time.perf_counter() - started
+
+        self._set_computing(True)
+        self.status.setText("Computing…")
+        self._run(work, self._computed, self._compute_failed)
+
+    def _computed(self, result) -> None:
+        generation, board, seconds = result
+        if generation != self._generation:  # the filters or the votes changed meanwhile
+            self._compute()
+            return
+        self._set_computing(False)
+        self._show(board, seconds)
+        self.computed.emit(board)
+
+    def _compute_failed(self, error: str) -> None:
+        self._set_computing(False)
+        self.status.setText("Could not compute the leaderboard")
+        self.verdict.setText(f"The leaderboard could not be computed: {error}")
+
+    def _set_computing(self, on: bool) -> None:
+        if on != self._computing:
+            self._computing = on
+            self.refresh_button.setEnabled(not on)
+            self.busyChanged.emit(on)
+
+    def _run(self, fn, on_done, on_failed) -> None:
+        self._job_ids += 1
+        job = _Job(self._job_ids, fn)
+        job.setAutoDelete(False)
+        self._jobs[job.job_id] = (job, on_done, on_failed)  # keeps the signals alive until delivered
+        # bound methods: Qt drops the connection if this view is deleted first
+        job.signals.done.connect(self._job_done)
+        job.signals.failed.connect(self._job_failed)
+        self._pool.start(job)
+
+    @Slot(int, object)
+    def _job_done(self, job_id: int, result) -> None:
+        entry = self._jobs.pop(job_id, None)
+        if entry:
+            entry[1](result)
+
+    @Slot(int, str)
+    def _job_failed(self, job_id: int, error: str) -> None:
+        entry = self._jobs.pop(job_id, None)
+        if entry:
+            entry[2](error)
+
+    def wait_idle(self, msecs: int = 30_000) -> bool:
+        """Block until background work ends (for shutdown); results still arrive as signals."""
+        return self._pool.waitForDone(msecs)
+
+    # -- showing ------------------------------------------------------------------------
+    def _show(self, board: ratings.Board, seconds: float) -> None:
+        self.board = board
+        self.model.set_rows(board.rows)
+        self.heat_model.set_board(board)
+        fill_interval_chart(self.interval_chart, board)
+        fill_history_chart(self.history_chart, board)
+        self.bias_bar.set_bias(board.position_bias)
+        self.bias_text.setText(board.position_bias.verdict)
+        self.verdict.setText(board.verdict)
+        models = len(board.rows)
+        self.status.setText(
+            f"{board.n_battles} battles · {models} models · {board.rounds} bootstrap rounds · {seconds:.2f} s"
+        )
+
+    # -- exports and import -------------------------------------------------------------
+    def export_as(self, fmt: str, path: str | None = None) -> None:
+        """Ask for a file (unless `path` is given) and export the votes matching the filters."""
+        spec = next(e for e in EXPORTS if e[0] == fmt)
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, f"Export {spec[1].rstrip('…')}", spec[3], spec[2])
+            if not path:
+                return
+        store, filters = self.store, self.filters().store_filters()
+        self.status.setText(f"Exporting to {path}…")
+        self._run(lambda: (path, exports.export(store, fmt, path, **filters)),
+                  self._exported, self._export_failed)
+
+    def _exported(self, result) -> None:
+        path, n = result
+        self._say(f"Exported {n} records to {path}")
+
+    def _export_failed(self, error: str) -> None:
+        self._say(f"Export failed: {error}")
+
+    def import_from(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Import an ArenaDesk export", "", "JSON Lines (*.jsonl)")
+            if not path:
+                return
+        store = self.store
+        self.status.setText(f"Importing {path}…")
+        self._run(lambda: exports.import_jsonl(store, path), self._imported, self._import_failed)
+
+    def _imported(self, summary: str) -> None:
+        self._say(summary)
+        self.refresh()
+
+    def _import_failed(self, error: str) -> None:
+        self._say(f"Import failed: {error}")
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text if len(text) < 140 else text[:137] + "…")
+        self.status.setToolTip(text)
+        self.message.emit(text)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._refreshed_once:
+            self.refresh()

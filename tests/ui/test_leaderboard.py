@@ -1,0 +1,175 @@
+"""The leaderboard view, driven with qtbot on a real SQLite store: it computes off the GUI
+thread and shows the models in order with their intervals, charts, heatmap and verdict."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCharts import QBoxPlotSeries, QLineSeries
+from PySide6.QtCore import Qt
+
+from desktop.core.engines.base import Result
+from desktop.core.store import SlotSpec, Store
+from desktop.ui.leaderboard import Filters, LeaderboardView, heat_colour
+
+WAIT_MS = 30_000
+GPT = SlotSpec(0, 0, "openai", "gpt-4o-mini", "gpt-4o-mini", {"temperature": 0.7})
+GEMMA = SlotSpec(1, 1, "local", "gemma-3-270m-q4_k_m.gguf", "sha256:" + "1" * 64, {"temperature": 0.7})
+QWEN = SlotSpec(1, 1, "local", "qwen2.5-0.5b-q4_k_m.gguf", "sha256:" + "2" * 64, {"temperature": 0.7})
+
+
+def vote(store, left, right, outcome, *, blind=False, tag=None, swap=False):
+    """outcome as if `left` were shown on the left; swap=True shows it on the right."""
+    if swap:
+        outcome = {"left": "right", "right": "left"}.get(outcome, outcome)
+    cid = store.new_conversation()
+    a = SlotSpec(0, 1 if swap else 0, left.engine, left.model, left.model_ref, left.params)
+    b = SlotSpec(1, 0 if swap else 1, right.engine, right.model, right.model_ref, right.params)
+    rid, ids = store.add_round(cid, "Explain recursion briefly.", [a, b], blind=blind, tag=tag)
+    for i in ids:
+        store.save_response(i, Result(text=f"answer {i}", status="done", started_at=1.0, finished_at=2.0,
+                                      tokens_out=2))
+    store.cast_vote(rid, outcome)
+
+
+def fill(store):
+    """gpt-4o-mini ≫ gemma ≫ qwen: far enough apart that the intervals separate them."""
+    for k in range(30):
+        vote(store, GPT, GEMMA, "left" if k % 10 else "right", blind=True, tag="code", swap=k % 2 == 1)
+    for k in range(30):
+        vote(store, GEMMA, QWEN, "left" if k % 10 else "tie", tag="writing")
+    for k in range(6):
+        vote(store, GPT, QWEN, "left", tag="writing")
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "x.sqlite3")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def view(qtbot, store):
+    v = LeaderboardView(store, rounds=1000, seed=0)
+    qtbot.addWidget(v)
+    v.resize(1100, 760)
+    yield v
+    v.wait_idle()
+
+
+def shown(view):
+    m = view.model
+    return [[m.index(r, c).data() for c in range(m.columnCount())] for r in range(m.rowCount())]
+
+
+def test_shows_models_in_order_with_intervals(qtbot, store, view):
+    fill(store)
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS) as got:
+        view.show()  # the first show computes
+    board = got.args[0]
+    rows = shown(view)
+    assert [r[1] for r in rows] == ["gpt-4o-mini", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-0.5b-q4_k_m.gguf"]
+    assert [r[0] for r in rows] == ["1", "2", "3"]
+    ratings_shown = [int(r[2]) for r in rows]
+    assert ratings_shown == sorted(ratings_shown, reverse=True)
+    for (rank, _label, rating, ci, battles), r in zip(rows, view.rows()):
+        lo, hi = (int(x) for x in ci.split("–"))
+        assert lo <= int(rating) <= hi and hi - lo > 0
+        assert (lo, hi) == (round(r.lower), round(r.upper))
+        assert int(battles) == r.battles
+    assert [r[4] for r in rows] == ["36", "60", "36"]
+    assert view.model.index(0, 1).data(Qt.ToolTipRole).endswith("gpt-4o-mini")
+    assert view.rows() == board.rows and view.board is board and not view.busy
+
+    # the pictures: interval whiskers, heatmap, rating over time, position bias, verdict
+    (boxes,) = view.interval_chart.series()
+    assert isinstance(boxes, QBoxPlotSeries) and boxes.count() == 3
+    first = boxes.boxSets()[0]
+    assert first.label() == "gpt-4o-mini"
+    assert first.at(0) == pytest.approx(board.rows[0].lower) and first.at(4) == pytest.approx(board.rows[0].upper)
+    lines = view.history_chart.series()
+    assert len(lines) == 3 and all(isinstance(s, QLineSeries) and s.count() > 0 for s in lines)
+    heat = view.heat_model
+    assert heat.rowCount() == heat.columnCount() == 3
+    assert heat.index(0, 1).data() == "90%" and heat.index(1, 0).data() == "10%"
+    assert heat.index(0, 0).data() == ""
+    assert "won 90% of 30 battles" in heat.index(0, 1).data(Qt.ToolTipRole)
+    assert view.bias_bar.bias.decisive == 30
+    assert "Position bias" in view.bias_text.text()
+    assert "ahead of every other model" in view.verdict.text()
+    assert "66 battles" in view.status.text()
+    for tab in range(view.tabs.count()):  # every page paints without error
+        view.tabs.setCurrentIndex(tab)
+        view.tabs.currentWidget().grab()
+
+
+def test_filters_recompute_off_the_gui_thread(qtbot, store, view):
+    fill(store)
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS):
+        view.show()
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS) as got:
+        qtbot.mouseClick(view.blind_only, Qt.LeftButton)
+    assert view.blind_only.isChecked()
+    assert got.args[0].n_battles == 30 and [r[1] for r in shown(view)] == ["gpt-4o-mini", "gemma-3-270m-q4_k_m.gguf"]
+
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS) as got:
+        view.set_filters(Filters(tag="writing", include_ties=False))
+    assert view.tag.currentText() == "writing" and not view.include_ties.isChecked()
+    assert got.args[0].n_battles == 36 - 3  # three ties left out
+    assert [r[1] for r in shown(view)][-1] == "qwen2.5-0.5b-q4_k_m.gguf"  # lost every decisive vote
+
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS) as got:
+        view.set_filters(Filters(since=4_000_000_000))  # the future: nothing matches
+    assert view.date_range.isChecked() and view.rows() == []
+    assert "No votes yet" in view.verdict.text()
+
+
+def test_refresh_after_new_votes_and_bursts_of_refreshes(qtbot, store, view):
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS):
+        view.show()
+    assert view.rows() == [] and "No votes yet" in view.verdict.text()
+    fill(store)
+    view.refresh()
+    view.refresh()
+    view.refresh()  # folded into one more run after the one in flight
+    qtbot.waitUntil(lambda: not view.busy and view.board is not None and view.board.n_battles == 66,
+                    timeout=WAIT_MS)
+    assert len(view.rows()) == 3
+    assert view.tag.findText("code") > 0 and view.tag.findText("writing") > 0
+
+
+def test_export_and_import_buttons(qtbot, store, view, tmp_path):
+    fill(store)
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS):
+        view.show()
+    for fmt in ("csv", "jsonl", "fastchat", "pairs"):
+        out = tmp_path / f"out.{fmt}"
+        with qtbot.waitSignal(view.message, timeout=WAIT_MS) as got:
+            view.export_as(fmt, str(out))
+        assert got.args[0].startswith("Exported") and out.stat().st_size > 0
+    assert len(json.loads((tmp_path / "out.fastchat").read_text(encoding="utf-8"))) == 66
+
+    other_store = Store(tmp_path / "other.sqlite3")
+    other = LeaderboardView(other_store)
+    qtbot.addWidget(other)
+    with qtbot.waitSignal(other.computed, timeout=WAIT_MS):
+        other.show()
+    with qtbot.waitSignal(other.message, timeout=WAIT_MS) as got:
+        other.import_from(str(tmp_path / "out.jsonl"))
+    assert "66 votes" in got.args[0]
+    qtbot.waitUntil(lambda: not other.busy and len(other.rows()) == 3, timeout=WAIT_MS)
+    assert [(r.ref, round(r.rating, 6), round(r.lower, 6)) for r in other.rows()] == \
+           [(r.ref, round(r.rating, 6), round(r.lower, 6)) for r in view.rows()]
+
+    with qtbot.waitSignal(other.message, timeout=WAIT_MS) as got:
+        other.import_from(str(tmp_path / "out.csv"))
+    assert got.args[0].startswith("Import failed")
+    other.wait_idle()
+    other_store.close()
+
+
+def test_heat_colours():
+    assert heat_colour(0.5).name() == "#f7f7f7"
+    assert heat_colour(0.0).red() > heat_colour(0.0).blue()
+    assert heat_colour(1.0).blue() > heat_colour(1.0).red()
