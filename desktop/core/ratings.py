@@ -458,10 +458,15 @@ def format_table(board: Board) -> str:
     if board.rows:
         width = max(5, *(len(r.label) for r in board.rows))
         lines.append(f"{'Rank':>4}  {'Model':<{width}}  {'Rating':>6}  {'95% CI':>11}  {'Battles':>7}")
+        thin = False
         for r in board.rows:
+            mark = "*" if r.battles < MIN_BATTLES_PER_MODEL else ""
+            thin = thin or bool(mark)
             lines.append(
-                f"{r.rank:>4}  {r.label:<{width}}  {r.rating:>6.0f}  {format_ci(r):>11}  {r.battles:>7}"
+                f"{r.rank:>4}  {r.label:<{width}}  {r.rating:>6.0f}  {format_ci(r):>11}  {str(r.battles) + mark:>7}"
             )
+        if thin:
+            lines.append(f"* fewer than {MIN_BATTLES_PER_MODEL} battles: the rating and its interval are rough guesses")
         ties = (
             "ties count half a win each way" + ("; both-bad votes count as ties" if board.both_bad_as_tie
                                                 else "; both-bad votes left out")

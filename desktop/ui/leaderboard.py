@@ -33,6 +33,7 @@ from PySide6.QtCore import (
     Qt,
     QThreadPool,
     QTime,
+    QTimer,
     Signal,
     Slot,
 )
@@ -146,9 +147,12 @@ class LeaderboardModel(QAbstractTableModel):
             if col == 3 and math.isfinite(r.lower):
                 return (f"95% interval {r.lower:.0f}–{r.upper:.0f} "
                         f"({r.lower - r.rating:+.0f} / {r.upper - r.rating:+.0f})")
-            return f"{r.label}\n{r.ref}"
+            few = (f"\nOnly {r.battles} battles: a rough guess" if r.battles < ratings.MIN_BATTLES_PER_MODEL else "")
+            return f"{r.label}\n{r.ref}{few}"
         if role == Qt.TextAlignmentRole:
             return int(Qt.AlignVCenter | (Qt.AlignLeft if col == 1 else Qt.AlignRight))
+        if role == Qt.ForegroundRole and r.battles < ratings.MIN_BATTLES_PER_MODEL:
+            return QColor("#888888")  # too few battles: a rough guess
         if role == Qt.UserRole:
             return r
         return None
@@ -693,5 +697,10 @@ class LeaderboardView(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
+        if not self._refreshed_once:
+            # deferred: a caller that shows the view and then calls refresh() computes once
+            QTimer.singleShot(0, self, self._first_refresh)
+
+    def _first_refresh(self) -> None:
         if not self._refreshed_once:
             self.refresh()

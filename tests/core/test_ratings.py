@@ -157,6 +157,7 @@ def test_too_few_battles_says_so_in_plain_words():
     assert all(r.rank == 1 for r in board.rows)
     text = ratings.format_table(board)
     assert "Too few battles" in text and "A" in text and "B" in text
+    assert "3*" in text and "* fewer than 10 battles" in text
 
 
 def test_no_battles():
