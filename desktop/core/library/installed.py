@@ -52,6 +52,11 @@ class InstalledModel:
     def available(self) -> bool:
         return self.error is None
 
+    @property
+    def display_name(self) -> str:
+        """What a model picker shows."""
+        return self.name if self.available else f"{self.name} (unavailable)"
+
     def describe(self) -> str:
         bits = [b for b in (self.architecture, self.quant) if b]
         if self.context_length:
