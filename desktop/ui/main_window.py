@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMenu,
@@ -20,6 +20,7 @@ from ..core.arena import Round, Slot, shuffled_positions
 from ..core.engines.base import ModelInfo, Unavailable
 from ..core.engines.registry import ModelChoice
 from ..core.services import NeedsKey, Services
+from .inbox import Inbox
 from .pane import Pane
 from .rating_bar import RatingBar
 from .round_runner import RoundRunner
@@ -45,13 +46,6 @@ class OpenRound:
     stars: dict[int, int | None] = field(default_factory=dict)
 
 
-class _Background(QObject):
-    """Results of small background jobs (API model list, model warm-up), back on the GUI thread."""
-
-    apiModels = Signal(object)
-    warmed = Signal(str, object)
-
-
 def confirm(parent, title: str, text: str, action: str) -> bool:
     """Ask before something that cannot be undone; the safe answer is the default."""
     box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Cancel, parent)
@@ -70,9 +64,7 @@ class MainWindow(QMainWindow):
         self.conversation_id: int | None = None
         self.current: OpenRound | None = None
         self.api_models: list[str] = []
-        self._bg = _Background(self)
-        self._bg.apiModels.connect(self._on_api_models)
-        self._bg.warmed.connect(self._on_warmed)
+        self._inbox = Inbox(self, interval_ms=100)  # results of background jobs (model list, warm-up)
         self._dialogs: dict[str, QWidget] = {}
         self._warming: set[str] = set()  # local models loading in the background
 
@@ -297,7 +289,7 @@ class MainWindow(QMainWindow):
                 names = list_models(key, base_url=base_url, timeout=10)
             except Exception:
                 return  # offline or no access: the picker keeps its built-in list
-            self._bg.apiModels.emit(names)
+            self._inbox.post(self._on_api_models, names)
 
         threading.Thread(target=job, daemon=True, name="arenadesk-api-models").start()
 
@@ -321,7 +313,7 @@ class MainWindow(QMainWindow):
             self._warming.add(choice)
 
             def job(engine=engine, choice=choice):
-                self._bg.warmed.emit(choice, engine.warm())
+                self._inbox.post(self._on_warmed, choice, engine.warm())
 
             threading.Thread(target=job, daemon=True, name="arenadesk-warm").start()
 
