@@ -284,6 +284,9 @@ _SCRUB = ", ".join(f"'$.{k}'" for k in ("api_key", "apikey", "key", "token", "ac
                                        "password", "authorization", "bearer"))
 
 
+_PAGE = 20_000
+
+
 def _export_jsonl(store, path: Path, filters) -> int:
     """Every record is rendered to JSON by SQLite itself (json_object): 100,000 votes with
     their conversations and answers take a few seconds instead of tens."""
@@ -297,42 +300,50 @@ def _export_jsonl(store, path: Path, filters) -> int:
         in_c = in_r = "1 = 1"  # (a WHERE ... IN over every conversation costs a second per 100,000)
         args = []
     queries = [
-        "SELECT json_object('type', 'conversation', 'uid', c.uid, 'title', c.title, "
+        ("c", "SELECT c.id, json_object('type', 'conversation', 'uid', c.uid, 'title', c.title, "
         f"'created_at', {_num('c.created_at')}, 'blind', {_bool('c.blind')}) "
-        f"FROM conversations c WHERE {in_c} ORDER BY c.id",
+        f"FROM conversations c WHERE {in_c}"),
 
-        "SELECT json_object('type', 'round', 'uid', r.uid, 'conversation', c.uid, 'turn', r.turn, "
+        ("r", "SELECT r.id, json_object('type', 'round', 'uid', r.uid, 'conversation', c.uid, 'turn', r.turn, "
         "'prompt', r.prompt, 'system_prompt', r.system_prompt, 'tag', r.tag, "
         f"'blind', {_bool('r.blind')}, 'created_at', {_num('r.created_at')}) "
-        f"FROM rounds r JOIN conversations c ON c.id = r.conversation_id WHERE {in_r} ORDER BY r.id",
+        f"FROM rounds r JOIN conversations c ON c.id = r.conversation_id WHERE {in_r}"),
 
-        "SELECT json_object('type', 'response', 'uid', p.uid, 'round', r.uid, 'slot', p.slot, "
+        ("p", "SELECT p.id, json_object('type', 'response', 'uid', p.uid, 'round', r.uid, 'slot', p.slot, "
         "'position', p.position, 'engine', p.engine, 'model', p.model, 'model_ref', p.model_ref, "
         f"'params', json_remove(json(p.params), {_SCRUB}), 'text', p.text, 'status', p.status, 'error', p.error, "
         f"'started_at', {_num('p.started_at')}, 'first_token_at', {_num('p.first_token_at')}, "
         f"'finished_at', {_num('p.finished_at')}, 'tokens_in', p.tokens_in, 'tokens_out', p.tokens_out, "
         f"'tokens_estimated', {_bool('p.tokens_estimated')}, 'cost_usd', {_num('p.cost_usd')}, 'stars', p.stars) "
-        f"FROM responses p JOIN rounds r ON r.id = p.round_id WHERE {in_r} ORDER BY p.id",
+        f"FROM responses p JOIN rounds r ON r.id = p.round_id WHERE {in_r}"),
 
-        "SELECT json_object('type', 'vote', 'uid', v.uid, 'round', r.uid, 'outcome', v.outcome, "
+        ("v", "SELECT v.id, json_object('type', 'vote', 'uid', v.uid, 'round', r.uid, 'outcome', v.outcome, "
         "'best_position', v.best_position, 'note', v.note, "
         f"'blind', {_bool('v.blind')}, 'created_at', {_num('v.created_at')}, 'updated_at', {_num('v.updated_at')}, "
         "'battles', (SELECT json_group_array(json(x.j)) FROM (SELECT json_object('a', pa.uid, 'b', pb.uid, "
         "'winner', b.winner) AS j FROM battles b JOIN responses pa ON pa.id = b.response_a "
         "JOIN responses pb ON pb.id = b.response_b WHERE b.vote_id = v.id ORDER BY b.id) AS x)) "
-        f"FROM votes v JOIN rounds r ON r.id = v.round_id WHERE {in_r} ORDER BY v.id",
+        f"FROM votes v JOIN rounds r ON r.id = v.round_id WHERE {in_r}"),
     ]
     header = {"type": HEADER_TYPE, "version": JSONL_VERSION, "app": f"ArenaDesk {__version__}",
               "exported_at": time.time(), "filters": {k: v for k, v in filters.items() if v}}
     n = 0
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for sql in queries:
-            lines = [row[0] for row in store.query(sql, args)]
-            fh.write("\n".join(lines))
-            if lines:
+        for alias, sql in queries:
+            # keyset pages: memory stays flat however many votes there are
+            page_sql = f"{sql} AND {alias}.id > ? ORDER BY {alias}.id LIMIT {_PAGE}"
+            last = -1
+            while True:
+                rows = store.query(page_sql, [*args, last])
+                if not rows:
+                    break
+                fh.write("\n".join([row[1] for row in rows]))
                 fh.write("\n")
-            n += len(lines)
+                n += len(rows)
+                last = rows[-1][0]
+                if len(rows) < _PAGE:
+                    break
     return n
 
 

@@ -81,22 +81,24 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         battles = store.battles()
         t_read = time.perf_counter() - t
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         board = ratings.leaderboard(battles, rounds=args.rounds, seed=0)
-        t_fit = time.perf_counter() - t
+        t_fit, c_fit = time.perf_counter() - t, time.process_time() - c
         print(f"leaderboard: {len(battles):,} battles, {args.rounds} bootstrap rounds: "
-              f"{t_fit:.2f} s (target < 2 s; reading the battles from SQLite took another {t_read:.2f} s)")
+              f"{t_fit:.2f} s wall, {c_fit:.2f} s CPU (target < 2 s; "
+              f"reading the battles from SQLite took another {t_read:.2f} s)")
         print(f"  top: {board.rows[0].label} {board.rows[0].rating:.0f} "
               f"[{board.rows[0].lower:.0f}, {board.rows[0].upper:.0f}]")
 
         out = Path(tmp) / "export.jsonl"
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         n = exports.export(store, "jsonl", out)
-        t_exp = time.perf_counter() - t
-        print(f"jsonl export: {n:,} records, {out.stat().st_size / 1e6:.0f} MB: {t_exp:.2f} s (target < 5 s)")
+        t_exp, c_exp = time.perf_counter() - t, time.process_time() - c
+        print(f"jsonl export: {n:,} records, {out.stat().st_size / 1e6:.0f} MB: "
+              f"{t_exp:.2f} s wall, {c_exp:.2f} s CPU (target < 5 s)")
         store.close()
         ok = t_fit < 2 and t_exp < 5
-        print("targets met" if ok else "TARGETS MISSED")
+        print("targets met" if ok else "TARGETS MISSED (wall time; on a busy machine compare the CPU times)")
         return 0 if ok else 1
 
 
