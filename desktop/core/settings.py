@@ -23,6 +23,7 @@ class Sampling:
     repeat_penalty: float = 1.1
     max_tokens: int = 512
     seed: int = -1  # -1: a new random seed for every answer
+    stop: list[str] = field(default_factory=list)  # extra stop sequences (base models ramble on)
 
 
 @dataclass
@@ -72,6 +73,8 @@ def _fill(kind, raw: dict):
             setattr(obj, f.name, type(default)(value))
         elif isinstance(default, str) and isinstance(value, str):
             setattr(obj, f.name, value)
+        elif isinstance(default, list) and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            setattr(obj, f.name, list(value))
     return obj
 
 

@@ -22,6 +22,7 @@ class StarRating(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.setObjectName("stars")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)

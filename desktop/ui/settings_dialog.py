@@ -120,9 +120,12 @@ class SettingsDialog(QDialog):
         self.max_tokens = QSpinBox(minimum=1, maximum=32768, singleStep=64, value=sp.max_tokens)
         self.seed = QSpinBox(minimum=-1, maximum=2**31 - 1, value=sp.seed)
         self.seed.setSpecialValueText("random")
+        self.stop = QLineEdit(" | ".join(sp.stop))
+        self.stop.setPlaceholderText("e.g.  USER: | ###   (separate with |)")
+        self.stop.setToolTip("Text that ends an answer; useful for base models that keep writing the next turn")
         for label, w in (("Temperature", self.temperature), ("Top-p", self.top_p), ("Top-k (local only)", self.top_k),
                          ("Repeat penalty (local only)", self.repeat_penalty), ("Max tokens", self.max_tokens),
-                         ("Seed", self.seed)):
+                         ("Seed", self.seed), ("Stop sequences", self.stop)):
             form.addRow(label, w)
         tabs.addTab(mod, "Models")
 
@@ -191,6 +194,7 @@ class SettingsDialog(QDialog):
         sp = s.sampling
         sp.temperature, sp.top_p, sp.top_k = self.temperature.value(), self.top_p.value(), self.top_k.value()
         sp.repeat_penalty, sp.max_tokens, sp.seed = self.repeat_penalty.value(), self.max_tokens.value(), self.seed.value()
+        sp.stop = [x.strip() for x in self.stop.text().split("|") if x.strip()]
         rt = s.runtime
         rt.gpu_layers, rt.threads, rt.context_length = self.gpu_layers.value(), self.threads.value(), self.context.value()
         s.theme = self.theme.currentData()

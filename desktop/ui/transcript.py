@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QTextBrowser
 
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
@@ -61,18 +61,18 @@ class Transcript(QTextBrowser):
         self._live_start = None
 
     def add_prompt(self, text: str, label: str = "You") -> None:
-        self._append_html(f"<p style='margin-top:14px'><b>{_escape(label)}</b></p>")
+        self._heading(label, QColor("#3b6fd6"), top=18)
         self._append_markdown(text)
 
     def add_answer(self, text: str, label: str, note: str = "") -> None:
         """A finished answer (history)."""
-        self._append_html(f"<p style='margin-top:10px'><b>{_escape(label)}</b></p>")
+        self._heading(label)
         self._append_markdown(text or "*(no answer)*")
         if note:
-            self._append_html(f"<p style='color:#c0392b'>{_escape(note)}</p>")
+            self._note(note)
 
     def begin_answer(self, label: str) -> None:
-        self._append_html(f"<p style='margin-top:10px'><b>{_escape(label)}</b></p>")
+        self._heading(label)
         cursor = self._end()
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._live_start = self._tail_start = cursor.position()
@@ -114,7 +114,7 @@ class Transcript(QTextBrowser):
     def end_answer(self, text: str, note: str = "") -> None:
         self.show_answer(text or "*(no answer)*")
         if note:
-            self._append_html(f"<p style='color:#c0392b'>{_escape(note)}</p>")
+            self._note(note)
         self._live_start = None
 
     # -- helpers --------------------------------------------------------------------------
@@ -125,16 +125,31 @@ class Transcript(QTextBrowser):
 
     def _append_markdown(self, text: str) -> None:
         c = self._end()
-        if not self.document().isEmpty():
-            c.insertBlock()
+        c.insertBlock(QTextBlockFormat(), QTextCharFormat())
         c.insertMarkdown(text, QTextDocument.MarkdownDialectGitHub)
         self._scroll_to_bottom()
 
-    def _append_html(self, html: str) -> None:
+    def _heading(self, label: str, color: QColor | None = None, top: int = 10) -> None:
+        block = QTextBlockFormat()
+        block.setTopMargin(0 if self.document().isEmpty() else top)
+        block.setBottomMargin(2)
+        char = QTextCharFormat()
+        char.setFontWeight(QFont.Bold)
+        if color is not None:
+            char.setForeground(color)
         c = self._end()
-        if not self.document().isEmpty():
-            c.insertBlock()
-        c.insertHtml(html)
+        if self.document().isEmpty():
+            c.setBlockFormat(block)
+        else:
+            c.insertBlock(block, char)
+        c.insertText(label, char)
+
+    def _note(self, text: str) -> None:
+        char = QTextCharFormat()
+        char.setForeground(QColor("#c0392b"))
+        c = self._end()
+        c.insertBlock(QTextBlockFormat(), char)
+        c.insertText(text, char)
         self._scroll_to_bottom()
 
     def _at_bottom(self) -> bool:
@@ -145,6 +160,3 @@ class Transcript(QTextBrowser):
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import traceback
 
-STOP = ["\nUSER:", "USER:"]
+STOP = ["\nUSER:", "USER:", "\nASSISTANT:"]
 
 
 def transcript_prompt(messages: list[dict]) -> str:
@@ -109,6 +109,7 @@ def _render(llm, formatter, messages):
 
 def _generate(conn, cancel, llm, formatter, messages, params):
     prompt, stop = _render(llm, formatter, messages)
+    stop = stop + [x for x in params.get("stop") or [] if x]
     prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
     # The formatted prompt may already begin with BOS text; llama-cpp-python drops a doubled BOS itself.
     seed = int(params.get("seed", -1))

@@ -273,6 +273,8 @@ def request_params(params: Sampling) -> dict:
         out["max_tokens"] = params.max_tokens
     if params.seed is not None and params.seed >= 0:
         out["seed"] = params.seed
+    if params.stop:
+        out["stop"] = list(params.stop)[:4]  # the API takes at most four
     return out
 
 
