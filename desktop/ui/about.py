@@ -16,29 +16,8 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..core.paths import APP_ID, APP_NAME
+from ..core.engines.local import llama_build_info
 from ..core.resources import resource
-
-
-def llama_build_info() -> dict[str, str]:
-    """llama-cpp-python's version, GPU offload support and CPU features; imported only when asked."""
-    try:
-        import llama_cpp
-    except Exception as exc:  # a broken build must not stop the dialog from opening
-        return {"llama.cpp": f"not available ({type(exc).__name__}: {exc})"}
-    info = {"llama.cpp": f"llama-cpp-python {getattr(llama_cpp, '__version__', '?')}"}
-    try:
-        gpu = bool(llama_cpp.llama_supports_gpu_offload())
-        info["GPU offload"] = "supported by this build" if gpu else "not in this build (CPU only)"
-    except Exception as exc:
-        info["GPU offload"] = f"unknown ({exc})"
-    try:
-        raw = llama_cpp.llama_print_system_info()
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        features = [part.strip() for part in text.replace("\n", "|").split("|") if part.strip().endswith("= 1")]
-        info["CPU features"] = ", ".join(f.split("=")[0].split(":")[-1].strip() for f in features) or text.strip()
-    except Exception:
-        pass
-    return info
 
 
 def keychain_info(secrets) -> str:

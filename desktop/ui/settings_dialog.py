@@ -173,13 +173,9 @@ class SettingsDialog(QDialog):
         lay.addWidget(buttons)
 
     def _gpu_note(self) -> str:
-        try:
-            import llama_cpp
+        from ..core.engines.local import gpu_offload_supported
 
-            ok = bool(llama_cpp.llama_supports_gpu_offload())
-        except Exception:
-            ok = False
-        return ("This llama.cpp build can offload layers to the GPU." if ok else
+        return ("This llama.cpp build can offload layers to the GPU." if gpu_offload_supported() else
                 "This llama.cpp build runs on the CPU only. To use a GPU, reinstall with\n"
                 "LLAMA_CMAKE_ARGS=-DGGML_CUDA=on (or METAL / VULKAN); see the README.")
 

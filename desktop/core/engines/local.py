@@ -209,3 +209,35 @@ def default_threads() -> int:
         return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
     except ImportError:
         return max(1, os.cpu_count() or 1)
+
+
+def gpu_offload_supported() -> bool:
+    """Whether this llama.cpp build can put layers on a GPU (CUDA, Metal, Vulkan...)."""
+    try:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception:
+        return False
+
+
+def llama_build_info() -> dict[str, str]:
+    """llama-cpp-python's version, GPU offload support and CPU features; imported only when asked."""
+    try:
+        import llama_cpp
+    except Exception as exc:  # a broken build must not stop the dialog from opening
+        return {"llama.cpp": f"not available ({type(exc).__name__}: {exc})"}
+    info = {"llama.cpp": f"llama-cpp-python {getattr(llama_cpp, '__version__', '?')}"}
+    try:
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        info["GPU offload"] = "supported by this build" if gpu else "not in this build (CPU only)"
+    except Exception as exc:
+        info["GPU offload"] = f"unknown ({exc})"
+    try:
+        raw = llama_cpp.llama_print_system_info()
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        features = [part.strip() for part in text.replace("\n", "|").split("|") if part.strip().endswith("= 1")]
+        info["CPU features"] = ", ".join(f.split("=")[0].split(":")[-1].strip() for f in features) or text.strip()
+    except Exception:
+        pass
+    return info

@@ -1,0 +1,77 @@
+"""The headless commands, end to end: real model, real OpenAI-compatible server, real store."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from desktop.cli import run
+from desktop.core import secrets
+from desktop.core.store import Store
+
+SENTINEL = "sk-SENTINEL-do-not-leak-4242424242"
+
+
+def test_ask_streams_both_and_records_the_round(capsys, services, llama_server, arenadesk_home):
+    services.close()
+    services.secrets.set(secrets.OPENAI, "sk-test-cli-key-0000")
+    code = run(["ask", "What is the capital of France?", "--local", "default", "--remote", "gemma-via-api",
+                "--base-url", llama_server, "--max-tokens", "16", "--temperature", "0", "--seed", "1", "--json"])
+    assert code == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [a["engine"] for a in answers] == ["local", "openai"]
+    assert all(a["status"] == "done" and a["text"].strip() and a["tokens_out"] for a in answers)
+    assert "Paris" in answers[0]["text"]
+    store = Store(services.folders.database)
+    rounds = store.query("SELECT id, prompt FROM rounds")
+    assert rounds == [(answers[0]["round_id"], "What is the capital of France?")]
+    assert run(["vote", str(rounds[0][0]), "left"]) == 0
+    assert [b.winner for b in store.battles()] == ["a"]
+    assert run(["leaderboard"]) == 0
+    assert "Gemma" in capsys.readouterr().out
+
+
+def test_no_key_is_a_clear_error(capsys, services):
+    services.close()
+    assert run(["ask", "hi", "--remote", "gpt-4o-mini"]) == 2
+    assert "No OpenAI key" in capsys.readouterr().err
+
+
+def test_the_key_is_found_nowhere_on_disk(services, llama_server, tmp_path, capsys):
+    """A sentinel key used for a real round and every export never reaches a file."""
+    services.close()
+    services.secrets.set(secrets.OPENAI, SENTINEL)
+    assert run(["ask", "Say hi.", "--local", "default", "--remote", "gemma-via-api", "--base-url", llama_server,
+                "--max-tokens", "8"]) == 0
+    # A failing request too: its error message must not carry the key either.
+    assert run(["ask", "Say hi.", "--remote", "gemma-via-api", "--base-url", "http://127.0.0.1:9/v1",
+                "--max-tokens", "4"]) == 1
+    store = Store(services.folders.database)
+    (round_id,) = store.query("SELECT MIN(id) FROM rounds")[0]
+    run(["vote", str(round_id), "right", "--note", "fine"])
+    exports = services.folders.data / "exports"
+    for fmt in ("csv", "jsonl", "fastchat", "pairs"):
+        assert run(["export", "--format", fmt, "--out", str(exports / f"all.{fmt}")]) == 0
+    store.close()
+    found = []
+    for folder in services.folders.all():
+        for path in Path(folder).rglob("*"):
+            if path.is_file() and SENTINEL.encode() in path.read_bytes():
+                found.append(path)
+    assert found == []
+    assert SENTINEL not in capsys.readouterr().out
+
+
+def test_self_check_from_the_command_line(tmp_path, embedded_model):
+    env = dict(os.environ, ARENADESK_HOME=str(tmp_path / "home"), QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-m", "desktop", "--self-check"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "self-check: ok" in out.stdout
+
+
+def test_version_and_help():
+    for flag in ("--version", "--help"):
+        out = subprocess.run([sys.executable, "-m", "desktop", flag], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0
+        assert "arenadesk" in out.stdout.lower()
