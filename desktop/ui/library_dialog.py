@@ -200,6 +200,7 @@ class LibraryDialog(QDialog):
         inner.setLayout(self.downloads_layout)
         scroll = QScrollArea(self.downloads_box)
         scroll.setWidgetResizable(True)
+        scroll.setMinimumHeight(130)  # one download row, whole
         scroll.setWidget(inner)
         box_lay = QVBoxLayout(self.downloads_box)
         box_lay.addWidget(scroll)
@@ -209,6 +210,7 @@ class LibraryDialog(QDialog):
         split.addWidget(self.downloads_box)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
+        split.setSizes([520, 190])
 
         self.token_button = QPushButton("Hugging Face token…", self)
         self.token_button.setToolTip("Gated models (Llama, Gemma) need a token after you accept their licence")
@@ -225,9 +227,10 @@ class LibraryDialog(QDialog):
         lay.addWidget(split, 1)
         lay.addLayout(bottom)
 
-    def _tree(self, headers: list[str]) -> QTreeWidget:
+    def _tree(self, headers: list[str], *, flat: bool = True) -> QTreeWidget:
         t = QTreeWidget(self)
         t.setHeaderLabels(headers)
+        t.setRootIsDecorated(not flat)
         t.setSelectionMode(QAbstractItemView.SingleSelection)
         t.setUniformRowHeights(True)
         t.header().setSectionResizeMode(0, QHeaderView.Stretch)
@@ -238,7 +241,8 @@ class LibraryDialog(QDialog):
 
     def _build_catalog(self) -> QWidget:
         w = QWidget(self)
-        self.catalog_tree = self._tree(["Model / file", "Quant", "Size", "Will it run here?", "Licence", "Context"])
+        self.catalog_tree = self._tree(["Model / file", "Quant", "Size", "Will it run here?", "Licence", "Context"],
+                                       flat=False)
         self.catalog_tree.currentItemChanged.connect(self._catalog_selected)
         self.catalog_tree.itemDoubleClicked.connect(lambda *_: self.download_catalog_selection())
         self.catalog_details = QLabel(w)
@@ -381,7 +385,7 @@ class LibraryDialog(QDialog):
         t.clear()
         ctx = self.services.settings.runtime.context_length
         for model in self.catalog:
-            top = QTreeWidgetItem([model.name + ("  🔒 gated" if model.gated else ""), "", "", "", model.licence,
+            top = QTreeWidgetItem([model.name + ("  (gated)" if model.gated else ""), "", "", "", model.licence,
                                    f"{model.context_length:,}"])
             top.setData(0, ROLE, ("model", model.id))
             top.setToolTip(0, model.description)
@@ -420,7 +424,7 @@ class LibraryDialog(QDialog):
                  f"Repository: <a href='{model.page_url}'>{model.repo_id}</a> · licence {model.licence} · "
                  f"context {model.context_length:,} tokens"]
         if model.gated:
-            lines.append("🔒 Gated: open the model page, sign in, accept the licence, then add a Hugging Face "
+            lines.append("Gated: open the model page, sign in, accept the licence, then add a Hugging Face "
                          "token (button below).")
         if data[0] == "file":
             f = model.files[data[2]]
@@ -470,7 +474,7 @@ class LibraryDialog(QDialog):
             self.download_button.setEnabled(False)
             for r in results:
                 item = QTreeWidgetItem([r.repo_id, f"{r.downloads or 0:,}", f"{r.likes or 0:,}",
-                                        "🔒 gated" if r.gated else "open"])
+                                        "gated" if r.gated else "open"])
                 item.setData(0, ROLE, r)
                 self.results.addTopLevelItem(item)
             self.search_status.setText(f"{len(results)} repositories" + ("" if results else
@@ -510,7 +514,7 @@ class LibraryDialog(QDialog):
                 self.files.addTopLevelItem(item)
             self._refresh_file_verdicts()
             models = [f for f in files if f.kind == "model"]
-            gated = " 🔒 Gated: accept the licence on the model page and add a token." if info.gated else ""
+            gated = " Gated: accept the licence on the model page and add a token." if info.gated else ""
             self.search_status.setText(
                 f"{info.repo_id}: {len(models)} model file{'s' if len(models) != 1 else ''}.{gated}")
 

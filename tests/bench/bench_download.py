@@ -24,9 +24,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[2]))  # the repository root: desktop/
-sys.path.insert(0, str(HERE.parents[1] / "core"))  # the loopback hub lives with the library tests
-
-from test_library_fakehub import FakeHub  # noqa: E402
 
 REPO, FILE = "bench/Bench-GGUF", "Bench-Q4_K_M.gguf"
 
@@ -49,8 +46,35 @@ def run_curl(url: str, out: Path) -> float:
     return elapsed
 
 
-def run_arenadesk(work: Path, chunk: int) -> float:
+def run_curl_sha(url: str, out: Path) -> float:
+    """curl, then sha256sum: the same work as ArenaDesk's (download and verify), done one after the other."""
+    t0 = time.perf_counter()
+    subprocess.run(["curl", "-sSfL", "-o", str(out), url], check=True)
+    subprocess.run(["sha256sum", str(out)], check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t0
+    out.unlink()
+    return elapsed
+
+
+class _NoHash:
+    """Diagnostic only: stands in for hashlib.sha256 to time the transfer loop without the checksum work."""
+
+    expected = ""
+
+    def update(self, data) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return self.expected
+
+
+def run_arenadesk(work: Path, chunk: int, verify: bool = True) -> float:
+    from desktop.core.library import downloads
     from desktop.core.library.downloads import DownloadManager, DownloadRequest, DownloadState
+
+    real_sha256 = downloads.hashlib.sha256
+    if not verify:
+        downloads.hashlib.sha256 = _NoHash
 
     done = threading.Event()
     result = {}
@@ -65,6 +89,7 @@ def run_arenadesk(work: Path, chunk: int) -> float:
     m.start(DownloadRequest(REPO, FILE))
     done.wait(600)
     elapsed = time.perf_counter() - t0
+    downloads.hashlib.sha256 = real_sha256
     p = result["p"]
     if p.state != DownloadState.DONE:
         raise SystemExit(f"download failed: {p.message}")
@@ -78,6 +103,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--chunk-kb", type=int, default=1024)
     ap.add_argument("--dir", default=None, help="where to write (default: a temporary folder)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="also time curl + sha256sum, and ArenaDesk with the checksum work switched off")
     args = ap.parse_args()
     if not shutil.which("curl"):
         raise SystemExit("curl is not installed (apt-get install curl)")
@@ -89,27 +116,47 @@ def main() -> None:
         size = args.size_mb << 20
         src = work / "source.bin"
         make_file(src, size)
-        hub = FakeHub(max_lifetime=3600)
-        os.environ["HF_ENDPOINT"] = hub.url
-        hub.add_file(REPO, FILE, src)
-        url = f"{hub.url}/{REPO}/resolve/main/{FILE}"
+        # The hub runs in its own process, as a remote server would: it must not share our interpreter's GIL.
+        server = subprocess.Popen([sys.executable, str(HERE.parents[1] / "core" / "test_library_fakehub.py"),
+                                   REPO, FILE, str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        hub_url = server.stdout.readline().strip()
+        os.environ["HF_ENDPOINT"] = hub_url
+        url = f"{hub_url}/{REPO}/resolve/main/{FILE}"
+        import hashlib
+
+        h = hashlib.sha256()
+        with src.open("rb") as fh:
+            while block := fh.read(8 << 20):
+                h.update(block)
+        _NoHash.expected = h.hexdigest()
         # Warm the page cache and both code paths once.
         run_curl(url, work / "curl.out")
         run_arenadesk(work, args.chunk_kb << 10)
 
-        curl_t, ours_t = [], []
-        for _ in range(args.runs):  # interleaved, so drift hits both alike
+        curl_t, ours_t, sha_t, nohash_t = [], [], [], []
+        chunk = args.chunk_kb << 10
+        for _ in range(args.runs):  # interleaved, so drift hits all alike
             curl_t.append(run_curl(url, work / "curl.out"))
-            ours_t.append(run_arenadesk(work, args.chunk_kb << 10))
-        hub.stop()
+            ours_t.append(run_arenadesk(work, chunk))
+            if args.diagnose:
+                sha_t.append(run_curl_sha(url, work / "curl.out"))
+                nohash_t.append(run_arenadesk(work, chunk, verify=False))
+        server.stdin.close()
+        server.wait(10)
         curl_s, ours_s = statistics.median(curl_t), statistics.median(ours_t)
         mb = size / 1e6
-        print(f"file: {size / 1e6:.0f} MB from {hub.url} (loopback), {args.runs} runs each, medians")
+        print(f"file: {size / 1e6:.0f} MB from {hub_url} (loopback, hub in its own process), {args.runs} runs each, "
+              f"medians; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
         print(f"curl      : {mb / curl_s:8.1f} MB/s  ({curl_s:.3f} s; runs {', '.join(f'{t:.3f}' for t in curl_t)})")
         print(f"ArenaDesk : {mb / ours_s:8.1f} MB/s  ({ours_s:.3f} s; runs {', '.join(f'{t:.3f}' for t in ours_t)}; "
               "includes SHA-256 verification and the move into models/)")
         ratio = curl_s / ours_s
         print(f"ratio     : {ratio:.2f}  (target >= 0.9: {'met' if ratio >= 0.9 else 'NOT met'})")
+        if args.diagnose:
+            sha_s, nohash_s = statistics.median(sha_t), statistics.median(nohash_t)
+            print(f"curl + sha256sum            : {mb / sha_s:8.1f} MB/s  (ArenaDesk / this: {sha_s / ours_s:.2f})")
+            print(f"ArenaDesk without SHA-256   : {mb / nohash_s:8.1f} MB/s  (curl / this: {curl_s / nohash_s:.2f}; "
+                  "diagnostic only: the transfer loop alone)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

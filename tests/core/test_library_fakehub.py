@@ -388,8 +388,9 @@ def test_fake_hub_is_what_huggingface_hub_expects(fake_hub, small_gguf):
     assert p.lfs["sha256"] == gguf_files[0].lfs.sha256
 
 
-if __name__ == "__main__":  # pragma: no cover - serve a file by hand: python test_library_fakehub.py FILE
-    hub = FakeHub(max_lifetime=3600)
-    hub.add_file("local/file-GGUF", Path(sys.argv[1]).name, Path(sys.argv[1]))
-    print(hub.url, os.getpid())
-    threading.Event().wait()
+if __name__ == "__main__":  # pragma: no cover - serve one file: python test_library_fakehub.py REPO FILENAME PATH
+    hub = FakeHub(max_lifetime=float(os.environ.get("FAKEHUB_LIFETIME", "3600")))
+    hub.add_file(sys.argv[1], sys.argv[2], Path(sys.argv[3]))
+    print(hub.url, flush=True)
+    sys.stdin.read()  # serve until the parent closes our stdin
+    hub.stop()

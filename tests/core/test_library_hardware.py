@@ -135,4 +135,4 @@ def test_catalog_verdicts_cover_every_file(ctx):
         assert len(verdicts) == len(model.files)
         for f, v in zip(model.files, verdicts):
             assert v.weights > 0, (model.id, f.filename)
-            assert v.estimated == (f.size is None) or model.kv_bytes_per_token is None
+            assert v.size_estimated == (f.size is None) and not v.kv_estimated

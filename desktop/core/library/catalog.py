@@ -10,7 +10,7 @@ as an estimate wherever it is shown.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,9 +69,7 @@ class CatalogModel:
             size, est = f.size_or_estimate(self.parameters)
             v = fit_verdict(memory, size or 0, context_length=min(context_length, self.context_length),
                             kv_bytes_per_token=self.kv_bytes_per_token, parameters=self.parameters, quant=f.quant)
-            if est:
-                v = FitVerdict(v.fit, v.needed, v.weights, v.kv_cache, v.overhead, v.budget_gpu, v.budget_ram, True)
-            out.append(v)
+            out.append(replace(v, size_estimated=est))
         return out
 
     def recommended(self, memory: MemoryInfo, context_length: int) -> int | None:

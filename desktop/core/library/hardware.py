@@ -101,12 +101,20 @@ class FitVerdict:
     overhead: int
     budget_gpu: int | None
     budget_ram: int
-    estimated: bool  # KV shape or size guessed, not read from the file
+    kv_estimated: bool  # the KV shape was guessed from the parameter count
+    size_estimated: bool = False  # the file size was guessed (catalog entry without a size)
+
+    @property
+    def estimated(self) -> bool:
+        return self.kv_estimated or self.size_estimated
 
     def explain(self) -> str:
         est = "≈" if self.estimated else ""
-        head = (f"needs {est}{fmt_bytes(self.needed)}: weights {fmt_bytes(self.weights)} + KV cache "
-                f"{est}{fmt_bytes(self.kv_cache)} + buffers {fmt_bytes(self.overhead)}, plus {int((MARGIN - 1) * 100)}% margin")
+        w = "≈" if self.size_estimated else ""
+        kv = "≈" if self.kv_estimated else ""
+        head = (f"needs {est}{fmt_bytes(self.needed)}: weights {w}{fmt_bytes(self.weights)} + KV cache "
+                f"{kv}{fmt_bytes(self.kv_cache)} + buffers {fmt_bytes(self.overhead)}, "
+                f"plus {round((MARGIN - 1) * 100)}% margin")
         room = f"RAM budget {fmt_bytes(self.budget_ram)}"
         if self.budget_gpu is not None:
             room = f"GPU budget {fmt_bytes(self.budget_gpu)}, " + room
