@@ -24,7 +24,10 @@ What the leaderboard says and how it is computed (no Qt here):
   Resampling N battles with replacement is the same as drawing multinomial
   counts over the distinct (model, model, outcome) cells, which is what is done
   here, so 1,000 rounds over 100,000 votes cost one matrix product. The 95%
-  interval is the 2.5th–97.5th percentile of each model's bootstrap ratings.
+  interval is the 2.5th–97.5th percentile of each model's bootstrap ratings,
+  widened where needed to the Wald interval from the likelihood's curvature:
+  on a short one-sided record every resample is the same and the percentile
+  interval would claim certainty it does not have.
 * **Rank.** ``1 + the number of models whose lower bound is above this model's
   upper bound`` (as LMSYS does): models whose intervals overlap share a rank.
 * **Online Elo history.** Ratings replayed battle by battle in time order with
@@ -47,6 +50,13 @@ _NAT_TO_ELO = SCALE / math.log(BASE)  # natural-log strength → Elo points
 
 RIDGE = 0.01
 """Weak L2 penalty on natural-log strengths (see the module docstring)."""
+
+PRIOR_GAMES = 1.0
+"""Each model also plays this many virtual drawn games against a 1000-rated reference
+(the "add a draw" prior of Bayesian Elo). It matters only for small, lopsided
+records: 3-0 is evidence, not certainty, and without it the rating of an undefeated
+model would run off to the ridge's limit with a zero-width bootstrap interval.
+With a few dozen real battles its pull is a few Elo points."""
 
 ELO_K = 32.0
 """K for the online Elo history. FastChat uses K=4, tuned for millions of public
@@ -158,7 +168,8 @@ def _short_ref(ref: str) -> str:
 
 # -- the fit ---------------------------------------------------------------------------------
 
-def fit_bt(wins: np.ndarray, ridge: float = RIDGE, max_iter: int = 100, tol: float = 1e-7) -> np.ndarray:
+def fit_bt(wins: np.ndarray, ridge: float = RIDGE, max_iter: int = 100, tol: float = 1e-7,
+           prior: float = PRIOR_GAMES) -> np.ndarray:
     """Bradley–Terry log-strengths (natural log) maximising the penalised likelihood.
 
     wins: (n, n) or (B, n, n), wins[.., i, j] = (possibly fractional) wins of i over j.
@@ -172,7 +183,7 @@ def fit_bt(wins: np.ndarray, ridge: float = RIDGE, max_iter: int = 100, tol: flo
     eye = np.eye(n)
     theta = np.zeros((B, n))
 
-    f = _objective_rows(W, theta, ridge)
+    f = _objective_rows(W, theta, ridge, prior)
     active = np.ones(B, dtype=bool)
     for _ in range(max_iter):
         idx = np.nonzero(active)[0]
@@ -182,30 +193,48 @@ def fit_bt(wins: np.ndarray, ridge: float = RIDGE, max_iter: int = 100, tol: flo
         d = t[:, :, None] - t[:, None, :]
         p = 1.0 / (1.0 + np.exp(-d))
         Ni = N[idx]
-        grad = won[idx] - (Ni * p).sum(axis=2) - ridge * t
+        q = 1.0 / (1.0 + np.exp(-t))  # against the virtual reference
+        grad = won[idx] - (Ni * p).sum(axis=2) - ridge * t + prior * (0.5 - q)
         s = Ni * p * (1.0 - p)
-        H = -s + eye * (s.sum(axis=2)[:, :, None] + ridge)  # minus the Hessian: SPD
+        H = -s + eye * (s.sum(axis=2)[:, :, None] + ridge) + eye * (prior * q * (1.0 - q))[:, :, None]
         step = np.linalg.solve(H, grad[:, :, None])[:, :, 0]
         # backtracking: halve the step where the likelihood would not improve
         alpha = np.ones(idx.size)
         fi = f[idx]
         for _ls in range(30):
             cand = t + alpha[:, None] * step
-            fc = _objective_rows(W[idx], cand, ridge)
+            fc = _objective_rows(W[idx], cand, ridge, prior)
             bad = fc < fi - 1e-12 * (1 + np.abs(fi))
             if not bad.any():
                 break
             alpha = np.where(bad, alpha * 0.5, alpha)
         theta[idx] = t + alpha[:, None] * step
-        f[idx] = _objective_rows(W[idx], theta[idx], ridge)
+        f[idx] = _objective_rows(W[idx], theta[idx], ridge, prior)
         moved = np.abs(alpha[:, None] * step).max(axis=1)
         active[idx] = moved > tol
     return theta[0] if single else theta
 
 
-def _objective_rows(W: np.ndarray, t: np.ndarray, ridge: float) -> np.ndarray:
+def _objective_rows(W: np.ndarray, t: np.ndarray, ridge: float, prior: float = PRIOR_GAMES) -> np.ndarray:
     d = t[:, :, None] - t[:, None, :]
-    return -(W * np.logaddexp(0.0, -d)).sum(axis=(1, 2)) - 0.5 * ridge * (t * t).sum(axis=1)
+    virtual = 0.5 * prior * (np.logaddexp(0.0, -t) + np.logaddexp(0.0, t)).sum(axis=1)
+    return -(W * np.logaddexp(0.0, -d)).sum(axis=(1, 2)) - 0.5 * ridge * (t * t).sum(axis=1) - virtual
+
+
+def wald_se(wins: np.ndarray, theta: np.ndarray, ridge: float = RIDGE, prior: float = PRIOR_GAMES) -> np.ndarray:
+    """Standard errors (natural log) from the penalised likelihood's curvature at theta."""
+    n = len(theta)
+    N = wins + wins.T
+    d = theta[:, None] - theta[None, :]
+    p = 1.0 / (1.0 + np.exp(-d))
+    q = 1.0 / (1.0 + np.exp(-theta))
+    s = N * p * (1.0 - p)
+    H = -s + np.diag(s.sum(axis=1) + ridge + prior * q * (1.0 - q))
+    # Ratings are relative (reported around a mean of 1000): take the covariance of the
+    # centred strengths, so the common shift the likelihood cannot see adds nothing.
+    C = np.eye(n) - 1.0 / n
+    V = C @ np.linalg.inv(H) @ C
+    return np.sqrt(np.clip(np.diag(V), 0.0, None)) if n else np.zeros(0)
 
 
 def to_elo(theta: np.ndarray) -> np.ndarray:
@@ -285,6 +314,7 @@ def leaderboard(
 
     W = (counts @ M).reshape(n, n)
     theta = fit_bt(W)
+    theta = theta - theta.mean()  # report around a mean of 1000
     ratings = to_elo(theta)
 
     total = int(counts.sum())
@@ -292,7 +322,8 @@ def leaderboard(
     if rounds > 0:
         sample = rng.multinomial(total, counts / total, size=rounds).astype(float)
         Wb = (sample @ M).reshape(rounds, n, n)
-        boot = to_elo(fit_bt(Wb))
+        tb = fit_bt(Wb)
+        boot = to_elo(tb - tb.mean(axis=1, keepdims=True))
         played = (Wb + Wb.transpose(0, 2, 1)).sum(axis=2) > 0
         boot[~played] = np.nan  # a model absent from a resample has no rating there
         with np.errstate(all="ignore"):
@@ -304,6 +335,13 @@ def leaderboard(
         boot = None
         lower = np.full(n, -np.inf)
         upper = np.full(n, np.inf)
+    # Where every resample looks alike (a short, one-sided record) the percentile interval
+    # collapses to a point; the likelihood's own curvature still knows the uncertainty.
+    # The wider of the two is reported.
+    half = 1.959963984540054 * _NAT_TO_ELO * wald_se(W, theta)
+    collapsed = (upper - lower) < half  # under half the Wald width: the resamples did not vary
+    lower = np.where(collapsed, np.minimum(lower, ratings - half), lower)
+    upper = np.where(collapsed, np.maximum(upper, ratings + half), upper)
 
     rank = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
     N = W + W.T

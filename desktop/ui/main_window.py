@@ -460,6 +460,9 @@ class MainWindow(QMainWindow):
         self.services.store.cast_vote(cur.round_id, outcome, best_position=best, stars=stars,
                                       note=self.rating.note.text(), blind=cur.blind)
         cur.voted = True
+        board = self._dialogs.get("leaderboard")
+        if board is not None and board.isVisible():
+            board.view.refresh()
         if cur.blind:
             for p in self.panes:
                 p.set_position(p.position, hidden=False)
@@ -632,6 +635,7 @@ class MainWindow(QMainWindow):
             d.resize(1100, 760)
             lay = QVBoxLayout(d)
             d.view = LeaderboardView(self.services.store, d)
+            d.view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
             lay.addWidget(d.view)
             return d
 

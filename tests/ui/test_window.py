@@ -166,3 +166,22 @@ def test_three_panes_best_vote_is_stored_pairwise(qtbot, window, services):
         "SELECT pa.position, pb.position, b.winner FROM battles b JOIN responses pa ON pa.id = b.response_a "
         "JOIN responses pb ON pb.id = b.response_b ORDER BY pb.position").fetchall()
     assert rows == [(1, 0, "a"), (1, 2, "a")]
+
+
+def test_votes_cast_in_the_window_make_the_leaderboard(qtbot, window, services):
+    """Left (the built-in model) beats a pane that cannot answer, three times; the board says so."""
+    window.panes[1].set_choices(window._model_items(), prefer="openai:gpt-4o-mini")  # no key: it fails
+    for prompt in ("Say hi.", "Say hello.", "Say hey."):
+        send(qtbot, window, prompt)
+        qtbot.keyClick(window, Qt.Key_1)
+    window.open_leaderboard()
+    view = window._dialogs["leaderboard"].view
+    qtbot.waitUntil(lambda: not view.busy and bool(view.rows()), timeout=30_000)
+    rows = view.rows()
+    assert [r.label for r in rows] == ["Gemma 3 270M (built in)", "gpt-4o-mini"]
+    assert rows[0].rating > rows[1].rating
+    assert all(r.lower <= r.rating <= r.upper for r in rows)
+    # A vote changed while the board is open refreshes it.
+    with qtbot.waitSignal(view.computed, timeout=30_000):
+        window.rating.buttons[("right", None)].click()  # the board's window has the focus now
+    assert view.rows()[0].label == "Gemma 3 270M (built in)"  # still ahead: 2 wins, 1 loss
