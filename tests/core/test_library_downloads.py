@@ -333,3 +333,45 @@ def test_manager_for_services_records_the_install(fake_hub, small_gguf, services
     model = next(x for x in installed.list_installed(services) if x.path == done.path)
     assert model.sha256 == spec.sha256 and model.source == "google/gated-GGUF"
     assert services.folders.downloads == m.downloads_dir
+
+
+def test_a_full_disk_during_the_transfer_stops_with_a_clear_message(fake_hub, big_gguf, tmp_path, monkeypatch):
+    """The free-space check passed, then the disk filled up (another program wrote to it)."""
+    import errno
+
+    fake_hub.add_file(REPO, FILE, big_gguf)
+
+    class FillingFile:
+        """The real partial file, whose disk fills up after 2.5 MB."""
+
+        def __init__(self, fh):
+            self.fh, self.written = fh, 0
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 2_500_000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+    from desktop.core.library import downloads
+
+    real_open = Path.open
+
+    def open_part(self, mode="r", *a, **k):
+        fh = real_open(self, mode, *a, **k)
+        if self.suffix == ".part" and "a" in mode:
+            return FillingFile(fh)
+        return fh
+
+    monkeypatch.setattr(downloads.Path, "open", open_part)
+    events = Events()
+    m = _manager(tmp_path, events)
+    m.start(DownloadRequest(REPO, FILE))
+    done = events.final()
+    assert done.state == DownloadState.FAILED
+    assert "The disk is full" in done.message and "No space left on device" in done.message
+    assert not any(p.state == DownloadState.RETRYING for p in events.items)  # not retried: pointless
+    assert [p.key for p in m.pending()] == [DownloadRequest(REPO, FILE).key]  # what arrived is kept to resume

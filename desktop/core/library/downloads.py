@@ -22,6 +22,7 @@ host only, never to the CDN a download is redirected to.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import json
@@ -749,7 +750,14 @@ class _Job(threading.Thread):
                 data = read(chunk)
                 if not data:
                     break
-                write(data)
+                try:
+                    write(data)
+                except OSError as exc:  # the disk, not the network: retrying will not help
+                    raise _Fatal(
+                        f"Could not write {req.basename} to {fh.name} ({exc.strerror or exc}). "
+                        + ("The disk is full: free some space, then resume the download."
+                           if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Check the disk, then resume.")
+                    ) from None
                 feed(data)
                 received += len(data)
                 self._tick(received)
