@@ -135,3 +135,18 @@ def test_record_download_keeps_checksum_and_source(services):
     assert again.sha256 == sha and again.source == "bartowski/X-GGUF"
     used, free = installed.disk_usage(services)
     assert used >= path.stat().st_size + (services.folders.models / NAME).stat().st_size and free > 0
+
+
+def test_embedded_model_not_yet_written_out_is_still_offered(arenadesk_home):
+    """On a first run the built-in model is assembled on first use; the list offers it all the same."""
+    from desktop.core.services import Services
+
+    s = Services.open()
+    try:
+        assert not (s.folders.models / NAME).exists()
+        [m] = installed.list_installed(s)
+        assert m.embedded and m.available and m.choice == ModelChoice("local", "default") and m.is_default
+        assert m.architecture == "gemma3" and m.quant == "Q4_K_M"
+        assert not (s.folders.models / NAME).exists()  # listing did not write 253 MB
+    finally:
+        s.close()

@@ -108,6 +108,11 @@ def _entry(services, path: Path, *, embedded: bool = False, source: str | None =
     try:
         st = path.stat()
     except OSError:
+        if embedded:  # not written out yet: that happens on first use (services.local_model_path)
+            from .embedded import SHA256
+
+            return InstalledModel(path, name, 0, "Q4_K_M", "gemma3", 268_098_176, 32768, False, SHA256, source,
+                                  True, True, choice, is_default)
         row = _row(services, path)
         return InstalledModel(path, name, row[2] if row else 0, row[7] if row else None, row[5] if row else None,
                               row[6] if row else None, row[8] if row else None, bool(row[9]) if row else False,
