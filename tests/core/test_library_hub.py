@@ -2,6 +2,8 @@
 quant names read from file names, and the gated-repository message."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from desktop.core.library.hub import Hub, HubAccessError, HubError, endpoint, quant_from_name
@@ -100,3 +102,7 @@ def test_unknown_repository_and_unreachable_hub(fake_hub, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     with pytest.raises(HubError, match="Could not reach"):
         Hub(timeout=2).list_files("a/b")
+    t0 = time.monotonic()
+    with pytest.raises(HubError, match="Could not reach .* keep working offline"):
+        Hub().search("llama")  # at once, not after huggingface_hub's ~20 s of retries
+    assert time.monotonic() - t0 < 5

@@ -184,10 +184,28 @@ class Hub:
         # ArenaDesk only sends the token the user gave it (keyring, or HF_TOKEN through Secrets).
         return HfApi(endpoint=self.endpoint, token=self.token() or False)
 
+    def check_reachable(self) -> None:
+        """Fail fast when the hub cannot be reached at all (offline): huggingface_hub's search retries with
+        back-off for about 20 s before giving up, which is a long wait for an answer known in milliseconds."""
+        import socket
+        import urllib.parse
+        import urllib.request
+
+        u = urllib.parse.urlsplit(self.endpoint)
+        if urllib.request.getproxies().get(u.scheme):
+            return  # through a proxy: only the proxy knows
+        try:
+            socket.create_connection((u.hostname, u.port or (443 if u.scheme == "https" else 80)),
+                                     timeout=min(self.timeout, 5.0)).close()
+        except OSError as exc:
+            raise HubError(f"Could not reach {self.endpoint} ({exc.strerror or exc}). Check your connection; "
+                           "the models you already have keep working offline.") from None
+
     # -- search --------------------------------------------------------------------------
     def search(self, query: str, *, limit: int = 40) -> list[HubRepo]:
         """GGUF repositories whose id contains `query`, most downloaded first."""
         query = query.strip()
+        self.check_reachable()
         try:
             models = self.api().list_models(
                 search=query or None, filter="gguf", sort="downloads", limit=limit,
