@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the standalone app (PyInstaller, one folder) into dist/ArenaDesk/.
+# Builds the standalone app (PyInstaller, one folder) into dist/ArenaDesk/
+# (and dist/ArenaDesk.app on macOS). Linux and macOS; on Windows run PyInstaller
+# on packaging/arenadesk.spec directly (see the README).
 #
 #   packaging/build.sh            build (reuses PyInstaller's cache in build/pyinstaller)
 #   packaging/build.sh --clean    build from scratch
@@ -27,7 +29,8 @@ fi
 
 if ! "$py" -c "import PyInstaller" 2>/dev/null; then
   # the `package` extra of pyproject.toml (tomllib is Python 3.11+; a plain parse before that)
-  mapfile -t reqs < <("$py" - <<'PY'
+  reqs=()
+  while IFS= read -r req; do reqs+=("$req"); done < <("$py" - <<'PY'
 import re
 text = open("pyproject.toml", encoding="utf-8").read()
 try:
@@ -50,7 +53,7 @@ clean=()
 start=$(date +%s)
 echo "== building $dist/ArenaDesk with PyInstaller $("$py" -c 'import PyInstaller; print(PyInstaller.__version__)')"
 rm -rf "$dist/ArenaDesk" "$dist/ArenaDesk.app"
-"$py" -m PyInstaller --noconfirm --log-level WARN "${clean[@]}" \
+"$py" -m PyInstaller --noconfirm --log-level WARN ${clean[@]+"${clean[@]}"} \
   --distpath "$dist" --workpath "$work" packaging/arenadesk.spec
 exe="$dist/ArenaDesk/ArenaDesk"
 [ -e "$exe" ] || exe="$dist/ArenaDesk/ArenaDesk.exe"
