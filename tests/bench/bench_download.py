@@ -6,8 +6,16 @@ file from the same loopback hub (tests/core/test_library_fakehub.py).
 ArenaDesk's time runs from start() to the DONE event: the metadata request,
 the hub's redirect, the transfer, the SHA-256 check and the move into the
 models folder. curl's is the wall-clock time of `curl -sSfL -o FILE URL`
-(the same redirect, no checksum). Both write to the same disk. The target is a
-ratio (ArenaDesk / curl) of at least 0.9. Not a test: run it by hand.
+(the same redirect, no checksum). Both write to the same disk (--dir /dev/shm
+takes the disk out). The target is a ratio (ArenaDesk / curl) of at least 0.9.
+Not a test: run it by hand.
+
+--diagnose adds two references: curl followed by sha256sum (the same work as
+ArenaDesk: download, then verify), and ArenaDesk with the SHA-256 switched off
+(the transfer loop alone). On a 2-core machine the loopback server, the
+transfer and the hash compete for the cores, so the hash's CPU time (SHA-256
+runs at about 1.5 GB/s per core) shows in the ratio; with a spare core it does
+not.
 """
 from __future__ import annotations
 

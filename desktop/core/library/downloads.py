@@ -15,8 +15,10 @@ to its own thread before touching widgets (the library dialog does it with a
 signal).
 
 URLs come from huggingface_hub's `hf_hub_url` with the endpoint read now from
-HF_ENDPOINT; the transfer itself is plain `http.client` with large reads, so
-throughput is close to curl's (tests/bench/bench_download.py measures it). The
+HF_ENDPOINT; the transfer itself is plain `http.client` with 1 MiB reads: on
+its own it keeps pace with curl (tests/bench/bench_download.py --diagnose); the
+SHA-256 (about 1.5 GB/s per core) runs beside it on its own thread, free where
+a core is spare, and the one cost curl does not pay where cores are few. The
 Hugging Face token, when one is stored, goes as a Bearer header to the hub's
 host only, never to the CDN a download is redirected to.
 """
