@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+[ "${1:-}" = "--test" ] && extras="[test,package]"  # the tests build the standalone app too
 
 venv="${ARENADESK_VENV:-.venv}"
 python="${PYTHON:-python3}"

@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
         try:
             from ..core.library.installed import list_installed
 
-            return [(m.display_name + "  (local)", m.choice) for m in list_installed(self.services)]
+            return [(m.display_name + "  (local)", m.choice) for m in list_installed(self.services) if m.available]
         except Exception:  # the library cannot be read: the built-in model still works
             return [(ModelChoice("local", "default").label + "  (local)", ModelChoice("local", "default"))]
 

@@ -32,4 +32,5 @@ def test_no_backend_says_so_and_offers_session_or_environment(monkeypatch):
 
 def test_redact():
     assert s.redact("bad key sk-abcdefghijklmnop here") == "bad key sk-[redacted] here"
-    assert s.redact("token hf_xyz", "hf_xyz") == "token [redacted]"
+    assert s.redact("token hf_abcdefgh12", "hf_abcdefgh12") == "token [redacted]"
+    assert s.redact("check it", "k") == "check it"  # a one-letter placeholder key is no secret

@@ -61,13 +61,13 @@ class LocalEngine:
         parent, child = self._ctx.Pipe()
         threads = self.runtime.threads or default_threads()
         runtime = dict(asdict(self.runtime), threads=threads)
-        self._proc = self._ctx.Process(
+        proc = self._ctx.Process(
             target=serve, args=(child, self._cancel, str(self.model_path), runtime), daemon=True,
             name=f"arenadesk-llama-{self.model_path.name}",
         )
-        self._proc.start()
+        proc.start()
         child.close()
-        self._conn = parent
+        self._proc, self._conn = proc, parent  # only a started process is ever visible to unload()
         msg = self._recv(LOAD_TIMEOUT_S)
         if msg is None or msg[0] != "loaded":
             detail = msg[2] if msg and msg[0] == "error" else self._death_note()
@@ -92,18 +92,20 @@ class LocalEngine:
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
         self._pending = False
-        if proc is not None and force:
-            proc.kill()
         if conn is not None and not force:
             try:
                 conn.send(("quit",))
             except (OSError, ValueError):
                 pass
         if proc is not None:
-            proc.join(timeout=1.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=2.0)
+            try:
+                if not force:
+                    proc.join(timeout=1.0)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(timeout=2.0)
+            except (AssertionError, ValueError):
+                pass  # unloaded while another thread was still starting it: nothing ran yet
         if conn is not None:
             conn.close()
 
