@@ -94,6 +94,7 @@ class Result:
     error_kind: str | None = None
     started_at: float = 0.0
     first_token_at: float | None = None
+    last_token_at: float | None = None
     finished_at: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
@@ -108,10 +109,12 @@ class Result:
 
     @property
     def tokens_per_s(self) -> float | None:
-        """Generation speed after the first token (the decode rate users feel)."""
-        if not self.tokens_out or self.first_token_at is None or self.finished_at is None:
+        """Generation speed between the first and the last token shown (the decode rate users
+        feel); text a backend holds back while checking stop strings is not counted."""
+        end = self.last_token_at or self.finished_at
+        if not self.tokens_out or self.first_token_at is None or end is None:
             return None
-        span = self.finished_at - self.first_token_at
+        span = end - self.first_token_at
         return (self.tokens_out - 1) / span if span > 0 and self.tokens_out > 1 else None
 
 
@@ -131,8 +134,10 @@ class Recorder:
             r.load_s = event.seconds
             r.started_at = self.clock()
         elif isinstance(event, TextDelta):
-            if event.text and r.first_token_at is None:
-                r.first_token_at = self.clock()
+            if event.text:
+                r.last_token_at = self.clock()
+                if r.first_token_at is None:
+                    r.first_token_at = r.last_token_at
             r.text += event.text
         elif isinstance(event, Usage):
             r.tokens_in, r.tokens_out, r.tokens_estimated = event.prompt_tokens, event.completion_tokens, event.estimated

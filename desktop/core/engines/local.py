@@ -8,6 +8,7 @@ unloading really returns the model's memory to the system.
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import os
 import threading
 import time
@@ -188,7 +189,9 @@ class LocalEngine:
             return None
         try:
             if conn.poll(timeout):
-                return conn.recv()
+                raw = conn.recv_bytes()
+                # Tokens arrive as raw UTF-8; everything else is a pickled tuple (pickle starts with 0x80).
+                return ("delta", raw.decode("utf-8")) if raw[:1] != b"\x80" else pickle.loads(raw)
         except (EOFError, OSError):
             self._proc and self._proc.join(timeout=1.0)
         return None

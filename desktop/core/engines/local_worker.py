@@ -133,7 +133,7 @@ def _generate(conn, cancel, llm, formatter, messages, params):
         piece = choice.get("text") or ""
         if piece:
             text.append(piece)
-            conn.send(("delta", piece))
+            conn.send_bytes(piece.encode("utf-8"))  # tokens go as raw bytes: no pickling on the hot path
         if choice.get("finish_reason"):
             finish = choice["finish_reason"]
     completion = "".join(text)
