@@ -21,15 +21,20 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
 SAFE_SCHEMES = {"http", "https", "mailto"}
 
 
-def stable_split(text: str) -> int:
-    """Offset up to which `text` holds only complete Markdown blocks (0 if none)."""
-    cut = text.rfind("\n\n")
-    while cut > 0:
+def stable_split(text: str, start: int = 0) -> int:
+    """Offset up to which `text` holds only complete Markdown blocks (`start` if none new).
+
+    `start` must itself be a block boundary outside any code fence (where the last
+    call left off), so only the text after it is scanned: the cost of an update does
+    not grow with the length of the answer.
+    """
+    cut = text.rfind("\n\n", start)
+    while cut >= start:
         # A blank line inside an open code fence is not a block boundary.
-        if len(_FENCE.findall(text, 0, cut)) % 2 == 0:
+        if len(_FENCE.findall(text, start, cut)) % 2 == 0:
             return cut + 2
-        cut = text.rfind("\n\n", 0, cut)
-    return 0
+        cut = text.rfind("\n\n", start, cut)
+    return start
 
 
 class Transcript(QTextBrowser):
@@ -97,7 +102,7 @@ class Transcript(QTextBrowser):
         cursor.beginEditBlock()
         cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
         cursor.removeSelectedText()
-        split = stable_split(text)
+        split = stable_split(text, self._rendered)
         if split > self._rendered:
             cursor.insertMarkdown(text[self._rendered:split], QTextDocument.MarkdownDialectGitHub)
             self._rendered = split

@@ -1,0 +1,45 @@
+"""The streaming Markdown view: stable blocks rendered once, never fetching anything."""
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QTextDocument
+
+from desktop.ui.transcript import Transcript, stable_split
+
+
+def test_stable_split_ignores_blank_lines_inside_open_code_fences():
+    assert stable_split("one paragraph") == 0
+    assert stable_split("para one\n\npara two") == len("para one\n\n")
+    text = "intro\n\n```python\nx = 1\n\ny = 2\n"
+    assert stable_split(text) == len("intro\n\n")  # the fence is still open
+    closed = text + "```\n\nafter"
+    assert stable_split(closed) == len(closed) - len("after")
+    assert stable_split(closed, len("intro\n\n")) == len(closed) - len("after")
+
+
+def test_streamed_markdown_renders_like_the_whole_answer(qtbot):
+    view = Transcript()
+    qtbot.addWidget(view)
+    answer = "# Title\n\nSome **bold** text.\n\n```python\nprint('hi')\n\nprint('there')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- x\n- y\n"
+    view.begin_answer("Model")
+    for i in range(0, len(answer), 7):
+        view.show_answer(answer[: i + 7])
+    view.end_answer(answer)
+    whole = QTextDocument()
+    whole.setMarkdown(answer)
+    streamed = view.toPlainText()
+    for line in ("Title", "Some bold text.", "print('hi')", "print('there')", "x", "y"):
+        assert line in streamed
+    assert streamed.count("print('there')") == 1  # nothing rendered twice
+    assert view.document().toMarkdown().count("|") >= whole.toMarkdown().count("|") - 2  # the table survives
+
+
+def test_remote_resources_are_never_loaded_and_links_need_a_click(qtbot, monkeypatch):
+    opened = []
+    monkeypatch.setattr("desktop.ui.transcript.QDesktopServices.openUrl", lambda url: opened.append(url.toString()))
+    view = Transcript()
+    qtbot.addWidget(view)
+    assert view.loadResource(2, QUrl("https://example.com/tracker.png")) is None
+    view.add_answer("![img](https://example.com/tracker.png) [site](https://example.com) [local](file:///etc/passwd)", "M")
+    assert opened == []
+    view.anchorClicked.emit(QUrl("https://example.com"))
+    view.anchorClicked.emit(QUrl("file:///etc/passwd"))
+    assert opened == ["https://example.com"]
