@@ -59,8 +59,8 @@ def shoot(out: str, base_url: str) -> None:
     services = Services.open()
     services.settings.openai_base_url = base_url
     services.settings.sampling.max_tokens = 160
-    services.settings.sampling.temperature = 0.0
-    services.settings.sampling.seed = 3
+    services.settings.sampling.temperature = 0.7
+    services.settings.sampling.seed = 11
     services.settings.sampling.stop = ["USER:"]  # the test server is a base model: end at the next turn
     services.secrets.set(secrets.OPENAI, "local-server-needs-no-key", session_only=True)
     apply_theme(app, "light")
@@ -85,12 +85,12 @@ def shoot(out: str, base_url: str) -> None:
     w.rating.buttons[("left", None)].click()
     w.panes[0].stars.set_value(4, emit=True)
     w.panes[1].stars.set_value(3, emit=True)
-    w.tag.setEditText("coding")
-    w.prompt.setPlainText("Write a Python function that reverses a string.")
+    w.tag.setEditText("health")
+    w.prompt.setPlainText("What are the benefits of drinking water?")
     w.send()
-    wait(lambda: all(len(p._text) > 70 for p in w.panes) or not w._running(), 90)
-    wait(lambda: False, 0.3)
-    w.prompt.setPlainText("Now add type hints and a docstring.")
+    # Mid-comparison: grab while the answers are still arriving.
+    wait(lambda: any(len(p._text) > 20 for p in w.panes) or not w._running(), 90)
+    w.prompt.setPlainText("Which of those matters most for sleep?")
     QTimer.singleShot(0, lambda: None)
     app.processEvents()
     w.grab().save(out)

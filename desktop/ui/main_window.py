@@ -393,6 +393,9 @@ class MainWindow(QMainWindow):
             p.start_answer(text)
         self.prompt.clear()
         self._set_running(True)
+        self.statusBar().showMessage(
+            f"Sent to {len(self.panes)} models{' (blind: names hidden until you vote)' if blind else ''}. "
+            "Esc stops.")
         runner.start()
         self.refresh_history()
 

@@ -232,6 +232,8 @@ class Pane(QFrame):
         self._timer.start()
 
     def append(self, text: str) -> None:
+        if not self._text and text:
+            self.metrics.setText("streaming…")
         self._text += text
         self._dirty = True
 
