@@ -25,6 +25,18 @@ FAULT_SERVER_LIFETIME_S = 600.0  # the fault server stops itself even if a test 
 HANG_LIMIT_S = 30.0  # a "never answers" handler gives up after this, so no thread lives on
 
 
+def send_json(handler, status: int, payload, headers: dict | None = None) -> None:
+    """Answer a BaseHTTPRequestHandler's request with a JSON body."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -178,14 +190,7 @@ def _handler_for(server: FaultServer):
 
         # -- plain answers ------------------------------------------------------------------
         def _json(self, status: int, payload: dict, headers: dict | None = None):
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, payload, headers)
 
         def _key(self) -> str:
             return self.headers.get("Authorization", "").removeprefix("Bearer ")

@@ -91,7 +91,6 @@ class Round:
     def regenerate(self, i: int, on_delta=None, on_result=None) -> None:
         """Answer this pane's prompt again; the earlier answer (and the round's vote) is replaced."""
         self.wait_slot(i)
-        s = self.slots[i]
         self.store.replace_response(self.response_ids[i], self._spec(i))
         self.start_slot(i, on_delta, on_result)
 

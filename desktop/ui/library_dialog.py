@@ -4,7 +4,7 @@ the installed models, importing a local .gguf, and the downloads in progress.
 Layout and wiring only. The network, header reads, hashing and hardware
 probes run in QThreadPool workers (`_Task`) that hand their result back with a
 signal; downloads run on the core's DownloadManager threads, whose progress
-events cross to the GUI thread through `_Bridge.progress`. No widget is touched
+events cross to the GUI thread through an Inbox (ui/inbox.py). No widget is touched
 from a worker.
 """
 from __future__ import annotations
@@ -28,6 +28,8 @@ from ..core.library.catalog import CatalogModel, load_catalog
 from ..core.library.downloads import DownloadManager, DownloadProgress, DownloadRequest, DownloadState
 from ..core.library.hardware import Fit, FitVerdict, MemoryInfo, detect, fit_verdict, fmt_bytes, recommend
 from ..core.library.hub import Hub, HubFile, HubRepo
+from .confirm import confirm
+from .inbox import Inbox
 
 FIT_MARK = {Fit.GPU: "✔ GPU", Fit.RAM: "✔ RAM (CPU)", Fit.TOO_LARGE: "✖ too large"}
 ROLE = Qt.UserRole
@@ -54,21 +56,6 @@ class _Task(QRunnable):
             self.signals.failed.emit(exc)
             return
         self.signals.done.emit(result)
-
-
-class _Bridge(QObject):
-    """Download events from the manager's threads, re-emitted to the GUI thread (a queued connection)."""
-
-    progress = Signal(object)
-
-
-def confirm(parent, title: str, text: str, action: str) -> bool:
-    """Ask before something that cannot be undone; Cancel is the default."""
-    box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Cancel, parent)
-    go = box.addButton(action, QMessageBox.DestructiveRole)
-    box.setDefaultButton(QMessageBox.Cancel)
-    box.exec()
-    return box.clickedButton() is go
 
 
 def fmt_eta(seconds: float | None) -> str:
@@ -147,6 +134,7 @@ class LibraryDialog(QDialog):
     """Find, download, import and manage local models. `modelsChanged` fires when the installed set changes."""
 
     modelsChanged = Signal()
+    progressShown = Signal(object)  # a DownloadProgress, after its row was updated
 
     def __init__(self, services, parent=None, *, manager: DownloadManager | None = None):
         super().__init__(parent)
@@ -165,11 +153,12 @@ class LibraryDialog(QDialog):
         self.hub = Hub(lambda: services.secrets.get(secret_names.HUGGINGFACE).value)
         self.confirm = confirm  # (parent, title, text, action) -> bool
         self.rows: dict[str, DownloadRow] = {}
-        self._bridge = _Bridge(self)
-        self._bridge.progress.connect(self._on_progress)
-        self.manager = manager or DownloadManager.for_services(services, on_event=self._bridge.progress.emit)
+        # The manager's threads post their events here; the GUI thread runs them (see ui/inbox.py).
+        self._inbox = Inbox(self)
+        on_event = lambda event: self._inbox.post(self._on_progress, event)  # noqa: E731
+        self.manager = manager or DownloadManager.for_services(services, on_event=on_event)
         if manager is not None:
-            manager.on_event = self._bridge.progress.emit
+            manager.on_event = on_event
 
         self._build()
         self._load_catalog()
@@ -586,6 +575,7 @@ class LibraryDialog(QDialog):
     def _on_progress(self, p: DownloadProgress) -> None:
         row = self._row_for(p.key, p.request)
         row.update_from(p)
+        self.progressShown.emit(p)
         if p.state == DownloadState.DONE:
             self.refresh_installed()
             self.modelsChanged.emit()

@@ -20,6 +20,7 @@ from ..core.arena import Round, Slot, shuffled_positions
 from ..core.engines.base import ModelInfo, Unavailable
 from ..core.engines.registry import ModelChoice
 from ..core.services import NeedsKey, Services
+from .confirm import confirm
 from .inbox import Inbox
 from .pane import Pane
 from .rating_bar import RatingBar
@@ -44,15 +45,6 @@ class OpenRound:
     runner: RoundRunner | None = None
     voted: bool = False
     stars: dict[int, int | None] = field(default_factory=dict)
-
-
-def confirm(parent, title: str, text: str, action: str) -> bool:
-    """Ask before something that cannot be undone; the safe answer is the default."""
-    box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Cancel, parent)
-    go = box.addButton(action, QMessageBox.DestructiveRole)
-    box.setDefaultButton(QMessageBox.Cancel)
-    box.exec()
-    return box.clickedButton() is go
 
 
 class MainWindow(QMainWindow):

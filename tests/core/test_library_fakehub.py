@@ -20,7 +20,6 @@ Other test modules import `FakeHub`, `make_gguf` and the `fake_hub` fixture from
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 import threading
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from servers import send_json
 
 
 def make_gguf(path: Path, *, arch: str = "llama", name: str = "Tiny Test", n_floats: int = 256 * 1024,
@@ -163,14 +163,7 @@ class FakeHub:
             pass
 
     def _json(self, h, status: int, body, extra: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        for k, v in (extra or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
+        send_json(h, status, body, extra)
 
     def _search(self, h, query) -> None:
         q = (query.get("search") or [""])[0].lower()

@@ -7,7 +7,7 @@ import time
 import psutil
 import pytest
 
-from desktop.core.engines.base import Done, Error, Loaded, Recorder, TextDelta, Usage
+from desktop.core.engines.base import Done, Loaded, Recorder, TextDelta, Usage
 from desktop.core.engines.local import LocalEngine
 from desktop.core.settings import LocalRuntime, Sampling
 

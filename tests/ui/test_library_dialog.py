@@ -72,7 +72,7 @@ def test_search_pick_download_and_it_is_installed(qtbot, dialog, fake_hub, model
             bar_values.append(row.bar.value())
             infos.append(row.info.text())
 
-    d._bridge.progress.connect(watch)  # after the dialog's own slot: sees the bar as updated
+    d.progressShown.connect(watch)  # emitted once the row shows the progress
     with qtbot.waitSignal(d.modelsChanged, timeout=WAIT):
         qtbot.mouseClick(d.download_button, Qt.LeftButton)
     moving = [v for v in bar_values if 0 < v < 1000]
