@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export", help="export ratings and conversations")
     exp.add_argument("--format", required=True, choices=["csv", "jsonl", "fastchat", "pairs"])
     exp.add_argument("--out", required=True, metavar="FILE")
+    exp.add_argument("--blind-only", action="store_true", help="only votes cast blind")
+    exp.add_argument("--tag", help="only rounds with this category")
+    exp.add_argument("--since", metavar="YYYY-MM-DD", help="only votes cast on or after this day")
+    exp.add_argument("--until", metavar="YYYY-MM-DD", help="only votes cast before this day")
 
     imp = sub.add_parser("import", help="merge an ArenaDesk JSONL export into this machine's store")
     imp.add_argument("file")
@@ -176,7 +180,13 @@ def cmd_leaderboard(services, args) -> int:
 def cmd_export(services, args) -> int:
     from .core import exports
 
-    n = exports.export(services.store, args.format, args.out)
+    import datetime as dt
+
+    def day(text):
+        return dt.datetime.strptime(text, "%Y-%m-%d").timestamp() if text else None
+
+    n = exports.export(services.store, args.format, args.out, since=day(args.since), until=day(args.until),
+                       blind_only=args.blind_only, tag=args.tag)
     print(f"exported {n} records to {args.out}")
     return 0
 

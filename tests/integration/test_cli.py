@@ -75,3 +75,22 @@ def test_version_and_help():
         out = subprocess.run([sys.executable, "-m", "desktop", flag], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0
         assert "arenadesk" in out.stdout.lower()
+
+
+def test_export_filters_from_the_command_line(services, tmp_path, capsys):
+    from desktop.core.store import SlotSpec
+
+    store = services.store
+    for tag, blind in (("coding", True), ("writing", False)):
+        conv = store.new_conversation(blind=blind)
+        rid, _ = store.add_round(conv, f"a {tag} prompt", [SlotSpec(0, 0, "openai", "m1", "m1"),
+                                                           SlotSpec(1, 1, "openai", "m2", "m2")], tag=tag, blind=blind)
+        store.cast_vote(rid, "left")
+    services.close()
+    out = tmp_path / "x.jsonl"
+    assert run(["export", "--format", "pairs", "--out", str(out), "--tag", "coding"]) == 0
+    assert "exported 0 records" in capsys.readouterr().out  # empty answers make no pairs
+    assert run(["export", "--format", "fastchat", "--out", str(out), "--blind-only"]) == 0
+    assert [b["anony"] for b in json.loads(out.read_text())] == [True]
+    assert run(["export", "--format", "fastchat", "--out", str(out), "--since", "2000-01-01", "--until", "2001-01-01"]) == 0
+    assert json.loads(out.read_text()) == []
