@@ -75,7 +75,8 @@ class Services:
             from .engines.local import LocalEngine
 
             path = self.local_model_path(choice.model)
-            return LocalEngine(path, self.settings.runtime, ref=self.local_model_ref(path), name=choice.label)
+            return LocalEngine(path, self.settings.runtime, ref=self.local_model_ref(path), name=choice.label,
+                               log_dir=self.folders.logs)
         from .engines.openai_api import OpenAIEngine
 
         return OpenAIEngine(

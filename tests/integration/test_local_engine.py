@@ -89,6 +89,16 @@ def test_cancel_stops_within_half_a_second(engine):
     assert result.status == "done" and "Paris" in result.text
 
 
+def test_llama_logs_go_to_the_logs_folder(embedded_model, tmp_path, capfd):
+    e = LocalEngine(embedded_model, LocalRuntime(context_length=2048, threads=2), log_dir=tmp_path)
+    try:
+        run(e, [{"role": "user", "content": "Hi"}], Sampling(max_tokens=2))
+    finally:
+        e.close()
+    assert "llama" in (tmp_path / "llama.log").read_text()
+    assert "llama_kv_cache" not in capfd.readouterr().err
+
+
 def test_child_killed_mid_answer_is_an_error_and_the_engine_recovers(engine):
     rec = Recorder()
     killed = False

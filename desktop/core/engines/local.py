@@ -26,8 +26,9 @@ LOAD_TIMEOUT_S = 300.0
 
 class LocalEngine:
     def __init__(self, model_path: str | os.PathLike, runtime: LocalRuntime | None = None, *, ref: str | None = None,
-                 name: str | None = None):
+                 name: str | None = None, log_dir: str | os.PathLike | None = None):
         self.model_path = Path(model_path)
+        self.log_file = Path(log_dir) / "llama.log" if log_dir else None
         self.runtime = runtime or LocalRuntime()
         self.info = ModelInfo("local", name or self.model_path.name, ref or f"file:{self.model_path.name}")
         self.load_info: dict | None = None  # what the child reported: layers, GPU offload, chat template
@@ -61,7 +62,7 @@ class LocalEngine:
             return
         parent, child = self._ctx.Pipe()
         threads = self.runtime.threads or default_threads()
-        runtime = dict(asdict(self.runtime), threads=threads)
+        runtime = dict(asdict(self.runtime), threads=threads, log_file=str(self.log_file) if self.log_file else None)
         proc = self._ctx.Process(
             target=serve, args=(child, self._cancel, str(self.model_path), runtime), daemon=True,
             name=f"arenadesk-llama-{self.model_path.name}",
@@ -201,9 +202,10 @@ class LocalEngine:
         return f"the model process ended (exit code {code})" if code is not None else "the model process did not answer"
 
     def _crash_message(self) -> str:
+        where = f" llama.cpp's log: {self.log_file}." if self.log_file else ""
         return (f"The local model process stopped unexpectedly ({self._death_note()}). "
                 "The text so far is kept; send again to restart the model. If it happens every time, "
-                "try fewer GPU layers or a smaller context in Settings.")
+                f"try fewer GPU layers or a smaller context in Settings.{where}")
 
 
 def default_threads() -> int:

@@ -37,6 +37,13 @@ def transcript_prompt(messages: list[dict]) -> str:
 
 
 def serve(conn, cancel, model_path: str, runtime: dict) -> None:
+    log_file = runtime.get("log_file")
+    if log_file:
+        # llama.cpp writes its diagnostics (and an abort's last words) to stderr: keep them
+        # in the logs folder instead of the user's terminal.
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 2)
+        os.close(fd)
     try:
         import llama_cpp
 
