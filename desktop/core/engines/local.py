@@ -7,6 +7,7 @@ unloading really returns the model's memory to the system.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import pickle
 import os
@@ -35,7 +36,9 @@ class LocalEngine:
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
-        self._cancel = self._ctx.Event()
+        # A flag in shared memory, read by the child between tokens. (An mp.Event would cost
+        # semaphores that the resource tracker reports as leaked at exit.)
+        self._cancel = self._ctx.RawValue(ctypes.c_bool, False)
         self._pending = False  # a cancelled answer's tail is still coming from the child
         self._lock = threading.Lock()  # one stream at a time per engine
 
@@ -123,18 +126,18 @@ class LocalEngine:
 
     # -- answering -----------------------------------------------------------------------
     def cancel(self) -> None:
-        self._cancel.set()
+        self._cancel.value = True
 
     def stream(self, messages: list[dict], params: Sampling | None = None) -> Iterator[Event]:
         params = params or Sampling()
         with self._lock:
             self._drain()  # before clearing the flag: the previous, cancelled answer still needs it
-            self._cancel.clear()
+            self._cancel.value = False
             for event in self.load():
                 yield event
                 if isinstance(event, Error):
                     return
-            if self._cancel.is_set():
+            if self._cancel.value:
                 yield Done("cancelled")
                 return
             try:
@@ -147,7 +150,7 @@ class LocalEngine:
 
     def _relay(self) -> Iterator[Event]:
         while True:
-            if self._cancel.is_set():
+            if self._cancel.value:
                 # Stop relaying at once; the child notices the flag at its next token and the
                 # rest of its output is drained before the next request (see _drain).
                 self._pending = True

@@ -133,7 +133,7 @@ def _generate(conn, cancel, llm, formatter, messages, params):
     )
     text, finish = [], "stop"
     for chunk in stream:
-        if cancel.is_set():
+        if cancel.value:
             finish = "cancelled"
             break
         choice = chunk["choices"][0]
