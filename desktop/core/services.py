@@ -62,7 +62,20 @@ class Services:
 
         if path.name == NAME and path.parent == self.folders.models:
             return REF
-        return f"sha256:{sha256_file(path)}" if path.is_file() else f"file:{path.name}"
+        if not path.is_file():
+            return f"file:{path.name}"
+        # The library records each file's checksum when it downloads or imports it; hashing
+        # a multi-gigabyte file again would take seconds to minutes.
+        st = path.stat()
+        rows = self.store.query("SELECT sha256 FROM local_models WHERE path = ? AND size = ? AND mtime = ?",
+                                (str(path), st.st_size, st.st_mtime))
+        if rows and rows[0][0]:
+            return f"sha256:{rows[0][0]}"
+        digest = sha256_file(path)
+        with self.store.transaction() as db:
+            db.execute("UPDATE local_models SET sha256 = ? WHERE path = ? AND size = ? AND mtime = ?",
+                       (digest, str(path), st.st_size, st.st_mtime))
+        return f"sha256:{digest}"
 
     def openai_key(self) -> str:
         key = self.secrets.get(secret_names.OPENAI).value

@@ -291,21 +291,21 @@ class MainWindow(QMainWindow):
             self.refresh_models()
 
     def _warm_local_models(self) -> None:
-        """Load the chosen local models in the background so the first answer does not wait."""
+        """Make and load the chosen local models in the background, so neither the first answer
+        nor the window waits (writing out the built-in model, hashing a new file, loading)."""
         for p in self.panes:
             choice = p.choice()
-            if not choice or not choice.startswith("local:"):
-                continue
-            try:
-                engine = self.services.engines.get(ModelChoice.parse(choice))
-            except Exception:
-                continue
-            if getattr(engine, "loaded", True) or choice in self._warming:
+            if not choice or not choice.startswith("local:") or choice in self._warming:
                 continue
             self._warming.add(choice)
 
-            def job(engine=engine, choice=choice):
-                self._inbox.post(self._on_warmed, choice, engine.warm())
+            def job(choice=choice):
+                try:
+                    engine = self.services.engines.get(ModelChoice.parse(choice))
+                    error = None if getattr(engine, "loaded", True) else engine.warm()
+                except Exception as exc:  # shown in the status bar; the pane says more on send
+                    error = str(exc)
+                self._inbox.post(self._on_warmed, choice, error)
 
             threading.Thread(target=job, daemon=True, name="arenadesk-warm").start()
 
