@@ -37,7 +37,24 @@ def make_app(argv: list[str] | None = None):
     return app
 
 
+def no_display_reason() -> str | None:
+    """Why a window cannot open here (a Linux box with no display), in words; None if it can."""
+    import os
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("ArenaDesk found no display (neither DISPLAY nor WAYLAND_DISPLAY is set), so it cannot open "
+            "its window here. On a server, the headless commands work: `arenadesk ask \"...\" --local default`, "
+            "`arenadesk leaderboard`, `arenadesk export ...`, `arenadesk --self-check` (see `arenadesk --help`).")
+
+
 def run_gui(home: str | None = None) -> int:
+    reason = no_display_reason()
+    if reason:
+        print(f"arenadesk: {reason}", file=sys.stderr)
+        return 2
     app = make_app()
     from PySide6.QtWidgets import QMessageBox
 

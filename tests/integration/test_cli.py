@@ -94,3 +94,11 @@ def test_export_filters_from_the_command_line(services, tmp_path, capsys):
     assert [b["anony"] for b in json.loads(out.read_text())] == [True]
     assert run(["export", "--format", "fastchat", "--out", str(out), "--since", "2000-01-01", "--until", "2001-01-01"]) == 0
     assert json.loads(out.read_text()) == []
+
+
+def test_no_display_is_explained_not_a_crash(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["ARENADESK_HOME"] = str(tmp_path / "home")
+    out = subprocess.run([sys.executable, "-m", "desktop"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "no display" in out.stderr and "arenadesk ask" in out.stderr
