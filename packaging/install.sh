@@ -29,9 +29,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
         libxcb-render-util0 libxcb-image0 libxcb-xkb1"
   [ -n "$extras" ] && need="$need xvfb appstream desktop-file-utils curl"
-  missing=$(dpkg-query -W -f='${Status} ${Package}\n' $need 2>/dev/null | awk '$3!="installed"{print $4}' || true)
-  for p in $need; do dpkg-query -W "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-  if [ -n "$(echo $missing)" ]; then
+  missing=""
+  for p in $need; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  if [ -n "$missing" ]; then
     echo "== installing system libraries:$missing"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
   fi
