@@ -88,6 +88,7 @@ class FakeHub:
         self.fail_next: list[int] = []  # statuses to answer the next /cdn or resolve requests with
         self.redirect = True  # resolve answers 302 to /cdn like the hub; False serves bytes directly
         self.etag_override: dict[str, str] = {}
+        self.ignore_range = False  # answer 200 with the whole file even to a Range request
         self._lock = threading.Lock()
         hub = self
 
@@ -278,7 +279,7 @@ class FakeHub:
     def _send_bytes(self, h, method: str, spec: HubFileSpec, filename: str, headers: dict, etag: str) -> None:
         size = spec.size
         start, end = 0, size - 1
-        rng = headers.get("range")
+        rng = None if self.ignore_range else headers.get("range")
         status = 200
         if rng and rng.startswith("bytes="):
             a, _, b = rng[len("bytes="):].partition("-")
