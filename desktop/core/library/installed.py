@@ -243,7 +243,17 @@ def delete(services, model: InstalledModel) -> str:
         raise ValueError("The built-in model cannot be deleted; it is what ArenaDesk answers with offline.")
     services.engines.drop(model.choice)  # unload it first: an open file cannot be deleted on Windows
     what = f"Removed {model.path.name} from the library; the file itself was left where it is."
-    if model.managed:
+    # A symbolic link placed in the models folder (to a file kept elsewhere) is listed because it is there:
+    # removing it from the library means removing the link, never the file it points to.
+    link_in_library = model.path.is_symlink() and _is_under(model.path.parent, services.folders.models)
+    if link_in_library:
+        try:
+            model.path.unlink()
+        except FileNotFoundError:
+            pass
+        what = (f"Removed the link {model.path.name} from the models folder; the file it points to was left "
+                "where it is.")
+    elif model.managed:
         try:
             model.path.unlink()
         except FileNotFoundError:
@@ -281,6 +291,8 @@ def disk_usage(services) -> tuple[int, int]:
     if models_dir.is_dir():
         for p in models_dir.rglob("*.gguf"):
             try:
+                if p.is_symlink():  # a link to a file kept elsewhere uses no space here
+                    continue
                 used += p.stat().st_size
             except OSError:
                 pass
