@@ -31,9 +31,10 @@ class Slot:
     params: Sampling
     history: list[dict] = field(default_factory=list)  # earlier user/assistant turns of this pane
 
-    def messages(self, prompt: str, system_prompt: str = "") -> list[dict]:
+    def messages(self, prompt: str, system_prompt: str = "", history: list[dict] | None = None) -> list[dict]:
         head = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-        return head + self.history + [{"role": "user", "content": prompt}]
+        earlier = self.history if history is None else history
+        return head + earlier + [{"role": "user", "content": prompt}]
 
 
 def shuffled_positions(n: int, rng: random.Random | None = None) -> list[int]:
@@ -69,6 +70,14 @@ class Round:
         self.results: list[Result | None] = [None] * len(slots)
         self._cancelled = [False] * len(slots)
         self._threads: list[threading.Thread | None] = [None] * len(slots)
+        # The conversation each pane had before this round: what its model is shown, every time
+        # this round is answered (a regenerate must not see the answer it replaces).
+        self._earlier = [list(s.history) for s in slots]
+        # Panes that share an engine (two panes on one local model) take turns here, so the
+        # round knows which of them the engine is serving: an engine's cancel() stops whatever
+        # it is answering, and stopping a pane that is still waiting must not stop another.
+        self._turns = {id(s.engine): threading.Lock() for s in slots}
+        self._on_engine = [False] * len(slots)
 
     def _spec(self, i: int) -> SlotSpec:
         s = self.slots[i]
@@ -89,7 +98,9 @@ class Round:
         t.start()
 
     def regenerate(self, i: int, on_delta=None, on_result=None) -> None:
-        """Answer this pane's prompt again; the earlier answer (and the round's vote) is replaced."""
+        """Answer this pane's prompt again; the earlier answer (and the round's vote) is replaced.
+        An answer still streaming is stopped first rather than waited for (this runs on the GUI thread)."""
+        self.cancel(i)
         self.wait_slot(i)
         self.store.replace_response(self.response_ids[i], self._spec(i))
         self.start_slot(i, on_delta, on_result)
@@ -112,7 +123,8 @@ class Round:
         for j, s in enumerate(self.slots):
             if i is None or i == j:
                 self._cancelled[j] = True
-                s.engine.cancel()
+                if self._on_engine[j]:
+                    s.engine.cancel()
 
     @property
     def running(self) -> bool:
@@ -121,37 +133,55 @@ class Round:
     def _run_slot(self, i: int, on_delta, on_result) -> None:
         slot = self.slots[i]
         rec = Recorder()
-        last_save = time.monotonic()
         try:
-            for event in slot.engine.stream(slot.messages(self.prompt, self.system_prompt), slot.params):
-                if self._cancelled[i] and not isinstance(event, (Done, Error)):
-                    # A cancel that came while this slot waited for its engine (two panes sharing one
-                    # local model take turns) must still stop it: say it again now that it runs.
-                    slot.engine.cancel()
-                rec.feed(event)
-                if isinstance(event, TextDelta) and event.text:
-                    if on_delta:
-                        on_delta(i, event.text)
-                    if time.monotonic() - last_save > SAVE_EVERY_S:
-                        self.store.save_response(self.response_ids[i], rec.result)
-                        last_save = time.monotonic()
-                if isinstance(event, (Done, Error)):
-                    break
-            else:
-                rec.feed(Error("The answer ended without finishing; the text so far is kept.", "dropped"))
+            with self._turns[id(slot.engine)]:
+                self._on_engine[i] = True  # set before the check below: cancel() reads them the other way round
+                try:
+                    if self._cancelled[i]:
+                        rec.feed(Done("cancelled"))  # stopped while another pane had the engine
+                    else:
+                        self._stream(i, slot, rec, on_delta)
+                finally:
+                    self._on_engine[i] = False
         except Exception as exc:  # an engine bug must not take the round down with it
             rec.feed(Error(f"Unexpected failure: {type(exc).__name__}: {exc}", "crash"))
         result = rec.result
-        result.cost_usd = self.cost(slot, result)
         self.results[i] = result
-        self.store.save_response(self.response_ids[i], result)
-        if result.status in ("done", "cancelled") and result.text:
-            slot.history = slot.history + [
-                {"role": "user", "content": self.prompt},
-                {"role": "assistant", "content": result.text},
-            ]
-        if on_result:
-            on_result(i, result)
+        try:
+            result.cost_usd = self.cost(slot, result)
+            self.store.save_response(self.response_ids[i], result)
+        finally:
+            # Whatever happens to the bookkeeping, the pane hears that its answer ended.
+            earlier = self._earlier[i]
+            if result.status in ("done", "cancelled") and result.text:
+                slot.history = earlier + [
+                    {"role": "user", "content": self.prompt},
+                    {"role": "assistant", "content": result.text},
+                ]
+            else:
+                slot.history = list(earlier)
+            if on_result:
+                on_result(i, result)
+
+    def _stream(self, i: int, slot: Slot, rec: Recorder, on_delta) -> None:
+        last_save = time.monotonic()
+        messages = slot.messages(self.prompt, self.system_prompt, self._earlier[i])
+        for event in slot.engine.stream(messages, slot.params):
+            if self._cancelled[i] and not isinstance(event, (Done, Error)):
+                # A cancel that came just before the engine started this stream (and so was
+                # cleared by it) must still stop it: say it again now that it runs.
+                slot.engine.cancel()
+            rec.feed(event)
+            if isinstance(event, TextDelta) and event.text:
+                if on_delta:
+                    on_delta(i, event.text)
+                if time.monotonic() - last_save > SAVE_EVERY_S:
+                    self.store.save_response(self.response_ids[i], rec.result)
+                    last_save = time.monotonic()
+            if isinstance(event, (Done, Error)):
+                break
+        else:
+            rec.feed(Error("The answer ended without finishing; the text so far is kept.", "dropped"))
 
     def cost(self, slot: Slot, result: Result) -> float | None:
         if slot.choice.engine == "local":

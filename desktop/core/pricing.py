@@ -36,4 +36,7 @@ class Prices:
         p = self.price(model)
         if p is None or tokens_in is None or tokens_out is None:
             return None
-        return (tokens_in * float(p.get("input", 0)) + tokens_out * float(p.get("output", 0))) / 1_000_000
+        try:
+            return (tokens_in * float(p.get("input") or 0) + tokens_out * float(p.get("output") or 0)) / 1_000_000
+        except (TypeError, ValueError):  # the user's hand-edited table has a non-number here: no cost, no crash
+            return None

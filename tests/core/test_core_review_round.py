@@ -1,0 +1,132 @@
+"""Review findings in the Round (core/arena.py), with engines that behave like the real ones
+where it matters: one stream at a time per engine and a cancel that is engine-wide."""
+import threading
+import time
+
+from desktop.core.engines.base import Done, ModelInfo, TextDelta, Usage
+from desktop.core.engines.registry import ModelChoice
+from desktop.core.arena import Round, Slot
+from desktop.core.pricing import Prices
+from desktop.core.settings import Sampling
+from desktop.core.store import Store
+
+
+class SharedEngine:
+    """Like LocalEngine: a lock (one stream at a time), a cancel flag for the whole engine,
+    cleared when the next stream starts."""
+
+    def __init__(self, tokens=30, delay=0.02):
+        self.info = ModelInfo("local", "fake.gguf", "sha256:fake")
+        self.tokens, self.delay = tokens, delay
+        self._lock = threading.Lock()
+        self._cancel = False
+        self.seen: list[list[dict]] = []
+
+    def stream(self, messages, params):
+        with self._lock:
+            self._cancel = False
+            self.seen.append(messages)
+            n = 0
+            for n in range(self.tokens):
+                if self._cancel:
+                    yield Done("cancelled")
+                    return
+                time.sleep(self.delay)
+                yield TextDelta(f"t{n} ")
+            yield Usage(3, n + 1)
+            yield Done("stop")
+
+    def cancel(self):
+        self._cancel = True
+
+    def close(self):
+        pass
+
+
+def make_round(tmp_path, slots, prompt="Hi"):
+    store = Store(tmp_path / "a.sqlite3")
+    conv = store.new_conversation()
+    return store, Round(store, Prices({}), conv, prompt, slots)
+
+
+def test_stopping_a_waiting_pane_does_not_stop_the_pane_that_is_answering(tmp_path):
+    # Two panes on one local model take turns; stopping the second (still waiting) must not
+    # cut the first one's answer short.
+    engine = SharedEngine(tokens=30)
+    choice = ModelChoice("local", "fake.gguf")
+    slots = [Slot(choice, engine, Sampling()), Slot(choice, engine, Sampling())]
+    store, rnd = make_round(tmp_path, slots)
+    first_token = threading.Event()
+    rnd.start(on_delta=lambda i, t: first_token.set())
+    assert first_token.wait(5)
+    rnd.cancel(1)
+    a, b = rnd.wait(10)
+    assert a.status == "done" and a.text.count("t") == 30
+    assert b.status == "cancelled" and b.text == ""
+    store.close()
+
+
+def test_regenerate_does_not_show_the_model_its_own_earlier_answer(tmp_path):
+    engine = SharedEngine(tokens=2, delay=0)
+    earlier = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi there"}]
+    slot = Slot(ModelChoice("local", "fake.gguf"), engine, Sampling(), history=list(earlier))
+    store, rnd = make_round(tmp_path, [slot], prompt="Tell me a joke")
+    rnd.run()
+    rnd.regenerate(0)
+    rnd.wait(5)
+    first, second = engine.seen
+    assert first == second == earlier + [{"role": "user", "content": "Tell me a joke"}]
+    # The pane's memory holds this turn once, with the new answer.
+    assert slot.history == earlier + [{"role": "user", "content": "Tell me a joke"},
+                                      {"role": "assistant", "content": "t0 t1 "}]
+    store.close()
+
+
+def test_regenerate_after_a_failed_answer_keeps_the_earlier_turns(tmp_path):
+    # The window strips the last two history entries before regenerating when the last one is
+    # an assistant's: after a failed answer those are the *previous* turn. The round keeps the
+    # history it started from, so the model still sees the whole conversation.
+    engine = SharedEngine(tokens=2, delay=0)
+    earlier = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi there"}]
+    slot = Slot(ModelChoice("local", "fake.gguf"), engine, Sampling(), history=list(earlier))
+    store, rnd = make_round(tmp_path, [slot], prompt="Tell me a joke")
+    slot.history = slot.history[:-2]  # what the window does
+    rnd.regenerate(0)
+    rnd.wait(5)
+    assert engine.seen[-1] == earlier + [{"role": "user", "content": "Tell me a joke"}]
+    store.close()
+
+
+def test_regenerate_while_answering_stops_the_answer_instead_of_waiting_for_it(tmp_path):
+    engine = SharedEngine(tokens=500, delay=0.02)  # 10 s if left to run
+    slot = Slot(ModelChoice("local", "fake.gguf"), engine, Sampling())
+    store, rnd = make_round(tmp_path, [slot])
+    started = threading.Event()
+    rnd.start(on_delta=lambda i, t: started.set())
+    assert started.wait(5)
+    t0 = time.monotonic()
+    engine.tokens = 2
+    rnd.regenerate(0)
+    assert time.monotonic() - t0 < 1.0
+    (r,) = rnd.wait(5)
+    assert r.status == "done" and r.text == "t0 t1 "
+    store.close()
+
+
+def test_a_broken_price_table_does_not_leave_the_pane_streaming_forever(tmp_path):
+    engine = SharedEngine(tokens=2, delay=0)
+    engine.info = ModelInfo("openai", "gpt-x", "gpt-x")
+    slot = Slot(ModelChoice("openai", "gpt-x"), engine, Sampling())
+    store = Store(tmp_path / "a.sqlite3")
+    conv = store.new_conversation()
+    rnd = Round(store, Prices({"gpt-x": {"input": "abc", "output": None}}), conv, "Hi", [slot])
+    results = []
+    rnd.run(on_result=lambda i, r: results.append(r))
+    assert len(results) == 1 and results[0].status == "done" and results[0].cost_usd is None
+    assert store.response(rnd.response_ids[0]).status == "done"
+    store.close()
+
+
+def test_prices_ignore_unreadable_entries():
+    p = Prices({"gpt-x": {"input": "abc", "output": 1}})
+    assert p.cost("gpt-x", 10, 10) is None
