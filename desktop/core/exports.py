@@ -352,7 +352,13 @@ def import_jsonl(store, path) -> str:
 
     Records are matched on uid (INSERT OR IGNORE), so importing the same file twice
     adds nothing the second time. A vote is matched on its round: when both stores
-    voted on the same round, the vote changed most recently wins."""
+    voted on the same round, the vote changed most recently wins. A conversation that
+    went on differently on the two machines keeps this store's turns; the file's
+    differing turns (and their votes) arrive as a conversation of their own, titled
+    "… (continued on another machine)".
+
+    There are no deletion records: a conversation or vote deleted here comes back if
+    the file still holds it (delete it on both machines, or export after deleting)."""
     path = Path(path)
     recs: dict[str, list[dict]] = {"conversation": [], "round": [], "response": [], "vote": []}
     unknown = 0
@@ -400,12 +406,42 @@ def import_jsonl(store, path) -> str:
         added["conversation"] = db.total_changes - before
         conv_ids = ids("conversations")
 
+        # A conversation continued on both machines after a sync has, from some turn on, rounds here and
+        # rounds in the file that differ (other uids, same turn numbers). The file's side of it becomes a
+        # conversation of its own (a fork, with a uid derived from the first differing round, so importing
+        # again finds it) instead of being dropped: no vote is lost.
+        have_rounds = {uid for (uid,) in db.execute("SELECT uid FROM rounds")}
+        taken = set(db.execute("SELECT conversation_id, turn FROM rounds"))
+        conv_recs = {c["uid"]: c for c in recs["conversation"]}
+        fork_at: dict[str, tuple[int, str]] = {}  # conversation uid -> (first differing turn, that round's uid)
+        for r in sorted((r for r in recs["round"] if isinstance(r.get("turn"), int)), key=lambda r: r["turn"]):
+            conv_uid = r.get("conversation")
+            cid = conv_ids.get(conv_uid)
+            if cid is None or r["uid"] in have_rounds or conv_uid in fork_at:
+                continue
+            if (cid, r["turn"]) in taken:
+                fork_at[conv_uid] = (r["turn"], r["uid"])
+        fork_ids: dict[str, int] = {}
+        for conv_uid, (_turn, round_uid) in fork_at.items():
+            fork_uid = f"{conv_uid}~{round_uid}"
+            src = conv_recs.get(conv_uid) or {}
+            title = str(src.get("title") or "")
+            db.execute(
+                "INSERT OR IGNORE INTO conversations (uid, title, created_at, blind) VALUES (?, ?, ?, ?)",
+                (fork_uid, (title + " " if title else "") + "(continued on another machine)",
+                 float(src.get("created_at") or 0), int(bool(src.get("blind")))))
+            added["conversation"] += db.execute("SELECT changes()").fetchone()[0]
+            fork_ids[conv_uid] = db.execute("SELECT id FROM conversations WHERE uid = ?", (fork_uid,)).fetchone()[0]
+
         rows = []
         for r in recs["round"]:
             cid = conv_ids.get(r.get("conversation"))
             if cid is None or not isinstance(r.get("turn"), int):
                 skipped["round"] += 1
                 continue
+            fork = fork_at.get(r.get("conversation"))
+            if fork is not None and r["turn"] >= fork[0] and r["uid"] not in have_rounds:
+                cid = fork_ids[r["conversation"]]
             rows.append((r["uid"], cid, r["turn"], str(r.get("prompt") or ""), str(r.get("system_prompt") or ""),
                          r.get("tag") or None, int(bool(r.get("blind"))), float(r.get("created_at") or 0)))
         before = db.total_changes
