@@ -380,18 +380,26 @@ class LibraryDialog(QDialog):
             top.setToolTip(0, model.description)
             verdicts = model.verdicts(self.memory, ctx) if self.memory else [None] * len(model.files)
             rec = model.recommended(self.memory, ctx) if self.memory else None
+            sizes = []
             for i, (f, v) in enumerate(zip(model.files, verdicts)):
                 size, est = f.size_or_estimate(model.parameters)
+                sizes.append(("≈ " if est else "") + fmt_bytes(size))
                 mark = FIT_MARK[v.fit] if v else "…"
                 if i == rec:
                     mark += "  ★ recommended"
-                child = QTreeWidgetItem([f.filename, f.quant, ("≈ " if est else "") + fmt_bytes(size), mark, "", ""])
+                child = QTreeWidgetItem([f.filename, f.quant, sizes[-1], mark, "", ""])
                 child.setData(0, ROLE, ("file", model.id, i))
                 if v:
                     child.setToolTip(3, v.explain())
                 top.addChild(child)
+            # The collapsed row speaks for the file it recommends (else its first file): quant, size, fit.
+            shown = rec if rec is not None else 0
+            if model.files:
+                top.setText(1, model.files[shown].quant)
+                top.setText(2, sizes[shown])
             if rec is not None:
-                top.setText(3, f"★ {model.files[rec].quant}")
+                top.setText(3, f"{FIT_MARK[verdicts[rec].fit]}  ★")
+                top.setToolTip(3, f"{model.files[rec].quant} is recommended here: {verdicts[rec].explain()}")
             elif self.memory:
                 top.setText(3, FIT_MARK[Fit.TOO_LARGE])
             t.addTopLevelItem(top)
