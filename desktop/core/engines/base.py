@@ -43,7 +43,7 @@ class Loaded:
 @dataclass(frozen=True)
 class Error:
     message: str  # what happened and what to do, safe to show (no keys)
-    kind: str = "error"  # auth | model | quota | rate_limit | server | timeout | connection | dropped | crash | load | input
+    kind: str = "error"  # auth | model | quota | rate_limit | server | timeout | connection | dropped | crash | load | input | context | unloaded
 
 
 Event = Union[Loaded, TextDelta, Usage, Done, Error]

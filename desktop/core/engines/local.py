@@ -40,6 +40,7 @@ class LocalEngine:
         # semaphores that the resource tracker reports as leaked at exit.)
         self._cancel = self._ctx.RawValue(ctypes.c_bool, False)
         self._pending = False  # a cancelled answer's tail is still coming from the child
+        self._unloads = 0  # counts unload() calls, so a stream or a load can tell "unloaded on purpose" from a crash
         self._lock = threading.Lock()  # one stream at a time per engine
 
     # -- life cycle ----------------------------------------------------------------------
@@ -48,8 +49,11 @@ class LocalEngine:
         p = self.model_path
         if not p.is_file():
             return f"Model file not found: {p}. Pick another model, or download it again from the library."
-        with p.open("rb") as fh:
-            magic = fh.read(4)
+        try:
+            with p.open("rb") as fh:
+                magic = fh.read(4)
+        except OSError as exc:
+            return f"Cannot read {p}: {exc.strerror or exc}. Check the file's permissions, or pick another model."
         if magic != b"GGUF":
             return f"{p.name} is not a GGUF model file (it does not start with the GGUF signature)."
         return None
@@ -59,6 +63,7 @@ class LocalEngine:
         if self._proc is not None and self._proc.is_alive():
             return
         began = time.monotonic()
+        unloads = self._unloads
         problem = self.check_file()
         if problem:
             yield Error(problem, "load")
@@ -75,11 +80,21 @@ class LocalEngine:
         self._proc, self._conn = proc, parent  # only a started process is ever visible to unload()
         msg = self._recv(LOAD_TIMEOUT_S)
         if msg is None or msg[0] != "loaded":
-            detail = msg[2] if msg and msg[0] == "error" else self._death_note()
+            if self._unloads != unloads:  # another thread unloaded it (settings saved, window closed)
+                yield Error(f"Loading {self.model_path.name} was stopped because the model was unloaded "
+                            "(settings changed or the window closed). Send again to load it.", "unloaded")
+                return
+            if msg and msg[0] == "error":
+                detail = msg[2]  # llama.cpp refused the file
+                hint = "The file may be truncated or damaged; download it again from the library."
+            else:
+                detail = f"Could not load {self.model_path.name}: {self._death_note()}"
+                # No word from the child: it was killed or aborted, most often for want of memory.
+                hint = ("This is most often too little memory: try a smaller model or quantisation, a smaller "
+                        "context length, or fewer GPU layers in Settings.")
+            where = f" llama.cpp's log: {self.log_file}." if self.log_file else ""
             self.unload()
-            yield Error(detail if "Could not load" in detail else
-                        f"Could not load {self.model_path.name}: {detail}. The file may be truncated or damaged; "
-                        "download it again from the library.", "load")
+            yield Error(f"{detail}. {hint}{where}", "load")
             return
         self.load_info = msg[1]
         yield Loaded(time.monotonic() - began, dict(self.load_info))
@@ -97,6 +112,7 @@ class LocalEngine:
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
         self._pending = False
+        self._unloads += 1
         if conn is not None and not force:
             try:
                 conn.send(("quit",))
@@ -140,41 +156,59 @@ class LocalEngine:
             if self._cancel.value:
                 yield Done("cancelled")
                 return
+            unloads, conn = self._unloads, self._conn  # unload() may run on another thread at any time
             try:
-                self._conn.send(("generate", messages, asdict(params)))
+                if conn is None:
+                    raise OSError("unloaded")
+                conn.send(("generate", messages, asdict(params)))
             except (OSError, ValueError):
-                self.unload()
-                yield Error(self._crash_message(), "crash")
+                yield self._ended_early(unloads)
                 return
-            yield from self._relay()
+            yield from self._relay(unloads)
 
-    def _relay(self) -> Iterator[Event]:
-        while True:
-            if self._cancel.value:
-                # Stop relaying at once; the child notices the flag at its next token and the
-                # rest of its output is drained before the next request (see _drain).
-                self._pending = True
-                yield Done("cancelled")
-                return
-            msg = self._recv(0.02)
-            if msg is None:
-                if not self.loaded:
-                    note = self._crash_message()
-                    self.unload()
-                    yield Error(note, "crash")
+    def _relay(self, unloads: int) -> Iterator[Event]:
+        finished = False
+        try:
+            while True:
+                if self._cancel.value:
+                    # Stop relaying at once; the child notices the flag at its next token and the
+                    # rest of its output is drained before the next request (see _drain).
+                    self._pending = True
+                    finished = True
+                    yield Done("cancelled")
                     return
-                continue
-            kind = msg[0]
-            if kind == "delta":
-                yield TextDelta(msg[1])
-            elif kind == "usage":
-                yield Usage(msg[1], msg[2])
-            elif kind == "done":
-                yield Done(msg[1])
-                return
-            elif kind == "error":
-                yield Error(msg[2], msg[1])
-                return
+                msg = self._recv(0.02)
+                if msg is None:
+                    if not self.loaded:
+                        finished = True
+                        yield self._ended_early(unloads)
+                        return
+                    continue
+                kind = msg[0]
+                if kind == "delta":
+                    yield TextDelta(msg[1])
+                elif kind in ("done", "error"):
+                    finished = True
+                    yield Done(msg[1]) if kind == "done" else Error(msg[2], msg[1])
+                    return
+                elif kind == "usage":
+                    yield Usage(msg[1], msg[2])
+        finally:
+            if not finished and self._unloads == unloads:
+                # The reader stopped early (it broke out of the loop, or the stream was garbage
+                # collected): the child is still answering, and that answer's tail must not be
+                # read as the next one's. Stop it and drain it like a cancelled answer.
+                self._cancel.value = True
+                self._pending = True
+
+    def _ended_early(self, unloads: int) -> Error:
+        """The child is gone mid-answer: unloaded on purpose by another thread, or crashed."""
+        if self._unloads != unloads:
+            return Error("The model was unloaded while answering (settings changed or the window closed); "
+                         "the text so far is kept. Send again to reload it.", "unloaded")
+        note = self._crash_message()
+        self.unload()
+        return Error(note, "crash")
 
     def _drain(self) -> None:
         """Read what a cancelled answer still sends; a child that will not stop is ended."""
@@ -196,8 +230,9 @@ class LocalEngine:
                 raw = conn.recv_bytes()
                 # Tokens arrive as raw UTF-8; everything else is a pickled tuple (pickle starts with 0x80).
                 return ("delta", raw.decode("utf-8")) if raw[:1] != b"\x80" else pickle.loads(raw)
-        except (EOFError, OSError):
-            self._proc and self._proc.join(timeout=1.0)
+        except (EOFError, OSError, ValueError, TypeError):  # TypeError/ValueError: closed by unload() meanwhile
+            proc = self._proc
+            proc and proc.join(timeout=1.0)
         return None
 
     def _death_note(self) -> str:

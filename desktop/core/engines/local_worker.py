@@ -94,7 +94,8 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
         try:
             _generate(conn, cancel, llm, formatter, messages, params)
         except Exception as exc:
-            conn.send(("error", "crash", f"The local model failed: {exc}\n{traceback.format_exc(limit=2)}"))
+            traceback.print_exc()  # stderr is llama.log: the details go there, the pane gets one clear line
+            conn.send(("error", "crash", f"The local model failed: {type(exc).__name__}: {exc}"))
 
 
 def _render(llm, formatter, messages):
@@ -119,6 +120,18 @@ def _generate(conn, cancel, llm, formatter, messages, params):
     stop = stop + [x for x in params.get("stop") or [] if x]
     prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
     # The formatted prompt may already begin with BOS text; llama-cpp-python drops a doubled BOS itself.
+    n_ctx = llm.n_ctx()
+    if len(prompt_tokens) >= n_ctx:
+        # A clear error rather than trimming the oldest turns: the other panes see the whole
+        # conversation, and a rating of an answer to a silently shortened one would not be fair.
+        meta = llm.metadata or {}
+        trained = meta.get(f"{meta.get('general.architecture', '')}.context_length")
+        more = (f" (this model supports up to {int(trained)})" if trained and int(trained) > n_ctx else "")
+        conn.send(("error", "context",
+                   f"The conversation is too long for this model: the prompt is {len(prompt_tokens)} tokens and "
+                   f"the context length is {n_ctx}. Start a new conversation, or raise the context length in "
+                   f"Settings{more}."))
+        return
     seed = int(params.get("seed", -1))
     stream = llm.create_completion(
         prompt=prompt,
