@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 
 from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
+from PySide6.QtGui import (
+    QColor, QDesktopServices, QFont, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument, QTextFormat,
+)
 from PySide6.QtWidgets import QTextBrowser
 
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
@@ -50,6 +52,7 @@ class Transcript(QTextBrowser):
         self._live_start: int | None = None  # where the streaming answer begins in the document
         self._tail_start = 0  # where its not-yet-stable tail begins
         self._rendered = 0  # how much of the answer's text is rendered for good
+        self._answer_start: int | None = None  # where the last answer (its heading) begins: regenerate replaces it
 
     # -- safety ---------------------------------------------------------------------------
     def loadResource(self, kind: int, url: QUrl):  # noqa: N802 (Qt override)
@@ -64,19 +67,22 @@ class Transcript(QTextBrowser):
     def clear_all(self) -> None:
         self.clear()
         self._live_start = None
+        self._answer_start = None
 
     def add_prompt(self, text: str, label: str = "You") -> None:
-        self._heading(label, QColor("#3b6fd6"), top=18)
+        self._heading(label, self._accent(), top=18)
         self._append_markdown(text)
 
     def add_answer(self, text: str, label: str, note: str = "") -> None:
         """A finished answer (history)."""
+        self._answer_start = self._end().position()
         self._heading(label)
         self._append_markdown(text or "*(no answer)*")
         if note:
             self._note(note)
 
     def begin_answer(self, label: str) -> None:
+        self._answer_start = self._end().position()
         self._heading(label)
         cursor = self._end()
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
@@ -84,13 +90,14 @@ class Transcript(QTextBrowser):
         self._rendered = 0
 
     def discard_answer(self) -> None:
-        """Remove the live answer (regenerate starts it over)."""
-        if self._live_start is None:
+        """Remove the last answer, heading and note included (regenerate starts it over, maybe
+        with another model); `begin_answer` then opens the new one."""
+        if self._answer_start is None:
             return
         c = self._end()
-        c.setPosition(self._live_start, QTextCursor.KeepAnchor)
+        c.setPosition(self._answer_start, QTextCursor.KeepAnchor)
         c.removeSelectedText()
-        self._tail_start = self._live_start
+        self._live_start = self._answer_start = None
         self._rendered = 0
 
     def show_answer(self, text: str) -> None:
@@ -104,14 +111,14 @@ class Transcript(QTextBrowser):
         cursor.removeSelectedText()
         split = stable_split(text, self._rendered)
         if split > self._rendered:
-            cursor.insertMarkdown(text[self._rendered:split], QTextDocument.MarkdownDialectGitHub)
+            _insert_markdown(cursor, text[self._rendered:split])
             self._rendered = split
             cursor.movePosition(QTextCursor.End)
-            cursor.insertBlock()
+            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())  # nothing carries over (a code block's format)
             self._tail_start = cursor.position()
         tail = text[self._rendered:]
         if tail:
-            cursor.insertMarkdown(tail, QTextDocument.MarkdownDialectGitHub)
+            _insert_markdown(cursor, tail)
         cursor.endEditBlock()
         if at_bottom:
             self._scroll_to_bottom()
@@ -131,7 +138,7 @@ class Transcript(QTextBrowser):
     def _append_markdown(self, text: str) -> None:
         c = self._end()
         c.insertBlock(QTextBlockFormat(), QTextCharFormat())
-        c.insertMarkdown(text, QTextDocument.MarkdownDialectGitHub)
+        _insert_markdown(c, text)
         self._scroll_to_bottom()
 
     def _heading(self, label: str, color: QColor | None = None, top: int = 10) -> None:
@@ -151,11 +158,18 @@ class Transcript(QTextBrowser):
 
     def _note(self, text: str) -> None:
         char = QTextCharFormat()
-        char.setForeground(QColor("#c0392b"))
+        char.setForeground(QColor("#ff8a80") if self._dark() else QColor("#b03a2e"))
         c = self._end()
         c.insertBlock(QTextBlockFormat(), char)
         c.insertText(text, char)
         self._scroll_to_bottom()
+
+    def _dark(self) -> bool:
+        return self.palette().color(QPalette.Base).lightness() < 128
+
+    def _accent(self) -> QColor:
+        """The "You" heading: readable on the light and the dark scheme alike."""
+        return QColor("#8ab4ff") if self._dark() else QColor("#2f5fc4")
 
     def _at_bottom(self) -> bool:
         bar = self.verticalScrollBar()
@@ -165,3 +179,21 @@ class Transcript(QTextBrowser):
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
+
+
+def _insert_markdown(cursor: QTextCursor, text: str) -> None:
+    """insertMarkdown at the start of an empty block, keeping the first block's own format.
+
+    QTextCursor.insertMarkdown merges the fragment's first block into the block it lands in,
+    so a chunk that starts with a heading or a code fence (every streamed chunk starts at a
+    block boundary) would lose its heading level or code-block layout; put them back.
+    """
+    block = cursor.block()
+    cursor.insertMarkdown(text, QTextDocument.MarkdownDialectGitHub)
+    parsed = QTextDocument()
+    parsed.setMarkdown(text, QTextDocument.MarkdownDialectGitHub)
+    first = parsed.begin()
+    if first.textList() is None and block.isValid() and block.textList() is None:
+        fmt = first.blockFormat()
+        fmt.clearProperty(QTextFormat.ObjectIndex)
+        QTextCursor(block).setBlockFormat(fmt)

@@ -43,3 +43,44 @@ def test_remote_resources_are_never_loaded_and_links_need_a_click(qtbot, monkeyp
     view.anchorClicked.emit(QUrl("https://example.com"))
     view.anchorClicked.emit(QUrl("file:///etc/passwd"))
     assert opened == ["https://example.com"]
+
+
+def _blocks(view):
+    b, out = view.document().begin(), {}
+    while b.isValid():
+        out[b.text()] = b
+        b = b.next()
+    return out
+
+
+def test_streamed_headings_and_code_blocks_keep_their_format(qtbot):
+    """Each streamed chunk starts at a block boundary; its first block must not lose its format."""
+    view = Transcript()
+    qtbot.addWidget(view)
+    answer = "# Title\n\nText.\n\n```python\nx = 1\n```\n\nAfter the code."
+    view.begin_answer("Model")
+    for i in range(1, len(answer) + 1, 3):
+        view.show_answer(answer[:i])
+    view.end_answer(answer)
+    blocks = _blocks(view)
+    assert blocks["Title"].blockFormat().headingLevel() == 1
+    assert blocks["x = 1"].blockFormat().nonBreakableLines()  # laid out as a code block
+    assert not blocks["After the code."].blockFormat().nonBreakableLines()
+    assert blocks["After the code."].blockFormat().headingLevel() == 0
+
+
+def test_discard_answer_after_it_ended_replaces_it(qtbot):
+    """Regenerate comes after the answer ended: the old answer, its heading and note go."""
+    view = Transcript()
+    qtbot.addWidget(view)
+    view.add_prompt("Question")
+    view.begin_answer("Old model")
+    view.show_answer("old answer")
+    view.end_answer("old answer", "Stopped.")
+    view.discard_answer()
+    view.begin_answer("New model")
+    view.show_answer("new answer")
+    view.end_answer("new answer")
+    text = view.toPlainText()
+    assert "old answer" not in text and "Old model" not in text and "Stopped." not in text
+    assert text == "You\nQuestion\nNew model\nnew answer"
