@@ -53,13 +53,21 @@ def test_two_starts_of_one_file_run_one_download(fake_hub, tmp_path):
     events = Events()
     m = _manager(tmp_path, events, chunk_size=64 * 1024)
     keys = []
-    threads = [threading.Thread(target=lambda: keys.append(m.start(DownloadRequest(REPO, FILE, label="x"))))
-               for _ in range(4)]
+    barrier = threading.Barrier(8)
+
+    def start():
+        barrier.wait()
+        keys.append(m.start(DownloadRequest(REPO, FILE, label="x")))
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(set(keys)) == 1
+    with m._lock:
+        jobs = list(m._jobs.values())
+    assert len(jobs) == 1
     done = events.final()
     m.wait(keys[0], 20)
     assert done.state == DownloadState.DONE, done.message

@@ -318,11 +318,14 @@ class DownloadManager:
         key = request.key
         with self._lock:
             job = self._jobs.get(key)
-            if job and job.is_alive():
+            # A job made by another caller but not started yet counts as running: two threads must never
+            # append to the same partial file.
+            if job and (job.is_alive() or not job.launched):
                 return key
             job = self._jobs[key] = _Job(self, request)
         self._emit(DownloadProgress(key, request, DownloadState.QUEUED, message="Waiting to start"))
         job.start()
+        job.launched = True
         return key
 
     def resume(self, key: str) -> str:
@@ -450,6 +453,7 @@ class _Job(threading.Thread):
         self._last_emit = 0.0
         self._response: http.client.HTTPResponse | None = None
         self._socket: socket.socket | None = None
+        self.launched = False  # set by DownloadManager.start once the thread has been started
 
     # -- control -------------------------------------------------------------------------------
     def stop(self, kind: str) -> None:
