@@ -26,6 +26,11 @@ class NewerDatabase(RuntimeError):
     """The file was written by a newer ArenaDesk; we refuse to touch it."""
 
 
+class DamagedDatabase(NewerDatabase):
+    """The file is not a usable SQLite database. A NewerDatabase by kind, so every caller that
+    already explains "cannot open the database, it was not changed" explains this one too."""
+
+
 def new_uid() -> str:
     return uuid.uuid4().hex
 
@@ -143,10 +148,20 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._migrate()
+        try:
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:  # not a database, or damaged: say which file and what to do
+            self._db.close()
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise DamagedDatabase(f"The database {self.path} is locked by another program; close it and "
+                                      "try again.") from None
+            raise DamagedDatabase(
+                f"The database {self.path} could not be opened ({exc}): it is damaged or not an ArenaDesk "
+                "database. It was not changed; move it elsewhere to start with an empty one, or restore a copy."
+            ) from None
 
     # -- plumbing -------------------------------------------------------------------------
     @contextmanager
@@ -158,7 +173,14 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT (disk full, I/O error) leaves the transaction open, and every
+                # later BEGIN would fail with "cannot start a transaction within a transaction".
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def query(self, sql: str, args=()) -> list[tuple]:
         with self._lock:
