@@ -10,6 +10,21 @@ import threading
 from . import __version__
 
 
+def _day(text: str) -> str:
+    """argparse type for --since/--until: a bad date is a usage error, not a traceback."""
+    import datetime as dt
+
+    try:
+        dt.datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2024-05-31") from None
+    return text
+
+
+class UsageError(Exception):
+    """Bad input found before any work starts: printed as one line, exit code 2."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="arenadesk",
@@ -54,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", required=True, metavar="FILE")
     exp.add_argument("--blind-only", action="store_true", help="only votes cast blind")
     exp.add_argument("--tag", help="only rounds with this category")
-    exp.add_argument("--since", metavar="YYYY-MM-DD", help="only votes cast on or after this day")
-    exp.add_argument("--until", metavar="YYYY-MM-DD", help="only votes cast before this day")
+    exp.add_argument("--since", metavar="YYYY-MM-DD", type=_day, help="only votes cast on or after this day")
+    exp.add_argument("--until", metavar="YYYY-MM-DD", type=_day, help="only votes cast before this day")
 
     imp = sub.add_parser("import", help="merge an ArenaDesk JSONL export into this machine's store")
     imp.add_argument("file")
@@ -90,6 +105,9 @@ def run(argv: list[str]) -> int:
         if args.self_check:
             return self_check(services)
         return COMMANDS[args.command](services, args)
+    except UsageError as exc:
+        print(f"arenadesk: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     finally:
@@ -108,8 +126,22 @@ def cmd_ask(services, args) -> int:
     choices = [ModelChoice("local", m) for m in args.local] + [ModelChoice("openai", m) for m in args.remote]
     if not choices:
         choices = [ModelChoice("local", "default")]
+    # Inputs are checked before any work starts (and before a round is recorded): a model
+    # file that cannot be one would otherwise be hashed in full first, then fail as a round.
+    if not args.prompt.strip():
+        raise UsageError("the prompt is empty")
+    for c in choices:
+        if c.engine == "local" and c.model != "default":
+            from .core.engines.local import LocalEngine
+
+            problem = LocalEngine(services.local_model_path(c.model)).check_file()
+            if problem:
+                raise UsageError(problem)
     if args.base_url:
+        check_base_url(args.base_url)
         services.settings.openai_base_url = args.base_url
+    elif any(c.engine == "openai" for c in choices) and services.settings.openai_base_url:
+        check_base_url(services.settings.openai_base_url)
     sampling = services.settings.sampling
     for name in ("max_tokens", "temperature", "seed"):
         if getattr(args, name) is not None:
@@ -132,7 +164,14 @@ def cmd_ask(services, args) -> int:
 
     if not args.json:
         print(f"── {slots[0].choice.label}")
-    results = rnd.run(on_delta=on_delta)
+    try:
+        results = rnd.run(on_delta=on_delta)
+    except KeyboardInterrupt:
+        # Ctrl+C: stop the answers and let them be saved as cancelled, with their text so far,
+        # before the store closes (otherwise they stay "streaming" in the history forever).
+        rnd.cancel()
+        rnd.wait(timeout=5)
+        raise
     failed = 0
     for i, (slot, result) in enumerate(zip(slots, results)):
         if args.json:
@@ -156,6 +195,15 @@ def cmd_ask(services, args) -> int:
     return 1 if failed == len(results) else 0
 
 
+def check_base_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{url!r} is not a usable base URL; give the endpoint's full address, "
+                         "e.g. http://127.0.0.1:8080/v1 or https://api.openai.com/v1")
+
+
 def metrics_line(result) -> str:
     from .core.arena import format_metrics
 
@@ -163,7 +211,12 @@ def metrics_line(result) -> str:
 
 
 def cmd_vote(services, args) -> int:
-    services.store.cast_vote(args.round_id, args.outcome, note=args.note)
+    try:
+        services.store.cast_vote(args.round_id, args.outcome, note=args.note)
+    except KeyError:
+        raise UsageError(f"there is no round {args.round_id}; `arenadesk ask` prints the number of each round") from None
+    except ValueError as exc:  # left/right on a round with more than two answers
+        raise UsageError(f"round {args.round_id}: {exc}") from None
     print(f"vote saved: round {args.round_id} → {args.outcome}")
     return 0
 
@@ -185,8 +238,11 @@ def cmd_export(services, args) -> int:
     def day(text):
         return dt.datetime.strptime(text, "%Y-%m-%d").timestamp() if text else None
 
-    n = exports.export(services.store, args.format, args.out, since=day(args.since), until=day(args.until),
-                       blind_only=args.blind_only, tag=args.tag)
+    try:
+        n = exports.export(services.store, args.format, args.out, since=day(args.since), until=day(args.until),
+                           blind_only=args.blind_only, tag=args.tag)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"exported {n} records to {args.out}")
     return 0
 
@@ -194,7 +250,12 @@ def cmd_export(services, args) -> int:
 def cmd_import(services, args) -> int:
     from .core import exports
 
-    summary = exports.import_jsonl(services.store, args.file)
+    try:
+        summary = exports.import_jsonl(services.store, args.file)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None  # the message names the file and the line
     print(summary)
     return 0
 
