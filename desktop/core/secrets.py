@@ -66,7 +66,7 @@ class Secrets:
                 value = None
             if value:
                 return Secret(value, Source.KEYCHAIN)
-        env = os.environ.get(_ENV.get(name, ""), "")
+        env = os.environ.get(_ENV.get(name, ""), "").strip()  # a pasted key's newline breaks the HTTP header
         if env:
             return Secret(env, Source.ENVIRONMENT)
         return Secret(None, Source.NONE)

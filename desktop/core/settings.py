@@ -98,8 +98,16 @@ def load(path: Path) -> LoadedSettings:
             f"Settings file {path} could not be read ({exc}); defaults are in use and the "
             f"old file was kept as {path.name}.bad.",
         )
-    version = raw.get("version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    # No version at all: a file the user wrote by hand; read what it names, like version 1.
+    version = raw.get("version", SCHEMA_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        _keep_aside(path)
+        return LoadedSettings(
+            Settings(),
+            f"Settings file {path} has version {version!r}, which is not a number ArenaDesk knows; defaults "
+            f"are in use and the file was kept as {path.name}.bad.",
+        )
+    if version > SCHEMA_VERSION:
         _keep_aside(path)
         return LoadedSettings(
             Settings(),
