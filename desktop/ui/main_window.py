@@ -45,6 +45,18 @@ class OpenRound:
     runner: RoundRunner | None = None
     voted: bool = False
     stars: dict[int, int | None] = field(default_factory=dict)
+    base_history: list[list[dict]] = field(default_factory=list)  # each pane's turns before this round
+    revealed: bool = False  # names were shown (a blind round's vote, or reopened after it)
+
+    @property
+    def hidden(self) -> bool:
+        """Names stay hidden: a blind round nobody has voted on yet."""
+        return self.blind and not self.revealed
+
+    @property
+    def vote_is_blind(self) -> bool:
+        """A vote cast (or changed) once the names are known is not a blind vote."""
+        return self.blind and not self.revealed
 
 
 class MainWindow(QMainWindow):
@@ -166,6 +178,7 @@ class MainWindow(QMainWindow):
         self.prompt.setObjectName("prompt")
         self.prompt.setPlaceholderText("Ask both models something…   Ctrl+Enter sends · Esc stops · Ctrl+N new chat")
         self.prompt.setFixedHeight(96)
+        self.prompt.setTabChangesFocus(True)  # keyboard users can leave it; Tab is rarely wanted in a prompt
         self.tag = QComboBox(self)
         self.tag.setEditable(True)
         self.tag.setToolTip("A category for this prompt (coding, writing…), to filter the leaderboard")
@@ -232,14 +245,34 @@ class MainWindow(QMainWindow):
             p.set_position(i, p.hidden_name)
         self.current = None  # the open round no longer matches the panes
         self._after_panes_changed()
+        self.rating.reset()
 
     def _after_panes_changed(self) -> None:
         for p in self.panes:
             p.remove.setVisible(len(self.panes) > 2)
-        self.act_add.setEnabled(len(self.panes) < MAX_PANES)
-        self.rating.set_panes(len(self.panes))
-        self.rating.set_open(False)
+        cur = self.current
+        # A pane added after a round joins from the next prompt: the finished round stays votable
+        # with the answers it had (its vote is stored by position, for those panes only).
+        n = len(cur.response_ids) if cur is not None else len(self.panes)
+        if n != self.rating.panes or cur is None:
+            outcome = self.rating.outcome
+            self.rating.set_panes(n)
+            if cur is not None and cur.voted and outcome:
+                self.rating.show_vote(outcome[0], outcome[1], self.rating.note.text())
+        self.rating.set_open(cur is not None and not self._running())
         self._update_key_notice()
+        self._set_running(self._running())
+        self._fix_tab_order()
+
+    def _fix_tab_order(self) -> None:
+        """Tab goes the way the eye does: history, the panes left to right, the vote, the prompt."""
+        chain = [self.search, self.history]
+        for p in sorted(self.panes, key=lambda p: p.position):
+            chain += [p.picker, p.tune, p.regen, p.stop, p.copy, p.remove, p.view, *p.stars.buttons]
+        chain += [*self.rating.buttons.values(), self.rating.note, self.prompt, self.tag, self.send_button,
+                  self.stop_button]
+        for a, b in zip(chain, chain[1:]):
+            QWidget.setTabOrder(a, b)
 
     def _on_choice_changed(self) -> None:
         for p in self.panes:
@@ -350,9 +383,14 @@ class MainWindow(QMainWindow):
         self.send_button.setEnabled(not on)
         self.stop_button.setEnabled(on)
         self.act_stop.setEnabled(on)
-        self.act_regen.setEnabled(not on and self.current is not None)
+        can_regen = not on and self.current is not None and self.current.runner is not None
+        self.act_regen.setEnabled(can_regen)
         self.act_add.setEnabled(not on and len(self.panes) < MAX_PANES)
         self.act_new.setEnabled(not on)
+        n = len(self.current.response_ids) if self.current is not None else 0
+        for i, p in enumerate(self.panes):
+            p.regen.setEnabled(can_regen and i < n)  # a pane added after the round has nothing to redo
+            p.remove.setEnabled(not on)
 
     def send(self) -> None:
         text = self.prompt.toPlainText().strip()
@@ -378,7 +416,9 @@ class MainWindow(QMainWindow):
         runner.delta.connect(lambda i, t: self.panes[i].append(t) if i < len(self.panes) else None)
         runner.finished.connect(self._on_answer)
         runner.allFinished.connect(self._on_round_done)
-        self.current = OpenRound(rnd.round_id, rnd.response_ids, positions, blind, runner)
+        self.current = OpenRound(rnd.round_id, rnd.response_ids, positions, blind, runner,
+                                 base_history=[list(p.history) for p in self.panes])
+        self.rating.set_panes(len(self.panes))
         self.rating.reset()
         self.rating.set_open(False)
         for p in self.panes:
@@ -397,6 +437,7 @@ class MainWindow(QMainWindow):
             pane.set_position(pos, hidden)
         for pane in sorted(self.panes, key=lambda p: p.position):
             self.pane_splitter.insertWidget(pane.position, pane)
+        self._fix_tab_order()
 
     def _on_answer(self, slot: int, result) -> None:
         if slot >= len(self.panes) or self.current is None or self.current.runner is None:
@@ -409,7 +450,8 @@ class MainWindow(QMainWindow):
     def _on_round_done(self) -> None:
         self._set_running(False)
         self.rating.set_open(True)
-        self.rating.setFocus()
+        if not (self.prompt.hasFocus() and self.prompt.toPlainText().strip()):
+            self.rating.setFocus()  # 1-4 and arrows vote; never taken from a follow-up being typed
         n_err = sum(1 for r in self.current.runner.round.results if r and r.status == "error")
         self.statusBar().showMessage(
             "Answers are in: which was better? (1-4, or ←/→)" if not n_err else
@@ -424,27 +466,36 @@ class MainWindow(QMainWindow):
             self.current.runner.cancel(self.panes.index(pane))
 
     def regenerate(self, pane: Pane) -> None:
-        cur = self.current
-        if cur is None or cur.runner is None or self._running():
-            return
-        i = self.panes.index(pane)
-        slot = cur.runner.round.slots[i]
-        if slot.history[-2:] and slot.history[-1]["role"] == "assistant":
-            slot.history = slot.history[:-2]  # the answer being replaced leaves this pane's memory
-        slot.params = pane.params(self.services.settings.sampling)
-        self.rating.reset()
-        self.rating.set_open(False)
-        cur.voted = False
-        pane.start_answer(None)
-        self._set_running(True)
-        cur.runner.regenerate(i)
+        self._regenerate([pane])
 
     def regenerate_all(self) -> None:
+        self._regenerate(list(self.panes))
+
+    def _regenerate(self, panes: list[Pane]) -> None:
         cur = self.current
         if cur is None or cur.runner is None or self._running():
             return
-        for pane in list(self.panes):
-            self.regenerate(pane)
+        slots = cur.runner.round.slots
+        todo = [(self.panes.index(p), p) for p in panes if self.panes.index(p) < len(slots)]
+        if not todo:
+            return
+        self.rating.reset()
+        self.rating.set_open(False)
+        cur.voted = False  # the store drops the round's vote: the answer it judged is gone
+        for i, pane in todo:
+            slot = slots[i]
+            # The answer being replaced leaves this pane's memory; the earlier turns stay
+            # (even when the replaced answer failed and so added none).
+            slot.history = list(cur.base_history[i]) if i < len(cur.base_history) else slot.history
+            pane.history = list(slot.history)
+            slot.params = pane.params(self.services.settings.sampling)
+            # The round's model answers again even if the picker changed since (the new pick
+            # answers from the next prompt); the heading says which one it is.
+            label = None if pane.hidden_name or pane.choice() == str(slot.choice) else pane.label_for(str(slot.choice))
+            pane.start_answer(None, label=label)
+        self._set_running(True)
+        for i, _pane in todo:
+            cur.runner.regenerate(i)
 
     # -- rating ---------------------------------------------------------------------------
     def _on_vote(self, outcome: str, best) -> None:
@@ -453,12 +504,13 @@ class MainWindow(QMainWindow):
             return
         stars = {cur.response_ids[i]: p.stars.value for i, p in enumerate(self.panes) if i < len(cur.response_ids)}
         self.services.store.cast_vote(cur.round_id, outcome, best_position=best, stars=stars,
-                                      note=self.rating.note.text(), blind=cur.blind)
+                                      note=self.rating.note.text(), blind=cur.vote_is_blind)
         cur.voted = True
+        was_hidden, cur.revealed = cur.hidden, True
         board = self._dialogs.get("leaderboard")
         if board is not None and board.isVisible():
             board.view.refresh()
-        if cur.blind:
+        if was_hidden:
             for p in self.panes:
                 p.set_position(p.position, hidden=False)
             names = ", ".join(f"{'ABCD'[p.position]} = {p.model_label()}" for p in sorted(self.panes, key=lambda p: p.position))
@@ -478,11 +530,18 @@ class MainWindow(QMainWindow):
             self.services.store.set_stars(cur.response_ids[i], value)
 
     def _toggle_blind(self, on: bool) -> None:
+        """Takes effect from the next prompt. The round on screen keeps its state: a blind round
+        nobody voted on stays hidden (showing names now would make its blind vote a lie), and
+        names already seen are not hidden again."""
         self.services.settings.blind = on
-        for p in self.panes:
-            p.set_position(p.position, hidden=on and not (self.current and self.current.voted))
-        self.statusBar().showMessage("Blind mode on: names hidden and sides shuffled until you vote." if on
-                                     else "Blind mode off.", 5000)
+        pending = self.current is not None and self.current.hidden
+        if on:
+            msg = "Blind mode on: from the next prompt, names are hidden and sides shuffled until you vote."
+        elif pending:
+            msg = "Blind mode off from the next prompt; this round's names show when you vote."
+        else:
+            msg = "Blind mode off."
+        self.statusBar().showMessage(msg, 6000)
 
     # -- conversations --------------------------------------------------------------------
     def new_chat(self) -> None:
@@ -492,8 +551,9 @@ class MainWindow(QMainWindow):
         self.current = None
         for i, p in enumerate(self.panes):
             p.reset()
-            p.set_position(i, self.act_blind.isChecked())
-        self._arrange(list(range(len(self.panes))), self.act_blind.isChecked())
+        # Pick the contenders freely; blind mode hides which is which from the first prompt on.
+        self._arrange(list(range(len(self.panes))), hidden=False)
+        self.rating.set_panes(len(self.panes))
         self.rating.reset()
         self.rating.set_open(False)
         self.history.clearSelection()
@@ -521,6 +581,7 @@ class MainWindow(QMainWindow):
 
     def open_conversation(self, conversation_id: int) -> None:
         if self._running():
+            self.statusBar().showMessage("Wait for the answers (or press Esc) before opening another comparison.", 5000)
             return
         conv = self.services.store.conversation(conversation_id)
         if not conv.rounds:
@@ -531,12 +592,14 @@ class MainWindow(QMainWindow):
         while len(self.panes) > n:
             self.remove_pane(self.panes[-1])
         last = conv.rounds[-1]
+        hidden = last.blind and last.vote is None  # an unvoted blind round stays blind
+        self.current = None
         by_slot = [{r.slot: r for r in rnd.responses} for rnd in conv.rounds]
         for i, pane in enumerate(self.panes):
             resp = by_slot[-1].get(i)
             if resp is not None and resp.choice:
                 pane.set_choices(self._model_items(), prefer=resp.choice)
-            pane.set_position(resp.position if resp else i, hidden=False)
+            pane.set_position(resp.position if resp else i, hidden=hidden)
             turns, history = [], []
             for rnd, slots in zip(conv.rounds, by_slot):
                 r = slots.get(i)
@@ -550,19 +613,24 @@ class MainWindow(QMainWindow):
             pane.history = history
             pane.stars.set_value(resp.stars if resp else None)
             pane.stars.setEnabled(True)
-        self._arrange([p.position for p in self.panes], hidden=False)
+        self._arrange([p.position for p in self.panes], hidden=hidden)
         self.conversation_id = conv.id
         resp_ids = [by_slot[-1][i].id if i in by_slot[-1] else -1 for i in range(n)]
-        self.current = OpenRound(last.id, resp_ids, [p.position for p in self.panes], last.blind, voted=last.vote is not None)
+        self.current = OpenRound(last.id, resp_ids, [p.position for p in self.panes], last.blind,
+                                 voted=last.vote is not None, revealed=not hidden)
+        self.rating.set_panes(n)
         self.rating.set_open(True)
         if last.vote:
             self.rating.show_vote(last.vote.outcome, last.vote.best_position, last.vote.note)
         else:
             self.rating.reset()
-        self.act_regen.setEnabled(False)
+        self._set_running(False)
         self.statusBar().showMessage(f"Reopened “{conv.title}”: {len(conv.rounds)} round(s). Type to continue it.", 6000)
 
     def delete_conversation(self, conversation_id: int) -> None:
+        if conversation_id == self.conversation_id and self._running():
+            self.statusBar().showMessage("This comparison is still answering: stop it (Esc) before deleting it.", 6000)
+            return
         conv = self.services.store.conversation(conversation_id)
         if not confirm(self, "Delete comparison",
                        f"Delete “{conv.title or 'untitled'}” with its {len(conv.rounds)} round(s) and votes?\n"
@@ -603,8 +671,15 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from .settings_dialog import SettingsDialog
 
+        key_before = self.services.secrets.get(secret_names.OPENAI).value
         dialog = SettingsDialog(self.services, self)
-        if dialog.exec():
+        accepted = dialog.exec()
+        key_changed = self.services.secrets.get(secret_names.OPENAI).value != key_before
+        if key_changed and not accepted:  # saved or removed in the dialog, then Cancel: still takes effect
+            for p in self.panes:
+                if (p.choice() or "").startswith("openai:"):
+                    self.services.engines.drop(ModelChoice.parse(p.choice()))
+        if accepted or key_changed:
             self._update_key_notice()
             self._fetch_api_models()
             self.refresh_models()

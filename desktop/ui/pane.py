@@ -170,6 +170,10 @@ class Pane(QFrame):
         self.title.setText(f"Model {letter}" if self.hidden_name else f"{letter}")
         self.title.setToolTip("Blind: the name shows after you vote" if self.hidden_name else self.model_label())
 
+    def label_for(self, choice: str) -> str:
+        i = self.picker.findData(choice)
+        return self.picker.itemText(i) if i >= 0 else choice.split(":", 1)[-1]
+
     def answer_label(self) -> str:
         return f"Model {LETTERS[self.position]}" if self.hidden_name else self.model_label()
 
@@ -211,18 +215,20 @@ class Pane(QFrame):
     def set_streaming(self, on: bool) -> None:
         self._streaming = on
         self.stop.setEnabled(on)
-        self.regen.setEnabled(not on and bool(self.history) or False)
+        if on:
+            self.regen.setEnabled(False)  # enabled again by the window once the whole round is in
         self.picker.setEnabled(not on)
         self.remove.setEnabled(not on)
 
-    def start_answer(self, prompt: str | None) -> None:
-        """A new answer begins; `prompt` is None when regenerating the last one."""
+    def start_answer(self, prompt: str | None, label: str | None = None) -> None:
+        """A new answer begins; `prompt` is None when regenerating the last one. `label`: the
+        heading when the answering model is not the picker's (regenerate after a change)."""
         self.notice.hide()
         if prompt is None:
-            self.view.discard_answer()
+            self.view.discard_answer()  # the old answer, heading and all: the model may have changed
         else:
             self.view.add_prompt(prompt)
-            self.view.begin_answer(self.answer_label())
+        self.view.begin_answer(label or self.answer_label())
         self._text = ""
         self._dirty = False
         self.metrics.setText("waiting for the first token…")
@@ -256,7 +262,6 @@ class Pane(QFrame):
             figures.append(f"model loaded in {result.load_s:.1f} s")
         self.metrics.setText(" · ".join(figures) or result.status)
         self.set_streaming(False)
-        self.regen.setEnabled(True)
 
     def copy_answer(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
@@ -264,6 +269,8 @@ class Pane(QFrame):
     def show_history(self, turns: list[tuple[str, str, str]]) -> None:
         """Reopened conversation: (prompt, answer, note) per turn."""
         self.view.clear_all()
+        self.notice.hide()
+        self.metrics.setText("")
         for prompt, answer, note in turns:
             self.view.add_prompt(prompt)
             self.view.add_answer(answer, self.answer_label(), note)

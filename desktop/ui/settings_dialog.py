@@ -34,6 +34,8 @@ class KeyRow(QWidget):
         self.session_only = QCheckBox("Keep for this session only", self)
         self.save = QPushButton("Save key", self)
         self.save.clicked.connect(self._save)
+        self.save.setAutoDefault(False)
+        self.field.returnPressed.connect(self._save)  # Enter stores the key rather than closing the dialog
         self.remove = QPushButton("Remove", self)
         self.remove.clicked.connect(self._remove)
         row = QHBoxLayout()
@@ -57,17 +59,19 @@ class KeyRow(QWidget):
         self.status.setText(SOURCE_TEXT[src].format(backend=self.services.secrets.keychain_name(), env=self.env))
         self.remove.setEnabled(src in (Source.KEYCHAIN, Source.SESSION))
 
-    def _save(self) -> None:
+    def _save(self) -> bool:
+        """Store a typed key; False when it could not be stored (the field keeps it)."""
         value = self.field.text().strip()
         if not value:
-            return
+            return True
         try:
             self.services.secrets.set(self.name, value, session_only=self.session_only.isChecked())
         except NoKeychain as exc:
             QMessageBox.warning(self, "Key not saved", str(exc))
-            return
+            return False
         self.field.clear()
         self.refresh()
+        return True
 
     def _remove(self) -> None:
         self.services.secrets.delete(self.name)
@@ -180,6 +184,9 @@ class SettingsDialog(QDialog):
                 "LLAMA_CMAKE_ARGS=-DGGML_CUDA=on (or METAL / VULKAN); see the README.")
 
     def accept(self) -> None:
+        # A key typed but not yet stored with "Save key" is what the user means to keep.
+        if not (self.openai_key._save() and self.hf_token._save()):
+            return
         s = self.services.settings
         s.openai_base_url = self.base_url.text().strip()
         s.request_timeout_s = self.timeout.value()
