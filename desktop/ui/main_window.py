@@ -157,7 +157,7 @@ class MainWindow(QMainWindow):
         self.history.installEventFilter(self)
         side = QWidget(self)
         side.setObjectName("sidebar")
-        side.setMinimumWidth(190)
+        side.setMinimumWidth(150)
         sl = QVBoxLayout(side)
         sl.setContentsMargins(8, 8, 4, 8)
         title = QLabel("History", side)

@@ -69,7 +69,7 @@ class Pane(QFrame):
         self.title = QLabel(self)
         self.title.setObjectName("paneTitle")
         self.picker = QComboBox(self)
-        self.picker.setMinimumContentsLength(18)
+        self.picker.setMinimumContentsLength(4)  # four panes still fit a laptop screen
         self.picker.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.picker.setToolTip("Which model answers in this pane")
         self.picker.currentIndexChanged.connect(lambda _i: self.choiceChanged.emit())

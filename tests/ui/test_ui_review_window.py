@@ -380,3 +380,9 @@ def qtbot_app():
     from PySide6.QtWidgets import QApplication
 
     return QApplication.instance()
+
+
+def test_four_panes_fit_a_laptop_screen(qtbot, window):
+    window.add_pane()
+    window.add_pane()
+    assert window.minimumSizeHint().width() <= 1366
