@@ -134,7 +134,7 @@ class Round:
         slot = self.slots[i]
         rec = Recorder()
         try:
-            with self._turns[id(slot.engine)]:
+            with self._turns.setdefault(id(slot.engine), threading.Lock()):  # a pane's engine may be swapped
                 self._on_engine[i] = True  # set before the check below: cancel() reads them the other way round
                 try:
                     if self._cancelled[i]:
