@@ -111,14 +111,14 @@ class Transcript(QTextBrowser):
         cursor.removeSelectedText()
         split = stable_split(text, self._rendered)
         if split > self._rendered:
-            _insert_markdown(cursor, text[self._rendered:split])
+            _insert_markdown(cursor, text[self._rendered:split], self._code_background())
             self._rendered = split
             cursor.movePosition(QTextCursor.End)
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())  # nothing carries over (a code block's format)
             self._tail_start = cursor.position()
         tail = text[self._rendered:]
         if tail:
-            _insert_markdown(cursor, tail)
+            _insert_markdown(cursor, tail, self._code_background())
         cursor.endEditBlock()
         if at_bottom:
             self._scroll_to_bottom()
@@ -138,7 +138,7 @@ class Transcript(QTextBrowser):
     def _append_markdown(self, text: str) -> None:
         c = self._end()
         c.insertBlock(QTextBlockFormat(), QTextCharFormat())
-        _insert_markdown(c, text)
+        _insert_markdown(c, text, self._code_background())
         self._scroll_to_bottom()
 
     def _heading(self, label: str, color: QColor | None = None, top: int = 10) -> None:
@@ -175,13 +175,18 @@ class Transcript(QTextBrowser):
         bar = self.verticalScrollBar()
         return bar.value() >= bar.maximum() - 4
 
+    def _code_background(self) -> QColor:
+        """A shade off the page, so code blocks stand out in light and dark themes alike."""
+        base = self.palette().color(QPalette.Base)
+        return base.darker(106) if base.lightness() > 128 else base.lighter(135)
+
     def _scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
 
 
-def _insert_markdown(cursor: QTextCursor, text: str) -> None:
+def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | None = None) -> None:
     """insertMarkdown at the start of an empty block, keeping the first block's own format.
 
     QTextCursor.insertMarkdown merges the fragment's first block into the block it lands in,
@@ -197,3 +202,14 @@ def _insert_markdown(cursor: QTextCursor, text: str) -> None:
         fmt = first.blockFormat()
         fmt.clearProperty(QTextFormat.ObjectIndex)
         QTextCursor(block).setBlockFormat(fmt)
+    if code_background is not None:
+        # Code blocks get a shaded background (Qt's Markdown import only changes their font).
+        b, end = block, cursor.block()
+        while b.isValid():
+            fmt = b.blockFormat()
+            if fmt.hasProperty(QTextFormat.BlockCodeFence) or fmt.nonBreakableLines():
+                fmt.setBackground(code_background)
+                QTextCursor(b).setBlockFormat(fmt)
+            if b == end:
+                break
+            b = b.next()

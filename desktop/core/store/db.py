@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -477,7 +478,7 @@ def _battles_for(outcome: str, best_position: int | None, positions: list[int]) 
 
 
 def _title_from(prompt: str) -> str:
-    line = " ".join(prompt.split())
+    line = " ".join(re.sub(r"[*_`#>]+", "", prompt).split()) or " ".join(prompt.split())  # no Markdown marks
     return line if len(line) <= 60 else line[:57].rstrip() + "…"
 
 
