@@ -147,7 +147,7 @@ def cmd_ask(services, args) -> int:
         if getattr(args, name) is not None:
             sampling = replace(sampling, **{name: getattr(args, name)})
     try:
-        slots = [Slot(c, services.engines.get(c), sampling) for c in choices]
+        slots = [Slot(c, services.engines.get(c, instance=i), sampling) for i, c in enumerate(choices)]
     except NeedsKey as exc:
         print(f"arenadesk: {exc}", file=sys.stderr)
         return 2

@@ -362,9 +362,9 @@ class MainWindow(QMainWindow):
             elif p.notice.text() == NO_KEY_NOTICE:
                 p.notice.hide()
 
-    def _engine(self, choice: ModelChoice):
+    def _engine(self, choice: ModelChoice, pane: int = 0):
         try:
-            return self.services.engines.get(choice)
+            return self.services.engines.get(choice, instance=pane)
         except NeedsKey as exc:
             if self.services.settings.openai_base_url:  # a local compatible server may need no key
                 from ..core.engines.openai_api import OpenAIEngine
@@ -407,8 +407,8 @@ class MainWindow(QMainWindow):
             self.conversation_id = self.services.store.new_conversation(blind=blind)
         positions = shuffled_positions(len(self.panes)) if blind else list(range(len(self.panes)))
         self._arrange(positions, hidden=blind)
-        slots = [Slot(c, self._engine(c), p.params(settings.sampling), history=list(p.history))
-                 for c, p in zip(choices, self.panes)]
+        slots = [Slot(c, self._engine(c, i), p.params(settings.sampling), history=list(p.history))
+                 for i, (c, p) in enumerate(zip(choices, self.panes))]
         rnd = Round(self.services.store, self.services.prices, self.conversation_id, text, slots,
                     system_prompt=settings.system_prompt, blind=blind, tag=self.tag.currentText().strip() or None,
                     positions=positions)

@@ -37,24 +37,45 @@ class ModelChoice:
 
 
 class EnginePool:
-    """Engines by choice, made on demand by `factory` (which the app composes)."""
+    """Engines by choice, made on demand by `factory` (which the app composes).
+
+    A local model is one engine whichever panes use it (its weights are in memory once;
+    panes on it take turns). An API model can be asked for per pane (`instance`), so two
+    panes on the same API model stream at once and stop independently.
+    """
 
     def __init__(self, factory: Callable[[ModelChoice], Engine]):
         self._factory = factory
-        self._engines: dict[ModelChoice, Engine] = {}
+        self._engines: dict[tuple[ModelChoice, int], Engine] = {}
+        self._making: dict[tuple[ModelChoice, int], threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, choice: ModelChoice) -> Engine:
+    def get(self, choice: ModelChoice, instance: int = 0) -> Engine:
+        key = (choice, instance if choice.engine != "local" else 0)
         with self._lock:
-            engine = self._engines.get(choice)
+            engine = self._engines.get(key)
+            if engine is not None:
+                return engine
+            making = self._making.setdefault(key, threading.Lock())
+        # Made outside the pool's lock: writing out the built-in model or hashing a large
+        # file must not hold up callers that want another, ready engine.
+        with making:
+            with self._lock:
+                engine = self._engines.get(key)
             if engine is None:
-                engine = self._engines[choice] = self._factory(choice)
+                engine = self._factory(choice)
+                with self._lock:
+                    self._engines[key] = engine
+            with self._lock:
+                self._making.pop(key, None)
             return engine
 
     def drop(self, choice: ModelChoice) -> None:
+        """Close every engine made for this choice."""
         with self._lock:
-            engine = self._engines.pop(choice, None)
-        if engine is not None:
+            keys = [k for k in self._engines if k[0] == choice]
+            engines = [self._engines.pop(k) for k in keys]
+        for engine in engines:
             engine.close()
 
     def reset(self) -> None:
