@@ -21,14 +21,21 @@ class Inbox(QObject):
     def __init__(self, parent=None, interval_ms: int = POLL_MS):
         super().__init__(parent)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.drain)
         self._timer.start()
 
+    def close(self) -> None:
+        """Stop running posts (the owner is going away); later posts are dropped."""
+        self._timer.stop()
+        self._closed = True
+
     def post(self, fn, *args) -> None:
         """Any thread: run fn(*args) on the GUI thread soon."""
-        self._queue.put((fn, args))
+        if not self._closed:
+            self._queue.put((fn, args))
 
     def drain(self) -> None:
         # A time budget keeps the GUI responsive when workers post faster than we can run.

@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
 
         self._build_actions()
         self._build_layout()
+        self.setAcceptDrops(True)  # drop a .gguf file to add it
         for _ in range(2):
             self.add_pane()
         self.refresh_models()
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
             QKeySequence.Preferences).isEmpty() else QKeySequence("Ctrl+,"), self.open_settings, "Settings")
         self.act_settings.setShortcuts([QKeySequence("Ctrl+,")])
         self.act_about = self._action("About ArenaDesk", None, self.open_about)
+        self.act_keys = self._action("Keyboard shortcuts", QKeySequence.HelpContents, self.show_shortcuts)
         self.act_quit = self._action("Quit", QKeySequence.Quit, self.close)
         self.act_search = self._action("Search history", QKeySequence.Find, lambda: self.search.setFocus())
 
@@ -138,7 +140,9 @@ class MainWindow(QMainWindow):
         m = menu.addMenu("&Tools")
         for a in (self.act_library, self.act_board, self.act_settings):
             m.addAction(a)
-        menu.addMenu("&Help").addAction(self.act_about)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.act_keys)
+        help_menu.addAction(self.act_about)
 
     def _build_layout(self) -> None:
         # History sidebar
@@ -303,9 +307,10 @@ class MainWindow(QMainWindow):
 
     def _fetch_api_models(self) -> None:
         key = self.services.secrets.get(secret_names.OPENAI).value
-        if not key:
-            return
         base_url = self.services.settings.openai_base_url or None
+        if not key and not base_url:
+            return
+        key = key or "no-key"  # a local OpenAI-compatible server usually wants none
 
         def job():
             try:
@@ -333,23 +338,24 @@ class MainWindow(QMainWindow):
             self._warming.add(choice)
 
             def job(choice=choice):
+                info = None
                 try:
                     engine = self.services.engines.get(ModelChoice.parse(choice))
                     error = None if getattr(engine, "loaded", True) else engine.warm()
+                    info = getattr(engine, "load_info", None)
                 except Exception as exc:  # shown in the status bar; the pane says more on send
                     error = str(exc)
-                self._inbox.post(self._on_warmed, choice, error)
+                self._inbox.post(self._on_warmed, choice, error, info)
 
             threading.Thread(target=job, daemon=True, name="arenadesk-warm").start()
 
-    def _on_warmed(self, choice: str, error) -> None:
+    def _on_warmed(self, choice: str, error, info) -> None:
         self._warming.discard(choice)
         label = ModelChoice.parse(choice).label
         if error:
             self.statusBar().showMessage(f"{label}: {error}")
             return
-        engine = self.services.engines.get(ModelChoice.parse(choice))
-        info = getattr(engine, "load_info", None) or {}
+        info = info or {}
         gpu = ("GPU: " + (f"{info['gpu_layers_offloaded']}/{info['layers'] + 1} layers offloaded"
                           if info.get("gpu_offload_supported") else "not in this llama.cpp build, running on CPU"))
         self.statusBar().showMessage(f"{label} loaded · {info.get('threads')} threads · {gpu}", 15000)
@@ -658,6 +664,47 @@ class MainWindow(QMainWindow):
                 return True
         return super().eventFilter(obj, event)
 
+    # -- importing by drag and drop -------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        for url in event.mimeData().urls():
+            if url.toLocalFile().lower().endswith(".gguf"):
+                self.import_model(url.toLocalFile())
+        event.acceptProposedAction()
+
+    def import_model(self, path: str) -> None:
+        """Add a .gguf to the library where it lies (header read and checksum taken on a worker)."""
+        from pathlib import Path
+
+        from ..core.library.installed import import_file
+
+        name = Path(path).name
+        self.statusBar().showMessage(f"Adding {name}: reading its header and checksum…")
+
+        def job():
+            try:
+                model, error = import_file(self.services, path), None
+            except Exception as exc:  # GGUFError and I/O errors say what is wrong with the file
+                model, error = None, str(exc)
+            self._inbox.post(self._on_imported, name, model, error)
+
+        threading.Thread(target=job, daemon=True, name="arenadesk-import").start()
+
+    def _on_imported(self, name: str, model, error) -> None:
+        if error:
+            QMessageBox.warning(self, "Model not added", error)
+            self.statusBar().clearMessage()
+            return
+        self.refresh_models()
+        idle = next((p for p in self.panes if (p.choice() or "").startswith("local:")), self.panes[0])
+        if not self._running():
+            idle.set_choices(self._model_items(), prefer=str(model.choice))
+            self._on_choice_changed()
+        self.statusBar().showMessage(f"Added {name} to your models.", 8000)
+
     # -- dialogs --------------------------------------------------------------------------
     def _dialog(self, name: str, make) -> QWidget:
         d = self._dialogs.get(name)
@@ -712,12 +759,26 @@ class MainWindow(QMainWindow):
         d = self._dialog("leaderboard", make)
         d.view.refresh()
 
+    def show_shortcuts(self) -> None:
+        rows = [
+            ("Ctrl+Enter", "send the prompt to every pane"), ("Esc", "stop every answer"),
+            ("Ctrl+R", "regenerate every pane's last answer"), ("Ctrl+N", "new comparison"),
+            ("Ctrl+T", "add a pane (up to four)"), ("Ctrl+B", "blind mode"),
+            ("1 or ←", "left better"), ("2 or →", "right better"), ("3", "tie"), ("4", "both bad"),
+            ("1–4, T, X", "with more panes: best answer, tie, all bad"),
+            ("Ctrl+F", "search history"), ("Del", "delete the selected comparison"),
+            ("Ctrl+M", "models"), ("Ctrl+L", "leaderboard"), ("Ctrl+,", "settings"),
+        ]
+        html = "<table cellpadding=3>" + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
+        QMessageBox.information(self, "Keyboard shortcuts", html + "</table>")
+
     def open_about(self) -> None:
         from .about import AboutDialog
 
         AboutDialog(self.services, self).exec()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self._inbox.close()  # background jobs finishing after this find no window to report to
         if self._running():
             self.current.runner.cancel()
             self.current.runner.round.wait(timeout=2.0)

@@ -185,3 +185,20 @@ def test_votes_cast_in_the_window_make_the_leaderboard(qtbot, window, services):
     with qtbot.waitSignal(view.computed, timeout=30_000):
         window.rating.buttons[("right", None)].click()  # the board's window has the focus now
     assert view.rows()[0].label == "Gemma 3 270M (built in)"  # still ahead: 2 wins, 1 loss
+
+
+def test_a_dropped_gguf_is_added_and_picked(qtbot, window, embedded_model, tmp_path, monkeypatch):
+    import shutil
+
+    copy = tmp_path / "my-model.gguf"
+    shutil.copyfile(embedded_model, copy)
+    window.import_model(str(copy))
+    qtbot.waitUntil(lambda: window.panes[0].choice() == f"local:{copy}", timeout=30_000)
+    assert "my-model" in window.panes[0].picker.currentText()
+    warned = []
+    monkeypatch.setattr(main_window.QMessageBox, "warning", lambda *a: warned.append(a[2]))
+    bad = tmp_path / "bad.gguf"
+    bad.write_text("not a model")
+    window.import_model(str(bad))
+    qtbot.waitUntil(lambda: bool(warned), timeout=10_000)
+    assert "bad.gguf" in warned[0]
