@@ -1,33 +1,15 @@
-"""Review findings in the local engine, on the real embedded model."""
+"""The local engine's life cycle at its edges (abandoned streams, context overflow, unloading
+while busy), on the real embedded model."""
 import threading
 import time
 
-import pytest
-
-from desktop.core.engines.base import Done, Error, Recorder, TextDelta
+from desktop.core.engines.base import Recorder, TextDelta
 from desktop.core.engines.local import LocalEngine
-from desktop.core.settings import LocalRuntime, Sampling
+from desktop.core.settings import LocalRuntime
 
-GREEDY = Sampling(max_tokens=24, temperature=0.0, seed=1)
-LONG = Sampling(max_tokens=1500, temperature=0.0, seed=1, repeat_penalty=1.0)
-COUNTING = [{"role": "user", "content": "Count from 1 to 400, separated by commas."}]
+from test_local_engine import COUNTING, LONG, engine, run  # noqa: F401  (engine is a fixture)
+
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-@pytest.fixture
-def engine(embedded_model):
-    e = LocalEngine(embedded_model, LocalRuntime(context_length=2048, threads=2))
-    yield e
-    e.close()
-
-
-def run(engine, messages, params=GREEDY):
-    rec = Recorder()
-    events = []
-    for ev in engine.stream(messages, params):
-        events.append(ev)
-        rec.feed(ev)
-    return events, rec.result
 
 
 def test_a_stream_abandoned_mid_answer_does_not_leak_into_the_next_answer(engine):
