@@ -86,3 +86,18 @@ def test_an_unreadable_path_is_a_clear_load_error(tmp_path):
     folder.mkdir()
     _, result = run(LocalEngine(folder), FRANCE)
     assert result.status == "error" and result.error_kind == "load" and "model.gguf" in result.error
+
+
+def test_stop_during_a_load_does_not_wait_for_it(embedded_model):
+    e = LocalEngine(embedded_model, LocalRuntime(context_length=2048, threads=2))
+    try:
+        threading.Timer(0.05, e.cancel).start()  # long before the model could have loaded
+        t0 = time.monotonic()
+        events, result = run(e, [{"role": "user", "content": "Hi"}])
+        assert result.status == "cancelled"
+        assert time.monotonic() - t0 < 1.0
+        assert not e.loaded
+        _, result = run(e, [{"role": "user", "content": "What is the capital of France?"}])
+        assert result.status == "done" and "Paris" in result.text
+    finally:
+        e.close()

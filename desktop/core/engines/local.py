@@ -58,8 +58,9 @@ class LocalEngine:
             return f"{p.name} is not a GGUF model file (it does not start with the GGUF signature)."
         return None
 
-    def load(self) -> Iterator[Event]:
-        """Start the child and load the model: yields Loaded, or an Error; nothing if already loaded."""
+    def load(self, cancellable: bool = False) -> Iterator[Event]:
+        """Start the child and load the model: yields Loaded, or an Error; nothing if already loaded.
+        With `cancellable` (an answer is waiting on it), cancel() ends the load: Done("cancelled")."""
         if self._proc is not None and self._proc.is_alive():
             return
         began = time.monotonic()
@@ -78,7 +79,17 @@ class LocalEngine:
         proc.start()
         child.close()
         self._proc, self._conn = proc, parent  # only a started process is ever visible to unload()
-        msg = self._recv(LOAD_TIMEOUT_S)
+        msg = None
+        deadline = began + LOAD_TIMEOUT_S
+        while msg is None and time.monotonic() < deadline and self._unloads == unloads and proc.is_alive():
+            if cancellable and self._cancel.value:
+                # A big model can take minutes to load: Stop must not wait for it.
+                self.unload(force=True)
+                yield Done("cancelled")
+                return
+            msg = self._recv(0.1)
+        if msg is None and self._unloads == unloads:
+            msg = self._recv(0)  # the child may have answered just before it ended
         if msg is None or msg[0] != "loaded":
             if self._unloads != unloads:  # another thread unloaded it (settings saved, window closed)
                 yield Error(f"Loading {self.model_path.name} was stopped because the model was unloaded "
@@ -149,9 +160,9 @@ class LocalEngine:
         with self._lock:
             self._drain()  # before clearing the flag: the previous, cancelled answer still needs it
             self._cancel.value = False
-            for event in self.load():
+            for event in self.load(cancellable=True):
                 yield event
-                if isinstance(event, Error):
+                if isinstance(event, (Error, Done)):
                     return
             if self._cancel.value:
                 yield Done("cancelled")
