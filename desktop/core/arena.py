@@ -152,14 +152,7 @@ class Round:
             self.store.save_response(self.response_ids[i], result)
         finally:
             # Whatever happens to the bookkeeping, the pane hears that its answer ended.
-            earlier = self._earlier[i]
-            if result.status in ("done", "cancelled") and result.text:
-                slot.history = earlier + [
-                    {"role": "user", "content": self.prompt},
-                    {"role": "assistant", "content": result.text},
-                ]
-            else:
-                slot.history = list(earlier)
+            slot.history = self._earlier[i] + turn_messages(self.prompt, result.status, result.text)
             if on_result:
                 on_result(i, result)
 
@@ -187,6 +180,48 @@ class Round:
         if slot.choice.engine == "local":
             return 0.0
         return self.prices.cost(slot.choice.model, result.tokens_in, result.tokens_out)
+
+
+def turn_messages(prompt: str, status: str, text: str) -> list[dict]:
+    """What a finished turn adds to its pane's memory: the exchange, if there is an answer to
+    remember (a stopped answer counts with what it said; a failed one is forgotten)."""
+    if status in ("done", "cancelled") and text:
+        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
+    return []
+
+
+@dataclass
+class PaneRecord:
+    """One pane of a stored conversation, as the window shows and continues it."""
+
+    slot: int
+    choice: str  # what its picker named in the last round ("" if unknown)
+    position: int  # where it was shown in the last round
+    turns: list[tuple[str, str, str]]  # (prompt, answer, note) per round it took part in
+    history: list[dict]  # the messages it remembers for the next prompt
+    stars: int | None  # stars on its last answer
+    last_response_id: int | None
+
+
+def pane_records(conversation) -> list[PaneRecord]:
+    """Rebuild each pane's transcript and memory from a stored ConversationRow."""
+    rounds = conversation.rounds
+    n = max((len(r.responses) for r in rounds), default=0)
+    by_slot = [{r.slot: r for r in rnd.responses} for rnd in rounds]
+    out = []
+    for i in range(n):
+        turns, history = [], []
+        for rnd, slots in zip(rounds, by_slot):
+            r = slots.get(i)
+            if r is None:
+                continue
+            note = r.error if r.status == "error" else ("Stopped." if r.status == "cancelled" else "")
+            turns.append((rnd.prompt, r.text, note or ""))
+            history += turn_messages(rnd.prompt, r.status, r.text)
+        last = by_slot[-1].get(i) if by_slot else None
+        out.append(PaneRecord(i, last.choice if last else "", last.position if last else i, turns, history,
+                              last.stars if last else None, last.id if last else None))
+    return out
 
 
 def format_metrics(r: Result) -> list[str]:

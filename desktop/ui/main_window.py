@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import secrets as secret_names
-from ..core.arena import Round, Slot, shuffled_positions
+from ..core.arena import Round, Slot, pane_records, shuffled_positions
 from ..core.engines.base import ModelInfo, Unavailable
 from ..core.engines.registry import ModelChoice
 from ..core.services import NeedsKey, Services
@@ -592,7 +592,8 @@ class MainWindow(QMainWindow):
         conv = self.services.store.conversation(conversation_id)
         if not conv.rounds:
             return
-        n = max(len(r.responses) for r in conv.rounds)
+        records = pane_records(conv)
+        n = len(records)
         while len(self.panes) < n:
             self.add_pane()
         while len(self.panes) > n:
@@ -600,28 +601,17 @@ class MainWindow(QMainWindow):
         last = conv.rounds[-1]
         hidden = last.blind and last.vote is None  # an unvoted blind round stays blind
         self.current = None
-        by_slot = [{r.slot: r for r in rnd.responses} for rnd in conv.rounds]
-        for i, pane in enumerate(self.panes):
-            resp = by_slot[-1].get(i)
-            if resp is not None and resp.choice:
-                pane.set_choices(self._model_items(), prefer=resp.choice)
-            pane.set_position(resp.position if resp else i, hidden=hidden)
-            turns, history = [], []
-            for rnd, slots in zip(conv.rounds, by_slot):
-                r = slots.get(i)
-                if r is None:
-                    continue
-                note = r.error if r.status == "error" else ("Stopped." if r.status == "cancelled" else "")
-                turns.append((rnd.prompt, r.text, note or ""))
-                if r.status in ("done", "cancelled") and r.text:
-                    history += [{"role": "user", "content": rnd.prompt}, {"role": "assistant", "content": r.text}]
-            pane.show_history(turns)
-            pane.history = history
-            pane.stars.set_value(resp.stars if resp else None)
+        for pane, rec in zip(self.panes, records):
+            if rec.choice:
+                pane.set_choices(self._model_items(), prefer=rec.choice)
+            pane.set_position(rec.position, hidden=hidden)
+            pane.show_history(rec.turns)
+            pane.history = rec.history
+            pane.stars.set_value(rec.stars)
             pane.stars.setEnabled(True)
         self._arrange([p.position for p in self.panes], hidden=hidden)
         self.conversation_id = conv.id
-        resp_ids = [by_slot[-1][i].id if i in by_slot[-1] else -1 for i in range(n)]
+        resp_ids = [rec.last_response_id if rec.last_response_id is not None else -1 for rec in records]
         self.current = OpenRound(last.id, resp_ids, [p.position for p in self.panes], last.blind,
                                  voted=last.vote is not None, revealed=not hidden)
         self.rating.set_panes(n)

@@ -130,3 +130,28 @@ def test_a_broken_price_table_does_not_leave_the_pane_streaming_forever(tmp_path
 def test_prices_ignore_unreadable_entries():
     p = Prices({"gpt-x": {"input": "abc", "output": 1}})
     assert p.cost("gpt-x", 10, 10) is None
+
+
+def test_pane_records_rebuild_each_panes_transcript_and_memory(tmp_path):
+    from desktop.core.arena import pane_records
+    from desktop.core.engines.base import Result
+    from desktop.core.store import SlotSpec, Store
+
+    store = Store(tmp_path / "a.sqlite3")
+    conv = store.new_conversation()
+    specs = [SlotSpec(0, 1, "local", "g.gguf", "sha256:g", {}, "local:default"),
+             SlotSpec(1, 0, "openai", "gpt-4o-mini", "gpt-4o-mini", {}, "openai:gpt-4o-mini")]
+    _, (a1, b1) = store.add_round(conv, "first", specs)
+    store.save_response(a1, Result(text="one", status="done"))
+    store.save_response(b1, Result(text="", status="error", error="No OpenAI key"))
+    _, (a2, b2) = store.add_round(conv, "second", specs)
+    store.save_response(a2, Result(text="two (stopped)", status="cancelled"))
+    store.save_response(b2, Result(text="deux", status="done"))
+    store.set_stars(b2, 5)
+    left, right = pane_records(store.conversation(conv))
+    assert (left.choice, left.position, right.position) == ("local:default", 1, 0)
+    assert left.turns == [("first", "one", ""), ("second", "two (stopped)", "Stopped.")]
+    assert [m["content"] for m in left.history] == ["first", "one", "second", "two (stopped)"]
+    assert right.turns[0] == ("first", "", "No OpenAI key")
+    assert [m["content"] for m in right.history] == ["second", "deux"]  # the failed turn is not remembered
+    assert (right.stars, right.last_response_id) == (5, b2)
