@@ -3,6 +3,7 @@ built once and handed to whoever needs them (the window, the command line, tests
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,10 @@ class Services:
         f = default_folders(home).ensure()
         loaded = settings_io.load(f.settings_file)
         warnings = [loaded.warning] if loaded.warning else []
-        return cls(f, loaded.settings, Store(f.database), Secrets(), Prices.load(f.prices_file), warnings)
+        store = Store(f.database)
+        # An hour is longer than any answer takes: older 'streaming' rows were cut off by a crash.
+        store.close_interrupted(started_before=time.time() - 3600)
+        return cls(f, loaded.settings, store, Secrets(), Prices.load(f.prices_file), warnings)
 
     def save_settings(self) -> None:
         settings_io.save(self.settings, self.folders.settings_file)

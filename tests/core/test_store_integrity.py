@@ -26,3 +26,19 @@ def test_a_file_that_is_not_a_database_is_refused_with_a_clear_message_and_left_
         Store(path)
     assert str(path) in str(exc.value) and "not changed" in str(exc.value)
     assert path.read_bytes() == b"not a database " * 200
+
+
+def test_answers_cut_off_by_a_crash_are_closed_on_the_next_start(tmp_path):
+    import time
+
+    from desktop.core.store import SlotSpec, Store
+
+    store = Store(tmp_path / "a.sqlite3")
+    conv = store.new_conversation()
+    spec = [SlotSpec(0, 0, "local", "m", "m")]
+    store.add_round(conv, "old", spec, created_at=time.time() - 7200)
+    store.add_round(conv, "live", spec)  # another process may still be streaming this one
+    assert store.close_interrupted(started_before=time.time() - 3600) == 1
+    rows = store.query("SELECT r.prompt, p.status, p.error IS NOT NULL FROM responses p JOIN rounds r ON r.id = p.round_id "
+                       "ORDER BY r.turn")
+    assert rows == [("old", "error", 1), ("live", "streaming", 0)]

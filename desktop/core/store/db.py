@@ -275,6 +275,18 @@ class Store:
         with self.transaction() as db:
             db.execute("UPDATE rounds SET tag = ? WHERE id = ?", (tag or None, round_id))
 
+    def close_interrupted(self, started_before: float) -> int:
+        """Answers still 'streaming' that began before `started_before` belong to a session that
+        ended without finishing them (a crash, a power cut): mark them so, keeping their text.
+        Returns how many. The cut-off keeps answers of another live process untouched."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE responses SET status = 'error', error = ?, finished_at = COALESCE(finished_at, started_at) "
+                "WHERE status = 'streaming' AND started_at < ?",
+                ("ArenaDesk closed before this answer finished; the text so far is kept.", started_before),
+            )
+            return cur.rowcount
+
     def save_response(self, response_id: int, result) -> None:
         """Write an engine Result (text, status, timings, usage, cost) to its response row."""
         with self.transaction() as db:
