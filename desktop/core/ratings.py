@@ -415,11 +415,14 @@ def online_elo(ia, ib, outcome, tstamps, n: int, k: float = ELO_K, max_points: i
 
 
 def position_bias(battles: Sequence) -> PositionBias:
-    """Share of blind decisive battles won by the side shown on the left (lower position)."""
+    """Share of blind decisive two-answer battles won by the side shown on the left.
+
+    Rounds of three or four answers are left out: a best-of-N vote is not a left/right choice."""
     decisive = 0
     left = 0
     for b in battles:
-        if not b.blind or b.winner not in ("a", "b") or b.position_a == b.position_b:
+        if (not b.blind or b.winner not in ("a", "b") or b.position_a == b.position_b
+                or getattr(b, "panes", 2) != 2):
             continue
         decisive += 1
         a_left = b.position_a < b.position_b

@@ -248,3 +248,11 @@ def test_a_short_one_sided_record_is_not_certain():
     assert a.rank == b.rank == 1  # the intervals overlap: no separation claimed
     assert a.rating - b.rating < 800  # the prior keeps it finite and modest
     assert board.too_few
+
+
+def test_position_bias_counts_only_two_answer_rounds():
+    two = [Battle(k, k, "A", "B", "A", "B", "a", True, 0, 1, float(k), None, 2) for k in range(10)]
+    best_of_three = [Battle(100 + k, 100 + k, "A", "C", "A", "C", "a", True, 0, 2, float(100 + k), None, 3)
+                     for k in range(50)]
+    bias = ratings.position_bias(two + best_of_three)
+    assert bias.decisive == 10 and bias.left_wins == 10

@@ -128,6 +128,7 @@ class Battle:
     position_b: int
     tstamp: float
     tag: str | None
+    panes: int = 2  # answers shown in its round (left/right only means something with two)
 
 
 _RESPONSE_COLS = (
@@ -450,8 +451,9 @@ class Store:
         """Every pairwise outcome, oldest first, filtered by vote time, blindness and tag."""
         sql = (
             "SELECT b.id, r.id, pa.model_ref, pb.model_ref, pa.model, pb.model, b.winner, v.blind, "
-            "pa.position, pb.position, v.created_at, r.tag "
+            "pa.position, pb.position, v.created_at, r.tag, n.panes "
             "FROM battles b JOIN votes v ON v.id = b.vote_id JOIN rounds r ON r.id = v.round_id "
+            "JOIN (SELECT round_id, COUNT(*) AS panes FROM responses GROUP BY round_id) n ON n.round_id = r.id "
             "JOIN responses pa ON pa.id = b.response_a JOIN responses pb ON pb.id = b.response_b WHERE 1 = 1"
         )
         args: list = []
@@ -468,7 +470,7 @@ class Store:
             args.append(tag)
         sql += " ORDER BY v.created_at, b.id"
         return [
-            Battle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11])
+            Battle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11], r[12])
             for r in self.query(sql, args)
         ]
 
