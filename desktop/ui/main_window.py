@@ -154,6 +154,9 @@ class MainWindow(QMainWindow):
         self._history_timer.timeout.connect(self.refresh_history)
         self.history = QListWidget(self)
         self.history.setObjectName("history")
+        self.history.setWordWrap(True)  # two-line items: title, then date · rounds · to rate
+        self.history.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.history.setTextElideMode(Qt.ElideRight)
         self.history.itemActivated.connect(self._on_history_item)
         self.history.itemClicked.connect(self._on_history_item)
         self.history.setContextMenuPolicy(Qt.CustomContextMenu)
@@ -569,13 +572,18 @@ class MainWindow(QMainWindow):
 
     def refresh_history(self) -> None:
         self.history.clear()
-        for conv in self.services.store.conversations(self.search.text().strip()):
-            item = QListWidgetItem(conv.title or "(untitled)")
-            item.setData(Qt.UserRole, conv.id)
-            import datetime as dt
+        import datetime as dt
 
-            when = dt.datetime.fromtimestamp(conv.created_at).strftime("%Y-%m-%d %H:%M")
-            item.setToolTip(f"{conv.title}\n{when}{' · blind' if conv.blind else ''}")
+        for conv in self.services.store.conversations(self.search.text().strip()):
+            when = dt.datetime.fromtimestamp(conv.created_at).strftime("%b %d, %H:%M")
+            facts = [when, f"{conv.n_rounds} round{'s' if conv.n_rounds != 1 else ''}"]
+            if conv.n_unrated:
+                facts.append(f"{conv.n_unrated} to rate")
+            if conv.blind:
+                facts.append("blind")
+            item = QListWidgetItem(f"{conv.title or '(untitled)'}\n{' · '.join(facts)}")
+            item.setData(Qt.UserRole, conv.id)
+            item.setToolTip(conv.title)
             self.history.addItem(item)
             if conv.id == self.conversation_id:
                 item.setSelected(True)

@@ -97,3 +97,13 @@ def test_database_from_a_newer_version_is_refused_untouched(tmp_path):
     with pytest.raises(NewerDatabase, match="newer version"):
         Store(path)
     assert path.read_bytes() == before
+
+
+def test_conversation_list_counts_rounds_and_unrated(tmp_path):
+    store = Store(tmp_path / "a.sqlite3")
+    conv = store.new_conversation()
+    r1, _ = store.add_round(conv, "a", two_slots())
+    store.add_round(conv, "b", two_slots())
+    store.cast_vote(r1, "left")
+    (row,) = store.conversations()
+    assert (row.n_rounds, row.n_unrated) == (2, 1)

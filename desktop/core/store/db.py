@@ -110,6 +110,8 @@ class ConversationRow:
     blind: bool
     rounds: list[RoundRow] = field(default_factory=list)
     uid: str = ""
+    n_rounds: int = 0  # filled by conversations(), for the history list
+    n_unrated: int = 0
 
 
 @dataclass
@@ -382,7 +384,12 @@ class Store:
     # -- reading --------------------------------------------------------------------------
     def conversations(self, search: str = "", limit: int = 500) -> list[ConversationRow]:
         """Newest first; `search` matches titles, prompts and answers."""
-        sql = "SELECT id, title, created_at, blind, uid FROM conversations"
+        sql = (
+            "SELECT id, title, created_at, blind, uid, "
+            "(SELECT COUNT(*) FROM rounds r WHERE r.conversation_id = conversations.id), "
+            "(SELECT COUNT(*) FROM rounds r LEFT JOIN votes v ON v.round_id = r.id "
+            " WHERE r.conversation_id = conversations.id AND v.id IS NULL) FROM conversations"
+        )
         args: tuple = ()
         if search:
             like = f"%{search}%"
@@ -393,7 +400,8 @@ class Store:
             )
             args = (like, like, like, like)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        return [ConversationRow(r[0], r[1], r[2], bool(r[3]), uid=r[4]) for r in self.query(sql, args + (limit,))]
+        return [ConversationRow(r[0], r[1], r[2], bool(r[3]), uid=r[4], n_rounds=r[5], n_unrated=r[6])
+                for r in self.query(sql, args + (limit,))]
 
     def conversation(self, conversation_id: int) -> ConversationRow:
         rows = self.query("SELECT id, title, created_at, blind, uid FROM conversations WHERE id = ?", (conversation_id,))
