@@ -220,7 +220,7 @@ class OpenAIEngine:
         return self._fail("dropped", f"The connection to {self.endpoint} was cut {where}{kept}. Send again to retry.")
 
     def _fail(self, kind: str, message: str) -> Error:
-        return Error(_redact(message, self._key), kind)
+        return Error(redact(message, self._key), kind)
 
 
 def describe(exc: Exception, endpoint: str, model: str | None = None, timeout: float | None = None,
@@ -316,7 +316,7 @@ def list_models(api_key: str, base_url: str | None = None, timeout: float = 15.0
         ids = {m.id for m in client.models.list()}
     except openai.OpenAIError as exc:
         kind, message = describe(exc, endpoint, timeout=timeout)
-        raise OpenAIUnavailable(_redact(message, api_key), kind) from None  # no chained text that might hold the key
+        raise OpenAIUnavailable(redact(message, api_key), kind) from None  # no chained text that might hold the key
     finally:
         client.close()
     return sorted(ids, key=lambda name: (not is_chat_model(name), name))
@@ -372,12 +372,6 @@ def _cause(exc: Exception) -> str:
     while inner is not None and (inner.__cause__ or inner.__context__) is not None and not str(inner):
         inner = inner.__cause__ or inner.__context__
     return str(inner) if inner is not None and str(inner) else "connection error"
-
-
-def _redact(text: str, key: str | None) -> str:
-    # A placeholder key for a local server ("x", "none") is no secret, and replacing every
-    # "x" in a message with [redacted] would make it unreadable.
-    return redact(text, key if key and len(key) >= 8 else None)
 
 
 def _shut(response) -> None:
