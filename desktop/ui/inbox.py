@@ -9,6 +9,7 @@ also coalesces a burst of tokens into one update.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 
 from PySide6.QtCore import QObject, QTimer
@@ -36,6 +37,19 @@ class Inbox(QObject):
         """Any thread: run fn(*args) on the GUI thread soon."""
         if not self._closed:
             self._queue.put((fn, args))
+
+    def run(self, name: str, work, done) -> None:
+        """Run work() on a daemon thread; done(result, error) then runs on the GUI thread, with
+        the exception as `error` (and None as result) if work raised."""
+
+        def job():
+            try:
+                result, error = work(), None
+            except Exception as exc:  # handed to `done`, which says what went wrong
+                result, error = None, exc
+            self.post(done, result, error)
+
+        threading.Thread(target=job, daemon=True, name=f"arenadesk-{name}").start()
 
     def drain(self) -> None:
         # A time budget keeps the GUI responsive when workers post faster than we can run.

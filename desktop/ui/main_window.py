@@ -5,7 +5,6 @@ Round); long work runs on worker threads and comes back as signals.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QEvent, Qt, QTimer
@@ -44,18 +43,13 @@ class OpenRound:
     blind: bool
     runner: RoundRunner | None = None
     voted: bool = False
-    stars: dict[int, int | None] = field(default_factory=dict)
     base_history: list[list[dict]] = field(default_factory=list)  # each pane's turns before this round
     revealed: bool = False  # names were shown (a blind round's vote, or reopened after it)
 
     @property
     def hidden(self) -> bool:
-        """Names stay hidden: a blind round nobody has voted on yet."""
-        return self.blind and not self.revealed
-
-    @property
-    def vote_is_blind(self) -> bool:
-        """A vote cast (or changed) once the names are known is not a blind vote."""
+        """Names stay hidden: a blind round nobody has voted on yet. This is also whether a vote
+        is blind: one cast (or changed) once the names are known is not."""
         return self.blind and not self.revealed
 
 
@@ -114,9 +108,7 @@ class MainWindow(QMainWindow):
                                         "Find, download and manage local models")
         self.act_board = self._action("Leaderboard", QKeySequence("Ctrl+L"), self.open_leaderboard,
                                       "Your personal leaderboard and exports")
-        self.act_settings = self._action("Settings", QKeySequence.Preferences if not QKeySequence(
-            QKeySequence.Preferences).isEmpty() else QKeySequence("Ctrl+,"), self.open_settings, "Settings")
-        self.act_settings.setShortcuts([QKeySequence("Ctrl+,")])
+        self.act_settings = self._action("Settings", QKeySequence("Ctrl+,"), self.open_settings, "Settings")
         self.act_about = self._action("About ArenaDesk", None, self.open_about)
         self.act_keys = self._action("Keyboard shortcuts", QKeySequence.HelpContents, self.show_shortcuts)
         self.act_quit = self._action("Quit", QKeySequence.Quit, self.close)
@@ -314,17 +306,11 @@ class MainWindow(QMainWindow):
         if not key and not base_url:
             return
         key = key or "no-key"  # a local OpenAI-compatible server usually wants none
+        from ..core.engines.openai_api import list_models
 
-        def job():
-            try:
-                from ..core.engines.openai_api import list_models
-
-                names = list_models(key, base_url=base_url, timeout=10)
-            except Exception:
-                return  # offline or no access: the picker keeps its built-in list
-            self._inbox.post(self._on_api_models, names)
-
-        threading.Thread(target=job, daemon=True, name="arenadesk-api-models").start()
+        # Offline or no access: the picker keeps its built-in list.
+        self._inbox.run("api-models", lambda: list_models(key, base_url=base_url, timeout=10),
+                        lambda names, error: error is None and self._on_api_models(names))
 
     def _on_api_models(self, names) -> None:
         if names:
@@ -339,22 +325,19 @@ class MainWindow(QMainWindow):
             if not choice or not choice.startswith("local:") or choice in self._warming:
                 continue
             self._warming.add(choice)
+            self._inbox.run("warm", lambda choice=choice: self._warm(choice),
+                            lambda result, error, choice=choice: self._on_warmed(choice, result, error))
 
-            def job(choice=choice):
-                info = None
-                try:
-                    engine = self.services.engines.get(ModelChoice.parse(choice))
-                    error = None if getattr(engine, "loaded", True) else engine.warm()
-                    info = getattr(engine, "load_info", None)
-                except Exception as exc:  # shown in the status bar; the pane says more on send
-                    error = str(exc)
-                self._inbox.post(self._on_warmed, choice, error, info)
+    def _warm(self, choice: str):
+        """Worker thread: make the engine and load its model; (load error or None, load info)."""
+        engine = self.services.engines.get(ModelChoice.parse(choice))
+        error = None if getattr(engine, "loaded", True) else engine.warm()
+        return error, getattr(engine, "load_info", None)
 
-            threading.Thread(target=job, daemon=True, name="arenadesk-warm").start()
-
-    def _on_warmed(self, choice: str, error, info) -> None:
+    def _on_warmed(self, choice: str, result, failure) -> None:
         self._warming.discard(choice)
         label = ModelChoice.parse(choice).label
+        error, info = result if failure is None else (str(failure), None)  # the pane says more on send
         if error:
             self.statusBar().showMessage(f"{label}: {error}")
             return
@@ -513,7 +496,7 @@ class MainWindow(QMainWindow):
             return
         stars = {cur.response_ids[i]: p.stars.value for i, p in enumerate(self.panes) if i < len(cur.response_ids)}
         self.services.store.cast_vote(cur.round_id, outcome, best_position=best, stars=stars,
-                                      note=self.rating.note.text(), blind=cur.vote_is_blind)
+                                      note=self.rating.note.text(), blind=cur.hidden)
         cur.voted = True
         was_hidden, cur.revealed = cur.hidden, True
         board = self._dialogs.get("leaderboard")
@@ -571,6 +554,13 @@ class MainWindow(QMainWindow):
         self.prompt.setFocus()
 
     def refresh_history(self) -> None:
+        # The categories used so far, offered in the prompt's category box (the text typed stays).
+        typed = self.tag.currentText()
+        self.tag.blockSignals(True)
+        self.tag.clear()
+        self.tag.addItems(self.services.store.tags())
+        self.tag.setEditText(typed)
+        self.tag.blockSignals(False)
         self.history.clear()
         import datetime as dt
 
@@ -681,19 +671,13 @@ class MainWindow(QMainWindow):
 
         name = Path(path).name
         self.statusBar().showMessage(f"Adding {name}: reading its header and checksum…")
-
-        def job():
-            try:
-                model, error = import_file(self.services, path), None
-            except Exception as exc:  # GGUFError and I/O errors say what is wrong with the file
-                model, error = None, str(exc)
-            self._inbox.post(self._on_imported, name, model, error)
-
-        threading.Thread(target=job, daemon=True, name="arenadesk-import").start()
+        # GGUFError and I/O errors say what is wrong with the file.
+        self._inbox.run("import", lambda: import_file(self.services, path),
+                        lambda model, error: self._on_imported(name, model, error))
 
     def _on_imported(self, name: str, model, error) -> None:
         if error:
-            QMessageBox.warning(self, "Model not added", error)
+            QMessageBox.warning(self, "Model not added", str(error))
             self.statusBar().clearMessage()
             return
         self.refresh_models()

@@ -202,3 +202,14 @@ def test_a_dropped_gguf_is_added_and_picked(qtbot, window, embedded_model, tmp_p
     window.import_model(str(bad))
     qtbot.waitUntil(lambda: bool(warned), timeout=10_000)
     assert "bad.gguf" in warned[0]
+
+
+def test_categories_used_before_are_offered(qtbot, window, services):
+    from desktop.core.store import SlotSpec
+
+    conv = services.store.new_conversation()
+    services.store.add_round(conv, "p", [SlotSpec(0, 0, "openai", "m", "m")], tag="coding")
+    window.tag.setEditText("writ")
+    window.refresh_history()
+    assert [window.tag.itemText(i) for i in range(window.tag.count())] == ["coding"]
+    assert window.tag.currentText() == "writ"  # what the user is typing is kept
