@@ -2,19 +2,17 @@
 the installed models, importing a local .gguf, and the downloads in progress.
 
 Layout and wiring only. The network, header reads, hashing and hardware
-probes run in QThreadPool workers (`_Task`) that hand their result back with a
-signal; downloads run on the core's DownloadManager threads, whose progress
-events cross to the GUI thread through an Inbox (ui/inbox.py). No widget is touched
-from a worker.
+probes run on a QThreadPool; downloads run on the core's DownloadManager threads.
+Both hand their results to the GUI thread through an Inbox (ui/inbox.py): no
+widget is touched, and no Qt signal emitted, from a worker.
 """
 from __future__ import annotations
 
 import itertools
 import os
 from pathlib import Path
-from typing import Callable
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QUrl, Signal
+from PySide6.QtCore import Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFrame, QGroupBox,
@@ -33,29 +31,6 @@ from .inbox import Inbox
 
 FIT_MARK = {Fit.GPU: "✔ GPU", Fit.RAM: "✔ RAM (CPU)", Fit.TOO_LARGE: "✖ too large"}
 ROLE = Qt.UserRole
-
-
-class _TaskSignals(QObject):
-    done = Signal(object)
-    failed = Signal(object)
-
-
-class _Task(QRunnable):
-    """Run fn() on the pool; deliver its result (or the exception) on the GUI thread."""
-
-    def __init__(self, fn: Callable[[], object]):
-        super().__init__()
-        self.fn = fn
-        self.signals = _TaskSignals()
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except Exception as exc:  # noqa: BLE001 - shown to the user by the slot
-            self.signals.failed.emit(exc)
-            return
-        self.signals.done.emit(result)
 
 
 def fmt_eta(seconds: float | None) -> str:
@@ -143,7 +118,6 @@ class LibraryDialog(QDialog):
         self.resize(1060, 760)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(4)
-        self._tasks: set[_Task] = set()
         self._seq = itertools.count()
         self._search_seq = 0
         self._files_seq = 0
@@ -316,21 +290,20 @@ class LibraryDialog(QDialog):
         return w
 
     # -- workers --------------------------------------------------------------------------------
-    def _run(self, fn, done=None, failed=None) -> _Task:
-        task = _Task(fn)
-        self._tasks.add(task)
+    def _run(self, fn, done=None, failed=None) -> None:
+        """Run fn() on the pool; done(result) or failed(exception) then runs on the GUI thread."""
 
-        def finish(_=None, t=task):
-            self._tasks.discard(t)
+        def job():
+            try:
+                result = fn()
+            except Exception as exc:  # noqa: BLE001 - shown to the user by `failed`
+                if failed is not None:
+                    self._inbox.post(failed, exc)
+                return
+            if done is not None:
+                self._inbox.post(done, result)
 
-        if done is not None:
-            task.signals.done.connect(done)
-        if failed is not None:
-            task.signals.failed.connect(failed)
-        task.signals.done.connect(finish)
-        task.signals.failed.connect(finish)
-        self.pool.start(task)
-        return task
+        self.pool.start(job)
 
     def _show_error(self, title: str, exc) -> None:
         QMessageBox.warning(self, title, str(exc))
