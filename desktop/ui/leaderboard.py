@@ -4,7 +4,7 @@ heatmap, rating over time, position bias, a plain-words verdict, exports and imp
 Layout and wiring only. The numbers come from `core.ratings` and the files from
 `core.exports`; both run on a worker thread (a QThreadPool of one) because a
 1,000-round bootstrap over many votes takes longer than a frame, and the results
-come back as signals. No SQL here: the store's own methods are called.
+come back through an Inbox (ui/inbox.py). No SQL here: the store's own methods are called.
 """
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ from PySide6.QtCore import (
     QDate,
     QDateTime,
     QModelIndex,
-    QObject,
-    QRunnable,
     QSize,
     Qt,
     QThreadPool,
@@ -56,6 +54,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import exports, ratings
+from .inbox import Inbox
 
 ALL_TAGS = "All prompts"
 MAX_HISTORY_LINES = 10  # the rating-over-time chart shows the top models only
@@ -80,30 +79,6 @@ class Filters:
 
     def store_filters(self) -> dict:
         return {"since": self.since, "until": self.until, "blind_only": self.blind_only, "tag": self.tag}
-
-
-# -- worker ------------------------------------------------------------------------------------
-
-class _Signals(QObject):
-    done = Signal(int, object)  # job id, result
-    failed = Signal(int, str)  # job id, message
-
-
-class _Job(QRunnable):
-    """Runs fn on the pool's thread; the result or the error comes back as a signal."""
-
-    def __init__(self, job_id: int, fn):
-        super().__init__()
-        self.job_id, self.fn = job_id, fn
-        self.signals = _Signals()
-
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except Exception as exc:  # shown in the view, never raised into Qt's thread
-            self.signals.failed.emit(self.job_id, f"{type(exc).__name__}: {exc}")
-        else:
-            self.signals.done.emit(self.job_id, result)
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -393,8 +368,7 @@ class LeaderboardView(QWidget):
         self.board: ratings.Board | None = None
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)  # one job at a time: the store is shared, jobs run in order
-        self._jobs: dict[int, tuple] = {}
-        self._job_ids = 0
+        self._inbox = Inbox(self)  # the pool's results, run on the GUI thread
         self._generation = 0
         self._shown_generation = -1
         self._computing = False
@@ -614,29 +588,20 @@ class LeaderboardView(QWidget):
             self.busyChanged.emit(on)
 
     def _run(self, fn, on_done, on_failed) -> None:
-        self._job_ids += 1
-        job = _Job(self._job_ids, fn)
-        job.setAutoDelete(False)
-        self._jobs[job.job_id] = (job, on_done, on_failed)  # keeps the signals alive until delivered
-        # bound methods: Qt drops the connection if this view is deleted first
-        job.signals.done.connect(self._job_done)
-        job.signals.failed.connect(self._job_failed)
+        """Run fn on the pool's thread; on_done(result) or on_failed(message) then runs on the GUI thread."""
+
+        def job():
+            try:
+                result = fn()
+            except Exception as exc:  # shown in the view, never raised into Qt's thread
+                self._inbox.post(on_failed, f"{type(exc).__name__}: {exc}")
+            else:
+                self._inbox.post(on_done, result)
+
         self._pool.start(job)
 
-    @Slot(int, object)
-    def _job_done(self, job_id: int, result) -> None:
-        entry = self._jobs.pop(job_id, None)
-        if entry:
-            entry[1](result)
-
-    @Slot(int, str)
-    def _job_failed(self, job_id: int, error: str) -> None:
-        entry = self._jobs.pop(job_id, None)
-        if entry:
-            entry[2](error)
-
     def wait_idle(self, msecs: int = 30_000) -> bool:
-        """Block until background work ends (for shutdown); results still arrive as signals."""
+        """Block until background work ends (for shutdown); results still arrive through the inbox."""
         return self._pool.waitForDone(msecs)
 
     # -- showing ------------------------------------------------------------------------
