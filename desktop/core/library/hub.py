@@ -152,14 +152,18 @@ def _gated(value) -> bool:
     return bool(value) and value is not False and str(value).lower() not in ("false", "none", "")
 
 
+def split_part(filename: str) -> tuple[int, int] | None:
+    """(part, of) for one file of a split GGUF (name-00001-of-00003.gguf), else None."""
+    m = _SPLIT_RE.search(filename)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def _classify(filename: str) -> tuple[str, tuple[int, int] | None]:
     base = filename.rsplit("/", 1)[-1].lower()
     if "mmproj" in base:
         return "mmproj", None
-    m = _SPLIT_RE.search(base)
-    if m:
-        return "split", (int(m.group(1)), int(m.group(2)))
-    return "model", None
+    split = split_part(base)
+    return ("split", split) if split else ("model", None)
 
 
 class Hub:

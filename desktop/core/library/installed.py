@@ -26,6 +26,7 @@ from pathlib import Path
 from ..engines.registry import ModelChoice
 from .gguf_info import GGUFError, GGUFInfo, read_info
 from .hashing import sha256_file
+from .hub import split_part
 
 BUILT_IN_LABEL = "Gemma 3 270M (built in)"
 
@@ -145,10 +146,8 @@ def _entry(services, path: Path, *, embedded: bool = False, source: str | None =
 
 
 def _is_extra_split_part(path: Path) -> bool:
-    import re
-
-    m = re.search(r"-(\d{5})-of-(\d{5})\.gguf$", path.name, re.IGNORECASE)
-    return bool(m) and int(m.group(1)) != 1
+    split = split_part(path.name)
+    return split is not None and split[0] != 1
 
 
 def list_installed(services) -> list[InstalledModel]:
