@@ -246,17 +246,11 @@ def delete(services, model: InstalledModel) -> str:
     # removing it from the library means removing the link, never the file it points to.
     link_in_library = model.path.is_symlink() and _is_under(model.path.parent, services.folders.models)
     if link_in_library:
-        try:
-            model.path.unlink()
-        except FileNotFoundError:
-            pass
+        model.path.unlink(missing_ok=True)
         what = (f"Removed the link {model.path.name} from the models folder; the file it points to was left "
                 "where it is.")
     elif model.managed:
-        try:
-            model.path.unlink()
-        except FileNotFoundError:
-            pass
+        model.path.unlink(missing_ok=True)
         # Remove the now-empty <owner>/<repo> folders a download created.
         models_dir = services.folders.models.resolve()
         parent = model.path.parent.resolve()
