@@ -106,14 +106,15 @@ def _entry(services, path: Path, *, embedded: bool = False, source: str | None =
     is_default = services.settings.default_local_model == choice.model
     managed = embedded or _is_under(path, folders.models)
     name = BUILT_IN_LABEL if embedded else path.stem
+    embedded_sha = None
+    if embedded:
+        from .embedded import SHA256 as embedded_sha
     try:
         st = path.stat()
     except OSError:
         if embedded:  # not written out yet: that happens on first use (services.local_model_path)
-            from .embedded import SHA256
-
-            return InstalledModel(path, name, 0, "Q4_K_M", "gemma3", 268_098_176, 32768, False, SHA256, source,
-                                  True, True, choice, is_default)
+            return InstalledModel(path, name, 0, "Q4_K_M", "gemma3", 268_098_176, 32768, False, embedded_sha,
+                                  source, True, True, choice, is_default)
         row = _row(services, path)
         return InstalledModel(path, name, row[2] if row else 0, row[7] if row else None, row[5] if row else None,
                               row[6] if row else None, row[8] if row else None, bool(row[9]) if row else False,
@@ -121,27 +122,17 @@ def _entry(services, path: Path, *, embedded: bool = False, source: str | None =
                               is_default, error=f"{path} is missing (moved or deleted).")
     row = _row(services, path)
     if row is not None and row[2] == st.st_size and row[3] == st.st_mtime:
-        sha = row[1]
-        if embedded:
-            from .embedded import SHA256
-
-            sha = sha or SHA256
-        return InstalledModel(path, name, st.st_size, row[7], row[5], row[6], row[8], bool(row[9]), sha,
-                              row[10] or source, embedded, managed, choice, is_default)
+        return InstalledModel(path, name, st.st_size, row[7], row[5], row[6], row[8], bool(row[9]),
+                              row[1] or embedded_sha, row[10] or source, embedded, managed, choice, is_default)
     try:
         info = read_info(path)
     except GGUFError as exc:
         return InstalledModel(path, name, st.st_size, None, None, None, None, False, None, source, embedded, managed,
                               choice, is_default, error=str(exc))
-    sha = None
-    if embedded:
-        from .embedded import SHA256
-
-        sha = SHA256
-    _upsert(services, path, info, st, sha256=sha, source=source or (row[10] if row else None))
+    _upsert(services, path, info, st, sha256=embedded_sha, source=source or (row[10] if row else None))
     row = _row(services, path)
     return InstalledModel(path, name, st.st_size, info.quant, info.architecture, info.parameters,
-                          info.context_length, info.has_chat_template, row[1] if row else sha,
+                          info.context_length, info.has_chat_template, row[1] if row else embedded_sha,
                           (row[10] if row else None) or source, embedded, managed, choice, is_default)
 
 
