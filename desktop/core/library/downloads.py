@@ -48,7 +48,7 @@ from typing import Callable
 from huggingface_hub import hf_hub_url
 
 from .hardware import fmt_bytes
-from .hub import Hub, HubAccessError, HubError, access_message, endpoint as hub_endpoint
+from .hub import Hub, HubAccessError, HubError, access_message
 
 MiB = 1 << 20
 SIDECAR_VERSION = 1
@@ -861,5 +861,5 @@ def _connection(u: urllib.parse.SplitResult, timeout: float) -> http.client.HTTP
 
 __all__ = [
     "ChecksumMismatch", "DownloadError", "DownloadManager", "DownloadProgress", "DownloadRequest", "DownloadState",
-    "NotEnoughSpace", "Sidecar", "hub_endpoint",
+    "NotEnoughSpace", "Sidecar",
 ]
