@@ -679,8 +679,7 @@ class _Job(threading.Thread):
         resp, first = self._open(sidecar.url, offset)
         self._response = resp
         self._socket = getattr(getattr(resp.fp, "raw", None), "_sock", None)
-        if self._stop_event.is_set():
-            raise _Stop(self._stop_kind)
+        self._check_stop()
         try:
             status = resp.status
             if status in (401, 403):
@@ -751,8 +750,7 @@ class _Job(threading.Thread):
             write = fh.write
             feed = hasher.feed
             while True:
-                if self._stop_event.is_set():
-                    raise _Stop(self._stop_kind)
+                self._check_stop()
                 data = read(chunk)
                 if not data:
                     break
@@ -768,8 +766,7 @@ class _Job(threading.Thread):
                 received += len(data)
                 self._tick(received)
             fh.flush()
-            if self._stop_event.is_set():
-                raise _Stop(self._stop_kind)
+            self._check_stop()
             if sidecar.size is not None:
                 return received >= sidecar.size
             return resp.length in (None, 0)  # unknown length: complete when the server ended the body cleanly
