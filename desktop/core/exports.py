@@ -109,7 +109,7 @@ def _vote_where(filters) -> tuple[str, list]:
 class _Data:
     """The rows an export needs, read with a handful of queries (no per-row round trips)."""
 
-    def __init__(self, store, filters, *, everything: bool = False):
+    def __init__(self, store, filters):
         where, args = _vote_where(filters)
         self.votes = [
             dict(zip(("id", "uid", "round_id", "outcome", "best_position", "note", "blind", "created_at",
@@ -121,39 +121,33 @@ class _Data:
                 args,
             )
         ]
-        if everything and not any(filters.get(k) for k in ("since", "until", "blind_only", "tag")):
-            conv_filter, conv_args = "", []
-        else:
-            conv_filter = (
-                " WHERE c.id IN (SELECT r.conversation_id FROM votes v JOIN rounds r ON r.id = v.round_id "
-                "WHERE 1 = 1" + where + ")"
-            )
-            conv_args = args
+        conv_filter = (
+            " WHERE c.id IN (SELECT r.conversation_id FROM votes v JOIN rounds r ON r.id = v.round_id "
+            "WHERE 1 = 1" + where + ")"
+        )
         self.conversations = {
             r[0]: dict(zip(("id", "uid", "title", "created_at", "blind"), r))
             for r in store.query(
                 "SELECT c.id, c.uid, c.title, c.created_at, c.blind FROM conversations c" + conv_filter
                 + " ORDER BY c.created_at, c.id",
-                conv_args,
+                args,
             )
         }
-        in_convs = "" if not conv_filter else " WHERE r.conversation_id IN (SELECT c.id FROM conversations c" + conv_filter + ")"
+        in_convs = " WHERE r.conversation_id IN (SELECT c.id FROM conversations c" + conv_filter + ")"
         self.rounds = {
             r[0]: dict(zip(("id", "uid", "conversation_id", "turn", "prompt", "system_prompt", "tag", "blind",
                             "created_at"), r))
             for r in store.query(
                 "SELECT r.id, r.uid, r.conversation_id, r.turn, r.prompt, r.system_prompt, r.tag, r.blind, "
                 "r.created_at FROM rounds r" + in_convs + " ORDER BY r.conversation_id, r.turn",
-                conv_args,
+                args,
             )
         }
-        resp_filter = "" if not conv_filter else (
-            " WHERE round_id IN (SELECT r.id FROM rounds r" + in_convs + ")"
-        )
+        resp_filter = " WHERE round_id IN (SELECT r.id FROM rounds r" + in_convs + ")"
         self.responses = {}
         self.by_round: dict[int, list[dict]] = {}
         for r in store.query(f"SELECT {_RESP_COLS} FROM responses" + resp_filter + " ORDER BY round_id, position",
-                             conv_args):
+                             args):
             d = dict(zip(_RESP_KEYS, r))
             self.responses[d["id"]] = d
             self.by_round.setdefault(d["round_id"], []).append(d)
