@@ -152,11 +152,6 @@ class _Cursor:
         self.pos += n
         return raw.decode("utf-8", errors="replace")
 
-    def skip_string(self) -> None:
-        n = self.scalar("Q")
-        self.need(n)
-        self.pos += n
-
     def value(self, vtype: int, key: str):
         try:
             t = GGUFValueType(vtype)
