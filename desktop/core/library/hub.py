@@ -152,6 +152,15 @@ def _gated(value) -> bool:
     return bool(value) and value is not False and str(value).lower() not in ("false", "none", "")
 
 
+def _gguf_summary(info) -> dict:
+    """HubRepo's parameters / architecture / context_length from the hub's GGUF summary, when it sends one."""
+    gg = getattr(info, "gguf", None)
+    if not isinstance(gg, dict):
+        gg = {}
+    return {"parameters": gg.get("total"), "architecture": gg.get("architecture"),
+            "context_length": gg.get("context_length")}
+
+
 def split_part(filename: str) -> tuple[int, int] | None:
     """(part, of) for one file of a split GGUF (name-00001-of-00003.gguf), else None."""
     m = _SPLIT_RE.search(filename)
@@ -217,7 +226,6 @@ class Hub:
             )
             out = []
             for m in models:
-                gg = getattr(m, "gguf", None) or {}
                 out.append(HubRepo(
                     repo_id=m.id,
                     downloads=m.downloads,
@@ -225,9 +233,7 @@ class Hub:
                     gated=_gated(getattr(m, "gated", None)),
                     last_modified=m.last_modified.isoformat() if getattr(m, "last_modified", None) else None,
                     tags=list(m.tags or []),
-                    parameters=gg.get("total") if isinstance(gg, dict) else None,
-                    architecture=gg.get("architecture") if isinstance(gg, dict) else None,
-                    context_length=gg.get("context_length") if isinstance(gg, dict) else None,
+                    **_gguf_summary(m),
                 ))
             return out
         except HfHubHTTPError as exc:
@@ -244,16 +250,13 @@ class Hub:
             raise self._translate(exc, repo_id) from None
         except NETWORK_ERRORS as exc:
             raise HubError(f"Could not reach {self.endpoint} for {repo_id} ({exc}). Check your connection.") from None
-        gg = getattr(info, "gguf", None) or {}
         repo = HubRepo(
             repo_id=info.id or repo_id,
             downloads=info.downloads,
             likes=info.likes,
             gated=_gated(info.gated),
             tags=list(info.tags or []),
-            parameters=gg.get("total") if isinstance(gg, dict) else None,
-            architecture=gg.get("architecture") if isinstance(gg, dict) else None,
-            context_length=gg.get("context_length") if isinstance(gg, dict) else None,
+            **_gguf_summary(info),
         )
         files = []
         for s in info.siblings or []:
