@@ -47,6 +47,7 @@ SCALE = 400.0
 BASE = 10.0
 INIT_RATING = 1000.0
 _NAT_TO_ELO = SCALE / math.log(BASE)  # natural-log strength → Elo points
+_Z95 = 1.959963984540054  # the standard normal's 97.5th percentile: two-sided 95% intervals
 
 RIDGE = 0.01
 """Weak L2 penalty on natural-log strengths (see the module docstring)."""
@@ -338,7 +339,7 @@ def leaderboard(
     # Where every resample looks alike (a short, one-sided record) the percentile interval
     # collapses to a point; the likelihood's own curvature still knows the uncertainty.
     # The wider of the two is reported.
-    half = 1.959963984540054 * _NAT_TO_ELO * wald_se(W, theta)
+    half = _Z95 * _NAT_TO_ELO * wald_se(W, theta)
     collapsed = (upper - lower) < half  # under half the Wald width: the resamples did not vary
     lower = np.where(collapsed, np.minimum(lower, ratings - half), lower)
     upper = np.where(collapsed, np.maximum(upper, ratings + half), upper)
@@ -444,7 +445,7 @@ def position_bias(battles: Sequence) -> PositionBias:
     return PositionBias(decisive, left, share, lo, hi, verdict)
 
 
-def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+def wilson_interval(k: int, n: int, z: float = _Z95) -> tuple[float, float]:
     if n == 0:
         return (0.0, 1.0)
     p = k / n
