@@ -48,7 +48,7 @@ from typing import Callable
 from huggingface_hub import hf_hub_url
 
 from .hardware import fmt_bytes
-from .hub import Hub, HubAccessError, HubError, access_message
+from .hub import Hub, HubAccessError, HubError, access_message, not_found_message
 
 MiB = 1 << 20
 SIDECAR_VERSION = 1
@@ -685,9 +685,7 @@ class _Job(threading.Thread):
             if status in (401, 403):
                 code = resp.getheader("X-Error-Code") or ""
                 if code == "RepoNotFound" and not m.token():
-                    raise _Fatal(f"{req.repo_id} was not found, or it is private or gated (HTTP {status}). Check the "
-                                 "name; if it is gated, accept its licence on the model page and add a Hugging Face "
-                                 "token in Settings → Accounts.")
+                    raise _Fatal(not_found_message(req.repo_id, status))
                 raise _Fatal(access_message(req.repo_id, status, has_token=bool(m.token()), hub=m.hub.endpoint))
             if status == 404:
                 raise _Fatal(f"{req.filename} was not found in {req.repo_id} (HTTP 404): it may have been renamed or "

@@ -115,6 +115,12 @@ def access_message(repo_id: str, status: int | None, *, has_token: bool, hub: st
     )
 
 
+def not_found_message(repo_id: str, status: int | None) -> str:
+    """What to do about a 401 the hub gives an anonymous user for a repository that is missing, private or gated."""
+    return (f"{repo_id} was not found, or it is private or gated (HTTP {status}). Check the name; if it is gated, "
+            "sign in on the model page, accept the licence and add a Hugging Face token in Settings → Accounts.")
+
+
 @dataclass
 class HubRepo:
     repo_id: str
@@ -301,12 +307,7 @@ class Hub:
             gated = isinstance(exc, GatedRepoError) or status == 403
             if not gated and isinstance(exc, RepositoryNotFoundError) and not self.token():
                 # The hub answers 401 for both "private" and "does not exist" to anonymous users.
-                return HubAccessError(
-                    f"{repo_id} was not found, or it is private or gated (HTTP {status}). Check the name; if it "
-                    "is gated, sign in on the model page, accept the licence and add a Hugging Face token in "
-                    "Settings → Accounts.",
-                    repo_id=repo_id, status=status, gated=False,
-                )
+                return HubAccessError(not_found_message(repo_id, status), repo_id=repo_id, status=status, gated=False)
             return HubAccessError(access_message(repo_id, status, has_token=bool(self.token()), hub=self.endpoint),
                                   repo_id=repo_id, status=status, gated=True)
         if repo_id and (isinstance(exc, RepositoryNotFoundError) or status == 404):
