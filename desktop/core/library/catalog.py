@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..resources import resource
 from .hardware import FitVerdict, MemoryInfo, fit_verdict, recommend
-from .hub import bits_per_weight, quant_from_name
+from .hub import bits_per_weight, endpoint, quant_from_name
 
 
 class CatalogError(ValueError):
@@ -59,8 +59,6 @@ class CatalogModel:
 
     @property
     def page_url(self) -> str:
-        from .hub import endpoint
-
         return f"{endpoint()}/{self.repo_id}"
 
     def verdicts(self, memory: MemoryInfo, context_length: int) -> list[FitVerdict]:
