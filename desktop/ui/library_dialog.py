@@ -106,7 +106,9 @@ class DownloadRow(QFrame):
 
 
 class LibraryDialog(QDialog):
-    """Find, download, import and manage local models. `modelsChanged` fires when the installed set changes."""
+    """Find, download, import and manage local models. `modelsChanged` fires when the installed set changes.
+
+    Downloads go on while the dialog is closed: the main window keeps it, and with it the manager."""
 
     modelsChanged = Signal()
     progressShown = Signal(object)  # a DownloadProgress, after its row was updated
@@ -710,10 +712,6 @@ class LibraryDialog(QDialog):
         """Pause running downloads (kept for the next start) and let the workers finish."""
         self.manager.shutdown(timeout=5.0)
         self.pool.waitForDone(5000)
-
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        # Downloads go on while the dialog is closed: the main window keeps it, and with it the manager.
-        super().closeEvent(event)
 
 
 __all__ = ["LibraryDialog", "DownloadRow", "confirm", "fmt_eta"]
