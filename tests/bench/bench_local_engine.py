@@ -29,12 +29,8 @@ def main() -> None:
     from desktop.core.settings import LocalRuntime, Sampling
 
     model = embedded_model_path(tempfile.mkdtemp(prefix="arenadesk-bench-"))
-    # A few-shot count keeps this base model on one long line (it stops at the next turn).
-    messages = [
-        {"role": "user", "content": "Count from 1 to 12."},
-        {"role": "assistant", "content": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"},
-        {"role": "user", "content": "Count from 1 to 300."},
-    ]
+    # Started for it, the built-in base model keeps counting: a long answer, a stable rate.
+    messages = [{"role": "user", "content": "Count from 1 to 400: " + ", ".join(str(i) for i in range(1, 41)) + ","}]
     params = Sampling(max_tokens=args.tokens, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=7)
     n_ctx = 2048
 

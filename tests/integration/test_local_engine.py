@@ -13,7 +13,9 @@ from desktop.core.settings import LocalRuntime, Sampling
 
 GREEDY = Sampling(max_tokens=24, temperature=0.0, seed=1)
 LONG = Sampling(max_tokens=1500, temperature=0.0, seed=1, repeat_penalty=1.0)
-COUNTING = [{"role": "user", "content": "Count from 1 to 400, separated by commas."}]
+# Started for it, the built-in model keeps counting: an answer long enough to interrupt.
+LONG_PROMPT = "Count from 1 to 400: " + ", ".join(str(i) for i in range(1, 41)) + ","
+COUNTING = [{"role": "user", "content": LONG_PROMPT}]
 
 
 @pytest.fixture

@@ -16,22 +16,30 @@ import traceback
 STOP = ["\nUSER:", "USER:", "\nASSISTANT:"]
 
 
-def transcript_prompt(messages: list[dict]) -> str:
-    """A plain chat transcript for models without a chat template.
+# A base model has no notion of turns: it continues text. A plain transcript, a one-line
+# description of the assistant and two short example exchanges make it answer the question,
+# briefly, instead of echoing it or rambling (checked on the built-in Gemma 3 270M).
+BASE_MODEL_SYSTEM = ("A chat between a curious user and a helpful assistant. The assistant gives short, "
+                     "accurate, helpful answers to the user's questions.")
+BASE_MODEL_EXAMPLES = [
+    ("What is the largest planet in the solar system?", "Jupiter is the largest planet in the solar system."),
+    ("How do plants make their food?",
+     "Plants make their food by photosynthesis: they use sunlight, water and carbon dioxide to make sugar and oxygen."),
+]
 
-    Base models (like the embedded Gemma 3 270M) continue such a transcript
-    sensibly; llama-cpp-python's own fallback (the llama-2 format) makes them
-    answer with nothing.
-    """
-    lines = []
+
+def transcript_prompt(messages: list[dict]) -> str:
+    """The prompt for a model without a chat template (llama-cpp-python's own fallback, the
+    llama-2 format, makes such models answer with nothing)."""
+    system = "\n".join(m["content"].strip() for m in messages if m["role"] == "system") or BASE_MODEL_SYSTEM
+    lines = [system]
+    for question, answer in BASE_MODEL_EXAMPLES:
+        lines += [f"USER: {question}", f"ASSISTANT: {answer}"]
     for m in messages:
-        role, content = m["role"], m["content"].strip()
-        if role == "system":
-            lines.append(content)
-        elif role == "user":
-            lines.append(f"USER: {content}")
-        else:
-            lines.append(f"ASSISTANT: {content}")
+        if m["role"] == "user":
+            lines.append(f"USER: {m['content'].strip()}")
+        elif m["role"] == "assistant":
+            lines.append(f"ASSISTANT: {m['content'].strip()}")
     lines.append("ASSISTANT:")
     return "\n".join(lines)
 
