@@ -48,10 +48,11 @@ class Secrets:
         self._session: dict[str, str] = {}
 
     def keychain_available(self) -> bool:
+        """A real keychain: not keyring's fail/null backends, and not keyrings.alt's file
+        backends (a plaintext or home-made encrypted file is exactly what keys must not be in)."""
         backend = keyring.get_keyring()
-        priority = getattr(backend, "priority", 0)
-        name = type(backend).__module__ + "." + type(backend).__name__
-        return not (name.startswith("keyring.backends.fail") or name.endswith("null.Keyring") or priority <= 0)
+        layers = getattr(backend, "backends", None) or [backend]  # a ChainerBackend tries several
+        return any(_is_keychain(b) for b in layers)
 
     def keychain_name(self) -> str:
         return type(keyring.get_keyring()).__name__
@@ -99,6 +100,13 @@ class Secrets:
                 keyring.delete_password(self.service, name)
             except keyring.errors.KeyringError:
                 pass
+
+
+def _is_keychain(backend) -> bool:
+    module = type(backend).__module__
+    if module.startswith(("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")):
+        return False
+    return getattr(backend, "priority", 0) > 0
 
 
 def redact(text: str, *secrets: str | None) -> str:

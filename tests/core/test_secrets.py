@@ -34,3 +34,27 @@ def test_redact():
     assert s.redact("bad key sk-abcdefghijklmnop here") == "bad key sk-[redacted] here"
     assert s.redact("token hf_abcdefgh12", "hf_abcdefgh12") == "token [redacted]"
     assert s.redact("check it", "k") == "check it"  # a one-letter placeholder key is no secret
+
+
+def test_a_plaintext_file_backend_is_not_a_keychain(tmp_path):
+    """keyrings.alt's file backends would put the key in a file: treat them as no keychain."""
+    import keyring.backend
+
+    class PlaintextKeyring(keyring.backend.KeyringBackend):  # stands in for keyrings.alt.file.PlaintextKeyring
+        priority = 0.5
+
+        def get_password(self, service, username):
+            return None
+
+        def set_password(self, service, username, password):
+            raise AssertionError("a key must never be written to a file")
+
+        def delete_password(self, service, username):
+            pass
+
+    PlaintextKeyring.__module__ = "keyrings.alt.file"
+    keyring.set_keyring(PlaintextKeyring())
+    store = s.Secrets()
+    assert not store.keychain_available()
+    with pytest.raises(s.NoKeychain):
+        store.set(s.OPENAI, "sk-abcdefghijkl")
