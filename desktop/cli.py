@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     vote = sub.add_parser("vote", help="rate a recorded round")
     vote.add_argument("round_id", type=int)
-    vote.add_argument("outcome", choices=["left", "right", "tie", "both_bad"])
+    vote.add_argument("outcome", choices=["left", "right", "tie", "both_bad", "best"])
+    vote.add_argument("--best", type=int, metavar="N", help="with 'best': the answer that won, 1 = leftmost")
     vote.add_argument("--note", default="")
 
     board = sub.add_parser("leaderboard", help="print your personal leaderboard")
@@ -191,8 +192,16 @@ def cmd_ask(services, args) -> int:
             print(f"   {metrics_line(result)}")
         failed += result.status == "error"
     if not args.json:
-        print(f"(round {rnd.round_id} saved; rate it with: arenadesk vote {rnd.round_id} left|right|tie|both_bad)")
+        print(f"(round {rnd.round_id} saved; {vote_hint(rnd.round_id, len(slots))})")
     return 1 if failed == len(results) else 0
+
+
+def vote_hint(round_id: int, answers: int) -> str:
+    if answers < 2:
+        return "add a second model (--local or --remote) to have something to rate"
+    if answers == 2:
+        return f"rate it with: arenadesk vote {round_id} left|right|tie|both_bad"
+    return f"rate it with: arenadesk vote {round_id} best --best N (1-{answers}), or tie|both_bad"
 
 
 def check_base_url(url: str) -> None:
@@ -212,7 +221,10 @@ def metrics_line(result) -> str:
 
 def cmd_vote(services, args) -> int:
     try:
-        services.store.cast_vote(args.round_id, args.outcome, note=args.note)
+        if args.outcome == "best" and args.best is None:
+            raise UsageError("'best' needs --best N: which answer won (1 = leftmost)")
+        best = args.best - 1 if args.outcome == "best" else None
+        services.store.cast_vote(args.round_id, args.outcome, best_position=best, note=args.note)
     except KeyError:
         raise UsageError(f"there is no round {args.round_id}; `arenadesk ask` prints the number of each round") from None
     except ValueError as exc:  # left/right on a round with more than two answers

@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         self.rating = RatingBar(self)
         self.rating.voted.connect(self._on_vote)
         self.rating.noteEdited.connect(self._on_note)
+        self.rating.typedAhead.connect(self._type_into_prompt)
 
         self.prompt = QPlainTextEdit(self)
         self.prompt.setObjectName("prompt")
@@ -508,8 +509,13 @@ class MainWindow(QMainWindow):
             names = ", ".join(f"{'ABCD'[p.position]} = {p.model_label()}" for p in sorted(self.panes, key=lambda p: p.position))
             self.statusBar().showMessage(f"Vote saved. Revealed: {names}", 15000)
         else:
-            self.statusBar().showMessage("Vote saved. Change it any time before the next prompt.", 6000)
+            self.statusBar().showMessage("Vote saved; 1-4 change it. Start typing for the next prompt.", 6000)
+        self.rating.setFocus()  # a vote key pressed again changes the vote; other keys go to the prompt
+
+    def _type_into_prompt(self, text: str) -> None:
         self.prompt.setFocus()
+        if text:
+            self.prompt.insertPlainText(text)
 
     def _on_note(self, note: str) -> None:
         if self.current is not None and self.current.voted:

@@ -16,10 +16,14 @@ LETTERS = "ABCD"
 class RatingBar(QFrame):
     voted = Signal(str, object)  # outcome, best position (or None)
     noteEdited = Signal(str)
+    typedAhead = Signal(str)  # a key meant for the next prompt ("" for Enter)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("ratingBar")
+        # Focus stays here after a vote, so 1-4 and arrows can change it; any other key
+        # starts the next prompt (see keyPressEvent).
+        self.setFocusPolicy(Qt.StrongFocus)
         self.panes = 2
         self.outcome: tuple[str, int | None] | None = None
         self.prompt = QLabel("Which answer was better?", self)
@@ -107,6 +111,14 @@ class RatingBar(QFrame):
             b.setChecked(True)
         self.note.setText(note)
         self.status.setText("✓ saved")
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter):
+            self.typedAhead.emit("")
+        elif event.text() and event.text().isprintable() and not event.modifiers() & ~Qt.ShiftModifier:
+            self.typedAhead.emit(event.text())
+        else:
+            super().keyPressEvent(event)
 
     def _shortcut(self, outcome: str, best: int | None) -> None:
         b = self.buttons.get((outcome, best))

@@ -102,3 +102,21 @@ def test_no_display_is_explained_not_a_crash(tmp_path):
     out = subprocess.run([sys.executable, "-m", "desktop"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "no display" in out.stderr and "arenadesk ask" in out.stderr
+
+
+def test_vote_hints_and_best_of_three(services, capsys):
+    from desktop.cli import vote_hint
+    from desktop.core.store import SlotSpec
+
+    assert "second model" in vote_hint(1, 1)
+    assert "left|right" in vote_hint(1, 2)
+    assert "best --best N" in vote_hint(1, 3)
+    conv = services.store.new_conversation()
+    rid, _ = services.store.add_round(conv, "p", [SlotSpec(i, i, "openai", f"m{i}", f"m{i}") for i in range(3)])
+    services.close()
+    assert run(["vote", str(rid), "best"]) == 2
+    assert run(["vote", str(rid), "best", "--best", "2"]) == 0
+    from desktop.core.store import Store
+
+    battles = Store(services.folders.database).battles()
+    assert {(b.model_a, b.winner) for b in battles} == {("m1", "a")}

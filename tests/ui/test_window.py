@@ -214,3 +214,15 @@ def test_categories_used_before_are_offered(qtbot, window, services):
     window.refresh_history()
     assert [window.tag.itemText(i) for i in range(window.tag.count())] == ["coding"]
     assert window.tag.currentText() == "writ"  # what the user is typing is kept
+
+
+def test_vote_keys_change_the_vote_and_other_keys_start_the_next_prompt(qtbot, window, services):
+    window.panes[1].set_choices(window._model_items(), prefer="local:default")
+    send(qtbot, window, "Say hi.")
+    qtbot.keyClick(window.rating, Qt.Key_Right)
+    qtbot.keyClick(window.rating, Qt.Key_2)  # still the rating bar's: the vote stays "right"
+    qtbot.keyClick(window.rating, Qt.Key_1)  # changed to "left"
+    assert db(services).execute("SELECT outcome FROM votes").fetchall() == [("left",)]
+    qtbot.keyClicks(window.rating, "And")  # typing on goes to the next prompt
+    assert window.prompt.toPlainText() == "And" and window.prompt.hasFocus()
+    assert db(services).execute("SELECT outcome FROM votes").fetchall() == [("left",)]
