@@ -163,6 +163,10 @@ class MainWindow(QMainWindow):
         title.setObjectName("sideTitle")
         sl.addWidget(title)
         sl.addWidget(self.search)
+        self.history_empty = QLabel(side)
+        self.history_empty.setObjectName("historyEmpty")
+        self.history_empty.setWordWrap(True)
+        sl.addWidget(self.history_empty)
         sl.addWidget(self.history, 1)
 
         # Panes, rating bar, prompt
@@ -176,7 +180,7 @@ class MainWindow(QMainWindow):
 
         self.prompt = QPlainTextEdit(self)
         self.prompt.setObjectName("prompt")
-        self.prompt.setPlaceholderText("Ask both models something…   Ctrl+Enter sends · Esc stops · Ctrl+N new chat")
+        self.prompt.setPlaceholderText("Ask every model the same thing…   Ctrl+Enter sends · Esc stops · F1 shortcuts")
         self.prompt.setFixedHeight(96)
         self.prompt.setTabChangesFocus(True)  # keyboard users can leave it; Tab is rarely wanted in a prompt
         self.tag = QComboBox(self)
@@ -220,7 +224,7 @@ class MainWindow(QMainWindow):
         if len(self.panes) >= MAX_PANES or self._running():
             return None
         pane = Pane(self)
-        pane.set_choices(self._model_items(), prefer=self.panes[-1].choice() if self.panes else None)
+        pane.set_choices(self._model_items(), prefer=self._unused_choice())
         pane.set_position(len(self.panes), self.act_blind.isChecked())
         pane.stopRequested.connect(lambda p=pane: self._stop_pane(p))
         pane.regenerateRequested.connect(lambda p=pane: self.regenerate(p))
@@ -234,6 +238,12 @@ class MainWindow(QMainWindow):
         self.pane_splitter.addWidget(pane)
         self._after_panes_changed()
         return pane
+
+    def _unused_choice(self) -> str | None:
+        """For a new pane: the first model no pane shows yet (else the last pane's)."""
+        used = {p.choice() for p in self.panes}
+        fresh = [c for _label, c in self._model_items() if c != "-" and c not in used]
+        return fresh[0] if fresh else (self.panes[-1].choice() if self.panes else None)
 
     def remove_pane(self, pane: Pane) -> None:
         if len(self.panes) <= 1 or self._running():
@@ -285,16 +295,16 @@ class MainWindow(QMainWindow):
         items = [(label, str(choice)) for label, choice in self._local_models()]
         items.append(("-", "-"))
         names = self.api_models or sorted(set(FALLBACK_API_MODELS + [self.services.settings.default_remote_model]))
-        items += [(f"{name}  (API)", f"openai:{name}") for name in names]
+        items += [(f"{name} · API", f"openai:{name}") for name in names]
         return items
 
     def _local_models(self) -> list[tuple[str, ModelChoice]]:
         try:
             from ..core.library.installed import list_installed
 
-            return [(m.display_name + "  (local)", m.choice) for m in list_installed(self.services) if m.available]
+            return [(f"{m.display_name} · local", m.choice) for m in list_installed(self.services) if m.available]
         except Exception:  # the library cannot be read: the built-in model still works
-            return [(ModelChoice("local", "default").label + "  (local)", ModelChoice("local", "default"))]
+            return [(f"{ModelChoice('local', 'default').label} · local", ModelChoice("local", "default"))]
 
     def refresh_models(self) -> None:
         items = self._model_items()
@@ -445,10 +455,15 @@ class MainWindow(QMainWindow):
         self.rating.set_open(True)
         if not (self.prompt.hasFocus() and self.prompt.toPlainText().strip()):
             self.rating.setFocus()  # 1-4 and arrows vote; never taken from a follow-up being typed
-        n_err = sum(1 for r in self.current.runner.round.results if r and r.status == "error")
-        self.statusBar().showMessage(
-            "Answers are in: which was better? (1-4, or ←/→)" if not n_err else
-            f"{n_err} pane(s) failed; the others' answers are kept. You can still vote.", 8000)
+        results = [r for r in self.current.runner.round.results if r]
+        n_err = sum(r.status == "error" for r in results)
+        if results and all(r.status == "cancelled" for r in results):
+            message = "Stopped. What arrived is kept; you can still vote, or send again."
+        elif n_err:
+            message = f"{n_err} pane(s) failed; the others' answers are kept. You can still vote."
+        else:
+            message = "Answers are in: which was better? (1-4, or ←/→)"
+        self.statusBar().showMessage(message, 8000)
 
     def stop_all(self) -> None:
         if self._running():
@@ -583,6 +598,10 @@ class MainWindow(QMainWindow):
             self.history.addItem(item)
             if conv.id == self.conversation_id:
                 item.setSelected(True)
+        searching = bool(self.search.text().strip())
+        self.history_empty.setText("Nothing matches." if searching else
+                                   "Your comparisons appear here: every prompt, answer and vote is kept.")
+        self.history_empty.setVisible(self.history.count() == 0)
 
     def _on_history_item(self, item: QListWidgetItem) -> None:
         cid = item.data(Qt.UserRole)

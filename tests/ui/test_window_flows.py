@@ -329,7 +329,7 @@ def test_a_finished_round_does_not_steal_focus_from_a_prompt_being_typed(qtbot, 
     assert db(services, "SELECT COUNT(*) FROM votes") == [(0,)]
 
 
-def test_keyboard_only_round_vote_and_focus_back_to_prompt(qtbot, window, services):
+def test_keyboard_only_round_vote_and_typing_on(qtbot, window, services):
     window.activateWindow()
     window.prompt.setFocus()
     qtbot.keyClicks(window.prompt, "Keyboard only")
@@ -337,7 +337,8 @@ def test_keyboard_only_round_vote_and_focus_back_to_prompt(qtbot, window, servic
     wait_round(qtbot, window)
     qtbot.keyClick(window.focusWidget() or window, Qt.Key_Right)
     assert db(services, "SELECT outcome FROM votes") == [("right",)]
-    assert window.prompt.hasFocus()
+    qtbot.keyClicks(window.focusWidget() or window, "Next")  # the next prompt, typed straight on
+    assert window.prompt.hasFocus() and window.prompt.toPlainText() == "Next"
     qtbot.keyClick(window.prompt, Qt.Key_Escape)  # nothing running: harmless
 
 
