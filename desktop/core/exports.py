@@ -47,6 +47,7 @@ import re
 import time
 from pathlib import Path
 
+from .engines.base import decode_rate
 from .ratings import display_names
 
 FORMATS = ("csv", "jsonl", "fastchat", "pairs")
@@ -85,7 +86,7 @@ def export(store, fmt: str, out_path, **filters) -> int:
 
 _RESP_COLS = (
     "id, uid, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
-    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars"
+    "first_token_at, last_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars"
 )
 _RESP_KEYS = [c.strip() for c in _RESP_COLS.split(",")]
 
@@ -250,10 +251,7 @@ def _export_csv(store, path: Path, filters) -> int:
                     row += [""] * len(_PANE_FIELDS)
                     continue
                 ttft = (p["first_token_at"] - p["started_at"]) if p["first_token_at"] and p["started_at"] else None
-                tps = None
-                if p["tokens_out"] and p["tokens_out"] > 1 and p["first_token_at"] and p["finished_at"]:
-                    span = p["finished_at"] - p["first_token_at"]
-                    tps = (p["tokens_out"] - 1) / span if span > 0 else None
+                tps = decode_rate(p["tokens_out"], p["first_token_at"], p["last_token_at"], p["finished_at"])
                 row += [names.get(p["model_ref"], p["model"]), p["model_ref"], p["engine"], p["text"], p["status"],
                         p["stars"], p["tokens_in"], p["tokens_out"],
                         None if ttft is None else round(ttft, 4), None if tps is None else round(tps, 2),
@@ -307,6 +305,7 @@ def _export_jsonl(store, path: Path, filters) -> int:
         "'position', p.position, 'engine', p.engine, 'model', p.model, 'model_ref', p.model_ref, "
         f"'params', json_remove(json(p.params), {_SCRUB}), 'text', p.text, 'status', p.status, 'error', p.error, "
         f"'started_at', {_num('p.started_at')}, 'first_token_at', {_num('p.first_token_at')}, "
+        f"'last_token_at', {_num('p.last_token_at')}, "
         f"'finished_at', {_num('p.finished_at')}, 'tokens_in', p.tokens_in, 'tokens_out', p.tokens_out, "
         f"'tokens_estimated', {_bool('p.tokens_estimated')}, 'cost_usd', {_num('p.cost_usd')}, 'stars', p.stars) "
         f"FROM responses p JOIN rounds r ON r.id = p.round_id WHERE {in_r}"),
@@ -455,13 +454,14 @@ def import_jsonl(store, path) -> str:
                          str(p.get("model") or ""), str(p.get("model_ref") or ""),
                          json.dumps(_params(p.get("params")), sort_keys=True), str(p.get("text") or ""),
                          p.get("status") or "done", p.get("error"), p.get("started_at"), p.get("first_token_at"),
-                         p.get("finished_at"), p.get("tokens_in"), p.get("tokens_out"),
+                         p.get("last_token_at"), p.get("finished_at"), p.get("tokens_in"), p.get("tokens_out"),
                          int(bool(p.get("tokens_estimated"))), p.get("cost_usd"), p.get("stars")))
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO responses (uid, round_id, slot, position, engine, model, model_ref, params, text, "
-            "status, error, started_at, first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, "
-            "cost_usd, stars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "status, error, started_at, first_token_at, last_token_at, finished_at, tokens_in, tokens_out, "
+            "tokens_estimated, cost_usd, stars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows)
         added["response"] = db.total_changes - before
         resp_ids = dict(((uid, (rid, round_id)) for uid, rid, round_id in
                          db.execute("SELECT uid, id, round_id FROM responses")))

@@ -286,7 +286,9 @@ def leaderboard(
         verdict = (
             "No votes yet: rate a few rounds between two different models to start your leaderboard."
             if not battles
-            else "Not enough to rank: the votes counted so far involve fewer than two different models."
+            else "Not enough to rank: the votes counted so far involve fewer than two different models"
+            + (" (a model compared with itself tells nothing; add a second model: download one under Models, "
+               "or add an OpenAI key in Settings)." if any(b.model_a == b.model_b for b in battles) else ".")
         )
         empty = np.zeros((0, 0))
         return Board([], empty, empty, np.zeros(0), np.zeros((0, 0)), bias, _join(verdict, bias.verdict), True,

@@ -317,7 +317,7 @@ class LibraryDialog(QDialog):
             ctx = self.services.settings.runtime.context_length
             notes = " ".join(mem.notes)
             self.hardware.setText(f"This machine: {mem.summary()}. Verdicts assume a {ctx:,}-token context "
-                                  f"(Settings → Runtime). {notes}".strip())
+                                  f"(Settings → Local models). {notes}".strip())
             self._fill_catalog()
             if self.current_repo is not None:
                 self._refresh_file_verdicts()

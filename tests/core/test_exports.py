@@ -306,3 +306,25 @@ def test_exports_hold_no_keys(store, tmp_path, memory_keyring):
         exports.export(store, fmt, out)
         text = out.read_text(encoding="utf-8-sig")
         assert "sk-test-SECRET-123" not in text and "sk-should-never-appear" not in text
+
+
+def test_csv_tokens_per_second_match_the_window(tmp_path):
+    """The CSV's rate runs to the last token shown, as the pane's footer does (not to the end)."""
+    import csv as _csv
+
+    from desktop.core import exports
+    from desktop.core.engines.base import Result
+    from desktop.core.store import SlotSpec, Store
+
+    store = Store(tmp_path / "a.sqlite3")
+    conv = store.new_conversation()
+    rid, (a, b) = store.add_round(conv, "p", [SlotSpec(0, 0, "local", "m1", "m1"), SlotSpec(1, 1, "local", "m2", "m2")])
+    shown = Result(text="x", status="done", started_at=0.5, first_token_at=1.0, last_token_at=2.0, finished_at=5.0,
+                   tokens_out=11)
+    store.save_response(a, shown)
+    store.save_response(b, shown)
+    store.cast_vote(rid, "left")
+    out = tmp_path / "v.csv"
+    exports.export(store, "csv", out)
+    (row,) = _csv.DictReader(out.open(encoding="utf-8-sig"))
+    assert float(row["left_tokens_per_s"]) == shown.tokens_per_s == 10.0

@@ -256,3 +256,8 @@ def test_position_bias_counts_only_two_answer_rounds():
                      for k in range(50)]
     bias = ratings.position_bias(two + best_of_three)
     assert bias.decisive == 10 and bias.left_wins == 10
+
+
+def test_a_model_against_itself_says_what_to_do():
+    board = ratings.leaderboard(fixed("A", "A", "a", 3), rounds=10)
+    assert board.rows == [] and "compared with itself" in board.verdict and "second model" in board.verdict

@@ -111,11 +111,17 @@ class Result:
     def tokens_per_s(self) -> float | None:
         """Generation speed between the first and the last token shown (the decode rate users
         feel); text a backend holds back while checking stop strings is not counted."""
-        end = self.last_token_at or self.finished_at
-        if not self.tokens_out or self.first_token_at is None or end is None:
-            return None
-        span = end - self.first_token_at
-        return (self.tokens_out - 1) / span if span > 0 and self.tokens_out > 1 else None
+        return decode_rate(self.tokens_out, self.first_token_at, self.last_token_at, self.finished_at)
+
+
+def decode_rate(tokens_out, first_token_at, last_token_at, finished_at) -> float | None:
+    """Tokens per second from the first to the last token shown (or to the end, for rows stored
+    before the last token's time was kept). One rule for the window, the CLI and the exports."""
+    end = last_token_at or finished_at
+    if not tokens_out or tokens_out < 2 or first_token_at is None or end is None:
+        return None
+    span = end - first_token_at
+    return (tokens_out - 1) / span if span > 0 else None
 
 
 @dataclass

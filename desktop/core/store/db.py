@@ -72,6 +72,7 @@ class ResponseRow:
     stars: int | None
     uid: str = ""
     choice: str = ""
+    last_token_at: float | None = None
 
 
 @dataclass
@@ -135,7 +136,7 @@ class Battle:
 
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
-    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice"
+    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at"
 )
 
 
@@ -295,10 +296,11 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "UPDATE responses SET text = ?, status = ?, error = ?, started_at = ?, first_token_at = ?, "
-                "finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, cost_usd = ? WHERE id = ?",
+                "last_token_at = ?, finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, "
+                "cost_usd = ? WHERE id = ?",
                 (result.text, result.status, result.error, result.started_at, result.first_token_at,
-                 result.finished_at, result.tokens_in, result.tokens_out, int(bool(result.tokens_estimated)),
-                 result.cost_usd, response_id),
+                 getattr(result, "last_token_at", None), result.finished_at, result.tokens_in, result.tokens_out,
+                 int(bool(result.tokens_estimated)), result.cost_usd, response_id),
             )
 
     def replace_response(self, response_id: int, spec: SlotSpec) -> None:
@@ -306,7 +308,7 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "UPDATE responses SET engine = ?, model = ?, model_ref = ?, choice = ?, params = ?, text = '', status = 'streaming', "
-                "error = NULL, started_at = ?, first_token_at = NULL, finished_at = NULL, tokens_in = NULL, "
+                "error = NULL, started_at = ?, first_token_at = NULL, last_token_at = NULL, finished_at = NULL, tokens_in = NULL, "
                 "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL WHERE id = ?",
                 (spec.engine, spec.model, spec.model_ref, spec.choice, json.dumps(spec.params, sort_keys=True), time.time(),
                  response_id),

@@ -101,4 +101,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0003_last_token_at",
+        """
+        -- When the last token was shown: tokens/s runs to it, as in the window (text a backend
+        -- holds back while checking stop strings, and the closing bookkeeping, are not decoding).
+        ALTER TABLE responses ADD COLUMN last_token_at REAL;
+        """,
+    ),
 ]
