@@ -25,6 +25,17 @@ FAULT_SERVER_LIFETIME_S = 600.0  # the fault server stops itself even if a test 
 HANG_LIMIT_S = 30.0  # a "never answers" handler gives up after this, so no thread lives on
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A client that hangs up on purpose (a cancel, a dropped download) is no error to print."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def send_json(handler, status: int, payload, headers: dict | None = None) -> None:
     """Answer a BaseHTTPRequestHandler's request with a JSON body."""
     data = json.dumps(payload).encode()
@@ -120,7 +131,7 @@ class FaultServer:
         self._scripts = {"chat": ["stream"], "models": ["models"]}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer((self.host, 0), _handler_for(self))
+        self._httpd = QuietHTTPServer((self.host, 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.url = f"http://{self.host}:{self.port}/v1"

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from servers import send_json
+from servers import QuietHTTPServer, send_json
 
 
 def make_gguf(path: Path, *, arch: str = "llama", name: str = "Tiny Test", n_floats: int = 256 * 1024,
@@ -107,7 +107,7 @@ class FakeHub:
             def do_POST(self):
                 hub._handle(self, "POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
