@@ -294,6 +294,11 @@ def self_check(services) -> int:
     print(f"Qt {app.platformName()} ok; data folder {services.folders.data}")
     print(f"model: {choice.label}: {result.text.strip()!r}")
     print(metrics_line(result))
+    info = getattr(slot.engine, "load_info", None) or {}
+    if info:
+        gpu = (f"{info.get('gpu_layers_offloaded')} of {info.get('layers', 0) + 1} layers on the GPU"
+               if info.get("gpu_offload_supported") else "this llama.cpp build runs on the CPU only")
+        print(f"llama.cpp: {info.get('threads')} threads; {gpu}")
     ok = result.status == "done" and result.text.strip() != ""
     print("self-check: " + ("ok" if ok else f"FAILED ({result.error or 'empty answer'})"))
     return 0 if ok else 1
