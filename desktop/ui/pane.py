@@ -161,7 +161,10 @@ class Pane(QFrame):
         return self.picker.currentText()
 
     def set_position(self, position: int, hidden: bool) -> None:
+        revealed = self.hidden_name and not hidden
         self.position, self.hidden_name = position, hidden
+        if revealed:
+            self.view.rename_last_answer(self.answer_label())
         self.picker.setVisible(not hidden)
         self.update_title()
 

@@ -49,6 +49,7 @@ class Transcript(QTextBrowser):
         self.anchorClicked.connect(self._open_link)
         self.setUndoRedoEnabled(False)
         self.document().setDocumentMargin(12)
+        self._last_heading: QTextCursor | None = None  # the latest answer's heading, renamed on a reveal
         self._live_start: int | None = None  # where the streaming answer begins in the document
         self._tail_start = 0  # where its not-yet-stable tail begins
         self._rendered = 0  # how much of the answer's text is rendered for good
@@ -65,6 +66,7 @@ class Transcript(QTextBrowser):
 
     # -- content --------------------------------------------------------------------------
     def clear_all(self) -> None:
+        self._last_heading = None
         self.clear()
         self._live_start = None
         self._answer_start = None
@@ -83,11 +85,19 @@ class Transcript(QTextBrowser):
 
     def begin_answer(self, label: str) -> None:
         self._answer_start = self._end().position()
-        self._heading(label)
+        self._last_heading = self._heading(label)
         cursor = self._end()
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._live_start = self._tail_start = cursor.position()
         self._rendered = 0
+
+    def rename_last_answer(self, label: str) -> None:
+        """A blind round's vote reveals who answered: the heading says so from then on."""
+        heading = self._last_heading
+        if heading is not None and heading.hasSelection():
+            fmt = heading.charFormat()
+            heading.insertText(label, fmt)
+            heading.setPosition(heading.position() - len(label), QTextCursor.KeepAnchor)
 
     def discard_answer(self) -> None:
         """Remove the last answer, heading and note included (regenerate starts it over, maybe
@@ -141,7 +151,8 @@ class Transcript(QTextBrowser):
         _insert_markdown(c, text, self._code_background())
         self._scroll_to_bottom()
 
-    def _heading(self, label: str, color: QColor | None = None, top: int = 10) -> None:
+    def _heading(self, label: str, color: QColor | None = None, top: int = 10) -> QTextCursor:
+        """Adds a bold heading line; returns a cursor selecting its text (it follows later edits)."""
         block = QTextBlockFormat()
         block.setTopMargin(0 if self.document().isEmpty() else top)
         block.setBottomMargin(2)
@@ -154,7 +165,10 @@ class Transcript(QTextBrowser):
             c.setBlockFormat(block)
         else:
             c.insertBlock(block, char)
+        start = c.position()
         c.insertText(label, char)
+        c.setPosition(start, QTextCursor.KeepAnchor)
+        return c
 
     def _note(self, text: str) -> None:
         char = QTextCharFormat()

@@ -226,3 +226,14 @@ def test_vote_keys_change_the_vote_and_other_keys_start_the_next_prompt(qtbot, w
     qtbot.keyClicks(window.rating, "And")  # typing on goes to the next prompt
     assert window.prompt.toPlainText() == "And" and window.prompt.hasFocus()
     assert db(services).execute("SELECT outcome FROM votes").fetchall() == [("left",)]
+
+
+def test_the_reveal_names_the_blind_answers_in_the_transcript(qtbot, window, services):
+    window.panes[1].set_choices(window._model_items(), prefer="local:default")
+    window.act_blind.trigger()
+    send(qtbot, window, "Say hi.")
+    assert all("Gemma" not in p.view.toPlainText() for p in window.panes)
+    qtbot.keyClick(window.rating, Qt.Key_3)
+    for p in window.panes:
+        text = p.view.toPlainText()
+        assert "Gemma 3 270M" in text and "Model A" not in text and "Model B" not in text
