@@ -660,12 +660,22 @@ class MainWindow(QMainWindow):
             self.new_chat()
         self.refresh_history()
 
+    def rename_conversation(self, conversation_id: int) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        conv = self.services.store.conversation(conversation_id)
+        title, ok = QInputDialog.getText(self, "Rename comparison", "Title:", text=conv.title)
+        if ok and title.strip():
+            self.services.store.rename_conversation(conversation_id, title.strip())
+            self.refresh_history()
+
     def _history_menu(self, pos) -> None:
         item = self.history.itemAt(pos)
         if item is None:
             return
         menu = QMenu(self)
         menu.addAction("Open", lambda: self.open_conversation(item.data(Qt.UserRole)))
+        menu.addAction("Rename…", lambda: self.rename_conversation(item.data(Qt.UserRole)))
         menu.addAction("Delete…", lambda: self.delete_conversation(item.data(Qt.UserRole)))
         menu.exec(self.history.mapToGlobal(pos))
 

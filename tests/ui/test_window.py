@@ -237,3 +237,13 @@ def test_the_reveal_names_the_blind_answers_in_the_transcript(qtbot, window, ser
     for p in window.panes:
         text = p.view.toPlainText()
         assert "Gemma 3 270M" in text and "Model A" not in text and "Model B" not in text
+
+
+def test_rename_a_comparison(qtbot, window, services, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    conv = services.store.new_conversation("old title")
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("  Coding tests  ", True))
+    window.rename_conversation(conv)
+    assert services.store.conversation(conv).title == "Coding tests"
+    assert window.history.item(0).text().startswith("Coding tests")
