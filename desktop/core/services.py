@@ -17,6 +17,9 @@ from .secrets import Secrets
 from .store import Store
 
 
+KEYLESS = "no-key"
+
+
 class NeedsKey(RuntimeError):
     """No OpenAI key anywhere: the message says where to add one."""
 
@@ -82,10 +85,14 @@ class Services:
         return f"sha256:{digest}"
 
     def openai_key(self) -> str:
+        """The stored key; with a custom base URL and no key, a placeholder (a local
+        OpenAI-compatible server usually wants none, and the client insists on one)."""
         key = self.secrets.get(secret_names.OPENAI).value
-        if not key:
-            raise NeedsKey("No OpenAI key: add one in Settings → Accounts (or set OPENAI_API_KEY).")
-        return key
+        if key:
+            return key
+        if self.settings.openai_base_url:
+            return KEYLESS
+        raise NeedsKey("No OpenAI key: add one in Settings → Accounts (or set OPENAI_API_KEY).")
 
     def _make_engine(self, choice: ModelChoice) -> Engine:
         if choice.engine == "local":

@@ -312,11 +312,11 @@ class MainWindow(QMainWindow):
             p.set_choices(items)
 
     def _fetch_api_models(self) -> None:
-        key = self.services.secrets.get(secret_names.OPENAI).value
-        base_url = self.services.settings.openai_base_url or None
-        if not key and not base_url:
+        try:
+            key = self.services.openai_key()
+        except NeedsKey:
             return
-        key = key or "no-key"  # a local OpenAI-compatible server usually wants none
+        base_url = self.services.settings.openai_base_url or None
         from ..core.engines.openai_api import list_models
 
         # Offline or no access: the picker keeps its built-in list.
@@ -369,11 +369,6 @@ class MainWindow(QMainWindow):
         try:
             return self.services.engines.get(choice, instance=pane)
         except NeedsKey as exc:
-            if self.services.settings.openai_base_url:  # a local compatible server may need no key
-                from ..core.engines.openai_api import OpenAIEngine
-
-                return OpenAIEngine(choice.model, api_key="no-key", base_url=self.services.settings.openai_base_url,
-                                    timeout=self.services.settings.request_timeout_s, prices=self.services.prices)
             return Unavailable(ModelInfo(choice.engine, choice.model, choice.model), str(exc), "auth")
         except Exception as exc:
             return Unavailable(ModelInfo(choice.engine, choice.label, choice.model), str(exc), "input")

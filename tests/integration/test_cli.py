@@ -120,3 +120,10 @@ def test_vote_hints_and_best_of_three(services, capsys):
 
     battles = Store(services.folders.database).battles()
     assert {(b.model_a, b.winner) for b in battles} == {("m1", "a")}
+
+
+def test_a_keyless_local_server_needs_no_key(services, llama_server, capsys):
+    services.close()
+    assert run(["ask", "Say hi.", "--remote", "gemma-via-api", "--base-url", llama_server, "--max-tokens", "4",
+                "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "done"
