@@ -55,4 +55,8 @@ fi
 $pip install -q "$wheelhouse"/llama_cpp_python-*.whl
 echo "== installing ArenaDesk$extras"
 $pip install -q -e ".$extras"
+if [ -n "$extras" ]; then
+  echo "== fetching the tests' chat model (SmolLM2-135M-Instruct, 98 MB, once)"
+  "$venv/bin/python" tests/chat_model.py
+fi
 echo "== done: $venv/bin/arenadesk"

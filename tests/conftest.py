@@ -70,6 +70,14 @@ def embedded_model(tmp_path_factory) -> Path:
     return embedded_model_path(tmp_path_factory.mktemp("models"))
 
 
+@pytest.fixture(scope="session")
+def chat_model() -> Path:
+    """The real instruct model with a ChatML template (SmolLM2-135M-Instruct), see chat_model.py."""
+    from chat_model import chat_model_path
+
+    return chat_model_path()
+
+
 @pytest.fixture
 def services(arenadesk_home, embedded_model):
     """The core composed on a fresh home, with the embedded model already in its models folder."""
