@@ -117,7 +117,9 @@ class FaultServer:
             (with a usage chunk, like OpenAI), "unauthorized", "model_not_found",
             "rate_limited" (429 + Retry-After: `retry_after`), "quota", "server_error",
             "cut" (three chunks, then the socket is closed mid-body), "cut_clean" (three
-            chunks, then a clean end without finish_reason or [DONE]), "hang" (never answers)
+            chunks, then a clean end without finish_reason or [DONE]), "hang" (never answers),
+            "reasoning" (reasoning_content chunks, then the answer), "think_inline" (<think>…</think>
+            inside the content), "empty" (no text, finish_reason stop), "length" (finish_reason length)
     models: "models" (the ids in `model_ids`), "unauthorized", "server_error", "hang"
     """
 
@@ -288,6 +290,33 @@ def _handler_for(server: FaultServer):
 
         def _answer_cut_clean(self, body):
             self._answer_cut(body, chunked=False)
+
+        def _script(self, body, deltas: list[dict], finish: str):
+            """A stream of the given deltas, then finish_reason, then [DONE]."""
+            self._start_stream()
+            for delta in deltas:
+                chunk = self._chunk(body)
+                chunk["choices"][0]["delta"] = delta
+                self._event(chunk)
+            self._event(self._chunk(body, finish=finish))
+            self._event(b"[DONE]")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _answer_reasoning(self, body):  # DeepSeek, vLLM and llama.cpp's server send it apart
+            self._script(body, [{"role": "assistant", "content": None, "reasoning_content": "The user "},
+                                {"reasoning_content": "wants a greeting."}]
+                         + [{"content": piece} for piece in server.answer_text], "stop")
+
+        def _answer_think_inline(self, body):  # servers that pass the model's tags through
+            self._script(body, [{"content": "<thi"}, {"content": "nk>Greet them.</think>\n\n"}]
+                         + [{"content": piece} for piece in server.answer_text], "stop")
+
+        def _answer_empty(self, body):
+            self._script(body, [{"role": "assistant", "content": ""}], "stop")
+
+        def _answer_length(self, body):
+            self._script(body, [{"content": piece} for piece in server.answer_text[:2]], "length")
 
     return Handler
 
