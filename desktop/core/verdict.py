@@ -221,11 +221,17 @@ def _p_interval(board: ratings.Board, local_ref: str, api_ref: str) -> tuple[flo
 
 
 def _money(x: float | None) -> str:
+    """A monthly amount: cents."""
     if x is None:
         return "unknown"
-    if x == 0:
-        return "$0"
-    return f"${x:,.2f}" if abs(x) >= 1 else f"${x:.4f}".rstrip("0")
+    return f"${x:,.2f}" if abs(x) >= 0.005 or x == 0 else "less than $0.01"
+
+
+def _per_answer(x: float | None) -> str:
+    """A price per answer: three significant digits (they are fractions of a cent)."""
+    if x is None:
+        return "unknown"
+    return "$0" if x == 0 else f"${x:.3g}"
 
 
 def category_verdict(store, local: Contestant, api: Contestant, category: str, battles: list, *,
@@ -242,7 +248,7 @@ def category_verdict(store, local: Contestant, api: Contestant, category: str, b
     money = ""
     if saving is not None:
         money = (f" Switching would save about {_money(saving)} a month ({volume:.0f} prompts a month × "
-                 f"{_money(a_cost)} per answer of {api.label} vs {_money(l_cost)} for {local.label}"
+                 f"{_per_answer(a_cost)} per answer of {api.label} vs {_per_answer(l_cost)} for {local.label}"
                  + (", electricity included" if energy.known else "") + ").")
     else:
         money = (f" The saving is unknown: {api.label}'s answers have no recorded cost (add its price to "
