@@ -317,3 +317,49 @@ def test_reference_answers_reach_the_judge(tmp_path):
     judge.Judge(store, eng, choice="x").calibrate(reference="GOOD is right")
     assert all("[Reference answer, known to be correct]\nGOOD is right" in m[-1]["content"] for m in eng.prompts)
     assert store.query("SELECT reference FROM judge_votes") == [("GOOD is right",)]
+
+
+def test_exports_mark_judge_votes_when_asked_and_import_keeps_them_apart(tmp_path):
+    import csv
+    import json
+
+    store = voted_store(tmp_path, 10, seed=6)
+    cid = store.new_conversation("unvoted")
+    _rid, ids = store.add_round(cid, "=cmd|' /C calc'!A0", [SlotSpec(0, 0, "local", "Local Q4", "sha256:local"),
+                                                            SlotSpec(1, 1, "openai", "gpt-x", "gpt-x")])
+    store.save_response(ids[0], Result(text="GOOD x", status="done"))
+    store.save_response(ids[1], Result(text="POOR y", status="done"))
+    j = judge.Judge(store, ScriptedJudge(1.0, 0.0), choice="openai:scripted-judge")
+    j.calibrate()
+    j.rate_unvoted()
+    judged = len(judge.battles(store, j.ref))
+    assert judged == 11
+
+    out = tmp_path / "with-judge"
+    assert exports.export(store, "csv", out / "v.csv", include_judge=True) == 10 + 11
+    with open(out / "v.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    voters = [r["voter"] for r in rows]
+    assert voters.count("you") == 10 and voters.count("judge: scripted-judge") == 11
+    judge_row = next(r for r in rows if r["voter"].startswith("judge") and r["prompt"].startswith("'="))
+    assert judge_row["outcome"] == "left" and judge_row["winner"] == "Local Q4"
+    assert judge_row["note"] == "one answer is better."
+
+    assert exports.export(store, "fastchat", out / "b.json", include_judge=True) == 10 + 11
+    battles = json.loads((out / "b.json").read_text(encoding="utf-8"))
+    assert sorted({b["judge"] for b in battles}) == ["arena_user_arenadesk", "llm_judge:scripted-judge"]
+
+    pairs = [json.loads(line) for line in (out / "p.jsonl").read_text().splitlines()] \
+        if exports.export(store, "pairs", out / "p.jsonl", include_judge=True) else []
+    assert {p["source"] for p in pairs} == {"you", "judge:scripted-judge"}
+
+    assert exports.export(store, "jsonl", out / "all.jsonl", include_judge=True)
+    kinds = [json.loads(line)["type"] for line in (out / "all.jsonl").read_text().splitlines()[1:]]
+    assert kinds.count("judge_vote") == 11 and kinds.count("vote") == 10
+
+    other = Store(tmp_path / "other.db")
+    summary = exports.import_jsonl(other, out / "all.jsonl")
+    assert "11 judge votes (kept apart from yours)" in summary
+    assert len(other.battles()) == 10  # the user's votes only
+    assert len(judge.battles(other, j.ref)) == 11
+    assert "judge votes" not in exports.import_jsonl(other, out / "all.jsonl")  # nothing twice
