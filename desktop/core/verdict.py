@@ -244,7 +244,7 @@ def category_verdict(store, local: Contestant, api: Contestant, category: str, b
     a_cost, _n = cost_per_answer(store, api.ref, tag)
     volume = prompts_per_month(store, tag, now)
     saving = None if a_cost is None else volume * (a_cost - l_cost)
-    where = "everything" if category == ALL else category
+    where = "Overall" if category == ALL else f"On {category}"
     money = ""
     if saving is not None:
         money = (f" Switching would save about {_money(saving)} a month ({volume:.0f} prompts a month × "
@@ -257,14 +257,14 @@ def category_verdict(store, local: Contestant, api: Contestant, category: str, b
     need = max(MIN_HEAD_TO_HEAD - h2h,
                *(ratings.MIN_BATTLES_PER_MODEL - n for n in per_model.values()), 0)
     if need > 0:
-        words = (f"On {where}: too few votes to tell — {h2h} between {local.label} and {api.label}; "
+        words = (f"{where}: too few votes to tell — {h2h} between {local.label} and {api.label}; "
                  f"vote on about {need} more rounds where both answer." + money)
         return CategoryVerdict(category, "too_few", None, None, None, h2h, len(battles), need, l_cost, a_cost,
                                volume, saving, words)
 
     board = ratings.leaderboard(battles, rounds=rounds, seed=seed)
     p, lo, hi = _p_interval(board, local.ref, api.ref)
-    head = (f"On {where}, {local.label} ties or beats {api.label} on {p:.0%} ({lo:.0%}–{hi:.0%}) of your prompts "
+    head = (f"{where}, {local.label} ties or beats {api.label} on {p:.0%} ({lo:.0%}–{hi:.0%}) of your prompts "
             f"(Bradley–Terry on {board.n_battles} votes, {h2h} head to head; a tie counts half)")
     more = 0
     if lo >= 0.5:
