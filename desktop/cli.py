@@ -236,7 +236,7 @@ def cmd_vote(services, args) -> int:
 def cmd_leaderboard(services, args) -> int:
     from .core import ratings
 
-    battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
+    battles = services.store.battle_columns(blind_only=args.blind_only, tag=args.tag)
     board = ratings.leaderboard(battles, include_ties=not args.exclude_ties)
     print(ratings.format_table(board))
     return 0

@@ -559,7 +559,7 @@ class LeaderboardView(QWidget):
 
         def work():
             started = time.perf_counter()
-            battles = store.battles(**f.store_filters())
+            battles = store.battle_columns(**f.store_filters())
             board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed)
             return generation, board, time.perf_counter() - started
 
