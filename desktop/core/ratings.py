@@ -415,24 +415,32 @@ def online_elo(ia, ib, outcome, tstamps, n: int, k: float = ELO_K, max_points: i
     ia, ib, outcome = list(map(int, ia)), list(map(int, ib)), list(map(int, outcome))
     m = len(ia)
     rating = [INIT_RATING] * n
-    seen = [False] * n
     stride = max(1, -(-m // max_points))
+    ends = list(range(stride - 1, m, stride))
+    if m and (not ends or ends[-1] != m - 1):
+        ends.append(m - 1)
     times: list[float] = []
     snaps: list[list[float]] = []
     score_of = (1.0, 0.0, 0.5)
-    nan = float("nan")
-    for t in range(m):
-        a, b = ia[t], ib[t]
-        seen[a] = seen[b] = True
-        ra, rb = rating[a], rating[b]
-        ea = 1.0 / (1.0 + BASE ** ((rb - ra) / SCALE))
-        delta = k * (score_of[outcome[t]] - ea)
-        rating[a] = ra + delta
-        rating[b] = rb - delta
-        if t % stride == stride - 1 or t == m - 1:
-            times.append(float(tstamps[t]))
-            snaps.append([r if s else nan for r, s in zip(rating, seen)])
+    start = 0
+    for end in ends:  # battle by battle, a snapshot after every `stride` of them and after the last
+        for t in range(start, end + 1):
+            a, b = ia[t], ib[t]
+            ra, rb = rating[a], rating[b]
+            ea = 1.0 / (1.0 + BASE ** ((rb - ra) / SCALE))
+            delta = k * (score_of[outcome[t]] - ea)
+            rating[a] = ra + delta
+            rating[b] = rb - delta
+        start = end + 1
+        times.append(float(tstamps[end]))
+        snaps.append(list(rating))
+    # A model's history is NaN before its first battle.
+    first = np.full(n, m, dtype=np.int64)
+    if m:
+        np.minimum.at(first, np.asarray(ia, dtype=np.int64), np.arange(m))
+        np.minimum.at(first, np.asarray(ib, dtype=np.int64), np.arange(m))
     hist = np.array(snaps, dtype=float).reshape(len(snaps), n)
+    hist[np.asarray(ends, dtype=np.int64)[:, None] < first[None, :]] = np.nan
     return np.array(times, dtype=float), hist, np.array(rating, dtype=float)
 
 
