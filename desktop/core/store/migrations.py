@@ -109,4 +109,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE responses ADD COLUMN last_token_at REAL;
         """,
     ),
+    (
+        "0004_response_writer",
+        """
+        -- Which running ArenaDesk writes a streaming answer (Store.run_id). A later start closes
+        -- the streaming answers of runs that are gone, at once, and leaves a live run's alone.
+        ALTER TABLE responses ADD COLUMN writer TEXT;
+        """,
+    ),
 ]
