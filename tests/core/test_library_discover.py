@@ -229,13 +229,10 @@ def test_linked_folder_loops_end(home, chat_model):
 
 
 def test_offer_text():
-    def f(tool):
-        return discover.Found(Path("x"), tool, "x", "model", None, 1, 0.0, tool)
-
-    assert discover.offer_text([f("Ollama")]) == "Found 1 model from Ollama — use it?"
-    assert discover.offer_text([f("Ollama"), f("Ollama"), f("LM Studio"), f("LM Studio")]) == \
+    assert discover.offer_text(["Ollama"]) == "Found 1 model from Ollama — use it?"
+    assert discover.offer_text(["Ollama", "Ollama", "LM Studio", "LM Studio"]) == \
         "Found 4 models from Ollama and LM Studio — use them?"
-    assert discover.offer_text([f("Ollama"), f("LM Studio"), f("Jan")]) == \
+    assert discover.offer_text(["Ollama", "LM Studio", "Jan"]) == \
         "Found 3 models from Ollama, LM Studio and Jan — use them?"
 
 

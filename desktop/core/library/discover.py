@@ -607,14 +607,15 @@ def scan(places: Iterable[Place]) -> Scan:
     return Scan(s.found, s.problems, looked, time.perf_counter() - began)
 
 
-def offer_text(found: list[Found]) -> str:
-    """'Found 4 models from Ollama and LM Studio — use them?' for the first-run offer."""
+def offer_text(found_in: list[str]) -> str:
+    """'Found 4 models from Ollama and LM Studio — use them?' for the first-run offer,
+    from the tool each model was found in."""
     tools: list[str] = []
-    for f in found:
-        if f.tool not in tools:
-            tools.append(f.tool)
+    for tool in found_in:
+        if tool not in tools:
+            tools.append(tool)
     names = tools[0] if len(tools) == 1 else ", ".join(tools[:-1]) + " and " + tools[-1]
-    n = len(found)
+    n = len(found_in)
     return f"Found {n} model{'s' if n != 1 else ''} from {names} — use {'them' if n != 1 else 'it'}?"
 
 
@@ -825,6 +826,39 @@ def remember_sha256(services, path: Path, st: os.stat_result, digest: str) -> No
     with services.store.transaction() as db:
         db.execute("UPDATE found_models SET sha256 = ? WHERE path = ? AND size = ? AND mtime = ?",
                    (digest, os.fspath(path), st.st_size, st.st_mtime))
+
+
+# -- the user's answers ------------------------------------------------------------------------------
+
+def _save(services) -> None:
+    # Written directly, not through Services.save_settings: that also unloads the loaded models
+    # (runtime settings take effect that way), which this choice must not do.
+    from .. import settings as settings_io
+
+    settings_io.save(services.settings, services.folders.settings_file)
+
+
+def set_use(services, use: bool) -> None:
+    """The answer to the first-run offer, or the Installed tab's check box: remembered."""
+    services.settings.use_found_models = "yes" if use else "no"
+    _save(services)
+
+
+def add_folder(services, folder: str | os.PathLike) -> Path:
+    """Look in one more folder from now on. Adding one is asking for its models: they are used."""
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a folder.")
+    if os.fspath(path) not in services.settings.model_folders:
+        services.settings.model_folders.append(os.fspath(path))
+    services.settings.use_found_models = "yes"
+    _save(services)
+    return path
+
+
+def remove_folder(services, folder: str | os.PathLike) -> None:
+    services.settings.model_folders = [f for f in services.settings.model_folders if f != os.fspath(folder)]
+    _save(services)
 
 
 # -- the one owner of the background work, per Services ----------------------------------------------
