@@ -30,6 +30,8 @@ from ..core.library.hub import Hub, HubFile, HubRepo
 from .confirm import confirm
 from .inbox import Inbox
 
+FOUND_KIND = {"projector": "vision projector", "adapter": "LoRA adapter", "partial": "partial download",
+              "incomplete split": "parts missing", "unreadable": "not a model"}
 FIT_MARK = {Fit.GPU: "✔ GPU", Fit.RAM: "✔ RAM (CPU)", Fit.TOO_LARGE: "✖ too large"}
 ROLE = Qt.UserRole
 
@@ -313,6 +315,8 @@ class LibraryDialog(QDialog):
         self.services.discovery.subscribe(self._found_listener)
         if self.services.discovery.last_scan is None:
             self.rescan()
+        else:
+            self._show_scan(self.services.discovery.last_scan)
         return w
 
     # -- workers --------------------------------------------------------------------------------
@@ -613,6 +617,8 @@ class LibraryDialog(QDialog):
             if m.error:
                 item.setText(0, f"{m.name}  ⚠")
                 item.setToolTip(0, m.error)
+                if m.found_in and m.kind != "model":  # what it is, where the quantisation would be
+                    item.setText(1, FOUND_KIND.get(m.kind, m.kind))
             t.addTopLevelItem(item)
             if current is not None and m.choice == current:
                 t.setCurrentItem(item)
@@ -662,14 +668,7 @@ class LibraryDialog(QDialog):
 
         def done(result):
             self.rescan_button.setEnabled(True)
-            usable = len(result.models)
-            other = len(result.found) - usable
-            text = (f"Found {usable} model{'s' if usable != 1 else ''} in {len(result.places)} folder"
-                    f"{'s' if len(result.places) != 1 else ''} ({result.seconds:.2f} s)")
-            if other:
-                text += f"; {other} other file{'s' if other != 1 else ''} that cannot answer on {'their' if other != 1 else 'its'} own"
-            self.found_status.setText(text + "." + "".join(f"\n{p}" for p in result.problems))
-            self.found_status.setToolTip("\n".join(f"{p.tool}: {p.root} ({p.why})" for p in result.places))
+            self._show_scan(result)
             self.refresh_installed()
             self.modelsChanged.emit()
             if self.services.settings.use_found_models == "yes":
@@ -680,6 +679,17 @@ class LibraryDialog(QDialog):
             self.found_status.setText(f"Could not look for models: {exc}")
 
         self._run(self.services.discovery.scan, done, failed)
+
+    def _show_scan(self, result) -> None:
+        usable = len(result.models)
+        other = len(result.found) - usable
+        text = (f"Found {usable} model{'s' if usable != 1 else ''} in {len(result.places)} folder"
+                f"{'s' if len(result.places) != 1 else ''} of other apps ({result.seconds:.2f} s)")
+        if other:
+            text += f"; {other} other file{'s' if other != 1 else ''} that cannot answer alone"
+        self.found_status.setText(text + "." + "".join(f"\n{p}" for p in result.problems))
+        self.found_status.setToolTip("Looked in:\n" + "\n".join(f"{p.tool}: {p.root} ({p.why})"
+                                                                  for p in result.places))
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder with GGUF models", os.path.expanduser("~"))

@@ -336,7 +336,7 @@ class _Scanner:
             folder, depth = stack.pop()
             try:
                 with os.scandir(folder) as it:
-                    entries = list(it)
+                    entries = sorted(it, key=lambda e: e.name, reverse=True)  # popped back into name order
             except OSError as exc:
                 self.problem(folder, exc)
                 continue
@@ -502,7 +502,7 @@ class _Scanner:
             folder, depth = stack.pop()
             try:
                 with os.scandir(folder) as it:
-                    entries = list(it)
+                    entries = sorted(it, key=lambda e: e.name, reverse=True)
             except FileNotFoundError:
                 continue
             except OSError as exc:
@@ -708,9 +708,15 @@ def identify(services, *, on_progress: Callable[[IdentifyProgress], None] | None
             break
         path = Path(path_text)
         report(f"{tool}: {label}")
+        try:
+            parts = [Path(p) for p in json.loads(parts_json)] or [path]
+        except ValueError:
+            parts = [path]
         if not examined:
             try:
                 info = read_info(path)
+                # A split model's other parts: whole, and their weights counted too.
+                parameters = info.parameters + sum(read_info(p).parameters for p in parts[1:])
             except GGUFError as exc:
                 if path.exists():  # gone: the next scan forgets it; otherwise say why it cannot be used
                     kind = "partial" if "truncated" in str(exc) else "unreadable"
@@ -723,13 +729,9 @@ def identify(services, *, on_progress: Callable[[IdentifyProgress], None] | None
             with services.store.transaction() as db:
                 db.execute("UPDATE found_models SET examined = 1, architecture = ?, parameters = ?, quant = ?, "
                            "context_length = ?, chat_template = ? WHERE path = ? AND size = ? AND mtime = ?",
-                           (info.architecture, info.parameters, info.quant, info.context_length,
+                           (info.architecture, parameters, info.quant, info.context_length,
                             int(info.has_chat_template), path_text, size, mtime))
         if sha is None:
-            try:
-                parts = [Path(p) for p in json.loads(parts_json)] or [path]
-            except ValueError:
-                parts = [path]
             def advance(n, _label=f"{tool}: {label}"):
                 nonlocal done_bytes
                 done_bytes += n
