@@ -336,10 +336,11 @@ class _Scanner:
             folder, depth = stack.pop()
             try:
                 with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name, reverse=True)  # popped back into name order
+                    entries = sorted(it, key=lambda e: e.name)
             except OSError as exc:
                 self.problem(folder, exc)
                 continue
+            subfolders = []
             for e in entries:
                 name = e.name
                 if name.startswith("."):
@@ -359,11 +360,12 @@ class _Scanner:
                         if (lst.st_dev, lst.st_ino) in seen_dirs:
                             continue
                         seen_dirs.add((lst.st_dev, lst.st_ino))
-                    stack.append((Path(e.path), depth + 1))
+                    subfolders.append((Path(e.path), depth + 1))
                     continue
                 lower = name.lower()
                 if lower.endswith(".gguf") or _is_partial_name(lower):
                     yield Path(e.path), lower
+            stack += reversed(subfolders)  # popped in name order
 
     def scan_tree(self, place: Place, root: Path | None = None, label_root: Path | None = None,
                   label_prefix: str = "") -> None:
@@ -502,23 +504,25 @@ class _Scanner:
             folder, depth = stack.pop()
             try:
                 with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name, reverse=True)
+                    entries = sorted(it, key=lambda e: e.name)
             except FileNotFoundError:
                 continue
             except OSError as exc:
                 self.problem(folder, exc)
                 continue
+            subfolders = []
             for e in entries:
                 if e.name.startswith("."):
                     continue
                 try:
                     if e.is_dir(follow_symlinks=False):
                         if depth < MAX_DEPTH:
-                            stack.append((Path(e.path), depth + 1))
+                            subfolders.append((Path(e.path), depth + 1))
                     elif e.is_file():
                         yield Path(e.path), e.name.lower()
                 except OSError:
                     continue
+            stack += reversed(subfolders)
 
     # The hub cache: models--<owner>--<repo>/snapshots/<revision>/<file> links to blobs/<sha256>.
     def scan_hf_cache(self, place: Place) -> None:
