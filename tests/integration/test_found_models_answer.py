@@ -4,6 +4,7 @@ each run where it lies through the app's local engine, recorded under its own na
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from chat_model import SHA256 as CHAT_SHA, cache_dir
 from desktop.core.arena import Round, Slot
+from desktop.core.engines.registry import ModelChoice
 from desktop.core.library import discover
 from desktop.core.library.embedded import SHA256 as BASE_SHA
 from desktop.core.library.installed import list_installed
@@ -62,36 +64,48 @@ def ask(services, models, prompt="What is the capital of France?"):
     return rnd.run(), rnd.round_id
 
 
-def test_found_base_and_chat_models_answer_where_they_lie(services, chat_model, embedded_model, split_chat_model):
-    home = Path.home()
-    ollama(home / ".ollama" / "models", "smollm2", "135m", chat_model, CHAT_SHA)
+def test_found_base_model_answers_from_lm_studios_folder(services, embedded_model):
     # the built-in model's file, linked into LM Studio's folder under its hub name
-    lms = home / ".lmstudio" / "models" / "google" / "gemma-3-270m-GGUF" / "gemma-3-270m-Q4_K_M.gguf"
+    lms = Path.home() / ".lmstudio" / "models" / "google" / "gemma-3-270m-GGUF" / "gemma-3-270m-Q4_K_M.gguf"
     lms.parent.mkdir(parents=True)
     lms.symlink_to(embedded_model)
-    llc = home / ".cache" / "llama.cpp"
+    services.settings.use_found_models = "yes"
+    scan = services.discovery.scan()
+    discover.identify(services)
+    # It is the built-in model's own file: one contestant, listed once (as the built-in model), and
+    # still answering from LM Studio's folder when picked by its path (as a pane restored from history is).
+    assert not [m for m in list_installed(services) if m.found_in]
+    (found,) = scan.found
+    base = replace(list_installed(services)[0], path=found.path, name=found.label,
+                   choice=ModelChoice("local", str(found.path)))
+    (answer,), round_id = ask(services, [base])
+    assert answer.status == "done" and "Paris" in answer.text
+    rows = services.store.query("SELECT model, model_ref FROM responses WHERE round_id = ?", (round_id,))
+    assert rows == [("google/gemma-3-270m-GGUF/gemma-3-270m-Q4_K_M", f"sha256:{BASE_SHA}")]  # the built-in's ratings
+
+
+@pytest.mark.xfail(strict=True, reason="main's local engine gets no answer from the chat model until issue 9 lands "
+                   "(then this passes, and strict makes that seen: remove the mark)")
+def test_found_chat_model_answers_from_ollama_and_split_in_llama_cpps_cache(services, chat_model,
+                                                                            split_chat_model):
+    ollama(Path.home() / ".ollama" / "models", "smollm2", "135m", chat_model, CHAT_SHA)
+    llc = Path(os.environ["XDG_CACHE_HOME"]) / "llama.cpp"  # conftest sets XDG_CACHE_HOME
     for part in split_chat_model:
         link(part, llc / part.name)
     services.settings.use_found_models = "yes"
-    scan = services.discovery.scan()
+    services.discovery.scan()
     discover.identify(services)
     found = {m.name: m for m in list_installed(services) if m.found_in}
     chat, split = found["smollm2:135m"], found["SmolLM2-135M-Instruct.Q4_1"]
     assert split.available and split.path.name.endswith("-00001-of-00002.gguf") and split.chat_template
-    # The LM Studio file is the built-in model's own file: one contestant, listed once (as the built-in
-    # model), and still answering from LM Studio's folder when picked by its path.
-    assert "google/gemma-3-270m-GGUF/gemma-3-270m-Q4_K_M" not in found
-    base = next(f for f in scan.found if f.tool == "LM Studio")
-    base = replace(chat, path=base.path, name=base.label, choice=type(chat.choice)("local", str(base.path)))
+    assert split.parameters == chat.parameters  # both parts counted
 
-    (base_answer, chat_answer, split_answer), round_id = ask(services, [base, chat, split])
-    assert base_answer.status == "done" and "Paris" in base_answer.text
+    (chat_answer, split_answer), round_id = ask(services, [chat, split])
     for answer in (chat_answer, split_answer):
         assert answer.status == "done", answer.error
         assert answer.text.strip()
     assert split_answer.text == chat_answer.text  # the same weights, greedy: the same answer
     rows = services.store.query("SELECT model, model_ref FROM responses WHERE round_id = ? ORDER BY slot",
                                 (round_id,))
-    assert rows[0] == ("google/gemma-3-270m-GGUF/gemma-3-270m-Q4_K_M", f"sha256:{BASE_SHA}")  # the built-in's ratings
-    assert rows[1] == ("smollm2:135m", f"sha256:{CHAT_SHA}")
-    assert rows[2][0] == "SmolLM2-135M-Instruct.Q4_1" and rows[2][1].startswith("sha256:")
+    assert rows[0] == ("smollm2:135m", f"sha256:{CHAT_SHA}")
+    assert rows[1] == ("SmolLM2-135M-Instruct.Q4_1", f"sha256:{split.sha256}")
