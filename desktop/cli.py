@@ -249,13 +249,15 @@ def cmd_vote(services, args) -> int:
 def cmd_leaderboard(services, args) -> int:
     from .core import ratings
 
-    battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
     if args.with_judge or services.settings.judging.count_in_leaderboard:
         from .core import judge
 
+        battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
         mine = len(battles)
         battles = judge.with_judge(battles, services.store, blind_only=args.blind_only, tag=args.tag)
         print(f"(your {mine} votes and {len(battles) - mine} of the judge's verdicts on rounds you did not vote on)")
+    else:  # the fast path: the battles as arrays
+        battles = services.store.battle_columns(blind_only=args.blind_only, tag=args.tag)
     board = ratings.leaderboard(battles, include_ties=not args.exclude_ties)
     print(ratings.format_table(board))
     return 0

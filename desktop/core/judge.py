@@ -366,7 +366,7 @@ class RunSummary:
         if self.order_dependent:
             parts.append(f"{self.order_dependent} of them depended on the order shown (counted as ties)")
         if self.unparseable:
-            parts.append(f"{self.unparseable} replies could not be read as a verdict (not counted)")
+            parts.append(f"{self.unparseable} pairs got a reply that could not be read as a verdict (not counted)")
         if self.failed:
             parts.append(f"{self.failed} failed ({self.errors[0]})")
         if self.cancelled:

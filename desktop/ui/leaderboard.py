@@ -671,10 +671,13 @@ class LeaderboardView(QWidget):
 
         def work():
             started = time.perf_counter()
-            battles = store.battles(**f.store_filters())
-            mine = len(battles)
             if f.with_judge:
+                battles = store.battles(**f.store_filters())
+                mine = len(battles)
                 battles = judge.with_judge(battles, store, **f.store_filters())
+            else:  # the fast path: the battles as arrays
+                battles = store.battle_columns(**f.store_filters())
+                mine = len(battles)
             board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed)
             panel = judge_panel(store, local_ref=local_ref, api_ref=api_ref, energy=energy, rounds=rounds, seed=seed,
                                 with_judge=f.with_judge, judged_in_board=len(battles) - mine)
