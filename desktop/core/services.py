@@ -3,12 +3,8 @@ built once and handed to whoever needs them (the window, the command line, tests
 """
 from __future__ import annotations
 
-<<<<<<< HEAD
-=======
 import functools
 import os
-import time
->>>>>>> main
 from dataclasses import dataclass, field
 from pathlib import Path
 
