@@ -4,7 +4,9 @@
   contestant can judge: an API model or a local GGUF file, through the app's engine
   pool (``Services.engines``), with the same engine contract as an answer.
 * **The prompt** (``judge_messages``) shows the user's request, the two answers
-  (and the round's reference answer when there is one) and asks for two lines:
+  (and the round's reference answer when there is one: a prompt suite's item's
+  ``reference`` for that turn, for rounds made from a suite run, or one given on the
+  command line) and asks for two lines:
   ``Reason: <one sentence>`` and ``Verdict: A``, ``B`` or ``tie``.
 * **Parsing** (``parse_verdict``) is strict: a reply is counted only when it has a
   verdict line naming exactly one of A, B or tie. A reply that echoes the
@@ -272,6 +274,43 @@ def _reference_column(store) -> str | None:
     return None
 
 
+def _tables(store) -> set[str]:
+    return {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def suite_references(store, round_ids: Iterable[int]) -> dict[int, str]:
+    """round id → the reference answer its prompt-suite item gives for that turn, for rounds
+    made from a suite run (suite_pairs → suite_runs.items[item]["reference"][turn]). Empty
+    where the database has no suites or an item has no reference for that turn."""
+    ids = sorted(set(round_ids))
+    if not ids or "suite_pairs" not in _tables(store):
+        return {}
+    import json
+
+    out: dict[int, str] = {}
+    marks = ", ".join("?" * len(ids))
+    for round_id, items, item, turn in store.query(
+            "SELECT sp.round_id, sr.items, sp.item, r.turn FROM suite_pairs sp JOIN suite_runs sr ON sr.id = sp.run_id "
+            f"JOIN rounds r ON r.id = sp.round_id WHERE sp.round_id IN ({marks})", ids):
+        try:
+            refs = json.loads(items)[item].get("reference") or []
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+            continue  # a damaged run record: judge without a reference rather than fail
+        if isinstance(refs, str):
+            refs = [refs]
+        if isinstance(refs, list) and 0 <= turn < len(refs) and isinstance(refs[turn], str) and refs[turn].strip():
+            out[round_id] = refs[turn]
+    return out
+
+
+def _with_references(store, pairs: list["PairToJudge"]) -> list["PairToJudge"]:
+    refs = suite_references(store, (p.round_id for p in pairs if not p.reference))
+    for p in pairs:
+        if not p.reference and p.round_id in refs:
+            p.reference = refs[p.round_id]
+    return pairs
+
+
 def _ready(sql_alias: str) -> str:
     return f"{sql_alias}.status = 'done' AND TRIM({sql_alias}.text) != ''"
 
@@ -305,7 +344,7 @@ def pairs_voted(store, judge_ref: str, *, tag: str | None = None, limit: int | N
             ia, ib, ta, tb = ib, ia, tb, ta
             winner = {"a": "b", "b": "a"}.get(winner, winner)
         out.append(PairToJudge(rid, ia, ib, prompt, system, ta, tb, rtag, ref, winner))
-    return out
+    return _with_references(store, out)
 
 
 def pairs_unvoted(store, judge_ref: str, *, tag: str | None = None, limit: int | None = None) -> list[PairToJudge]:
@@ -329,7 +368,7 @@ def pairs_unvoted(store, judge_ref: str, *, tag: str | None = None, limit: int |
     if limit:
         sql += " LIMIT ?"
         args.append(int(limit))
-    return [PairToJudge(*row) for row in store.query(sql, args)]
+    return _with_references(store, [PairToJudge(*row) for row in store.query(sql, args)])
 
 
 def save(store, pair: PairToJudge, judged: PairJudgement, *, judge_ref: str, judge_label: str,
