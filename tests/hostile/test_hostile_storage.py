@@ -53,13 +53,16 @@ def small_disk(tmp_path):
 def _fill_disk(where: Path, leave: int = 0) -> None:
     """Fill the filesystem up; then give `leave` bytes back (room to open, not to save an answer)."""
     filler = where / "filler"
-    with filler.open("wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for size in (65536, 4096, 512, 1):  # unbuffered: nothing left over to fail on close
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     if leave:
         os.truncate(filler, max(0, filler.stat().st_size - leave))
 
