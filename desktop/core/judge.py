@@ -51,6 +51,10 @@ MIN_CALIBRATION = 10
 unvoted rounds. Ten gives an agreement interval about ±25 points wide: enough to see a judge
 that disagrees with you, not to trust one blindly; the interval says which."""
 
+MAX_FAILURES_IN_A_ROW = 3
+"""A run stops after this many pairs fail in a row (no key, a server down, a model that will not
+load): the rest would fail the same way. Failed pairs are tried again by the next run."""
+
 MAX_ANSWER_CHARS = 6000
 """Each answer shown to the judge is cut to this many characters (a small local judge has a
 small context window; the cut is marked in the prompt)."""
@@ -328,7 +332,7 @@ def pairs_voted(store, judge_ref: str, *, tag: str | None = None, limit: int | N
     )
     args: list = []
     if not rejudge:
-        sql += (" AND NOT EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND "
+        sql += (" AND NOT EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND j.error IS NULL AND "
                 "((j.response_a = pa.id AND j.response_b = pb.id) OR (j.response_a = pb.id AND j.response_b = pa.id)))")
         args.append(judge_ref)
     if tag:
@@ -358,7 +362,7 @@ def pairs_unvoted(store, judge_ref: str, *, tag: str | None = None, limit: int |
         f"WHERE {_ready('pa')} AND {_ready('pb')} AND pa.model_ref != pb.model_ref "
         "AND NOT EXISTS (SELECT 1 FROM votes v WHERE v.round_id = r.id) "
         "AND NOT EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND j.response_a = pa.id "
-        "AND j.response_b = pb.id)"
+        "AND j.response_b = pb.id AND j.error IS NULL)"  # a pair whose judging failed is tried again
     )
     args: list = [judge_ref]
     if tag:
@@ -397,6 +401,7 @@ class RunSummary:
     failed: int = 0  # the engine failed
     order_dependent: int = 0  # the two orders disagreed: counted as a tie
     cancelled: bool = False
+    gave_up: int = 0  # pairs left untried after too many failures in a row
     errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -408,6 +413,9 @@ class RunSummary:
             parts.append(f"{self.unparseable} pairs got a reply that could not be read as a verdict (not counted)")
         if self.failed:
             parts.append(f"{self.failed} failed ({self.errors[0]})")
+        if self.gave_up:
+            parts.append(f"stopped after {MAX_FAILURES_IN_A_ROW} failures in a row, {self.gave_up} pairs left "
+                         "for the next run")
         if self.cancelled:
             parts.append("stopped early")
         return "; ".join(parts) + "."
@@ -441,6 +449,7 @@ class Judge:
             reference: str | None = None) -> RunSummary:
         pairs = list(pairs)
         summary = RunSummary()
+        failures_in_a_row = 0
         for k, pair in enumerate(pairs):
             if self._stop.is_set():
                 summary.cancelled = True
@@ -453,9 +462,13 @@ class Judge:
                 summary.cancelled = True
                 break
             save(self.store, pair, judged, judge_ref=self.ref, judge_label=self.label, judge_choice=self.choice)
+            failures_in_a_row = failures_in_a_row + 1 if judged.error else 0
             if judged.error:
                 summary.failed += 1
                 summary.errors.append(judged.error)
+                if failures_in_a_row >= MAX_FAILURES_IN_A_ROW and k + 1 < len(pairs):
+                    summary.gave_up = len(pairs) - k - 1
+                    break
             elif judged.winner is None:
                 summary.unparseable += 1
                 summary.problems.extend(judged.problems)

@@ -169,11 +169,18 @@ def test_engine_errors_are_failures_not_votes(tmp_path):
         def cancel(self):
             pass
 
-    store = voted_store(tmp_path, 4)
+    store = voted_store(tmp_path, 5)
     summary = judge.Judge(store, Broken(), choice="openai:broken").calibrate()
-    assert summary.failed == 4 and summary.judged == 0 and "No OpenAI key" in summary.errors[0]
+    assert summary.failed == judge.MAX_FAILURES_IN_A_ROW == 3 and summary.judged == 0
+    assert "No OpenAI key" in summary.errors[0]
+    assert summary.gave_up == 2 and "stopped after 3 failures in a row, 2 pairs left" in summary.line()
     assert judge.battles(store, "broken") == []
     assert judge.calibration(store, "broken").overall.n == 0
+    # failed pairs are tried again next time, and a working judge then judges every pair
+    assert len(judge.pairs_voted(store, "broken")) == 5
+    fixed = judge.Judge(store, ScriptedJudge(1.0, 0.0), choice="openai:broken", ref="broken")
+    assert fixed.calibrate().judged == 5
+    assert judge.calibration(store, "broken").overall.n == 5
 
 
 # -- calibration and bias, measured back ---------------------------------------------------------
