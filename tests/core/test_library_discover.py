@@ -221,6 +221,14 @@ def test_unreadable_folder_is_skipped_and_said(home, chat_model, embedded_model,
     assert "permission denied" in result.problems[0]
 
 
+def test_a_pipe_named_like_a_model_does_not_hang_the_scan(home, chat_model):
+    lms = home / ".lmstudio" / "models"
+    link(chat_model, lms / "a" / "smollm2.gguf")
+    os.mkfifo(lms / "a" / "trap.gguf")  # opening a pipe for reading waits for a writer
+    (lms / "a" / "dir.gguf").mkdir()
+    assert [f.label for f in scan(places(home)).found] == ["a/smollm2"]
+
+
 def test_linked_folder_loops_end(home, chat_model):
     lms = home / ".lmstudio" / "models"
     link(chat_model, lms / "a" / "smollm2.gguf")

@@ -28,6 +28,7 @@ import json
 import os
 import plistlib
 import re
+import stat
 import sys
 import threading
 import time
@@ -404,6 +405,8 @@ class _Scanner:
             st = os.stat(path)  # follows a link (the hub cache's snapshots) to the real file
         except OSError:
             return  # a broken link, or gone since the folder was listed
+        if not stat.S_ISREG(st.st_mode):
+            return  # a pipe or a device named *.gguf: opening it could block the scan for ever
         if sha256 is None:
             sha256 = _store_digest(path)
         kind, note = _examine(path, name_says_projector="mmproj" in lower)
@@ -564,10 +567,12 @@ class _Scanner:
             for b in incomplete:
                 path = Path(b.path)
                 try:
+                    st = os.stat(path)
+                    if not stat.S_ISREG(st.st_mode):
+                        continue
                     with path.open("rb") as fh:
                         if fh.read(4) != b"GGUF":
                             continue
-                    st = os.stat(path)
                 except OSError:
                     continue
                 self.add(Found(path, place.tool, f"{repo} (downloading)", "partial",
