@@ -96,6 +96,9 @@ def test_hostile_settings_files_are_ignored(home):
     prefs.mkdir(parents=True)
     (prefs / "com.nomic.GPT4All.plist").write_bytes(b"bplist00 broken")
     assert places(home) and places(home, system="Darwin")  # defaults still there, nothing raised
+    (home / ".lmstudio" / "settings.json").unlink()
+    os.mkfifo(home / ".lmstudio" / "settings.json")  # reading a pipe would wait for ever
+    assert ("LM Studio", home / ".lmstudio" / "models") in {(p.tool, p.root) for p in places(home)}
 
 
 # -- each tool's layout ---------------------------------------------------------------------------
