@@ -7,7 +7,7 @@ import json
 import sys
 import threading
 
-from . import __version__
+from . import __version__, suite_cli
 
 
 def _day(text: str) -> str:
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="merge an ArenaDesk JSONL export into this machine's store")
     imp.add_argument("file")
+    suite_cli.add_parser(sub)
     return p
 
 
@@ -237,7 +238,10 @@ def cmd_leaderboard(services, args) -> int:
     from .core import ratings
 
     battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
-    board = ratings.leaderboard(battles, include_ties=not args.exclude_ties)
+    filters = [f"tag {args.tag!r}"] if args.tag else []
+    if args.blind_only:
+        filters.append("blind only")
+    board = ratings.leaderboard(battles, include_ties=not args.exclude_ties, filtered=", ".join(filters))
     print(ratings.format_table(board))
     return 0
 
@@ -310,4 +314,5 @@ COMMANDS = {
     "leaderboard": cmd_leaderboard,
     "export": cmd_export,
     "import": cmd_import,
+    "suite": suite_cli.cmd_suite,
 }

@@ -80,6 +80,15 @@ class Filters:
     def store_filters(self) -> dict:
         return {"since": self.since, "until": self.until, "blind_only": self.blind_only, "tag": self.tag}
 
+    def describe(self) -> str:
+        """The filters in words, for a verdict that says when they matched nothing."""
+        parts = [f"tag {self.tag!r}"] if self.tag else []
+        if self.blind_only:
+            parts.append("blind only")
+        if self.since is not None or self.until is not None:
+            parts.append("the chosen dates")
+        return ", ".join(parts)
+
 
 # -- models ------------------------------------------------------------------------------------
 
@@ -560,7 +569,8 @@ class LeaderboardView(QWidget):
         def work():
             started = time.perf_counter()
             battles = store.battles(**f.store_filters())
-            board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed)
+            board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed,
+                                        filtered=f.describe())
             return generation, board, time.perf_counter() - started
 
         self._set_computing(True)
