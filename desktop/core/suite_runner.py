@@ -127,25 +127,36 @@ class CostEstimate:
 
 
 def estimate_cost(run: RunRow, prices: Prices, pending: set[tuple[int, int, int]] | None = None) -> CostEstimate:
-    """Upper bound for the answers still to give: each prompt's text (plus the earlier turns,
-    with answers as long as max_tokens) in, max_tokens out, at the price table's rates."""
+    """Upper bound for a recorded run's answers still to give (all of them if `pending` is None)."""
+    return _upper_bound(run.items, [ModelChoice.parse(p["choice"]) for p in run.contestants], prices,
+                        int(run.params.get("max_tokens") or Sampling().max_tokens), run.system_prompt, pending)
+
+
+def estimate_plan_cost(suite: Suite, choices: list[ModelChoice], prices: Prices, sampling: Sampling,
+                       system_prompt: str = "") -> CostEstimate:
+    """The same bound before a run is recorded (the window shows it while models are picked)."""
+    return _upper_bound([i.to_dict() for i in suite.items], choices, prices, sampling.max_tokens, system_prompt)
+
+
+def _upper_bound(items: list[dict], choices: list[ModelChoice], prices: Prices, max_out: int, system_prompt: str,
+                 pending: set[tuple[int, int, int]] | None = None) -> CostEstimate:
+    """Each prompt's text (plus the earlier turns, with answers as long as max_tokens) in,
+    max_tokens out, at the price table's rates."""
     from .exports import estimate_tokens
 
-    max_out = int(run.params.get("max_tokens") or Sampling().max_tokens)
     total, answers, unpriced = 0.0, 0, []
-    for c, person in enumerate(run.contestants):
-        if person["engine"] != "openai":
+    for c, choice in enumerate(choices):
+        if choice.engine != "openai":
             continue
-        model = ModelChoice.parse(person["choice"]).model
-        if prices.price(model) is None:
-            unpriced.append(model)
-        for i, item in enumerate(run.items):
-            context = estimate_tokens(item.get("system") or run.system_prompt or "")
+        if prices.price(choice.model) is None:
+            unpriced.append(choice.model)
+        for i, item in enumerate(items):
+            context = estimate_tokens(item.get("system") or system_prompt or "")
             for t, prompt in enumerate(item["turns"]):
                 context += estimate_tokens(prompt)
                 if pending is None or (i, t, c) in pending:
                     answers += 1
-                    total += prices.cost(model, context, max_out) or 0.0
+                    total += prices.cost(choice.model, context, max_out) or 0.0
                 context += max_out
     return CostEstimate(total, unpriced, answers)
 
@@ -293,7 +304,8 @@ class SuiteRunner:
     def _task(self, run: RunRow, c: int, i: int, answers: list) -> None:
         """All turns of one prompt for one contestant, in order."""
         item = run.items[i]
-        params = Sampling(**run.params) if run.params else Sampling()
+        # Only the fields this version knows: a run recorded by another version still runs.
+        params = Sampling(**{k: v for k, v in run.params.items() if k in Sampling.__dataclass_fields__})
         system = item.get("system") or run.system_prompt
         history: list[dict] = [{"role": "system", "content": system}] if system.strip() else []
         failed = False

@@ -145,18 +145,19 @@ class SuiteRuns:
 
     def claim(self, run_id: int) -> str | None:
         """Mark this process as the run's runner. Returns why not, if another live process on
-        this machine runs it already. Answers a dead runner left 'running' go back to pending."""
+        this machine holds it. Answers a dead runner left 'running' go back to pending."""
         host, pid = socket.gethostname(), os.getpid()
         with self.store.transaction() as db:
             row = db.execute("SELECT runner_pid, runner_host, status FROM suite_runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise KeyError(f"no suite run {run_id}")
-            other_pid, other_host, status = row
-            if (status == "running" and other_pid and other_pid != pid
-                    and (other_host != host or _alive(other_pid))):
-                where = "" if other_host == host else f" on {other_host}"
-                return (f"this run is being answered by another ArenaDesk (process {other_pid}{where}); "
-                        "wait for it or stop it there")
+            other_pid, other_host, _status = row
+            # A runner that holds the run (running or paused) and is alive on this machine keeps it.
+            # A dead one (a crash) does not; nor does one recorded on another machine, since a
+            # SQLite file is only ever written from one machine at a time (it was copied here).
+            if other_pid and other_pid != pid and other_host == host and _alive(other_pid):
+                return (f"this run is being answered by another ArenaDesk (process {other_pid}); "
+                        "wait for it, or stop it there")
             db.execute("UPDATE suite_runs SET runner_pid = ?, runner_host = ?, status = 'running', finished_at = NULL "
                        "WHERE id = ?", (pid, host, run_id))
             db.execute("UPDATE suite_answers SET status = 'pending', text = '', error = NULL WHERE run_id = ? "
