@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--blind-only", action="store_true")
     board.add_argument("--exclude-ties", action="store_true")
     board.add_argument("--tag")
+    board.add_argument("--with-judge", action="store_true",
+                       help="also count the LLM judge's verdicts on rounds you have not voted on")
 
     exp = sub.add_parser("export", help="export ratings and conversations")
     exp.add_argument("--format", required=True, choices=["csv", "jsonl", "fastchat", "pairs"])
@@ -72,9 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--tag", help="only rounds with this category")
     exp.add_argument("--since", metavar="YYYY-MM-DD", type=_day, help="only votes cast on or after this day")
     exp.add_argument("--until", metavar="YYYY-MM-DD", type=_day, help="only votes cast before this day")
+    exp.add_argument("--with-judge", action="store_true", help="add the LLM judge's verdicts, marked as the judge's")
 
     imp = sub.add_parser("import", help="merge an ArenaDesk JSONL export into this machine's store")
     imp.add_argument("file")
+
+    from .cli_judge import add_parsers
+
+    add_parsers(sub)  # judge, verdict
     suite_cli.add_parser(sub)
     return p
 
@@ -237,7 +244,15 @@ def cmd_vote(services, args) -> int:
 def cmd_leaderboard(services, args) -> int:
     from .core import ratings
 
-    battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
+    if args.with_judge or services.settings.judging.count_in_leaderboard:
+        from .core import judge
+
+        battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
+        mine = len(battles)
+        battles = judge.with_judge(battles, services.store, blind_only=args.blind_only, tag=args.tag)
+        print(f"(your {mine} votes and {len(battles) - mine} of the judge's verdicts on rounds you did not vote on)")
+    else:  # the fast path: the battles as arrays
+        battles = services.store.battle_columns(blind_only=args.blind_only, tag=args.tag)
     filters = [f"tag {args.tag!r}"] if args.tag else []
     if args.blind_only:
         filters.append("blind only")
@@ -256,7 +271,7 @@ def cmd_export(services, args) -> int:
 
     try:
         n = exports.export(services.store, args.format, args.out, since=day(args.since), until=day(args.until),
-                           blind_only=args.blind_only, tag=args.tag)
+                           blind_only=args.blind_only, tag=args.tag, include_judge=args.with_judge)
     except OSError as exc:
         raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"exported {n} records to {args.out}")
@@ -316,3 +331,8 @@ COMMANDS = {
     "import": cmd_import,
     "suite": suite_cli.cmd_suite,
 }
+
+
+from .cli_judge import COMMANDS as _JUDGE_COMMANDS  # noqa: E402  (it imports from here only inside functions)
+
+COMMANDS.update(_JUDGE_COMMANDS)
