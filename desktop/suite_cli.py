@@ -1,4 +1,5 @@
 """`arenadesk suite …`: prompt suites and unattended runs from the command line.
+Everything printed goes through the CLI's `say` (suite files and model names are not ours).
 
     arenadesk suite list                         suites, and the runs so far
     arenadesk suite show NAME                    a suite's prompts
@@ -14,6 +15,13 @@ import argparse
 import sys
 import threading
 import time
+
+
+def say(text: str = "", **kw) -> None:
+    """Print text that may come from a file, a model or a server (no terminal escapes)."""
+    from .cli import say as _say
+
+    _say(text, **kw)
 
 
 def add_parser(sub) -> None:
@@ -73,20 +81,20 @@ def _list(services, args) -> int:
     from .core.suites import SuiteError
 
     lib = _library(services)
-    print("Suites:")
+    say("Suites:")
     for name in lib.names():
         try:
             suite = lib.load(name)
-            print(f"  {name}: {len(suite.items)} prompts ({', '.join(suite.categories)})")
+            say(f"  {name}: {len(suite.items)} prompts ({', '.join(suite.categories)})")
         except SuiteError as exc:
-            print(f"  {name}: cannot be read: {exc}")
+            say(f"  {name}: cannot be read: {exc}")
     runs = SuiteRuns(services.store)
     rows = runs.runs()
-    print("Runs:" if rows else "Runs: none yet (start one with `arenadesk suite run NAME --local default --remote MODEL`)")
+    say("Runs:" if rows else "Runs: none yet (start one with `arenadesk suite run NAME --local default --remote MODEL`)")
     for r in rows:
         c = runs.counts(r.id)
         who = " vs ".join(p["label"] for p in r.contestants)
-        print(f"  {r.id}: {r.suite} — {who} — {r.status}, {c.finished}/{c.total} answers"
+        say(f"  {r.id}: {r.suite} — {who} — {r.status}, {c.finished}/{c.total} answers"
               + (f", {c.error} failed" if c.error else "") + (f", ${c.spend_usd:.4f}" if c.spend_usd else ""))
     return 0
 
@@ -95,8 +103,8 @@ def _show(services, args) -> int:
     suite = _library(services).load(args.name)
     for item in suite.items:
         turns = " / ".join(" ".join(t.split())[:70] for t in item.turns)
-        print(f"{item.id} [{item.category}] {turns}")
-    print(f"{len(suite.items)} prompts, {suite.n_answers} answers per model; categories: {', '.join(suite.categories)}")
+        say(f"{item.id} [{item.category}] {turns}")
+    say(f"{len(suite.items)} prompts, {suite.n_answers} answers per model; categories: {', '.join(suite.categories)}")
     return 0
 
 
@@ -107,7 +115,7 @@ def _import(services, args) -> int:
         suite = _library(services).import_file(args.file, args.name)
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
-    print(f"imported suite {suite.name!r}: {len(suite.items)} prompts ({', '.join(suite.categories)})")
+    say(f"imported suite {suite.name!r}: {len(suite.items)} prompts ({', '.join(suite.categories)})")
     return 0
 
 
@@ -118,7 +126,7 @@ def _export(services, args) -> int:
         n = _library(services).export(args.name, args.out)
     except OSError as exc:
         raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-    print(f"exported {n} prompts to {args.out}")
+    say(f"exported {n} prompts to {args.out}")
     return 0
 
 
@@ -176,16 +184,16 @@ def _run(services, args) -> int:
     system = services.settings.system_prompt if args.system is None else args.system
     run_id = plan_run(services.store, suite, choices, sampling, system)
     estimate = estimate_cost(SuiteRuns(services.store).run(run_id), services.prices)
-    print(f"Suite {suite.name!r}: {len(suite.items)} prompts × {len(choices)} models = "
+    say(f"Suite {suite.name!r}: {len(suite.items)} prompts × {len(choices)} models = "
           f"{suite.n_answers * len(choices)} answers (run {run_id}).")
-    print(estimate.describe())
+    say(estimate.describe())
     if estimate.api_answers and not args.yes:
         if not sys.stdin.isatty():
             SuiteRuns(services.store).delete(run_id)
             raise UsageError("this run calls an API that may cost money; add --yes to start it without a prompt")
         if input("Start? [y/N] ").strip().lower() not in ("y", "yes"):
             SuiteRuns(services.store).delete(run_id)
-            print("Not started.")
+            say("Not started.")
             return 1
     return _drive(services, run_id, args.parallel)
 
@@ -203,9 +211,9 @@ def _resume(services, args) -> int:
     _endpoint(services, args, any(p["engine"] == "openai" for p in run.contestants))
     pending = {(a.item, a.turn, a.contestant) for a in runs.answers(run.id) if a.status != "done"}
     if not pending:
-        print(f"Run {run.id} is complete: nothing to answer.")
+        say(f"Run {run.id} is complete: nothing to answer.")
         return 0
-    print(f"Resuming run {run.id}: {len(pending)} answers to go. "
+    say(f"Resuming run {run.id}: {len(pending)} answers to go. "
           + estimate_cost(run, services.prices, pending).describe())
     return _drive(services, run.id, args.parallel)
 
@@ -223,7 +231,8 @@ def _drive(services, run_id: int, parallel: int | None) -> int:
         with lock:
             if line != last["line"] and (time.monotonic() - last["t"] > 1.0 or progress.state != "running"
                                          or progress.finished == progress.total):
-                print(line, flush=True)
+                say(line)
+                sys.stdout.flush()
                 last["line"], last["t"] = line, time.monotonic()
 
     runner = SuiteRunner(services.store, services.prices, services.engines, run_id,
@@ -238,18 +247,18 @@ def _drive(services, run_id: int, parallel: int | None) -> int:
     except KeyboardInterrupt:
         runner.stop()
         runner.wait(30)
-        print(f"\nStopped. Carry on with: arenadesk suite resume {run_id}", file=sys.stderr)
+        say(f"\nStopped. Carry on with: arenadesk suite resume {run_id}", file=sys.stderr)
         raise
     p = runner.progress()
-    print(p.describe())
+    say(p.describe())
     if p.errors:
         from .core.store.suite_runs import SuiteRuns
 
         failed = SuiteRuns(services.store).answers(run_id, status="error")
         for a in failed[:5]:
-            print(f"  failed: {a.model}, prompt {a.item + 1} turn {a.turn + 1}: {a.error}")
-        print(f"  (`arenadesk suite resume {run_id}` asks failed answers again)")
-    print(f"Rate the answers blind in the window (Tools → Rating queue), or write a report with: "
+            say(f"  failed: {a.model}, prompt {a.item + 1} turn {a.turn + 1}: {a.error}")
+        say(f"  (`arenadesk suite resume {run_id}` asks failed answers again)")
+    say(f"Rate the answers blind in the window (Tools → Rating queue), or write a report with: "
           f"arenadesk suite report {run_id} --out report.html")
     return 0 if p.done else 1
 
@@ -266,7 +275,7 @@ def _report(services, args) -> int:
         report.write(data, args.format, args.out)
     except OSError as exc:
         raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-    print(f"wrote {args.out} ({len(data.entries)} prompts)")
+    say(f"wrote {args.out} ({len(data.entries)} prompts)")
     return 0
 
 
