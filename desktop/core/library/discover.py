@@ -323,49 +323,52 @@ class _Scanner:
         self.found.append(f)
 
     # A generic tree: every .gguf below the root, split parts grouped, partial downloads noted.
-    def walk(self, root: Path) -> Iterable[tuple[Path, str]]:
-        """(path, lower-case name) of every candidate file below root."""
-        stack = [(root, 0)]
+    def walk(self, root: Path) -> list[tuple[Path, str]]:
+        """(path, lower-case name) of every candidate file below root, in path order.
+
+        The hot loop of a scan (it sees every file and folder): plain strings, one scandir per
+        folder, a substring test per name; Path objects only for the few candidates."""
+        stack = [(os.fspath(root), 0)]
         seen_dirs: set[tuple[int, int]] = set()
         try:
             st = os.stat(root)
             seen_dirs.add((st.st_dev, st.st_ino))
         except OSError:
             pass
+        out = []
         while stack:
             folder, depth = stack.pop()
             try:
                 with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError as exc:
-                self.problem(folder, exc)
-                continue
-            subfolders = []
-            for e in entries:
-                name = e.name
-                if name.startswith("."):
-                    continue
-                try:
-                    is_dir = e.is_dir()
-                except OSError:
-                    continue
-                if is_dir:
-                    if depth >= MAX_DEPTH:
-                        continue
-                    if e.is_symlink():  # a linked folder: follow it once, never round a loop
+                    for e in it:
+                        name = e.name
+                        if name[0] == ".":
+                            continue
                         try:
-                            lst = os.stat(e.path)
+                            is_dir = e.is_dir()
                         except OSError:
                             continue
-                        if (lst.st_dev, lst.st_ino) in seen_dirs:
+                        if is_dir:
+                            if depth >= MAX_DEPTH:
+                                continue
+                            if e.is_symlink():  # a linked folder: follow it once, never round a loop
+                                try:
+                                    lst = os.stat(e.path)
+                                except OSError:
+                                    continue
+                                if (lst.st_dev, lst.st_ino) in seen_dirs:
+                                    continue
+                                seen_dirs.add((lst.st_dev, lst.st_ino))
+                            stack.append((e.path, depth + 1))
                             continue
-                        seen_dirs.add((lst.st_dev, lst.st_ino))
-                    subfolders.append((Path(e.path), depth + 1))
-                    continue
-                lower = name.lower()
-                if lower.endswith(".gguf") or _is_partial_name(lower):
-                    yield Path(e.path), lower
-            stack += reversed(subfolders)  # popped in name order
+                        lower = name.lower()
+                        if ".gguf" in lower and (lower.endswith(".gguf") or _is_partial_name(lower)):
+                            out.append((e.path, lower))
+            except OSError as exc:
+                self.problem(Path(folder), exc)
+        # Sorted so the same files are found in the same order on every scan (the first of two
+        # names for one file names it).
+        return [(Path(p), lower) for p, lower in sorted(out)]
 
     def scan_tree(self, place: Place, root: Path | None = None, label_root: Path | None = None,
                   label_prefix: str = "") -> None:
