@@ -354,7 +354,7 @@ def test_exports_mark_judge_votes_when_asked_and_import_keeps_them_apart(tmp_pat
 
     assert exports.export(store, "fastchat", out / "b.json", include_judge=True) == 10 + 11
     battles = json.loads((out / "b.json").read_text(encoding="utf-8"))
-    assert sorted({b["judge"] for b in battles}) == ["arena_user_arenadesk", "llm_judge:scripted-judge"]
+    assert sorted({b["judge"] for b in battles}) == [exports.voter_id(), "llm_judge:scripted-judge"]
 
     pairs = [json.loads(line) for line in (out / "p.jsonl").read_text().splitlines()] \
         if exports.export(store, "pairs", out / "p.jsonl", include_judge=True) else []
