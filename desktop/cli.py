@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="merge an ArenaDesk JSONL export into this machine's store")
     imp.add_argument("file")
 
+    models = sub.add_parser("models", help="list installed models and those found in other apps' folders "
+                            "(LM Studio, Ollama, GPT4All, Jan, the Hugging Face cache, llama.cpp)")
+    models.add_argument("--json", action="store_true", help="print one JSON object")
+    models.add_argument("--use", choices=["yes", "no"], help="use the found models in the window and ask, or not")
+    models.add_argument("--identify", action="store_true",
+                        help="compute the found models' SHA-256 now (else the window does it in the background)")
     from .cli_judge import add_parsers
 
     add_parsers(sub)  # judge, verdict
@@ -319,7 +325,25 @@ def self_check(services) -> int:
     return 0 if ok else 1
 
 
+def cmd_models(services, args) -> int:
+    from .core.library import discover
+
+    if args.use:
+        services.settings.use_found_models = args.use
+        services.save_settings()
+    if args.identify:
+        services.discovery.scan()
+        progress = (lambda p: print(f"\r{p.text()}", end="", file=sys.stderr, flush=True))
+        discover.identify(services, on_progress=None if args.json else progress)
+        if not args.json:
+            print(file=sys.stderr)
+    report = discover.models_report(services, scan_first=not args.identify)
+    print(json.dumps(report, indent=2) if args.json else discover.format_report(report))
+    return 0
+
+
 COMMANDS = {
+    "models": cmd_models,
     "ask": cmd_ask,
     "vote": cmd_vote,
     "leaderboard": cmd_leaderboard,

@@ -4,7 +4,9 @@
   contestant can judge: an API model or a local GGUF file, through the app's engine
   pool (``Services.engines``), with the same engine contract as an answer.
 * **The prompt** (``judge_messages``) shows the user's request, the two answers
-  (and the round's reference answer when there is one) and asks for two lines:
+  (and the round's reference answer when there is one: a prompt suite's item's
+  ``reference`` for that turn, for rounds made from a suite run, or one given on the
+  command line) and asks for two lines:
   ``Reason: <one sentence>`` and ``Verdict: A``, ``B`` or ``tie``.
 * **Parsing** (``parse_verdict``) is strict: a reply is counted only when it has a
   verdict line naming exactly one of A, B or tie. A reply that echoes the
@@ -48,6 +50,10 @@ MIN_CALIBRATION = 10
 """Rounds the user voted on that the judge must have judged (with a verdict) before it may rate
 unvoted rounds. Ten gives an agreement interval about ±25 points wide: enough to see a judge
 that disagrees with you, not to trust one blindly; the interval says which."""
+
+MAX_FAILURES_IN_A_ROW = 3
+"""A run stops after this many pairs fail in a row (no key, a server down, a model that will not
+load): the rest would fail the same way. Failed pairs are tried again by the next run."""
 
 MAX_ANSWER_CHARS = 6000
 """Each answer shown to the judge is cut to this many characters (a small local judge has a
@@ -272,6 +278,43 @@ def _reference_column(store) -> str | None:
     return None
 
 
+def _tables(store) -> set[str]:
+    return {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def suite_references(store, round_ids: Iterable[int]) -> dict[int, str]:
+    """round id → the reference answer its prompt-suite item gives for that turn, for rounds
+    made from a suite run (suite_pairs → suite_runs.items[item]["reference"][turn]). Empty
+    where the database has no suites or an item has no reference for that turn."""
+    ids = sorted(set(round_ids))
+    if not ids or "suite_pairs" not in _tables(store):
+        return {}
+    import json
+
+    out: dict[int, str] = {}
+    marks = ", ".join("?" * len(ids))
+    for round_id, items, item, turn in store.query(
+            "SELECT sp.round_id, sr.items, sp.item, r.turn FROM suite_pairs sp JOIN suite_runs sr ON sr.id = sp.run_id "
+            f"JOIN rounds r ON r.id = sp.round_id WHERE sp.round_id IN ({marks})", ids):
+        try:
+            refs = json.loads(items)[item].get("reference") or []
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+            continue  # a damaged run record: judge without a reference rather than fail
+        if isinstance(refs, str):
+            refs = [refs]
+        if isinstance(refs, list) and 0 <= turn < len(refs) and isinstance(refs[turn], str) and refs[turn].strip():
+            out[round_id] = refs[turn]
+    return out
+
+
+def _with_references(store, pairs: list["PairToJudge"]) -> list["PairToJudge"]:
+    refs = suite_references(store, (p.round_id for p in pairs if not p.reference))
+    for p in pairs:
+        if not p.reference and p.round_id in refs:
+            p.reference = refs[p.round_id]
+    return pairs
+
+
 def _ready(sql_alias: str) -> str:
     return f"{sql_alias}.status = 'done' AND TRIM({sql_alias}.text) != ''"
 
@@ -289,7 +332,7 @@ def pairs_voted(store, judge_ref: str, *, tag: str | None = None, limit: int | N
     )
     args: list = []
     if not rejudge:
-        sql += (" AND NOT EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND "
+        sql += (" AND NOT EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND j.error IS NULL AND "
                 "((j.response_a = pa.id AND j.response_b = pb.id) OR (j.response_a = pb.id AND j.response_b = pa.id)))")
         args.append(judge_ref)
     if tag:
@@ -305,7 +348,7 @@ def pairs_voted(store, judge_ref: str, *, tag: str | None = None, limit: int | N
             ia, ib, ta, tb = ib, ia, tb, ta
             winner = {"a": "b", "b": "a"}.get(winner, winner)
         out.append(PairToJudge(rid, ia, ib, prompt, system, ta, tb, rtag, ref, winner))
-    return out
+    return _with_references(store, out)
 
 
 def pairs_unvoted(store, judge_ref: str, *, tag: str | None = None, limit: int | None = None) -> list[PairToJudge]:
@@ -319,7 +362,7 @@ def pairs_unvoted(store, judge_ref: str, *, tag: str | None = None, limit: int |
         f"WHERE {_ready('pa')} AND {_ready('pb')} AND pa.model_ref != pb.model_ref "
         "AND NOT EXISTS (SELECT 1 FROM votes v WHERE v.round_id = r.id) "
         "AND NOT EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND j.response_a = pa.id "
-        "AND j.response_b = pb.id)"
+        "AND j.response_b = pb.id AND j.error IS NULL)"  # a pair whose judging failed is tried again
     )
     args: list = [judge_ref]
     if tag:
@@ -329,7 +372,7 @@ def pairs_unvoted(store, judge_ref: str, *, tag: str | None = None, limit: int |
     if limit:
         sql += " LIMIT ?"
         args.append(int(limit))
-    return [PairToJudge(*row) for row in store.query(sql, args)]
+    return _with_references(store, [PairToJudge(*row) for row in store.query(sql, args)])
 
 
 def save(store, pair: PairToJudge, judged: PairJudgement, *, judge_ref: str, judge_label: str,
@@ -358,6 +401,7 @@ class RunSummary:
     failed: int = 0  # the engine failed
     order_dependent: int = 0  # the two orders disagreed: counted as a tie
     cancelled: bool = False
+    gave_up: int = 0  # pairs left untried after too many failures in a row
     errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -366,9 +410,12 @@ class RunSummary:
         if self.order_dependent:
             parts.append(f"{self.order_dependent} of them depended on the order shown (counted as ties)")
         if self.unparseable:
-            parts.append(f"{self.unparseable} replies could not be read as a verdict (not counted)")
+            parts.append(f"{self.unparseable} pairs got a reply that could not be read as a verdict (not counted)")
         if self.failed:
             parts.append(f"{self.failed} failed ({self.errors[0]})")
+        if self.gave_up:
+            parts.append(f"stopped after {MAX_FAILURES_IN_A_ROW} failures in a row, {self.gave_up} pairs left "
+                         "for the next run")
         if self.cancelled:
             parts.append("stopped early")
         return "; ".join(parts) + "."
@@ -402,6 +449,7 @@ class Judge:
             reference: str | None = None) -> RunSummary:
         pairs = list(pairs)
         summary = RunSummary()
+        failures_in_a_row = 0
         for k, pair in enumerate(pairs):
             if self._stop.is_set():
                 summary.cancelled = True
@@ -414,9 +462,13 @@ class Judge:
                 summary.cancelled = True
                 break
             save(self.store, pair, judged, judge_ref=self.ref, judge_label=self.label, judge_choice=self.choice)
+            failures_in_a_row = failures_in_a_row + 1 if judged.error else 0
             if judged.error:
                 summary.failed += 1
                 summary.errors.append(judged.error)
+                if failures_in_a_row >= MAX_FAILURES_IN_A_ROW and k + 1 < len(pairs):
+                    summary.gave_up = len(pairs) - k - 1
+                    break
             elif judged.winner is None:
                 summary.unparseable += 1
                 summary.problems.extend(judged.problems)

@@ -54,6 +54,10 @@ class Settings:
     blind: bool = False
     theme: str = "system"  # system | light | dark
     request_timeout_s: float = 60.0
+    # Models found in other tools' folders (LM Studio, Ollama…): "ask" until the first window
+    # has offered them, then "yes" or "no" (Models → Installed changes it).
+    use_found_models: str = "ask"
+    model_folders: list[str] = field(default_factory=list)  # more folders to look for .gguf files in
     judging: Judging = field(default_factory=Judging)
 
     def to_dict(self) -> dict:

@@ -169,11 +169,18 @@ def test_engine_errors_are_failures_not_votes(tmp_path):
         def cancel(self):
             pass
 
-    store = voted_store(tmp_path, 4)
+    store = voted_store(tmp_path, 5)
     summary = judge.Judge(store, Broken(), choice="openai:broken").calibrate()
-    assert summary.failed == 4 and summary.judged == 0 and "No OpenAI key" in summary.errors[0]
+    assert summary.failed == judge.MAX_FAILURES_IN_A_ROW == 3 and summary.judged == 0
+    assert "No OpenAI key" in summary.errors[0]
+    assert summary.gave_up == 2 and "stopped after 3 failures in a row, 2 pairs left" in summary.line()
     assert judge.battles(store, "broken") == []
     assert judge.calibration(store, "broken").overall.n == 0
+    # failed pairs are tried again next time, and a working judge then judges every pair
+    assert len(judge.pairs_voted(store, "broken")) == 5
+    fixed = judge.Judge(store, ScriptedJudge(1.0, 0.0), choice="openai:broken", ref="broken")
+    assert fixed.calibrate().judged == 5
+    assert judge.calibration(store, "broken").overall.n == 5
 
 
 # -- calibration and bias, measured back ---------------------------------------------------------
@@ -363,3 +370,31 @@ def test_exports_mark_judge_votes_when_asked_and_import_keeps_them_apart(tmp_pat
     assert len(other.battles()) == 10  # the user's votes only
     assert len(judge.battles(other, j.ref)) == 11
     assert "judge votes" not in exports.import_jsonl(other, out / "all.jsonl")  # nothing twice
+
+
+def test_a_suite_items_reference_answer_reaches_the_judge(tmp_path):
+    """Rounds made from a prompt-suite run get the item's reference answer for their turn."""
+    import json
+
+    store = voted_store(tmp_path, 2, vote=False)
+    tables = {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with store.transaction() as db:
+        if "suite_pairs" not in tables:  # the shape prompt suites store (migration 0007_suites)
+            db.execute("CREATE TABLE suite_runs (id INTEGER PRIMARY KEY, uid TEXT, suite TEXT, items TEXT, "
+                       "contestants TEXT, created_at REAL)")
+            db.execute("CREATE TABLE suite_pairs (id INTEGER PRIMARY KEY, run_id INTEGER, item INTEGER, "
+                       "contestant_a INTEGER, contestant_b INTEGER, conversation_id INTEGER, round_id INTEGER, "
+                       "created_at REAL)")
+        items = [{"id": "q0", "category": "c", "turns": ["question 0"], "reference": ["GOOD is right"]},
+                 {"id": "q1", "category": "c", "turns": ["question 1"]}]
+        run_id = db.execute("INSERT INTO suite_runs (uid, suite, items, contestants, created_at) "
+                            "VALUES ('u', 's', ?, '[]', 0)", (json.dumps(items),)).lastrowid
+        for item, (rid, cid) in enumerate(db.execute("SELECT id, conversation_id FROM rounds ORDER BY id").fetchall()):
+            db.execute("INSERT INTO suite_pairs (run_id, item, contestant_a, contestant_b, conversation_id, round_id, "
+                       "created_at) VALUES (?, ?, 0, 1, ?, ?, 0)", (run_id, item, cid, rid))
+    pairs = judge.pairs_unvoted(store, "scripted-judge")
+    assert [p.reference for p in sorted(pairs, key=lambda p: p.round_id)] == ["GOOD is right", None]
+    eng = ScriptedJudge(1.0, 0.0)
+    judge.Judge(store, eng, choice="x").run(pairs)
+    shown = ["[Reference answer, known to be correct]\nGOOD is right" in m[-1]["content"] for m in eng.prompts]
+    assert sorted(shown) == [False, False, True, True]

@@ -57,7 +57,7 @@ def test_a_real_judge_run_is_read_or_reported_unreadable(which, services, chat_m
     judged = len(rows) - unreadable
     assert f"{judged} pairs judged" in out
     if unreadable:
-        assert f"{unreadable} replies could not be read as a verdict (not counted)" in out
+        assert f"{unreadable} pairs got a reply that could not be read as a verdict (not counted)" in out
     # unreadable verdicts are no votes: the judge's series holds only the read ones
     assert len(judge.battles(store)) == judged
     cal = judge.calibration(store)

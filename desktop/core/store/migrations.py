@@ -145,4 +145,32 @@ MIGRATIONS: list[tuple[str, str]] = [
         END;
         """,
     ),
+    (
+        "0008_found_models",
+        """
+        -- GGUF files found in other tools' folders (LM Studio, Ollama, the hub cache…), used in place.
+        -- Rewritten by each scan; sha256 and the header columns are kept while size and mtime hold.
+        CREATE TABLE found_models (
+            path           TEXT PRIMARY KEY,            -- what llama.cpp opens (a split model's first part)
+            tool           TEXT NOT NULL,               -- Ollama, LM Studio… or a folder the user added
+            label          TEXT NOT NULL,               -- the tool's name for it: llama3.2:3b
+            kind           TEXT NOT NULL,               -- model | projector | adapter | partial | incomplete split | unreadable
+            note           TEXT,                        -- why anything but a model is not offered
+            size           INTEGER NOT NULL,            -- all parts together
+            mtime          REAL NOT NULL,
+            identity       TEXT NOT NULL,               -- device:inode of the real file
+            parts          TEXT NOT NULL DEFAULT '[]',  -- a split model's files (JSON list)
+            also           TEXT NOT NULL DEFAULT '[]',  -- where else the same file was seen (JSON list)
+            sha256         TEXT,                        -- computed once in the background, or the store's own
+            examined       INTEGER NOT NULL DEFAULT 0,  -- the full header was read
+            architecture   TEXT,
+            parameters     INTEGER,
+            quant          TEXT,
+            context_length INTEGER,
+            chat_template  INTEGER,
+            position       INTEGER NOT NULL,            -- order of the last scan
+            seen_at        REAL NOT NULL
+        );
+        """,
+    ),
 ]
