@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThreadPool, QUrl, Signal
@@ -337,8 +338,9 @@ class LibraryDialog(QDialog):
         return w
 
     # -- workers --------------------------------------------------------------------------------
-    def _run(self, fn, done=None, failed=None) -> None:
-        """Run fn() on the pool; done(result) or failed(exception) then runs on the GUI thread."""
+    def _run(self, fn, done=None, failed=None, *, apart: bool = False) -> None:
+        """Run fn() on the pool (or, `apart`, on a thread of its own); done(result) or failed(exception)
+        then runs on the GUI thread."""
 
         def job():
             try:
@@ -350,7 +352,10 @@ class LibraryDialog(QDialog):
             if done is not None:
                 self._inbox.post(done, result)
 
-        self.pool.start(job)
+        if apart:
+            threading.Thread(target=job, daemon=True, name="arenadesk-library-apart").start()
+        else:
+            self.pool.start(job)
 
     def _show_error(self, title: str, exc) -> None:
         QMessageBox.warning(self, title, str(exc))
@@ -375,7 +380,9 @@ class LibraryDialog(QDialog):
             self.memory = mem
             self._show_hardware()
             self._refresh_verdicts()
-            self._run(lambda: current_profile(self.services, mem), speed_done, speed_failed)
+            # Its own thread, not the pool: the measurement takes seconds (more on a busy machine)
+            # and must not hold up searches and listings waiting for a pool thread.
+            self._run(lambda: current_profile(self.services, mem), speed_done, speed_failed, apart=True)
 
         def speed_done(profile: SpeedProfile):
             self.speed = profile
