@@ -15,7 +15,8 @@ An answer is written by a model, so it is untrusted input:
   shows as the text it is (Qt's MarkdownNoHTML), and explicit direction controls (U+202E
   reverses what follows) are dropped from what is shown;
 - an answer too big to lay out as Markdown in a few milliseconds (more than
-  PLAIN_TEXT_BEYOND characters, or a table of more than MAX_TABLE_ROWS rows) is shown as
+  PLAIN_TEXT_BEYOND characters, a line of MAX_MARKDOWN_LINE, a table of more than
+  MAX_TABLE_ROWS rows) is shown as
   plain text, appended as it streams instead of re-rendered, in paragraphs of at most
   PLAIN_BLOCK_CHARS characters (Qt lays a paragraph out whole, so a 2 MB line would take
   minutes). The text is all there; only its formatting is not.
@@ -37,9 +38,14 @@ _TABLE_ROW = re.compile(r"^ {0,3}\|", re.M)
 SAFE_SCHEMES = {"http", "https", "mailto"}
 # Markdown, GitHub's dialect (tables, strikethrough, task lists), with no HTML: tags show as text.
 MARKDOWN = QTextDocument.MarkdownDialectGitHub | QTextDocument.MarkdownNoHTML
-PLAIN_TEXT_BEYOND = 60_000  # characters; Markdown this long renders in about 50 ms here (tests/bench/bench_hostile_render.py)
-MAX_TABLE_ROWS = 300  # a table lays out far slower than prose: beyond this many rows, plain text
-PLAIN_BLOCK_CHARS = 2_000  # a plain-text paragraph is laid out whole: long lines are cut into pieces this long
+# Limits measured with tests/bench/bench_hostile_render.py so that one update stays near or under
+# 100 ms on a slow machine: Markdown costs grow with the text re-rendered each tick, a table's
+# rows and, most of all, the length of one paragraph (Qt lays a paragraph out whole).
+PLAIN_TEXT_BEYOND = 40_000  # characters of answer
+MAX_TABLE_ROWS = 60  # a table lays out far slower than prose
+MAX_MARKDOWN_LINE = 4_000  # characters in one line
+PLAIN_BLOCK_CHARS = 2_000  # plain text: long lines are cut into paragraphs this long
+_LONG_LINE = re.compile("[^\n]{%d}" % MAX_MARKDOWN_LINE)
 
 
 _NO_IMAGE = QImage(1, 1, QImage.Format_ARGB32)  # what every image in an answer is: one transparent pixel
@@ -47,7 +53,8 @@ _NO_IMAGE.fill(0)
 
 
 def too_big_for_markdown(text: str) -> bool:
-    return len(text) > PLAIN_TEXT_BEYOND or len(_TABLE_ROW.findall(text)) > MAX_TABLE_ROWS
+    return (len(text) > PLAIN_TEXT_BEYOND or _LONG_LINE.search(text) is not None
+            or len(_TABLE_ROW.findall(text)) > MAX_TABLE_ROWS)
 
 
 def stable_split(text: str, start: int = 0) -> int:
