@@ -135,6 +135,9 @@ class MainWindow(QMainWindow):
         m = menu.addMenu("&Tools")
         for a in (self.act_library, self.act_board, self.act_settings):
             m.addAction(a)
+        from .suite_dialogs import add_suite_actions
+
+        add_suite_actions(self, m, self.services, self._model_items)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.act_keys)
         help_menu.addAction(self.act_about)
