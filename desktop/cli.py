@@ -118,11 +118,8 @@ def run(argv: list[str]) -> int:
 # -- commands ------------------------------------------------------------------------------
 
 def cmd_ask(services, args) -> int:
-    from dataclasses import replace
-
-    from .core.arena import Round, Slot
     from .core.engines.registry import ModelChoice
-    from .core.services import NeedsKey
+    from .core.session import ComparisonSession, Refused
 
     choices = [ModelChoice("local", m) for m in args.local] + [ModelChoice("openai", m) for m in args.remote]
     if not choices:
@@ -143,48 +140,50 @@ def cmd_ask(services, args) -> int:
         services.settings.openai_base_url = args.base_url
     elif any(c.engine == "openai" for c in choices) and services.settings.openai_base_url:
         check_base_url(services.settings.openai_base_url)
-    sampling = services.settings.sampling
-    for name in ("max_tokens", "temperature", "seed"):
-        if getattr(args, name) is not None:
-            sampling = replace(sampling, **{name: getattr(args, name)})
-    try:
-        slots = [Slot(c, services.engines.get(c, instance=i), sampling) for i, c in enumerate(choices)]
-    except NeedsKey as exc:
-        print(f"arenadesk: {exc}", file=sys.stderr)
-        return 2
-    system = services.settings.system_prompt if args.system is None else args.system
-    conversation_id = services.store.new_conversation()
-    rnd = Round(services.store, services.prices, conversation_id, args.prompt, slots, system_prompt=system, tag=args.tag)
+    services.settings.blind = False  # the command line shows names; its rounds are not blind
     live = threading.Lock()
 
-    def on_delta(slot_index, text):
-        if slot_index == 0 and not args.json:
+    def on_delta(pane, text):
+        if pane == 0 and not args.json:
             with live:
                 sys.stdout.write(text)
                 sys.stdout.flush()
 
+    session = ComparisonSession(services, on_delta=on_delta)
+    if args.system is not None:
+        session.system_prompt = args.system
+    for i, c in enumerate(choices):
+        session.add_pane(c)
+        for name in ("max_tokens", "temperature", "seed"):
+            if getattr(args, name) is not None:
+                session.set_override(i, name, getattr(args, name))
     if not args.json:
-        print(f"── {slots[0].choice.label}")
+        print(f"── {choices[0].label}")
     try:
-        results = rnd.run(on_delta=on_delta)
+        rnd = session.send(args.prompt, tag=args.tag)
+    except Refused as exc:
+        print(f"arenadesk: {exc}", file=sys.stderr)
+        return 2
+    try:
+        results = session.wait()
     except KeyboardInterrupt:
         # Ctrl+C: stop the answers and let them be saved as cancelled, with their text so far,
         # before the store closes (otherwise they stay "streaming" in the history forever).
-        rnd.cancel()
-        rnd.wait(timeout=5)
+        session.stop()
+        session.wait(timeout=5)
         raise
     failed = 0
-    for i, (slot, result) in enumerate(zip(slots, results)):
+    for i, (choice, result) in enumerate(zip(choices, results)):
         if args.json:
             print(json.dumps({
-                "round_id": rnd.round_id, "slot": i, "model": slot.choice.label, "engine": slot.choice.engine,
+                "round_id": rnd.round_id, "slot": i, "model": choice.label, "engine": choice.engine,
                 "text": result.text, "status": result.status, "error": result.error,
                 "ttft_s": result.ttft_s, "tokens_per_s": result.tokens_per_s,
                 "tokens_in": result.tokens_in, "tokens_out": result.tokens_out, "cost_usd": result.cost_usd,
             }))
         else:
             if i > 0:
-                print(f"── {slot.choice.label}")
+                print(f"── {choice.label}")
                 print(result.text, end="")
             print()
             if result.error:
@@ -192,7 +191,7 @@ def cmd_ask(services, args) -> int:
             print(f"   {metrics_line(result)}")
         failed += result.status == "error"
     if not args.json:
-        print(f"(round {rnd.round_id} saved; {vote_hint(rnd.round_id, len(slots))})")
+        print(f"(round {rnd.round_id} saved; {vote_hint(rnd.round_id, len(choices))})")
     return 1 if failed == len(results) else 0
 
 

@@ -96,8 +96,9 @@ class Transcript(QTextBrowser):
         heading = self._last_heading
         if heading is not None and heading.hasSelection():
             fmt = heading.charFormat()
+            start = heading.selectionStart()
             heading.insertText(label, fmt)
-            heading.setPosition(heading.position() - len(label), QTextCursor.KeepAnchor)
+            self._last_heading = _select_forward(heading, start)
 
     def discard_answer(self) -> None:
         """Remove the last answer, heading and note included (regenerate starts it over, maybe
@@ -167,8 +168,7 @@ class Transcript(QTextBrowser):
             c.insertBlock(block, char)
         start = c.position()
         c.insertText(label, char)
-        c.setPosition(start, QTextCursor.KeepAnchor)
-        return c
+        return _select_forward(c, start)
 
     def _note(self, text: str) -> None:
         char = QTextCharFormat()
@@ -198,6 +198,17 @@ class Transcript(QTextBrowser):
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
+
+
+def _select_forward(cursor: QTextCursor, start: int) -> QTextCursor:
+    """Select from `start` to the cursor, with the cursor (not the anchor) at the end and kept
+    there when text is inserted after it: the answer written after a heading must not join
+    the heading's selection (a rename would otherwise replace the answer too)."""
+    end = cursor.position()
+    cursor.setPosition(start)
+    cursor.setPosition(end, QTextCursor.KeepAnchor)
+    cursor.setKeepPositionOnInsert(True)
+    return cursor
 
 
 def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | None = None) -> None:
