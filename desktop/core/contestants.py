@@ -44,7 +44,7 @@ class Contestants:
             default = ModelChoice("local", "default")
             self._local, self._local_missing = [Contestant(default, default.label, "local")], {}
             return
-        self._local = [Contestant(m.choice, m.name, "local") for m in installed if m.available]
+        self._local = [Contestant(m.choice, m.display_name, "local") for m in installed if m.available]
         self._local_missing = {m.choice: m.error or "" for m in installed if not m.available}
 
     def set_api_models(self, names: list[str] | None) -> None:

@@ -67,6 +67,9 @@ class MainWindow(QMainWindow):
         self._fetch_api_models()
         self._warm_local_models()
         self._fit_screen(*SIZE)
+        from .found_offer import FoundModelsOffer
+
+        self.found_offer = FoundModelsOffer(self, services, self._inbox, self.refresh_models)
         for w in services.warnings:
             QTimer.singleShot(0, lambda w=w: QMessageBox.warning(self, "ArenaDesk", w))
 
