@@ -1,13 +1,27 @@
 """The command line: the window by default, and headless commands that drive the
-core end to end (ask, vote, leaderboard, export, import) for scripts and tests."""
+core end to end (ask, vote, leaderboard, export, import) for scripts and tests.
+
+Everything printed that someone else wrote (answers, model names, server errors) goes
+through `say`/`for_terminal`: no escape sequence from a model reaches the terminal (OSC 52
+would write the clipboard, OSC 8 make links, ESC[2J clear the screen). A database that
+cannot be written (full disk, read-only, damaged) is one plain line and exit code 1, never
+a traceback, and a round is called saved only when every answer of it was stored."""
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import threading
 
 from . import __version__
+from .core.untrusted import TerminalStream, for_terminal
+
+
+def say(text: str = "", *, end: str = "\n", file=None) -> None:
+    """print() for text that may come from a model or a server."""
+    out = file or sys.stdout
+    out.write(for_terminal(text) + end)
 
 
 def _day(text: str) -> str:
@@ -108,24 +122,41 @@ def run(argv: list[str]) -> int:
     from .core.services import Services
     from .core.store.db import NewerDatabase
 
+    for stream in (sys.stdout, sys.stderr):  # a terminal that is not UTF-8 gets '?', not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     try:
         services = Services.open(args.home)
     except NewerDatabase as exc:
-        print(f"arenadesk: {exc}", file=sys.stderr)
+        say(f"arenadesk: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # e.g. the disk filled up while closing interrupted answers
+        say(f"arenadesk: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the data folders cannot be made: a read-only or full disk
+        where = f" {exc.filename}" if exc.filename else ""
+        say(f"arenadesk: cannot create the data folder{where} ({exc.strerror or exc}). Make it writable, or choose "
+            "another data folder with --home (or ARENADESK_HOME).", file=sys.stderr)
         return 2
     for w in services.warnings:
-        print(f"arenadesk: warning: {w}", file=sys.stderr)
+        say(f"arenadesk: warning: {w}", file=sys.stderr)
     try:
         if args.self_check:
             return self_check(services)
         return COMMANDS[args.command](services, args)
     except UsageError as exc:
-        print(f"arenadesk: {exc}", file=sys.stderr)
+        say(f"arenadesk: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.Error as exc:  # the store words its own failures (StorageError); nothing was saved
+        say(f"arenadesk: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     finally:
-        services.close()
+        try:
+            services.close()
+        except sqlite3.Error:
+            pass
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -155,11 +186,12 @@ def cmd_ask(services, args) -> int:
         check_base_url(services.settings.openai_base_url)
     services.settings.blind = False  # the command line shows names; its rounds are not blind
     live = threading.Lock()
+    shown = TerminalStream()
 
     def on_delta(pane, text):
         if pane == 0 and not args.json:
             with live:
-                sys.stdout.write(text)
+                sys.stdout.write(shown.feed(text))
                 sys.stdout.flush()
 
     session = ComparisonSession(services, on_delta=on_delta)
@@ -171,11 +203,11 @@ def cmd_ask(services, args) -> int:
             if getattr(args, name) is not None:
                 session.set_override(i, name, getattr(args, name))
     if not args.json:
-        print(f"── {choices[0].label}")
+        say(f"── {choices[0].label}")
     try:
         rnd = session.send(args.prompt, tag=args.tag)
     except Refused as exc:
-        print(f"arenadesk: {exc}", file=sys.stderr)
+        say(f"arenadesk: {exc}", file=sys.stderr)
         return 2
     try:
         results = session.wait()
@@ -187,7 +219,7 @@ def cmd_ask(services, args) -> int:
         raise
     failed = 0
     for i, (choice, result) in enumerate(zip(choices, results)):
-        if args.json:
+        if args.json:  # json.dumps escapes every control character: nothing reaches the terminal raw
             print(json.dumps({
                 "round_id": rnd.round_id, "slot": i, "model": choice.label, "engine": choice.engine,
                 "text": result.text, "status": result.status, "error": result.error,
@@ -195,14 +227,20 @@ def cmd_ask(services, args) -> int:
                 "tokens_in": result.tokens_in, "tokens_out": result.tokens_out, "cost_usd": result.cost_usd,
             }))
         else:
+            if i == 0:
+                sys.stdout.write(shown.flush())
             if i > 0:
-                print(f"── {choice.label}")
-                print(result.text, end="")
+                say(f"── {choice.label}")
+                say(result.text, end="")
             print()
             if result.error:
-                print(f"   error: {result.error}")
+                say(f"   error: {result.error}")
             print(f"   {metrics_line(result)}")
         failed += result.status == "error"
+    unsaved = [e for e in rnd.round.save_errors if e]
+    if unsaved:
+        say(f"arenadesk: round {rnd.round_id} was NOT saved: {unsaved[0]}", file=sys.stderr)
+        return 1
     if not args.json:
         print(f"(round {rnd.round_id} saved; {vote_hint(rnd.round_id, len(choices))})")
     return 1 if failed == len(results) else 0
@@ -221,7 +259,9 @@ def check_base_url(url: str) -> None:
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{url!r} is not a usable base URL; give the endpoint's full address, "
+        from .core.secrets import without_credentials
+
+        raise UsageError(f"{without_credentials(url)!r} is not a usable base URL; give the endpoint's full address, "
                          "e.g. http://127.0.0.1:8080/v1 or https://api.openai.com/v1")
 
 
@@ -241,7 +281,7 @@ def cmd_vote(services, args) -> int:
         raise UsageError(f"there is no round {args.round_id}; `arenadesk ask` prints the number of each round") from None
     except ValueError as exc:  # left/right on a round with more than two answers
         raise UsageError(f"round {args.round_id}: {exc}") from None
-    print(f"vote saved: round {args.round_id} → {args.outcome}")
+    print(f"vote saved: round {args.round_id} → {args.outcome}")  # cast_vote raised if it was not
     return 0
 
 
@@ -258,7 +298,7 @@ def cmd_leaderboard(services, args) -> int:
     else:  # the fast path: the battles as arrays
         battles = services.store.battle_columns(blind_only=args.blind_only, tag=args.tag)
     board = ratings.leaderboard(battles, include_ties=not args.exclude_ties)
-    print(ratings.format_table(board))
+    say(ratings.format_table(board))  # model names come from imports and servers
     return 0
 
 
@@ -288,7 +328,7 @@ def cmd_import(services, args) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None  # the message names the file and the line
-    print(summary)
+    say(summary)
     return 0
 
 

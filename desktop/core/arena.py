@@ -8,6 +8,7 @@ window turns them into Qt signals.
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -68,6 +69,7 @@ class Round:
             conversation_id, prompt, specs, system_prompt=system_prompt, blind=blind, tag=tag
         )
         self.results: list[Result | None] = [None] * len(slots)
+        self.save_errors: list[str | None] = [None] * len(slots)  # why an answer could not be stored
         self._cancelled = [False] * len(slots)
         self._threads: list[threading.Thread | None] = [None] * len(slots)
         # The conversation each pane had before this round: what its model is shown, every time
@@ -150,6 +152,12 @@ class Round:
         try:
             result.cost_usd = self.cost(slot, result)
             self.store.save_response(self.response_ids[i], result)
+            self.save_errors[i] = None
+        except Exception as exc:  # a full disk, a read-only file: the answer exists on screen only, and says so
+            self.save_errors[i] = str(exc)
+            said = f"{result.error} " if result.error else ""
+            result.status, result.error_kind = "error", "storage"
+            result.error = f"{said}This answer was not saved: {exc}"
         finally:
             # Whatever happens to the bookkeeping, the pane hears that its answer ended.
             if on_result:
@@ -168,7 +176,10 @@ class Round:
                 if on_delta:
                     on_delta(i, event.text)
                 if time.monotonic() - last_save > SAVE_EVERY_S:
-                    self.store.save_response(self.response_ids[i], rec.result)
+                    try:
+                        self.store.save_response(self.response_ids[i], rec.result)
+                    except sqlite3.Error:
+                        pass  # the answer goes on; the save at its end says whether it could be stored
                     last_save = time.monotonic()
             if isinstance(event, (Done, Error)):
                 break

@@ -58,12 +58,14 @@ from pathlib import Path
 
 from .engines.base import decode_rate
 from .ratings import display_names
+from .untrusted import storable
 
 FORMATS = ("csv", "jsonl", "fastchat", "pairs")
 JSONL_VERSION = 1
 HEADER_TYPE = "arenadesk-export"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SECRETISH = re.compile(r"(api[_-]?key|secret|passw|authori[sz]ation|bearer|^token$|access[_-]?token|hf[_-]?token)", re.I)
+_UNDECODED = re.compile("[\udc80-\udcff]")
 _FASTCHAT_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 
 
@@ -400,9 +402,12 @@ def import_jsonl(store, path) -> str:
     path = Path(path)
     recs: dict[str, list[dict]] = {"conversation": [], "round": [], "response": [], "vote": [], "judge_vote": []}
     unknown = 0
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         header = None
         for lineno, line in enumerate(fh, 1):
+            if _UNDECODED.search(line):  # bytes that are not UTF-8 (kept as surrogates by surrogateescape)
+                raise ValueError(f"{path.name}, line {lineno}: not UTF-8 text; an ArenaDesk export is UTF-8. "
+                                 "Nothing was imported.")
             line = line.strip()
             if not line:
                 continue
@@ -414,13 +419,21 @@ def import_jsonl(store, path) -> str:
                 if not isinstance(obj, dict) or obj.get("type") != HEADER_TYPE:
                     raise ValueError(f"{path.name} is not an ArenaDesk JSONL export (its first line has no "
                                      f"'{HEADER_TYPE}' header); export one with: arenadesk export --format jsonl")
-                if int(obj.get("version", 0)) > JSONL_VERSION:
+                version = obj.get("version", 0)
+                if isinstance(version, bool) or not isinstance(version, int):
+                    raise ValueError(f"{path.name}, line {lineno}: the header's version {_shown(version)} is not a "
+                                     "number; this is not an ArenaDesk export ArenaDesk can read.")
+                if version > JSONL_VERSION:
                     raise ValueError(f"{path.name} was written by a newer ArenaDesk (format version "
                                      f"{obj.get('version')}); update ArenaDesk to import it.")
                 header = obj
                 continue
             kind = obj.get("type") if isinstance(obj, dict) else None
-            if kind in recs and obj.get("uid"):
+            if kind in recs:
+                problem = _check_record(kind, obj)
+                if problem:
+                    raise ValueError(f"{path.name}, line {lineno}: this {kind} record {problem}; nothing was "
+                                     "imported. Fix or remove that line, or export the file again.")
                 recs[kind].append(obj)
             else:
                 unknown += 1
@@ -429,12 +442,15 @@ def import_jsonl(store, path) -> str:
 
     added = dict.fromkeys(recs, 0)
     skipped = dict.fromkeys(recs, 0)
+    already = dict.fromkeys(recs, 0)
+    forks = 0
     votes_updated = 0
     battles_added = 0
     with store.transaction() as db:
         def ids(table: str) -> dict[str, int]:
             return dict(db.execute(f"SELECT uid, id FROM {table}"))
 
+        already["conversation"] = _already(db, "conversations", recs["conversation"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO conversations (uid, title, created_at, blind) VALUES (?, ?, ?, ?)",
@@ -468,7 +484,7 @@ def import_jsonl(store, path) -> str:
                 "INSERT OR IGNORE INTO conversations (uid, title, created_at, blind) VALUES (?, ?, ?, ?)",
                 (fork_uid, (title + " " if title else "") + "(continued on another machine)",
                  float(src.get("created_at") or 0), int(bool(src.get("blind")))))
-            added["conversation"] += db.execute("SELECT changes()").fetchone()[0]
+            forks += db.execute("SELECT changes()").fetchone()[0]
             fork_ids[conv_uid] = db.execute("SELECT id FROM conversations WHERE uid = ?", (fork_uid,)).fetchone()[0]
 
         rows = []
@@ -482,6 +498,7 @@ def import_jsonl(store, path) -> str:
                 cid = fork_ids[r["conversation"]]
             rows.append((r["uid"], cid, r["turn"], str(r.get("prompt") or ""), str(r.get("system_prompt") or ""),
                          r.get("tag") or None, int(bool(r.get("blind"))), float(r.get("created_at") or 0)))
+        already["round"] = _already(db, "rounds", recs["round"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO rounds (uid, conversation_id, turn, prompt, system_prompt, tag, blind, created_at) "
@@ -501,6 +518,7 @@ def import_jsonl(store, path) -> str:
                          p.get("status") or "done", p.get("error"), p.get("started_at"), p.get("first_token_at"),
                          p.get("last_token_at"), p.get("finished_at"), p.get("tokens_in"), p.get("tokens_out"),
                          int(bool(p.get("tokens_estimated"))), p.get("cost_usd"), p.get("stars")))
+        already["response"] = _already(db, "responses", recs["response"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO responses (uid, round_id, slot, position, engine, model, model_ref, params, text, "
@@ -535,7 +553,8 @@ def import_jsonl(store, path) -> str:
             if rid in existing:
                 vid, updated = existing[rid]
                 if fields[5] <= (updated or 0):
-                    continue  # already here, or ours is as new or newer
+                    already["vote"] += 1  # already here, or ours is as new or newer
+                    continue
                 db.execute("UPDATE votes SET outcome = ?, best_position = ?, note = ?, blind = ?, created_at = ?, "
                            "updated_at = ? WHERE id = ?", fields + (vid,))
                 db.execute("DELETE FROM battles WHERE vote_id = ?", (vid,))
@@ -568,6 +587,7 @@ def import_jsonl(store, path) -> str:
                          str(j.get("judge_choice") or ""), *verdicts, str(j.get("reason_ab") or ""),
                          str(j.get("reason_ba") or ""), str(j.get("raw_ab") or ""), str(j.get("raw_ba") or ""),
                          j.get("error"), j.get("reference"), float(j.get("created_at") or 0)))
+        already["judge_vote"] = _already(db, "judge_votes", recs["judge_vote"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO judge_votes (uid, round_id, response_a, response_b, judge_ref, judge_label, "
@@ -576,21 +596,101 @@ def import_jsonl(store, path) -> str:
         added["judge_vote"] = db.total_changes - before
 
     total = {k: len(v) for k, v in recs.items()}
+    # What is neither added, already here, nor skipped above broke a rule of the database (a NOT
+    # NULL, a duplicate slot...) and was dropped by INSERT OR IGNORE: said as such, not "already here".
+    dropped = {k: max(0, total[k] - added[k] - already[k] - skipped[k] - (votes_updated if k == "vote" else 0))
+               for k in recs}
+    added["conversation"] += forks
     parts = [
         f"Imported {path.name}: {added['conversation']} new conversations, {added['round']} rounds, "
         f"{added['response']} answers, {added['vote']} votes ({battles_added} battles)"
         + (f"; {votes_updated} votes updated to the newer choice" if votes_updated else "")
         + (f"; {added['judge_vote']} judge votes (kept apart from yours)" if added["judge_vote"] else "") + "."
     ]
-    already = sum(total[k] - added[k] - skipped[k] for k in recs) - votes_updated
-    if already:
-        parts.append(f"{already} records were already here and were left as they are.")
+    if sum(already.values()):
+        parts.append(f"{sum(already.values())} records were already here and were left as they are.")
     if any(skipped.values()):
         parts.append("Skipped (conflicting or incomplete): " + ", ".join(
             f"{n} {k}s" for k, n in skipped.items() if n) + ".")
+    if any(dropped.values()):
+        parts.append("Dropped because they break the database's rules (e.g. two answers in one pane): " + ", ".join(
+            f"{n} {k}s" for k, n in dropped.items() if n) + ".")
     if unknown:
         parts.append(f"{unknown} lines of an unknown kind were ignored.")
     return " ".join(parts)
+
+
+_NUMBER_FIELDS = {
+    "conversation": ("created_at",),
+    "round": ("created_at",),
+    "response": ("started_at", "first_token_at", "last_token_at", "finished_at", "cost_usd"),
+    "vote": ("created_at", "updated_at"),
+    "judge_vote": ("created_at",),
+}
+_INT_FIELDS = {"round": ("turn",), "response": ("slot", "position", "tokens_in", "tokens_out", "stars"),
+               "vote": ("best_position",)}
+_TEXT_FIELDS = {
+    "conversation": ("title",),
+    "round": ("conversation", "prompt", "system_prompt", "tag"),
+    "response": ("round", "engine", "model", "model_ref", "text", "status", "error", "choice"),
+    "vote": ("round", "outcome", "note"),
+    "judge_vote": ("round", "a", "b", "judge", "judge_ref", "judge_choice", "verdict_ab", "verdict_ba", "winner",
+                   "reason_ab", "reason_ba", "raw_ab", "raw_ba", "error", "reference"),
+}
+_REQUIRED = {"round": ("conversation", "turn"), "response": ("round", "slot", "position"), "vote": ("round", "outcome")}
+
+
+def _check_record(kind: str, obj: dict) -> str | None:
+    """What is wrong with one record of an import (None: nothing). Text fields are made storable
+    in place (a lone surrogate, valid JSON, becomes U+FFFD), so no row fails on its characters."""
+    uid = obj.get("uid")
+    if not isinstance(uid, str) or not uid.strip() or len(uid) > 200:
+        return f"has no usable uid (found {_shown(uid)})"
+    obj["uid"] = storable(uid)
+    for name in _REQUIRED.get(kind, ()):
+        if obj.get(name) is None:
+            return f"has no {name!r}"
+    for name in _TEXT_FIELDS.get(kind, ()):
+        value = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"has {name!r} = {_shown(value)}, which is not text"
+        if value is not None:
+            obj[name] = storable(value)
+    for name in _INT_FIELDS.get(kind, ()):
+        value = obj.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**62):
+            return f"has {name!r} = {_shown(value)}, which is not a whole number"
+    for name in _NUMBER_FIELDS.get(kind, ()):
+        value = obj.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or value != value or abs(value) == float("inf")):
+            return f"has {name!r} = {_shown(value)}, which is not a number"
+    if kind == "response" and obj.get("params") is not None and not isinstance(obj["params"], dict):
+        return f"has 'params' = {_shown(obj['params'])}, which is not an object"
+    if kind == "vote":
+        battles = obj.get("battles")
+        if battles is not None and not isinstance(battles, list):
+            return f"has 'battles' = {_shown(battles)}, which is not a list"
+        for b in battles or []:
+            if not isinstance(b, dict) or not all(isinstance(b.get(k), str) for k in ("a", "b", "winner")):
+                return f"has a battle {_shown(b)} without text 'a', 'b' and 'winner'"
+    return None
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _already(db, table: str, records: list[dict]) -> int:
+    """How many of `records` are here before the import (or repeat an earlier line of the file)."""
+    have = {uid for (uid,) in db.execute(f"SELECT uid FROM {table}")}
+    count = 0
+    for r in records:
+        if r["uid"] in have:
+            count += 1
+        have.add(r["uid"])
+    return count
 
 
 # -- FastChat --------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +44,13 @@ class Services:
         loaded = settings_io.load(f.settings_file)
         warnings = [loaded.warning] if loaded.warning else []
         store = Store(f.database)
-        # An hour is longer than any answer takes: older 'streaming' rows were cut off by a crash.
-        store.close_interrupted(started_before=time.time() - 3600)
+        # Answers a crashed or killed run left 'streaming' are marked interrupted now (a run still
+        # alive, e.g. a second window, keeps its own); see Store.close_interrupted.
+        try:
+            store.close_interrupted()
+        except Exception:
+            store.close()
+            raise
         return cls(f, loaded.settings, store, Secrets(), Prices.load(f.prices_file), warnings)
 
     def save_settings(self) -> None:

@@ -7,12 +7,29 @@ defaults plus a warning the window shows, and the bad file is kept aside
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 SCHEMA_VERSION = 1
+
+# What each number may be (the settings dialog offers the same ranges). A value outside its range
+# in the file (a context length of -4096 or 10^9) keeps the default and is named in a warning,
+# instead of reaching llama.cpp and failing there as "the model file may be damaged".
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("Sampling", "temperature"): (0.0, 2.0),
+    ("Sampling", "top_p"): (0.0, 1.0),
+    ("Sampling", "top_k"): (0, 1000),
+    ("Sampling", "repeat_penalty"): (0.5, 2.0),
+    ("Sampling", "max_tokens"): (1, 32768),
+    ("Sampling", "seed"): (-1, 2**31 - 1),
+    ("LocalRuntime", "context_length"): (512, 262144),
+    ("LocalRuntime", "gpu_layers"): (-1, 999),
+    ("LocalRuntime", "threads"): (0, 256),
+    ("Settings", "request_timeout_s"): (5.0, 600.0),
+}
 
 
 @dataclass
@@ -64,12 +81,13 @@ class Settings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Settings":
-        """Known keys of the right type are taken; anything else keeps its default."""
-        return _fill(cls, raw)
+    def from_dict(cls, raw: dict, problems: list[str] | None = None) -> "Settings":
+        """Known keys of the right type and range are taken; anything else keeps its default
+        (and, out of range, is named in `problems`)."""
+        return _fill(cls, raw, problems if problems is not None else [])
 
 
-def _fill(kind, raw: dict):
+def _fill(kind, raw: dict, problems: list[str]):
     obj = kind()
     if not isinstance(raw, dict):
         return obj
@@ -79,11 +97,15 @@ def _fill(kind, raw: dict):
         default = getattr(obj, f.name)
         value = raw[f.name]
         if hasattr(default, "__dataclass_fields__"):
-            setattr(obj, f.name, _fill(type(default), value))
+            setattr(obj, f.name, _fill(type(default), value, problems))
         elif isinstance(default, bool):
             if isinstance(value, bool):
                 setattr(obj, f.name, value)
         elif isinstance(default, (int, float)) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            low, high = RANGES.get((kind.__name__, f.name), (-math.inf, math.inf))
+            if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
+                problems.append(f"{f.name} = {value!r:.24} is outside {low:g}…{high:g}, so {default!r} is used")
+                continue
             setattr(obj, f.name, type(default)(value))
         elif isinstance(default, str) and isinstance(value, str):
             setattr(obj, f.name, value)
@@ -128,7 +150,11 @@ def load(path: Path) -> LoadedSettings:
             f"Settings file {path} is version {version!r}, newer than this ArenaDesk understands "
             f"({SCHEMA_VERSION}); defaults are in use and the file was kept as {path.name}.bad.",
         )
-    return LoadedSettings(Settings.from_dict(raw))
+    problems: list[str] = []
+    settings = Settings.from_dict(raw, problems)
+    if problems:
+        return LoadedSettings(settings, f"Settings file {path}: " + "; ".join(problems) + ". Fix it in Settings.")
+    return LoadedSettings(settings)
 
 
 def save(settings: Settings, path: Path) -> None:

@@ -6,21 +6,48 @@ blank line outside a code fence): everything before it is rendered once and
 never touched again; only the open tail is re-rendered, and at a bounded rate
 (the pane's timer), so an update costs about the same at token 10 and 8,000.
 
-Nothing remote is ever loaded: resource requests (images, style sheets) get
-nothing, and links open in the browser only when clicked.
+An answer is written by a model, so it is untrusted input:
+
+- nothing is ever loaded for it: every resource request (an image's `file:///dev/zero`,
+  `http:` or `data:` source, a style sheet) gets an empty resource, and links open in
+  the browser only when clicked;
+- only its Markdown is rendered: raw HTML in it (`<span style=...>`, `<script>`, `<img>`)
+  shows as the text it is (Qt's MarkdownNoHTML), and explicit direction controls (U+202E
+  reverses what follows) are dropped from what is shown;
+- an answer too big to lay out as Markdown in a few milliseconds (more than
+  PLAIN_TEXT_BEYOND characters, or a table of more than MAX_TABLE_ROWS rows) is shown as
+  plain text, appended as it streams instead of re-rendered, in paragraphs of at most
+  PLAIN_BLOCK_CHARS characters (Qt lays a paragraph out whole, so a 2 MB line would take
+  minutes). The text is all there; only its formatting is not.
 """
 from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import QByteArray, QUrl, Signal
 from PySide6.QtGui import (
-    QColor, QDesktopServices, QFont, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument, QTextFormat,
+    QColor, QDesktopServices, QFont, QImage, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument, QTextFormat,
 )
 from PySide6.QtWidgets import QTextBrowser
 
+from ..core.untrusted import without_bidi_overrides
+
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
+_TABLE_ROW = re.compile(r"^ {0,3}\|", re.M)
 SAFE_SCHEMES = {"http", "https", "mailto"}
+# Markdown, GitHub's dialect (tables, strikethrough, task lists), with no HTML: tags show as text.
+MARKDOWN = QTextDocument.MarkdownDialectGitHub | QTextDocument.MarkdownNoHTML
+PLAIN_TEXT_BEYOND = 60_000  # characters; Markdown this long renders in about 50 ms here (tests/bench/bench_hostile_render.py)
+MAX_TABLE_ROWS = 300  # a table lays out far slower than prose: beyond this many rows, plain text
+PLAIN_BLOCK_CHARS = 2_000  # a plain-text paragraph is laid out whole: long lines are cut into pieces this long
+
+
+_NO_IMAGE = QImage(1, 1, QImage.Format_ARGB32)  # what every image in an answer is: one transparent pixel
+_NO_IMAGE.fill(0)
+
+
+def too_big_for_markdown(text: str) -> bool:
+    return len(text) > PLAIN_TEXT_BEYOND or len(_TABLE_ROW.findall(text)) > MAX_TABLE_ROWS
 
 
 def stable_split(text: str, start: int = 0) -> int:
@@ -54,10 +81,16 @@ class Transcript(QTextBrowser):
         self._tail_start = 0  # where its not-yet-stable tail begins
         self._rendered = 0  # how much of the answer's text is rendered for good
         self._answer_start: int | None = None  # where the last answer (its heading) begins: regenerate replaces it
+        self._plain_shown: int | None = None  # the live answer shown as plain text: how much of it (None: Markdown)
 
     # -- safety ---------------------------------------------------------------------------
     def loadResource(self, kind: int, url: QUrl):  # noqa: N802 (Qt override)
-        return None  # never fetch images or anything else, remote or local
+        # Never None, never an empty image: Qt takes either as "not found" and then reads the path
+        # itself (QTextDocument::loadResource for None, QTextImageHandler's QImage::load for a null
+        # image), so `file:///dev/zero` would hang the window and a local picture would show.
+        if kind == QTextDocument.ImageResource:
+            return _NO_IMAGE
+        return QByteArray()
 
     def _open_link(self, url: QUrl) -> None:
         if url.scheme().lower() in SAFE_SCHEMES:
@@ -90,6 +123,7 @@ class Transcript(QTextBrowser):
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._live_start = self._tail_start = cursor.position()
         self._rendered = 0
+        self._plain_shown = None
 
     def rename_last_answer(self, label: str) -> None:
         """A blind round's vote reveals who answered: the heading says so from then on."""
@@ -97,6 +131,7 @@ class Transcript(QTextBrowser):
         if heading is not None and heading.hasSelection():
             fmt = heading.charFormat()
             start = heading.selectionStart()
+            label = without_bidi_overrides(label)
             heading.insertText(label, fmt)
             self._last_heading = _select_forward(heading, start)
 
@@ -110,14 +145,29 @@ class Transcript(QTextBrowser):
         c.removeSelectedText()
         self._live_start = self._answer_start = None
         self._rendered = 0
+        self._plain_shown = None
 
     def show_answer(self, text: str) -> None:
         """Bring the live answer up to `text` (the whole answer so far)."""
         if self._live_start is None:
             return
         at_bottom = self._at_bottom()
+        # Dropping characters keeps offsets consistent: the filtered answer grows only at its end.
+        text = without_bidi_overrides(text)
         cursor = self._end()
         cursor.beginEditBlock()
+        if self._plain_shown is not None or too_big_for_markdown(text):
+            if self._plain_shown is None:  # it just grew too big: the Markdown shown so far gives way
+                cursor.setPosition(self._live_start, QTextCursor.KeepAnchor)
+                cursor.removeSelectedText()
+                cursor.setBlockFormat(QTextBlockFormat())
+                self._plain_shown = 0
+            _append_plain(cursor, text[self._plain_shown:])
+            self._plain_shown = len(text)
+            cursor.endEditBlock()
+            if at_bottom:
+                self._scroll_to_bottom()
+            return
         cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
         cursor.removeSelectedText()
         split = stable_split(text, self._rendered)
@@ -147,9 +197,13 @@ class Transcript(QTextBrowser):
         return c
 
     def _append_markdown(self, text: str) -> None:
+        text = without_bidi_overrides(text)
         c = self._end()
         c.insertBlock(QTextBlockFormat(), QTextCharFormat())
-        _insert_markdown(c, text, self._code_background())
+        if too_big_for_markdown(text):
+            _append_plain(c, text)
+        else:
+            _insert_markdown(c, text, self._code_background())
         self._scroll_to_bottom()
 
     def _heading(self, label: str, color: QColor | None = None, top: int = 10) -> QTextCursor:
@@ -167,6 +221,7 @@ class Transcript(QTextBrowser):
         else:
             c.insertBlock(block, char)
         start = c.position()
+        label = without_bidi_overrides(label)
         c.insertText(label, char)
         return _select_forward(c, start)
 
@@ -175,7 +230,7 @@ class Transcript(QTextBrowser):
         char.setForeground(QColor("#ff8a80") if self._dark() else QColor("#b03a2e"))
         c = self._end()
         c.insertBlock(QTextBlockFormat(), char)
-        c.insertText(text, char)
+        c.insertText(without_bidi_overrides(text), char)
         self._scroll_to_bottom()
 
     def _dark(self) -> bool:
@@ -211,6 +266,23 @@ def _select_forward(cursor: QTextCursor, start: int) -> QTextCursor:
     return cursor
 
 
+def _append_plain(cursor: QTextCursor, text: str) -> None:
+    """Append `text` at the end as unformatted text, no paragraph longer than PLAIN_BLOCK_CHARS.
+
+    One insertText call (it turns each \n into a new paragraph itself); a line longer than the
+    limit gets extra paragraph breaks, counting what the last paragraph already holds."""
+    cursor.movePosition(QTextCursor.End)
+    used = cursor.block().length() - 1
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        room = PLAIN_BLOCK_CHARS - (used if i == 0 else 0)
+        if len(line) > room:
+            room = max(room, 0)
+            pieces = [line[:room]] + [line[k:k + PLAIN_BLOCK_CHARS] for k in range(room, len(line), PLAIN_BLOCK_CHARS)]
+            lines[i] = "\n".join(pieces)
+    cursor.insertText("\n".join(lines), QTextCharFormat())
+
+
 def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | None = None) -> None:
     """insertMarkdown at the start of an empty block, keeping the first block's own format.
 
@@ -219,9 +291,11 @@ def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | N
     block boundary) would lose its heading level or code-block layout; put them back.
     """
     block = cursor.block()
-    cursor.insertMarkdown(text, QTextDocument.MarkdownDialectGitHub)
-    parsed = QTextDocument()
-    parsed.setMarkdown(text, QTextDocument.MarkdownDialectGitHub)
+    cursor.insertMarkdown(text, MARKDOWN)
+    # Parented to the transcript's document, whose owner answers every resource request with
+    # nothing; this copy is only read for its first block's format and never laid out anyway.
+    parsed = QTextDocument(cursor.document())
+    parsed.setMarkdown(text, MARKDOWN)
     first = parsed.begin()
     if first.textList() is None and block.isValid() and block.textList() is None:
         fmt = first.blockFormat()
@@ -238,3 +312,4 @@ def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | N
             if b == end:
                 break
             b = b.next()
+    parsed.setParent(None)  # freed with the Python object, now

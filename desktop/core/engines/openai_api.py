@@ -25,7 +25,8 @@ from typing import Iterator
 import openai
 
 from ..pricing import Prices
-from ..secrets import redact
+from ..secrets import redact, url_secrets, without_credentials
+from ..untrusted import storable
 from ..settings import Sampling
 from .base import Done, Error, Event, ModelInfo, TextDelta, Usage
 
@@ -68,8 +69,9 @@ class OpenAIEngine:
         self.max_retries = max(0, int(max_retries))
         self.timeout = float(timeout)
         self._key = api_key
+        self._passwords = url_secrets(base_url)  # a base URL's user:password@ never reaches a message
         self._client = _client(api_key, base_url, timeout)
-        self.endpoint = str(self._client.base_url).rstrip("/")
+        self.endpoint = without_credentials(str(self._client.base_url)).rstrip("/")
         self._runs: set[_Run] = set()  # one engine may serve two panes at once (same model twice)
         self._lock = threading.Lock()
 
@@ -168,6 +170,7 @@ class OpenAIEngine:
                 for choice in chunk.choices[:1]:
                     text = choice.delta.content if choice.delta else None
                     if text:
+                        text = storable(text)  # JSON may carry a lone surrogate ("\ud800"); no file or terminal takes one
                         chunks += 1
                         chars += len(text)
                         yield TextDelta(text)
@@ -210,6 +213,9 @@ class OpenAIEngine:
 
     def _broken(self, exc: Exception | None, chunks: int) -> Error:
         kept = "; the text so far is kept" if chunks else ""
+        if _undecodable(exc):
+            return self._fail("server", f"{self.endpoint} sent text that is not valid UTF-8 in the middle of the "
+                                        f"answer{kept}. The server or the model is broken; try another.")
         if isinstance(exc, openai.APITimeoutError) or "timeout" in type(exc).__name__.lower():
             return self._fail("timeout", f"{self.endpoint} stopped sending for {self.timeout:g} s in the middle "
                                          f"of the answer{kept}. Send again, or raise the timeout in Settings.")
@@ -220,7 +226,7 @@ class OpenAIEngine:
         return self._fail("dropped", f"The connection to {self.endpoint} was cut {where}{kept}. Send again to retry.")
 
     def _fail(self, kind: str, message: str) -> Error:
-        return Error(redact(message, self._key), kind)
+        return Error(redact(message, self._key, passwords=self._passwords), kind)
 
 
 def describe(exc: Exception, endpoint: str, model: str | None = None, timeout: float | None = None,
@@ -311,12 +317,13 @@ def is_chat_model(name: str) -> bool:
 def list_models(api_key: str, base_url: str | None = None, timeout: float = 15.0) -> list[str]:
     """The endpoint's models, sorted, chat models first. Raises OpenAIUnavailable with a clear message."""
     client = _client(api_key, base_url, timeout, max_retries=1)
-    endpoint = str(client.base_url).rstrip("/")
+    endpoint = without_credentials(str(client.base_url)).rstrip("/")
     try:
         ids = {m.id for m in client.models.list()}
     except openai.OpenAIError as exc:
         kind, message = describe(exc, endpoint, timeout=timeout)
-        raise OpenAIUnavailable(redact(message, api_key), kind) from None  # no chained text that might hold the key
+        # no chained text that might hold the key
+        raise OpenAIUnavailable(redact(message, api_key, passwords=url_secrets(base_url)), kind) from None
     finally:
         client.close()
     return sorted(ids, key=lambda name: (not is_chat_model(name), name))
@@ -372,6 +379,15 @@ def _cause(exc: Exception) -> str:
     while inner is not None and (inner.__cause__ or inner.__context__) is not None and not str(inner):
         inner = inner.__cause__ or inner.__context__
     return str(inner) if inner is not None and str(inner) else "connection error"
+
+
+def _undecodable(exc: BaseException | None) -> bool:
+    """The stream failed because its bytes are not UTF-8 (the client decodes each line strictly)."""
+    while exc is not None:
+        if isinstance(exc, UnicodeDecodeError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _shut(response) -> None:

@@ -173,4 +173,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0010_response_writer",
+        """
+        -- Which running ArenaDesk writes a streaming answer (Store.run_id). A later start closes
+        -- the streaming answers of runs that are gone, at once, and leaves a live run's alone.
+        ALTER TABLE responses ADD COLUMN writer TEXT;
+        """,
+    ),
 ]
