@@ -14,7 +14,7 @@ import sqlite3
 import sys
 import threading
 
-from . import __version__
+from . import __version__, suite_cli
 from .core.untrusted import TerminalStream, for_terminal
 
 
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_judge import add_parsers
 
     add_parsers(sub)  # judge, verdict
+    suite_cli.add_parser(sub)
     return p
 
 
@@ -297,7 +298,10 @@ def cmd_leaderboard(services, args) -> int:
         print(f"(your {mine} votes and {len(battles) - mine} of the judge's verdicts on rounds you did not vote on)")
     else:  # the fast path: the battles as arrays
         battles = services.store.battle_columns(blind_only=args.blind_only, tag=args.tag)
-    board = ratings.leaderboard(battles, include_ties=not args.exclude_ties)
+    filters = [f"tag {args.tag!r}"] if args.tag else []
+    if args.blind_only:
+        filters.append("blind only")
+    board = ratings.leaderboard(battles, include_ties=not args.exclude_ties, filtered=", ".join(filters))
     say(ratings.format_table(board))  # model names come from imports and servers
     return 0
 
@@ -388,6 +392,7 @@ COMMANDS = {
     "leaderboard": cmd_leaderboard,
     "export": cmd_export,
     "import": cmd_import,
+    "suite": suite_cli.cmd_suite,
 }
 
 

@@ -15,7 +15,7 @@
 * ``fastchat`` — a JSON list shaped like LMSYS's ``clean_battle_*.json``:
   ``question_id`` (the round uid), ``model_a``/``model_b`` (display names,
   made unique per ref), ``winner`` in ``model_a``/``model_b``/``tie``/``tie
-  (bothbad)``, ``judge``, ``conversation_a``/``conversation_b`` (lists of
+  (bothbad)``, ``judge`` (``arena_user_`` + a hash of host and user name), ``conversation_a``/``conversation_b`` (lists of
   ``{role, content, num_tokens}``, each side's own earlier turns plus this
   one), ``turn``, ``anony`` (the vote was blind), ``language`` (``unknown``:
   ArenaDesk does not detect languages) and ``tstamp``. FastChat's
@@ -34,7 +34,7 @@ Judge votes (an LLM judge's verdicts, see ``core/judge.py``) are left out unless
 column ``voter`` (``you`` or ``judge: <model>``, the judge's reason in ``note``);
 ``jsonl`` gets ``judge_vote`` records (which ``import_jsonl`` merges); ``fastchat``
 rows carry ``judge: "llm_judge:<model>"`` instead of the user's
-``arena_user_arenadesk``; ``pairs`` get a ``source`` key (``you`` / ``judge:<model>``).
+``arena_user_<hash>``; ``pairs`` get a ``source`` key (``you`` / ``judge:<model>``).
 A judge vote's time filters by when it was judged; ``blind_only`` leaves every judge
 vote out (a judge never votes blind in the user's sense).
 
@@ -719,9 +719,25 @@ def _battle_rows(data: _Data):
             yield v, rnd, data.responses[ra], data.responses[rb], winner
 
 
+def voter_id() -> str:
+    """Who voted, as FastChat's ``judge`` names it: ``arena_user_`` and a hash of this machine's
+    host and user names, so per-user filters tell people apart without naming anyone."""
+    import getpass
+    import hashlib
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name known to the system (some containers)
+        user = ""
+    digest = hashlib.sha256(f"arenadesk\0{socket.gethostname()}\0{user}".encode()).hexdigest()
+    return f"arena_user_{digest[:16]}"
+
+
 def _export_fastchat(store, path: Path, filters) -> int:
     data = _Data(store, filters)
     names = data.names()
+    judge = voter_id()
     out = []
     for v, rnd, a, b, winner in _battle_rows(data):
         conv_a = _with_tokens(data.history(rnd, a["slot"]) + [{"role": "user", "content": rnd["prompt"]}], a)
@@ -731,7 +747,7 @@ def _export_fastchat(store, path: Path, filters) -> int:
             "model_a": names.get(a["model_ref"], a["model"]),
             "model_b": names.get(b["model_ref"], b["model"]),
             "winner": _FASTCHAT_WINNER[winner],
-            "judge": "arena_user_arenadesk",
+            "judge": judge,
             "conversation_a": conv_a,
             "conversation_b": conv_b,
             "turn": len(conv_a) // 2,

@@ -88,6 +88,7 @@ def build(window) -> dict[str, QAction]:
     window.addToolBar(bar)
 
     menus = {name: window.menuBar().addMenu("&" + name) for name in MENUS}
+    window.menus = menus  # others add their entries (the suite dialogs, under Tools)
     for c in COMMANDS:
         if c.menu:
             if c.separator_before:

@@ -110,6 +110,15 @@ class Filters:
     def store_filters(self) -> dict:
         return {"since": self.since, "until": self.until, "blind_only": self.blind_only, "tag": self.tag}
 
+    def describe(self) -> str:
+        """The filters in words, for a verdict that says when they matched nothing."""
+        parts = [f"tag {self.tag!r}"] if self.tag else []
+        if self.blind_only:
+            parts.append("blind only")
+        if self.since is not None or self.until is not None:
+            parts.append("the chosen dates")
+        return ", ".join(parts)
+
 
 @dataclass
 class JudgePanel:
@@ -728,7 +737,8 @@ class LeaderboardView(QWidget):
             else:  # the fast path: the battles as arrays
                 battles = store.battle_columns(**f.store_filters())
                 mine = len(battles)
-            board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed)
+            board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed,
+                                        filtered=f.describe())
             panel = judge_panel(store, local_ref=local_ref, api_ref=api_ref, energy=energy, rounds=rounds, seed=seed,
                                 with_judge=f.with_judge, judged_in_board=len(battles) - mine)
             return generation, (board, panel), time.perf_counter() - started

@@ -57,6 +57,9 @@ class MainWindow(QMainWindow):
 
         actions.build(self)
         self.act_toggle_blind.setChecked(services.settings.blind)
+        from .suite_dialogs import add_suite_actions
+
+        add_suite_actions(self, self.menus["Tools"], services, self._model_items)
         self._build_layout()
         self.setAcceptDrops(True)  # drop a .gguf file to add it
         s = services.settings

@@ -181,4 +181,65 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE responses ADD COLUMN writer TEXT;
         """,
     ),
+    (
+        "0007_suites",
+        """
+        -- Unattended suite runs: what was asked (a copy of the suite's items, so editing the suite
+        -- later changes nothing), of whom, and every answer's state, so a run resumes after a
+        -- restart or a crash without answering anything twice.
+        CREATE TABLE suite_runs (
+            id           INTEGER PRIMARY KEY,
+            uid          TEXT NOT NULL UNIQUE,
+            suite        TEXT NOT NULL,                   -- the suite's name when the run began
+            items        TEXT NOT NULL,                   -- JSON list of the suite's items
+            contestants  TEXT NOT NULL,                   -- JSON list of {choice, label, engine, ref}
+            params       TEXT NOT NULL DEFAULT '{}',      -- sampling (JSON)
+            system_prompt TEXT NOT NULL DEFAULT '',
+            status       TEXT NOT NULL DEFAULT 'ready'
+                         CHECK (status IN ('ready', 'running', 'paused', 'stopped', 'done')),
+            runner_pid   INTEGER,                         -- the process answering it now, if any
+            runner_host  TEXT,
+            created_at   REAL NOT NULL,
+            finished_at  REAL
+        );
+        CREATE TABLE suite_answers (
+            id               INTEGER PRIMARY KEY,
+            run_id           INTEGER NOT NULL REFERENCES suite_runs(id) ON DELETE CASCADE,
+            item             INTEGER NOT NULL,            -- index into the run's items
+            turn             INTEGER NOT NULL,
+            contestant       INTEGER NOT NULL,            -- index into the run's contestants
+            status           TEXT NOT NULL DEFAULT 'pending'
+                             CHECK (status IN ('pending', 'running', 'done', 'error')),
+            text             TEXT NOT NULL DEFAULT '',
+            error            TEXT,
+            model            TEXT NOT NULL DEFAULT '',
+            model_ref        TEXT NOT NULL DEFAULT '',
+            started_at       REAL,
+            first_token_at   REAL,
+            last_token_at    REAL,
+            finished_at      REAL,
+            tokens_in        INTEGER,
+            tokens_out       INTEGER,
+            tokens_estimated INTEGER NOT NULL DEFAULT 0,
+            cost_usd         REAL,
+            UNIQUE (run_id, item, turn, contestant)
+        );
+        -- A pair of a run's answers rated in the queue becomes an ordinary blind conversation
+        -- (so its vote feeds the leaderboard, filters and exports like any other); this row says
+        -- which pair it was. Deleting the conversation makes the pair rateable again.
+        CREATE TABLE suite_pairs (
+            id              INTEGER PRIMARY KEY,
+            run_id          INTEGER NOT NULL REFERENCES suite_runs(id) ON DELETE CASCADE,
+            item            INTEGER NOT NULL,
+            contestant_a    INTEGER NOT NULL,             -- contestant_a < contestant_b
+            contestant_b    INTEGER NOT NULL,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            round_id        INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,  -- the voted (last) turn
+            created_at      REAL NOT NULL,
+            UNIQUE (run_id, item, contestant_a, contestant_b)
+        );
+        CREATE INDEX suite_answers_by_run ON suite_answers(run_id, status);
+        CREATE INDEX suite_pairs_by_run ON suite_pairs(run_id);
+        """,
+    ),
 ]
