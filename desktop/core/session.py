@@ -23,7 +23,7 @@ from typing import Callable
 
 from .arena import Round, Slot, format_metrics, shuffled_positions, turn_messages
 from .contestants import Contestants
-from .engines.base import Result
+from .engines.base import Result, cut_off_note
 from .engines.registry import ModelChoice
 from .services import NeedsKey, Services
 from .settings import Sampling
@@ -207,7 +207,9 @@ class ComparisonSession:
             if self.hidden:  # an engine's error wording would tell which side is which
                 return "This answer failed; why shows when you vote."
             return r.error or "The answer failed."
-        return "Stopped." if r.status == "cancelled" else ""
+        if r.status == "cancelled":
+            return "Stopped."
+        return f"[{cut_off_note(r.finish_reason, r.max_tokens)}]" if r.cut_off else ""
 
     def revealed_names(self) -> str:
         cur = self.open_round
@@ -370,7 +372,8 @@ class ComparisonSession:
                 choice = None
             row = by_slot.get(rec.slot)
             panes.append(PaneState(choice, earlier=rec.earlier))
-            results.append(Result(text=row.text, status=row.status, error=row.error) if row else None)
+            results.append(Result(text=row.text, status=row.status, error=row.error, finish_reason=row.finish_reason,
+                                  max_tokens=row.max_tokens) if row else None)
             response_ids.append(row.id if row else -1)
             positions.append(rec.position)
             choices.append(choice)

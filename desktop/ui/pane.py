@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.arena import format_metrics
-from ..core.engines.base import Result
+from ..core.engines.base import Result, cut_off_note
 from .model_picker import ModelPicker
 from .transcript import Transcript
 
@@ -248,7 +248,9 @@ class Pane(QFrame):
                 note = result.error or "The answer failed."
             elif result.status == "cancelled":
                 note = "Stopped."
-        self.view.end_answer(result.text, note)
+            elif result.cut_off:
+                note = f"[{cut_off_note(result.finish_reason, result.max_tokens)}]"
+        self.view.end_answer(result.text, note, reasoning=result.reasoning)
         if figures is None:
             parts = format_metrics(result)
             if result.load_s:

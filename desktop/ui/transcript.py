@@ -15,7 +15,8 @@ An answer is written by a model, so it is untrusted input:
   shows as the text it is (Qt's MarkdownNoHTML), and explicit direction controls (U+202E
   reverses what follows) are dropped from what is shown;
 - an answer too big to lay out as Markdown in a few milliseconds (more than
-  PLAIN_TEXT_BEYOND characters, or a table of more than MAX_TABLE_ROWS rows) is shown as
+  PLAIN_TEXT_BEYOND characters, a line of MAX_MARKDOWN_LINE, a table of more than
+  MAX_TABLE_ROWS rows) is shown as
   plain text, appended as it streams instead of re-rendered, in paragraphs of at most
   PLAIN_BLOCK_CHARS characters (Qt lays a paragraph out whole, so a 2 MB line would take
   minutes). The text is all there; only its formatting is not.
@@ -35,11 +36,24 @@ from ..core.untrusted import without_bidi_overrides
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
 _TABLE_ROW = re.compile(r"^ {0,3}\|", re.M)
 SAFE_SCHEMES = {"http", "https", "mailto"}
+REASONING_SCHEME = "arenadesk-reasoning"  # the collapsed reasoning line's link: shows or hides it
+
+
+def reasoning_summary(reasoning: str, shown: bool) -> str:
+    words = len(reasoning.split())
+    return f"{'▾' if shown else '▸'} Reasoning ({words} word{'s' if words != 1 else ''}) — click to {'hide' if shown else 'show'}"
+
+
 # Markdown, GitHub's dialect (tables, strikethrough, task lists), with no HTML: tags show as text.
 MARKDOWN = QTextDocument.MarkdownDialectGitHub | QTextDocument.MarkdownNoHTML
-PLAIN_TEXT_BEYOND = 60_000  # characters; Markdown this long renders in about 50 ms here (tests/bench/bench_hostile_render.py)
-MAX_TABLE_ROWS = 300  # a table lays out far slower than prose: beyond this many rows, plain text
-PLAIN_BLOCK_CHARS = 2_000  # a plain-text paragraph is laid out whole: long lines are cut into pieces this long
+# Limits measured with tests/bench/bench_hostile_render.py so that one update stays near or under
+# 100 ms on a slow machine: Markdown costs grow with the text re-rendered each tick, a table's
+# rows and, most of all, the length of one paragraph (Qt lays a paragraph out whole).
+PLAIN_TEXT_BEYOND = 40_000  # characters of answer
+MAX_TABLE_ROWS = 60  # a table lays out far slower than prose
+MAX_MARKDOWN_LINE = 4_000  # characters in one line
+PLAIN_BLOCK_CHARS = 2_000  # plain text: long lines are cut into paragraphs this long
+_LONG_LINE = re.compile("[^\n]{%d}" % MAX_MARKDOWN_LINE)
 
 
 _NO_IMAGE = QImage(1, 1, QImage.Format_ARGB32)  # what every image in an answer is: one transparent pixel
@@ -47,7 +61,8 @@ _NO_IMAGE.fill(0)
 
 
 def too_big_for_markdown(text: str) -> bool:
-    return len(text) > PLAIN_TEXT_BEYOND or len(_TABLE_ROW.findall(text)) > MAX_TABLE_ROWS
+    return (len(text) > PLAIN_TEXT_BEYOND or _LONG_LINE.search(text) is not None
+            or len(_TABLE_ROW.findall(text)) > MAX_TABLE_ROWS)
 
 
 def stable_split(text: str, start: int = 0) -> int:
@@ -81,6 +96,9 @@ class Transcript(QTextBrowser):
         self._tail_start = 0  # where its not-yet-stable tail begins
         self._rendered = 0  # how much of the answer's text is rendered for good
         self._answer_start: int | None = None  # where the last answer (its heading) begins: regenerate replaces it
+        # A reasoning model's thinking, shown as one collapsed line under its answer's heading;
+        # clicking it shows or hides the text. id -> (cursor on the line, text, cursor on the shown text)
+        self._reasoning: dict[int, list] = {}
         self._plain_shown: int | None = None  # the live answer shown as plain text: how much of it (None: Markdown)
 
     # -- safety ---------------------------------------------------------------------------
@@ -93,6 +111,9 @@ class Transcript(QTextBrowser):
         return QByteArray()
 
     def _open_link(self, url: QUrl) -> None:
+        if url.scheme().lower() == REASONING_SCHEME:
+            self.toggle_reasoning(int(url.path() or -1) if url.path().isdigit() else -1)
+            return
         if url.scheme().lower() in SAFE_SCHEMES:
             QDesktopServices.openUrl(url)
         self.linkActivated.emit(url)
@@ -100,6 +121,7 @@ class Transcript(QTextBrowser):
     # -- content --------------------------------------------------------------------------
     def clear_all(self) -> None:
         self._last_heading = None
+        self._reasoning.clear()
         self.clear()
         self._live_start = None
         self._answer_start = None
@@ -184,11 +206,68 @@ class Transcript(QTextBrowser):
         if at_bottom:
             self._scroll_to_bottom()
 
-    def end_answer(self, text: str, note: str = "") -> None:
+    def end_answer(self, text: str, note: str = "", reasoning: str = "") -> None:
         self.show_answer(text or "*(no answer)*")
         if note:
             self._note(note)
+        if reasoning.strip() and self._last_heading is not None:
+            self._add_reasoning(self._last_heading, reasoning)
         self._live_start = None
+
+    # -- reasoning ------------------------------------------------------------------------
+    def _add_reasoning(self, heading: QTextCursor, reasoning: str) -> None:
+        """One collapsed line right under the answer's heading, apart from the answer."""
+        key = len(self._reasoning)
+        c = QTextCursor(heading)
+        c.clearSelection()
+        c.movePosition(QTextCursor.EndOfBlock)
+        char = QTextCharFormat()
+        char.setForeground(self._muted())
+        char.setFontItalic(True)
+        char.setAnchor(True)
+        char.setAnchorHref(f"{REASONING_SCHEME}:{key}")
+        c.insertBlock(QTextBlockFormat(), char)
+        start = c.position()
+        c.insertText(reasoning_summary(reasoning, shown=False), char)
+        c.setPosition(start, QTextCursor.KeepAnchor)
+        self._reasoning[key] = [c, reasoning, None]
+
+    def reasoning_shown(self, key: int = -1) -> bool:
+        entry = self._reasoning.get(key if key >= 0 else len(self._reasoning) - 1)
+        return bool(entry and entry[2] is not None)
+
+    def toggle_reasoning(self, key: int = -1) -> None:
+        """Show or hide a reasoning block (the last one by default)."""
+        key = key if key >= 0 else len(self._reasoning) - 1
+        entry = self._reasoning.get(key)
+        if entry is None:
+            return
+        line, text, shown = entry
+        fmt = line.charFormat()
+        if shown is not None:
+            # From the end of the summary line to the end of the text: the text's block goes too.
+            c = QTextCursor(line)
+            c.clearSelection()
+            c.movePosition(QTextCursor.EndOfBlock)
+            c.setPosition(shown.selectionEnd(), QTextCursor.KeepAnchor)
+            c.removeSelectedText()
+            entry[2] = None
+        else:
+            c = QTextCursor(line)
+            c.clearSelection()
+            c.movePosition(QTextCursor.EndOfBlock)
+            body = QTextCharFormat()
+            body.setForeground(self._muted())
+            block = QTextBlockFormat()
+            block.setLeftMargin(14)
+            c.insertBlock(block, body)
+            start = c.position()
+            c.insertText(without_bidi_overrides(text.strip()), body)
+            c.setPosition(start, QTextCursor.KeepAnchor)
+            entry[2] = c
+        summary = reasoning_summary(text, shown=entry[2] is not None)
+        line.insertText(summary, fmt)
+        line.setPosition(line.position() - len(summary), QTextCursor.KeepAnchor)
 
     # -- helpers --------------------------------------------------------------------------
     def _end(self) -> QTextCursor:
@@ -232,6 +311,9 @@ class Transcript(QTextBrowser):
         c.insertBlock(QTextBlockFormat(), char)
         c.insertText(without_bidi_overrides(text), char)
         self._scroll_to_bottom()
+
+    def _muted(self) -> QColor:
+        return QColor("#9aa0a6") if self._dark() else QColor("#5f6368")
 
     def _dark(self) -> bool:
         return self.palette().color(QPalette.Base).lightness() < 128

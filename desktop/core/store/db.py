@@ -123,6 +123,14 @@ class ResponseRow:
     uid: str = ""
     choice: str = ""
     last_token_at: float | None = None
+    finish_reason: str | None = None
+    reasoning: str = ""
+    first_answer_at: float | None = None
+
+    @property
+    def max_tokens(self) -> int | None:
+        value = self.params.get("max_tokens") if isinstance(self.params, dict) else None
+        return value if isinstance(value, int) else None
 
 
 @dataclass
@@ -248,7 +256,8 @@ class BattleColumns:
 
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
-    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at"
+    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at, "
+    "finish_reason, reasoning, first_answer_at"
 )
 
 
@@ -385,6 +394,10 @@ class Store:
             if self._run_lock is not None:
                 # Streaming answers of this run that were not finished are interrupted from now on.
                 self._run_lock.release()
+                try:
+                    Path(self._run_lock.lock_file).unlink(missing_ok=True)
+                except OSError:  # another process is looking at it right now; it removes it
+                    pass
                 self._run_lock = None
 
     def _migrate(self) -> None:
@@ -483,6 +496,15 @@ class Store:
         writers = [r[0] for r in self.query("SELECT DISTINCT writer FROM responses WHERE status = 'streaming' "
                                             "AND writer IS NOT NULL AND writer != ?", (self.run_id,))]
         gone = [w for w in writers if self._writer_gone(w)]
+        # Lock files of runs that crashed with nothing streaming are swept up too; not a fresh one,
+        # which a starting run may have created and not yet locked.
+        for stale in self._runs_dir().glob("*.lock"):
+            try:
+                old = time.time() - stale.stat().st_mtime > 60
+            except OSError:
+                continue
+            if old and stale.stem != self.run_id and stale.stem not in writers:
+                self._writer_gone(stale.stem)
         closed = 0
         with self.transaction() as db:
             update = ("UPDATE responses SET status = 'error', error = ?, "
@@ -498,10 +520,12 @@ class Store:
             db.execute(
                 "UPDATE responses SET text = ?, status = ?, error = ?, started_at = ?, first_token_at = ?, "
                 "last_token_at = ?, finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, "
-                "cost_usd = ?, writer = ? WHERE id = ?",
+                "cost_usd = ?, writer = ?, finish_reason = ?, reasoning = ?, first_answer_at = ? WHERE id = ?",
                 (storable(result.text), result.status, storable(result.error or "") or None, result.started_at,
                  result.first_token_at, getattr(result, "last_token_at", None), result.finished_at, result.tokens_in,
-                 result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self.run_id, response_id),
+                 result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self.run_id,
+                 getattr(result, "finish_reason", None), storable(getattr(result, "reasoning", "") or ""),
+                 getattr(result, "first_answer_at", None), response_id),
             )
 
     def replace_response(self, response_id: int, spec: SlotSpec) -> None:
