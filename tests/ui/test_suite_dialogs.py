@@ -141,3 +141,29 @@ def test_the_window_has_the_suite_entries(qtbot, services):
     queue = w.suite_dialogs["queue"]
     assert queue.isVisible() and "No suite runs yet" in queue.heading.text()
     w.close()
+
+
+def test_edit_a_suite_in_the_dialog_names_the_wrong_line(qtbot, services, monkeypatch):
+    from desktop.ui import suite_dialogs
+
+    d = SuiteRunDialog(services, [("Gemma 3 270M (built in) · local", "local:default")])
+    qtbot.addWidget(d)
+    assert d.suite.currentText() == "starter"
+    editors = []
+
+    def fake_exec(editor):
+        editors.append(editor)
+        editor.name.setText("mine")
+        editor.text.setPlainText('{"id": "a", "turns": ["Hi"]}\n{"id": "a", "turns": ["Again"]}\n')
+        editor._save()  # the first try: a duplicate id
+        assert editor.error.text().endswith("line 2: the id 'a' is used twice; ids must be unique")
+        editor.text.setPlainText('{"id": "a", "category": "greeting", "turns": ["Hi"]}\n')
+        editor._save()
+        return suite_dialogs.QDialog.Accepted
+
+    monkeypatch.setattr(suite_dialogs.SuiteEditor, "exec", fake_exec)
+    d.edit_suite()
+    assert d.suite.currentText() == "mine"
+    assert d.suite_info.text().startswith("1 prompt (1 answer per model); categories: greeting")
+    assert (services.folders.data / "suites" / "mine.jsonl").read_text() == \
+        '{"id": "a", "category": "greeting", "turns": ["Hi"]}\n'
