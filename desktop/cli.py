@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--base-url", help="OpenAI-compatible endpoint for this call (else Settings)")
     ask.add_argument("--tag", help="a category for this prompt, for filtering the leaderboard")
     ask.add_argument("--json", action="store_true", help="print one JSON object per answer instead of text")
+    ask.add_argument("--plain-transcript", action="store_true",
+                     help="prompt local models with a plain USER:/ASSISTANT: transcript instead of their file's "
+                          "chat template (for a file whose template is broken)")
 
     vote = sub.add_parser("vote", help="rate a recorded round")
     vote.add_argument("round_id", type=int)
@@ -188,6 +191,8 @@ def cmd_ask(services, args) -> int:
         services.settings.openai_base_url = args.base_url
     elif any(c.engine == "openai" for c in choices) and services.settings.openai_base_url:
         check_base_url(services.settings.openai_base_url)
+    if args.plain_transcript:
+        services.settings.runtime.prompt_format = "transcript"  # this call only: settings are not saved
     sampling = services.settings.sampling
     for name in ("max_tokens", "temperature", "seed"):
         if getattr(args, name) is not None:
@@ -219,13 +224,17 @@ def cmd_ask(services, args) -> int:
         rnd.cancel()
         rnd.wait(timeout=5)
         raise
+    from .core.engines.base import cut_off_note
+
     failed = 0
     for i, (slot, result) in enumerate(zip(slots, results)):
         if args.json:  # json.dumps escapes every control character: nothing reaches the terminal raw
             print(json.dumps({
                 "round_id": rnd.round_id, "slot": i, "model": slot.choice.label, "engine": slot.choice.engine,
                 "text": result.text, "status": result.status, "error": result.error,
-                "ttft_s": result.ttft_s, "tokens_per_s": result.tokens_per_s,
+                "finish_reason": result.finish_reason, "max_tokens": result.max_tokens,
+                "reasoning": result.reasoning or None,
+                "ttft_s": result.ttft_s, "first_answer_s": result.first_answer_s, "tokens_per_s": result.tokens_per_s,
                 "tokens_in": result.tokens_in, "tokens_out": result.tokens_out, "cost_usd": result.cost_usd,
             }))
         else:
@@ -235,8 +244,12 @@ def cmd_ask(services, args) -> int:
                 say(f"── {slot.choice.label}")
                 say(result.text, end="")
             print()
+            if result.reasoning.strip():
+                say(reasoning_block(result.reasoning))
             if result.error:
                 say(f"   error: {result.error}")
+            if result.cut_off:
+                say(f"   [{cut_off_note(result.finish_reason, result.max_tokens)}]")
             print(f"   {metrics_line(result)}")
         failed += result.status == "error"
     unsaved = [e for e in rnd.save_errors if e]
@@ -246,6 +259,12 @@ def cmd_ask(services, args) -> int:
     if not args.json:
         print(f"(round {rnd.round_id} saved; {vote_hint(rnd.round_id, len(slots))})")
     return 1 if failed == len(results) else 0
+
+
+def reasoning_block(reasoning: str) -> str:
+    """A model's reasoning, set apart from its answer (indented under a heading)."""
+    lines = reasoning.strip().splitlines()
+    return "   reasoning (before the answer, not part of it):\n" + "\n".join(f"   │ {line}" for line in lines)
 
 
 def vote_hint(round_id: int, answers: int) -> str:

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from .engines.base import Done, Engine, Error, Recorder, Result, TextDelta
+from .engines.base import Done, Engine, Error, Recorder, Result, TextDelta, cut_off_note
 from .engines.registry import ModelChoice
 from .pricing import Prices
 from .settings import Sampling
@@ -227,6 +227,8 @@ def pane_records(conversation) -> list[PaneRecord]:
             if r is None:
                 continue
             note = r.error if r.status == "error" else ("Stopped." if r.status == "cancelled" else "")
+            if r.status == "done" and r.finish_reason == "length":
+                note = f"[{cut_off_note(r.finish_reason, r.max_tokens)}]"
             turns.append((rnd.prompt, r.text, note or ""))
             history += turn_messages(rnd.prompt, r.status, r.text)
         last = by_slot[-1].get(i) if by_slot else None
@@ -239,7 +241,9 @@ def format_metrics(r: Result) -> list[str]:
     """The figures shown under an answer, in the same words everywhere."""
     out = []
     if r.ttft_s is not None:
-        out.append(f"first token {r.ttft_s * 1000:.0f} ms" if r.ttft_s < 1 else f"first token {r.ttft_s:.2f} s")
+        out.append(f"first token {_seconds(r.ttft_s)}")
+    if r.reasoning and r.first_answer_s is not None:
+        out.append(f"first answer token {_seconds(r.first_answer_s)}")  # after the reasoning
     if r.tokens_per_s is not None:
         out.append(f"{r.tokens_per_s:.1f} tok/s")
     if r.tokens_out is not None:
@@ -247,3 +251,7 @@ def format_metrics(r: Result) -> list[str]:
     if r.cost_usd is not None:
         out.append("free (local)" if r.cost_usd == 0 else f"${r.cost_usd:.4f}")
     return out
+
+
+def _seconds(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"

@@ -56,7 +56,7 @@ import re
 import time
 from pathlib import Path
 
-from .engines.base import decode_rate
+from .engines.base import cut_off_note, decode_rate
 from .ratings import display_names
 from .untrusted import storable
 
@@ -99,7 +99,8 @@ def export(store, fmt: str, out_path, *, include_judge: bool = False, **filters)
 
 _RESP_COLS = (
     "id, uid, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
-    "first_token_at, last_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars"
+    "first_token_at, last_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, "
+    "finish_reason, reasoning, first_answer_at"
 )
 _RESP_KEYS = [c.strip() for c in _RESP_COLS.split(",")]
 
@@ -230,7 +231,7 @@ def _pane_prefix(k: int) -> str:
 
 
 _PANE_FIELDS = ("model", "model_ref", "engine", "answer", "status", "stars", "tokens_in", "tokens_out",
-                "ttft_s", "tokens_per_s", "cost_usd")
+                "ttft_s", "tokens_per_s", "cost_usd", "finish_reason", "finish_note", "first_answer_s", "reasoning")
 
 
 def _export_csv(store, path: Path, filters) -> int:
@@ -291,10 +292,14 @@ def _pane_cells(shown: list[dict], panes: int, names: dict) -> list:
             continue
         ttft = (p["first_token_at"] - p["started_at"]) if p["first_token_at"] and p["started_at"] else None
         tps = decode_rate(p["tokens_out"], p["first_token_at"], p["last_token_at"], p["finished_at"])
+        first_answer = (p["first_answer_at"] - p["started_at"]
+                        if p.get("first_answer_at") and p["started_at"] else None)
         row += [names.get(p["model_ref"], p["model"]), p["model_ref"], p["engine"], p["text"], p["status"],
                 p["stars"], p["tokens_in"], p["tokens_out"],
                 None if ttft is None else round(ttft, 4), None if tps is None else round(tps, 2),
-                p["cost_usd"]]
+                p["cost_usd"], p.get("finish_reason"),
+                cut_off_note(p.get("finish_reason"), _params(p["params"]).get("max_tokens")),
+                None if first_answer is None else round(first_answer, 4), p.get("reasoning") or ""]
     return row
 
 
@@ -315,6 +320,11 @@ _SCRUB = ", ".join(f"'$.{k}'" for k in ("api_key", "apikey", "key", "token", "ac
 
 
 _PAGE = 20_000
+
+
+# cut_off_note()'s words, written by SQLite for the JSONL export (which SQLite renders itself).
+_FINISH_NOTE = ("CASE WHEN p.finish_reason = 'length' THEN 'stopped at the token limit' || "
+                "COALESCE(' (Max tokens ' || json_extract(p.params, '$.max_tokens') || ')', '') ELSE '' END")
 
 
 def _export_jsonl(store, path: Path, filters) -> int:
@@ -345,7 +355,9 @@ def _export_jsonl(store, path: Path, filters) -> int:
         f"'started_at', {_num('p.started_at')}, 'first_token_at', {_num('p.first_token_at')}, "
         f"'last_token_at', {_num('p.last_token_at')}, "
         f"'finished_at', {_num('p.finished_at')}, 'tokens_in', p.tokens_in, 'tokens_out', p.tokens_out, "
-        f"'tokens_estimated', {_bool('p.tokens_estimated')}, 'cost_usd', {_num('p.cost_usd')}, 'stars', p.stars) "
+        f"'tokens_estimated', {_bool('p.tokens_estimated')}, 'cost_usd', {_num('p.cost_usd')}, 'stars', p.stars, "
+        f"'finish_reason', p.finish_reason, 'finish_note', {_FINISH_NOTE}, 'reasoning', p.reasoning, "
+        f"'first_answer_at', {_num('p.first_answer_at')}) "
         f"FROM responses p JOIN rounds r ON r.id = p.round_id WHERE {in_r}"),
 
         ("v", "SELECT v.id, json_object('type', 'vote', 'uid', v.uid, 'round', r.uid, 'outcome', v.outcome, "
@@ -517,13 +529,16 @@ def import_jsonl(store, path) -> str:
                          json.dumps(_params(p.get("params")), sort_keys=True), str(p.get("text") or ""),
                          p.get("status") or "done", p.get("error"), p.get("started_at"), p.get("first_token_at"),
                          p.get("last_token_at"), p.get("finished_at"), p.get("tokens_in"), p.get("tokens_out"),
-                         int(bool(p.get("tokens_estimated"))), p.get("cost_usd"), p.get("stars")))
+                         int(bool(p.get("tokens_estimated"))), p.get("cost_usd"), p.get("stars"),
+                         _text_or_none(p.get("finish_reason")), str(p.get("reasoning") or ""),
+                         p.get("first_answer_at")))
         already["response"] = _already(db, "responses", recs["response"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO responses (uid, round_id, slot, position, engine, model, model_ref, params, text, "
             "status, error, started_at, first_token_at, last_token_at, finished_at, tokens_in, tokens_out, "
-            "tokens_estimated, cost_usd, stars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "tokens_estimated, cost_usd, stars, finish_reason, reasoning, first_answer_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows)
         added["response"] = db.total_changes - before
         resp_ids = dict(((uid, (rid, round_id)) for uid, rid, round_id in
@@ -694,6 +709,10 @@ def _already(db, table: str, records: list[dict]) -> int:
 
 
 # -- FastChat --------------------------------------------------------------------------------
+
+def _text_or_none(value) -> str | None:
+    return value if isinstance(value, str) and value else None
+
 
 def estimate_tokens(text: str) -> int:
     """A rough token count when no engine counted: about four characters a token."""

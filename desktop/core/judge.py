@@ -284,7 +284,8 @@ def _tables(store) -> set[str]:
 
 def suite_references(store, round_ids: Iterable[int]) -> dict[int, str]:
     """round id → the reference answer its prompt-suite item gives for that turn, for rounds
-    made from a suite run (suite_pairs → suite_runs.items[item]["reference"][turn]). Empty
+    made from a suite run (a suite pair's conversation, one round per turn:
+    suite_pairs → suite_runs.items[item]["reference"][turn]). Empty
     where the database has no suites or an item has no reference for that turn."""
     ids = sorted(set(round_ids))
     if not ids or "suite_pairs" not in _tables(store):
@@ -294,8 +295,8 @@ def suite_references(store, round_ids: Iterable[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     marks = ", ".join("?" * len(ids))
     for round_id, items, item, turn in store.query(
-            "SELECT sp.round_id, sr.items, sp.item, r.turn FROM suite_pairs sp JOIN suite_runs sr ON sr.id = sp.run_id "
-            f"JOIN rounds r ON r.id = sp.round_id WHERE sp.round_id IN ({marks})", ids):
+            "SELECT r.id, sr.items, sp.item, r.turn FROM suite_pairs sp JOIN suite_runs sr ON sr.id = sp.run_id "
+            f"JOIN rounds r ON r.conversation_id = sp.conversation_id WHERE r.id IN ({marks})", ids):
         try:
             refs = json.loads(items)[item].get("reference") or []
         except (ValueError, TypeError, IndexError, KeyError, AttributeError):

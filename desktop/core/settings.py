@@ -48,6 +48,9 @@ class LocalRuntime:
     context_length: int = 4096
     gpu_layers: int = 0  # -1 offloads every layer when the build supports a GPU
     threads: int = 0  # 0: let ArenaDesk pick (physical cores)
+    # auto: the file's own chat template (a plain transcript when it has none); transcript: always
+    # the plain transcript, the way out when a file's template is broken
+    prompt_format: str = "auto"
 
 
 @dataclass

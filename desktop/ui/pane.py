@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.arena import format_metrics
-from ..core.engines.base import Result
+from ..core.engines.base import Result, cut_off_note
 from ..core.settings import Sampling
 from .transcript import Transcript
 
@@ -259,7 +259,9 @@ class Pane(QFrame):
             note = result.error or "The answer failed."
         elif result.status == "cancelled":
             note = "Stopped."
-        self.view.end_answer(result.text, note)
+        elif result.cut_off:
+            note = f"[{cut_off_note(result.finish_reason, result.max_tokens)}]"
+        self.view.end_answer(result.text, note, reasoning=result.reasoning)
         figures = format_metrics(result)
         if result.load_s:
             figures.append(f"model loaded in {result.load_s:.1f} s")

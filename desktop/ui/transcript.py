@@ -35,6 +35,14 @@ from ..core.untrusted import without_bidi_overrides
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
 _TABLE_ROW = re.compile(r"^ {0,3}\|", re.M)
 SAFE_SCHEMES = {"http", "https", "mailto"}
+REASONING_SCHEME = "arenadesk-reasoning"  # the collapsed reasoning line's link: shows or hides it
+
+
+def reasoning_summary(reasoning: str, shown: bool) -> str:
+    words = len(reasoning.split())
+    return f"{'▾' if shown else '▸'} Reasoning ({words} word{'s' if words != 1 else ''}) — click to {'hide' if shown else 'show'}"
+
+
 # Markdown, GitHub's dialect (tables, strikethrough, task lists), with no HTML: tags show as text.
 MARKDOWN = QTextDocument.MarkdownDialectGitHub | QTextDocument.MarkdownNoHTML
 PLAIN_TEXT_BEYOND = 60_000  # characters; Markdown this long renders in about 50 ms here (tests/bench/bench_hostile_render.py)
@@ -81,6 +89,9 @@ class Transcript(QTextBrowser):
         self._tail_start = 0  # where its not-yet-stable tail begins
         self._rendered = 0  # how much of the answer's text is rendered for good
         self._answer_start: int | None = None  # where the last answer (its heading) begins: regenerate replaces it
+        # A reasoning model's thinking, shown as one collapsed line under its answer's heading;
+        # clicking it shows or hides the text. id -> (cursor on the line, text, cursor on the shown text)
+        self._reasoning: dict[int, list] = {}
         self._plain_shown: int | None = None  # the live answer shown as plain text: how much of it (None: Markdown)
 
     # -- safety ---------------------------------------------------------------------------
@@ -93,6 +104,9 @@ class Transcript(QTextBrowser):
         return QByteArray()
 
     def _open_link(self, url: QUrl) -> None:
+        if url.scheme().lower() == REASONING_SCHEME:
+            self.toggle_reasoning(int(url.path() or -1) if url.path().isdigit() else -1)
+            return
         if url.scheme().lower() in SAFE_SCHEMES:
             QDesktopServices.openUrl(url)
         self.linkActivated.emit(url)
@@ -100,6 +114,7 @@ class Transcript(QTextBrowser):
     # -- content --------------------------------------------------------------------------
     def clear_all(self) -> None:
         self._last_heading = None
+        self._reasoning.clear()
         self.clear()
         self._live_start = None
         self._answer_start = None
@@ -183,11 +198,68 @@ class Transcript(QTextBrowser):
         if at_bottom:
             self._scroll_to_bottom()
 
-    def end_answer(self, text: str, note: str = "") -> None:
+    def end_answer(self, text: str, note: str = "", reasoning: str = "") -> None:
         self.show_answer(text or "*(no answer)*")
         if note:
             self._note(note)
+        if reasoning.strip() and self._last_heading is not None:
+            self._add_reasoning(self._last_heading, reasoning)
         self._live_start = None
+
+    # -- reasoning ------------------------------------------------------------------------
+    def _add_reasoning(self, heading: QTextCursor, reasoning: str) -> None:
+        """One collapsed line right under the answer's heading, apart from the answer."""
+        key = len(self._reasoning)
+        c = QTextCursor(heading)
+        c.clearSelection()
+        c.movePosition(QTextCursor.EndOfBlock)
+        char = QTextCharFormat()
+        char.setForeground(self._muted())
+        char.setFontItalic(True)
+        char.setAnchor(True)
+        char.setAnchorHref(f"{REASONING_SCHEME}:{key}")
+        c.insertBlock(QTextBlockFormat(), char)
+        start = c.position()
+        c.insertText(reasoning_summary(reasoning, shown=False), char)
+        c.setPosition(start, QTextCursor.KeepAnchor)
+        self._reasoning[key] = [c, reasoning, None]
+
+    def reasoning_shown(self, key: int = -1) -> bool:
+        entry = self._reasoning.get(key if key >= 0 else len(self._reasoning) - 1)
+        return bool(entry and entry[2] is not None)
+
+    def toggle_reasoning(self, key: int = -1) -> None:
+        """Show or hide a reasoning block (the last one by default)."""
+        key = key if key >= 0 else len(self._reasoning) - 1
+        entry = self._reasoning.get(key)
+        if entry is None:
+            return
+        line, text, shown = entry
+        fmt = line.charFormat()
+        if shown is not None:
+            # From the end of the summary line to the end of the text: the text's block goes too.
+            c = QTextCursor(line)
+            c.clearSelection()
+            c.movePosition(QTextCursor.EndOfBlock)
+            c.setPosition(shown.selectionEnd(), QTextCursor.KeepAnchor)
+            c.removeSelectedText()
+            entry[2] = None
+        else:
+            c = QTextCursor(line)
+            c.clearSelection()
+            c.movePosition(QTextCursor.EndOfBlock)
+            body = QTextCharFormat()
+            body.setForeground(self._muted())
+            block = QTextBlockFormat()
+            block.setLeftMargin(14)
+            c.insertBlock(block, body)
+            start = c.position()
+            c.insertText(without_bidi_overrides(text.strip()), body)
+            c.setPosition(start, QTextCursor.KeepAnchor)
+            entry[2] = c
+        summary = reasoning_summary(text, shown=entry[2] is not None)
+        line.insertText(summary, fmt)
+        line.setPosition(line.position() - len(summary), QTextCursor.KeepAnchor)
 
     # -- helpers --------------------------------------------------------------------------
     def _end(self) -> QTextCursor:
@@ -232,6 +304,9 @@ class Transcript(QTextBrowser):
         c.insertBlock(QTextBlockFormat(), char)
         c.insertText(without_bidi_overrides(text), char)
         self._scroll_to_bottom()
+
+    def _muted(self) -> QColor:
+        return QColor("#9aa0a6") if self._dark() else QColor("#5f6368")
 
     def _dark(self) -> bool:
         return self.palette().color(QPalette.Base).lightness() < 128

@@ -96,6 +96,9 @@ def test_hostile_settings_files_are_ignored(home):
     prefs.mkdir(parents=True)
     (prefs / "com.nomic.GPT4All.plist").write_bytes(b"bplist00 broken")
     assert places(home) and places(home, system="Darwin")  # defaults still there, nothing raised
+    (home / ".lmstudio" / "settings.json").unlink()
+    os.mkfifo(home / ".lmstudio" / "settings.json")  # reading a pipe would wait for ever
+    assert ("LM Studio", home / ".lmstudio" / "models") in {(p.tool, p.root) for p in places(home)}
 
 
 # -- each tool's layout ---------------------------------------------------------------------------
@@ -219,6 +222,14 @@ def test_unreadable_folder_is_skipped_and_said(home, chat_model, embedded_model,
     assert [f.label for f in result.found] == ["open/smollm2"]
     assert len(result.problems) == 1 and str(lms / "locked") in result.problems[0]
     assert "permission denied" in result.problems[0]
+
+
+def test_a_pipe_named_like_a_model_does_not_hang_the_scan(home, chat_model):
+    lms = home / ".lmstudio" / "models"
+    link(chat_model, lms / "a" / "smollm2.gguf")
+    os.mkfifo(lms / "a" / "trap.gguf")  # opening a pipe for reading waits for a writer
+    (lms / "a" / "dir.gguf").mkdir()
+    assert [f.label for f in scan(places(home)).found] == ["a/smollm2"]
 
 
 def test_linked_folder_loops_end(home, chat_model):

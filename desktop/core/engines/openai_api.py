@@ -28,7 +28,8 @@ from ..pricing import Prices
 from ..secrets import redact, url_secrets, without_credentials
 from ..untrusted import storable
 from ..settings import Sampling
-from .base import Done, Error, Event, ModelInfo, TextDelta, Usage
+from .base import Done, Error, Event, ModelInfo, ReasoningDelta, TextDelta, Usage
+from .chat_template import ThinkSplitter
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 MAX_RETRY_WAIT_S = 60.0  # a server asking for a longer pause gets an error now, not a frozen pane
@@ -163,17 +164,27 @@ class OpenAIEngine:
             return
         chunks = chars = 0
         usage = finish = None
+        # Reasoning comes apart (reasoning_content: DeepSeek, vLLM, llama.cpp's server; reasoning:
+        # OpenRouter, Ollama) or inside the content as <think>…</think> (servers that pass it through).
+        splitter = ThinkSplitter()
         try:
             for chunk in stream:
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
                 for choice in chunk.choices[:1]:
-                    text = choice.delta.content if choice.delta else None
+                    delta = choice.delta
+                    thought = (getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                               if delta else None)
+                    if isinstance(thought, str) and thought:
+                        chunks += 1
+                        chars += len(thought)
+                        yield ReasoningDelta(thought)
+                    text = delta.content if delta else None
                     if text:
                         text = storable(text)  # JSON may carry a lone surrogate ("\ud800"); no file or terminal takes one
                         chunks += 1
                         chars += len(text)
-                        yield TextDelta(text)
+                        yield from _split(splitter.feed(text))
                     if choice.finish_reason:
                         finish = choice.finish_reason
         except Exception as exc:
@@ -189,11 +200,12 @@ class OpenAIEngine:
             # The body ended cleanly but the answer never did: the connection was closed on us.
             yield self._broken(None, chunks)
             return
+        yield from _split(splitter.finish())
         if usage is not None and usage.completion_tokens is not None:
             yield Usage(usage.prompt_tokens or 0, usage.completion_tokens)
         else:  # llama_cpp.server and some proxies send no usage chunk
             yield Usage(estimate_prompt_tokens(messages), max(chunks, math.ceil(chars / 4)), estimated=True)
-        yield Done("length" if finish == "length" else "stop")
+        yield Done(finish if finish in ("length", "content_filter") else "stop", params.max_tokens)
 
     # -- retries and errors ---------------------------------------------------------------
     def _retry_wait(self, exc: openai.APIStatusError, retries: int) -> float | None:
@@ -399,3 +411,8 @@ def _shut(response) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except Exception:  # HTTP/2, already closed, another transport: the worker closes it on its next read
         pass
+
+
+def _split(pieces) -> Iterator[Event]:
+    for kind, text in pieces:
+        yield ReasoningDelta(text) if kind == "reasoning" else TextDelta(text)

@@ -28,6 +28,7 @@ import json
 import os
 import plistlib
 import re
+import stat
 import sys
 import threading
 import time
@@ -112,10 +113,22 @@ def _system() -> str:
     return {"win32": "Windows", "darwin": "Darwin"}.get(sys.platform, "Linux")
 
 
+def _read_small(path: Path, limit: int = 1 << 20) -> bytes | None:
+    """Another app's settings file, if it is a regular file of sane size (a pipe would block)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        with open(path, "rb") as fh:
+            return fh.read(limit)
+    except OSError:
+        return None
+
+
 def _read_json(path: Path) -> dict:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        raw = json.loads((_read_small(path) or b"").decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
         return {}
     return raw if isinstance(raw, dict) else {}
 
@@ -168,8 +181,8 @@ def default_places(home: Path | None = None, env: Mapping[str, str] | None = Non
     # ~/.cache/lm-studio/models before; settings.json's downloadsFolder when the user changed it.
     lm_homes = [home / ".lmstudio"]
     try:
-        pointer = (home / ".lmstudio-home-pointer").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        pointer = (_read_small(home / ".lmstudio-home-pointer") or b"").decode("utf-8").strip()
+    except UnicodeDecodeError:
         pointer = ""
     if pointer:
         moved = _folder_setting(pointer, home)
@@ -204,9 +217,8 @@ def default_places(home: Path | None = None, env: Mapping[str, str] | None = Non
     if system == "Darwin":
         gpt_default = app_support / "nomic.ai" / "GPT4All"
         try:
-            with (home / "Library" / "Preferences" / "com.nomic.GPT4All.plist").open("rb") as fh:
-                prefs = plistlib.load(fh)
-        except (OSError, ValueError, plistlib.InvalidFileException):
+            prefs = plistlib.loads(_read_small(home / "Library" / "Preferences" / "com.nomic.GPT4All.plist") or b"")
+        except (ValueError, plistlib.InvalidFileException):
             prefs = {}
         add(GPT4ALL, _folder_setting(prefs.get("modelPath") if isinstance(prefs, dict) else None, home),
             why="from GPT4All's preferences")
@@ -235,8 +247,8 @@ def _ini_value(path: Path, key: str) -> str | None:
     """A key from a Qt settings ini file (any section; Qt writes top-level keys under [General])."""
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
-        parser.read_string(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, configparser.Error):
+        parser.read_string((_read_small(path) or b"").decode("utf-8", errors="replace"))
+    except configparser.Error:
         return None
     for section in parser.sections():
         for k, v in parser.items(section):
@@ -404,6 +416,8 @@ class _Scanner:
             st = os.stat(path)  # follows a link (the hub cache's snapshots) to the real file
         except OSError:
             return  # a broken link, or gone since the folder was listed
+        if not stat.S_ISREG(st.st_mode):
+            return  # a pipe or a device named *.gguf: opening it could block the scan for ever
         if sha256 is None:
             sha256 = _store_digest(path)
         kind, note = _examine(path, name_says_projector="mmproj" in lower)
@@ -456,10 +470,8 @@ class _Scanner:
                 repo = repo[2:] if repo[1] == "library" else repo[1:]
             label = f"{'/'.join(repo)}:{tag}"
             try:
-                if path.stat().st_size > 1 << 20:  # a manifest is a few hundred bytes
-                    continue
-                manifest = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError, UnicodeDecodeError):
+                manifest = json.loads((_read_small(path) or b"").decode("utf-8"))  # a few hundred bytes
+            except (ValueError, UnicodeDecodeError):
                 continue
             layers = manifest.get("layers") if isinstance(manifest, dict) else None
             if not isinstance(layers, list):
@@ -549,8 +561,8 @@ class _Scanner:
                 continue
             # The revision refs/main names first, so a file in several revisions is named after it.
             try:
-                main = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError):
+                main = (_read_small(repo_dir / "refs" / "main") or b"").decode("utf-8").strip()
+            except UnicodeDecodeError:
                 main = ""
             revisions.sort(key=lambda r: r != main)
             for rev in revisions:
@@ -564,10 +576,12 @@ class _Scanner:
             for b in incomplete:
                 path = Path(b.path)
                 try:
+                    st = os.stat(path)
+                    if not stat.S_ISREG(st.st_mode):
+                        continue
                     with path.open("rb") as fh:
                         if fh.read(4) != b"GGUF":
                             continue
-                    st = os.stat(path)
                 except OSError:
                     continue
                 self.add(Found(path, place.tool, f"{repo} (downloading)", "partial",

@@ -123,6 +123,14 @@ class ResponseRow:
     uid: str = ""
     choice: str = ""
     last_token_at: float | None = None
+    finish_reason: str | None = None
+    reasoning: str = ""
+    first_answer_at: float | None = None
+
+    @property
+    def max_tokens(self) -> int | None:
+        value = self.params.get("max_tokens") if isinstance(self.params, dict) else None
+        return value if isinstance(value, int) else None
 
 
 @dataclass
@@ -248,7 +256,8 @@ class BattleColumns:
 
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
-    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at"
+    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at, "
+    "finish_reason, reasoning, first_answer_at"
 )
 
 
@@ -498,10 +507,12 @@ class Store:
             db.execute(
                 "UPDATE responses SET text = ?, status = ?, error = ?, started_at = ?, first_token_at = ?, "
                 "last_token_at = ?, finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, "
-                "cost_usd = ?, writer = ? WHERE id = ?",
+                "cost_usd = ?, writer = ?, finish_reason = ?, reasoning = ?, first_answer_at = ? WHERE id = ?",
                 (storable(result.text), result.status, storable(result.error or "") or None, result.started_at,
                  result.first_token_at, getattr(result, "last_token_at", None), result.finished_at, result.tokens_in,
-                 result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self.run_id, response_id),
+                 result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self.run_id,
+                 getattr(result, "finish_reason", None), storable(getattr(result, "reasoning", "") or ""),
+                 getattr(result, "first_answer_at", None), response_id),
             )
 
     def replace_response(self, response_id: int, spec: SlotSpec) -> None:

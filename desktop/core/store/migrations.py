@@ -242,4 +242,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX suite_pairs_by_run ON suite_pairs(run_id);
         """,
     ),
+    (
+        "0004_finish_reason_reasoning",
+        """
+        -- Why an answer ended (stop | length | cancelled | a server's own reason): 'length' is an
+        -- answer cut at Max tokens, marked wherever it is shown or exported.
+        ALTER TABLE responses ADD COLUMN finish_reason TEXT;
+        -- A reasoning model's thinking, kept apart from the answer (never sent back as history),
+        -- and when the answer proper began (time to first answer token, beside first token).
+        ALTER TABLE responses ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+        ALTER TABLE responses ADD COLUMN first_answer_at REAL;
+        """,
+    ),
 ]
