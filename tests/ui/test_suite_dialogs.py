@@ -50,7 +50,7 @@ def test_run_a_suite_then_rate_it_blind_with_the_keyboard_then_read_it_per_categ
     assert d.previous.count() == 1 and "tiny" in d.previous.itemText(0) and "(4/4, done)" in d.previous.itemText(0)
     run_id = d.previous.itemData(0)
     texts = {(a.item, a.contestant): a.text for a in SuiteRuns(services.store).answers(run_id)}
-    assert texts[(0, 0)].strip() and texts[(1, 0)].strip(), texts  # the built-in model's answers
+    assert all(t.strip() for t in texts.values()), texts  # both models answered every prompt
 
     d.close()
     q = RatingQueueDialog(services)
