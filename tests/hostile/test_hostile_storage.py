@@ -219,6 +219,7 @@ def test_interrupted_answers_are_marked_at_the_next_start_but_a_live_writers_are
     assert store.close_interrupted() == 1
     assert {s for (s,) in store.query("SELECT status FROM responses")} == {"error"}
     store.close()
+    assert list(db.with_name(db.name + ".runs").glob("*.lock")) == []  # no lock file is left behind
 
 
 def test_a_store_never_closes_its_own_or_another_open_stores_answers(tmp_path):

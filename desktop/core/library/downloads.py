@@ -56,7 +56,7 @@ from huggingface_hub import hf_hub_url
 
 from .gguf_info import GGUFError, read_info
 from .hardware import fmt_bytes
-from .hub import Hub, HubAccessError, HubError, access_message, not_found_message, safe_filename
+from .hub import Hub, HubAccessError, HubError, HubUnreachable, access_message, not_found_message, safe_filename
 
 MiB = 1 << 20
 SIDECAR_VERSION = 1
@@ -561,6 +561,11 @@ class _Job(threading.Thread):
                         raise _Stop(self._stop_kind) from None
                     progressed = progressed or fh.tell() > offset
                     attempts = 1 if progressed else attempts + 1
+                    offline = is_offline(exc)
+                    if attempts > m.retries and offline:
+                        # Not a fault of the file or the server: wait, paused, for the user (or the
+                        # next start of the app) to resume, rather than fail or retry for ever.
+                        raise _Stop("offline") from None
                     if attempts > m.retries:
                         raise _Fatal(
                             f"Downloading {req.basename} failed {attempts} times in a row ({_describe(exc)}). "
@@ -570,8 +575,9 @@ class _Job(threading.Thread):
                     fh.flush()
                     sidecar.received = fh.tell()
                     sidecar.save(sc_path)
-                    self._emit(state=DownloadState.RETRYING, attempts=attempts, speed=0.0, eta=None,
-                               message=f"{_describe(exc)}; retrying in {delay:.1f} s (attempt {attempts + 1})")
+                    message = (f"{OFFLINE} (trying again in {delay:.0f} s, {attempts} of {m.retries})" if offline else
+                               f"{_describe(exc)}; retrying in {delay:.1f} s (attempt {attempts + 1})")
+                    self._emit(state=DownloadState.RETRYING, attempts=attempts, speed=0.0, eta=None, message=message)
                     if self._stop_event.wait(delay):
                         raise _Stop(self._stop_kind) from None
 
@@ -632,8 +638,12 @@ class _Job(threading.Thread):
                 if sc is not None:
                     sc.received = size
                     sc.save(sc_path)
+                message = f"Paused at {fmt_bytes(size)}"
+                if str(stop) == "offline":
+                    message = (f"Offline — paused at {fmt_bytes(size)}. Press Resume when the connection is back "
+                               "(the download goes on from there).")
                 m._emit(replace(self._progress, state=DownloadState.PAUSED, received=size, speed=0.0, eta=None,
-                                message=f"Paused at {fmt_bytes(size)}"))
+                                message=message))
         except (DownloadError, HubError) as exc:
             self._fail(str(exc), fh, hasher)
         except Exception as exc:  # noqa: BLE001 - a bug or an unexpected OS error: report, keep the partial
@@ -657,14 +667,34 @@ class _Job(threading.Thread):
         req = self.request
         self._emit(state=DownloadState.RESOLVING, message="Asking the hub for the file's size and checksum")
         sha, size, note = req.sha256, req.size, ""
-        try:
-            meta = self.m.hub.file_metadata(req.repo_id, req.filename, revision=req.revision)
-        except HubAccessError as exc:
-            raise _Fatal(str(exc)) from None
-        except HubError as exc:
-            meta = None
-            if not sha:
-                note = f" (the hub's metadata was not available: {exc})"
+        attempts = 0
+        while True:
+            try:
+                meta = self.m.hub.file_metadata(req.repo_id, req.filename, revision=req.revision)
+                break
+            except HubAccessError as exc:
+                raise _Fatal(str(exc)) from None
+            except HubUnreachable as exc:
+                meta = None
+                if sha:
+                    note = " (the hub could not be reached to confirm the catalog's checksum)"
+                    break
+                # Without any checksum the file could not be verified: wait for the hub, as a
+                # transfer does, rather than download it unchecked.
+                attempts += 1
+                if attempts > self.m.retries:
+                    raise _Stop("offline") from None
+                delay = min(self.m.max_backoff, self.m.backoff * 2 ** (attempts - 1)) * (0.8 + 0.4 * random.random())
+                self._emit(state=DownloadState.RETRYING, attempts=attempts, speed=0.0, eta=None,
+                           message=f"{OFFLINE} (trying again in {delay:.0f} s, {attempts} of {self.m.retries})")
+                if self._stop_event.wait(delay):
+                    raise _Stop(self._stop_kind) from None
+                self._emit(state=DownloadState.RESOLVING, message="Asking the hub for the file's size and checksum")
+            except HubError as exc:
+                meta = None
+                if not sha:
+                    note = f" (the hub's metadata was not available: {exc})"
+                break
         if meta is not None:
             if meta.sha256 and sha and meta.sha256 != sha:
                 note = (" The file on the hub was replaced since the catalog was written; it is checked against the "
@@ -865,6 +895,19 @@ class _Retryable(Exception):
     pass
 
 
+OFFLINE = "Offline — will resume when the connection is back"
+
+# Errors that say "no network here" rather than "that server misbehaved".
+_OFFLINE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.ECONNREFUSED, errno.EADDRNOTAVAIL}
+
+
+def is_offline(exc: BaseException) -> bool:
+    """The hub cannot be reached at all: no name resolution, no route, nothing listening."""
+    if isinstance(exc, socket.gaierror):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _OFFLINE_ERRNOS
+
+
 def _clean_etag(etag: str | None) -> str | None:
     if not etag:
         return None
@@ -879,8 +922,12 @@ def _describe(exc: BaseException) -> str:
         return "the connection dropped"
     if isinstance(exc, TimeoutError):
         return "the server stopped sending (timed out)"
+    if is_offline(exc):
+        return OFFLINE
     if isinstance(exc, ConnectionError):
         return str(exc) if str(exc) and not str(exc).startswith("[Errno") else "the connection dropped"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]  # no "[Errno 104]" in front of the words
     return str(exc) or type(exc).__name__
 
 

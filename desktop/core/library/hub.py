@@ -104,6 +104,10 @@ class HubError(RuntimeError):
     """The hub could not answer; the message says what happened and what to do."""
 
 
+class HubUnreachable(HubError):
+    """The hub could not be reached at all (offline, no name resolution, a proxy refusing)."""
+
+
 class HubAccessError(HubError):
     """401/403: a gated or private repository. `repo_id`, `status` and `gated` say which case."""
 
@@ -308,7 +312,8 @@ class Hub:
         except HfHubHTTPError as exc:
             raise self._translate(exc, repo_id) from None
         except NETWORK_ERRORS as exc:
-            raise HubError(f"Could not reach {self.endpoint} for {repo_id} ({exc}). Check your connection.") from None
+            raise HubUnreachable(f"Could not reach {self.endpoint} for {repo_id} ({exc}). Check your connection.") \
+                from None
         for item in infos:
             if getattr(item, "path", None) == filename and hasattr(item, "size"):
                 lfs = getattr(item, "lfs", None)

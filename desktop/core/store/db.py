@@ -394,6 +394,10 @@ class Store:
             if self._run_lock is not None:
                 # Streaming answers of this run that were not finished are interrupted from now on.
                 self._run_lock.release()
+                try:
+                    Path(self._run_lock.lock_file).unlink(missing_ok=True)
+                except OSError:  # another process is looking at it right now; it removes it
+                    pass
                 self._run_lock = None
 
     def _migrate(self) -> None:
@@ -492,6 +496,15 @@ class Store:
         writers = [r[0] for r in self.query("SELECT DISTINCT writer FROM responses WHERE status = 'streaming' "
                                             "AND writer IS NOT NULL AND writer != ?", (self.run_id,))]
         gone = [w for w in writers if self._writer_gone(w)]
+        # Lock files of runs that crashed with nothing streaming are swept up too; not a fresh one,
+        # which a starting run may have created and not yet locked.
+        for stale in self._runs_dir().glob("*.lock"):
+            try:
+                old = time.time() - stale.stat().st_mtime > 60
+            except OSError:
+                continue
+            if old and stale.stem != self.run_id and stale.stem not in writers:
+                self._writer_gone(stale.stem)
         closed = 0
         with self.transaction() as db:
             update = ("UPDATE responses SET status = 'error', error = ?, "
@@ -597,7 +610,8 @@ class Store:
 
     # -- reading --------------------------------------------------------------------------
     def conversations(self, search: str = "", limit: int = 500) -> list[ConversationRow]:
-        """Newest first; `search` matches titles, prompts and answers."""
+        """Latest activity first (a conversation continued today comes before one started
+        yesterday); `search` matches titles, prompts and answers."""
         sql = (
             "SELECT id, title, created_at, blind, uid, "
             "(SELECT COUNT(*) FROM rounds r WHERE r.conversation_id = conversations.id), "
@@ -613,7 +627,8 @@ class Store:
                 " WHERE p.text LIKE ? OR p.model LIKE ?)"
             )
             args = (like, like, like, like)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql += (" ORDER BY COALESCE((SELECT MAX(r.created_at) FROM rounds r WHERE r.conversation_id = conversations.id),"
+                " created_at) DESC, id DESC LIMIT ?")
         return [ConversationRow(r[0], r[1], r[2], bool(r[3]), uid=r[4], n_rounds=r[5], n_unrated=r[6])
                 for r in self.query(sql, args + (limit,))]
 
