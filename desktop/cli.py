@@ -166,11 +166,8 @@ def run(argv: list[str]) -> int:
 # -- commands ------------------------------------------------------------------------------
 
 def cmd_ask(services, args) -> int:
-    from dataclasses import replace
-
-    from .core.arena import Round, Slot
     from .core.engines.registry import ModelChoice
-    from .core.services import NeedsKey
+    from .core.session import ComparisonSession, Refused
 
     choices = [ModelChoice("local", m) for m in args.local] + [ModelChoice("openai", m) for m in args.remote]
     if not choices:
@@ -193,44 +190,46 @@ def cmd_ask(services, args) -> int:
         check_base_url(services.settings.openai_base_url)
     if args.plain_transcript:
         services.settings.runtime.prompt_format = "transcript"  # this call only: settings are not saved
-    sampling = services.settings.sampling
-    for name in ("max_tokens", "temperature", "seed"):
-        if getattr(args, name) is not None:
-            sampling = replace(sampling, **{name: getattr(args, name)})
-    try:
-        slots = [Slot(c, services.engines.get(c, instance=i), sampling) for i, c in enumerate(choices)]
-    except NeedsKey as exc:
-        say(f"arenadesk: {exc}", file=sys.stderr)
-        return 2
-    system = services.settings.system_prompt if args.system is None else args.system
-    conversation_id = services.store.new_conversation()
-    rnd = Round(services.store, services.prices, conversation_id, args.prompt, slots, system_prompt=system, tag=args.tag)
+    services.settings.blind = False  # the command line shows names; its rounds are not blind
     live = threading.Lock()
     shown = TerminalStream()
 
-    def on_delta(slot_index, text):
-        if slot_index == 0 and not args.json:
+    def on_delta(pane, text):
+        if pane == 0 and not args.json:
             with live:
                 sys.stdout.write(shown.feed(text))
                 sys.stdout.flush()
 
+    session = ComparisonSession(services, on_delta=on_delta)
+    if args.system is not None:
+        session.system_prompt = args.system
+    for i, c in enumerate(choices):
+        session.add_pane(c)
+        for name in ("max_tokens", "temperature", "seed"):
+            if getattr(args, name) is not None:
+                session.set_override(i, name, getattr(args, name))
     if not args.json:
-        say(f"── {slots[0].choice.label}")
+        say(f"── {choices[0].label}")
     try:
-        results = rnd.run(on_delta=on_delta)
+        rnd = session.send(args.prompt, tag=args.tag)
+    except Refused as exc:
+        say(f"arenadesk: {exc}", file=sys.stderr)
+        return 2
+    try:
+        results = session.wait()
     except KeyboardInterrupt:
         # Ctrl+C: stop the answers and let them be saved as cancelled, with their text so far,
         # before the store closes (otherwise they stay "streaming" in the history forever).
-        rnd.cancel()
-        rnd.wait(timeout=5)
+        session.stop()
+        session.wait(timeout=5)
         raise
     from .core.engines.base import cut_off_note
 
     failed = 0
-    for i, (slot, result) in enumerate(zip(slots, results)):
+    for i, (choice, result) in enumerate(zip(choices, results)):
         if args.json:  # json.dumps escapes every control character: nothing reaches the terminal raw
             print(json.dumps({
-                "round_id": rnd.round_id, "slot": i, "model": slot.choice.label, "engine": slot.choice.engine,
+                "round_id": rnd.round_id, "slot": i, "model": choice.label, "engine": choice.engine,
                 "text": result.text, "status": result.status, "error": result.error,
                 "finish_reason": result.finish_reason, "max_tokens": result.max_tokens,
                 "reasoning": result.reasoning or None,
@@ -241,7 +240,7 @@ def cmd_ask(services, args) -> int:
             if i == 0:
                 sys.stdout.write(shown.flush())
             if i > 0:
-                say(f"── {slot.choice.label}")
+                say(f"── {choice.label}")
                 say(result.text, end="")
             print()
             if result.reasoning.strip():
@@ -252,12 +251,12 @@ def cmd_ask(services, args) -> int:
                 say(f"   [{cut_off_note(result.finish_reason, result.max_tokens)}]")
             print(f"   {metrics_line(result)}")
         failed += result.status == "error"
-    unsaved = [e for e in rnd.save_errors if e]
+    unsaved = [e for e in rnd.round.save_errors if e]
     if unsaved:
         say(f"arenadesk: round {rnd.round_id} was NOT saved: {unsaved[0]}", file=sys.stderr)
         return 1
     if not args.json:
-        print(f"(round {rnd.round_id} saved; {vote_hint(rnd.round_id, len(slots))})")
+        print(f"(round {rnd.round_id} saved; {vote_hint(rnd.round_id, len(choices))})")
     return 1 if failed == len(results) else 0
 
 

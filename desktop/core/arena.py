@@ -30,7 +30,7 @@ class Slot:
     choice: ModelChoice
     engine: Engine
     params: Sampling
-    history: list[dict] = field(default_factory=list)  # earlier user/assistant turns of this pane
+    history: list[dict] = field(default_factory=list)  # the turns this pane's model is shown before the prompt
 
     def messages(self, prompt: str, system_prompt: str = "", history: list[dict] | None = None) -> list[dict]:
         head = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
@@ -160,7 +160,6 @@ class Round:
             result.error = f"{said}This answer was not saved: {exc}"
         finally:
             # Whatever happens to the bookkeeping, the pane hears that its answer ended.
-            slot.history = self._earlier[i] + turn_messages(self.prompt, result.status, result.text)
             if on_result:
                 on_result(i, result)
 
@@ -212,6 +211,7 @@ class PaneRecord:
     history: list[dict]  # the messages it remembers for the next prompt
     stars: int | None  # stars on its last answer
     last_response_id: int | None
+    earlier: list[dict] = field(default_factory=list)  # its memory before the last round
 
 
 def pane_records(conversation) -> list[PaneRecord]:
@@ -221,11 +221,12 @@ def pane_records(conversation) -> list[PaneRecord]:
     by_slot = [{r.slot: r for r in rnd.responses} for rnd in rounds]
     out = []
     for i in range(n):
-        turns, history = [], []
+        turns, history, earlier = [], [], []
         for rnd, slots in zip(rounds, by_slot):
             r = slots.get(i)
             if r is None:
                 continue
+            earlier = list(history)
             note = r.error if r.status == "error" else ("Stopped." if r.status == "cancelled" else "")
             if r.status == "done" and r.finish_reason == "length":
                 note = f"[{cut_off_note(r.finish_reason, r.max_tokens)}]"
@@ -233,12 +234,14 @@ def pane_records(conversation) -> list[PaneRecord]:
             history += turn_messages(rnd.prompt, r.status, r.text)
         last = by_slot[-1].get(i) if by_slot else None
         out.append(PaneRecord(i, last.choice if last else "", last.position if last else i, turns, history,
-                              last.stars if last else None, last.id if last else None))
+                              last.stars if last else None, last.id if last else None,
+                              earlier if last else history))
     return out
 
 
-def format_metrics(r: Result) -> list[str]:
-    """The figures shown under an answer, in the same words everywhere."""
+def format_metrics(r: Result, blind: bool = False) -> list[str]:
+    """The figures shown under an answer, in the same words everywhere. `blind`: only what
+    every engine reports alike (no cost or "free", no mark on estimated token counts)."""
     out = []
     if r.ttft_s is not None:
         out.append(f"first token {_seconds(r.ttft_s)}")
@@ -247,8 +250,8 @@ def format_metrics(r: Result) -> list[str]:
     if r.tokens_per_s is not None:
         out.append(f"{r.tokens_per_s:.1f} tok/s")
     if r.tokens_out is not None:
-        out.append(f"{'~' if r.tokens_estimated else ''}{r.tokens_out} tokens")
-    if r.cost_usd is not None:
+        out.append(f"{'~' if r.tokens_estimated and not blind else ''}{r.tokens_out} tokens")
+    if r.cost_usd is not None and not blind:
         out.append("free (local)" if r.cost_usd == 0 else f"${r.cost_usd:.4f}")
     return out
 

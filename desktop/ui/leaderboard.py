@@ -16,6 +16,7 @@ import html
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCharts import (
     QBarCategoryAxis,
@@ -230,7 +231,7 @@ class WinRateModel(QAbstractTableModel):
             label = shown(self.labels[section])
             if role == Qt.ToolTipRole:
                 return tooltip(label)
-            return label if len(label) <= 18 else label[:17] + "…"
+            return elide_middle(label, 18)
         return None
 
     def data(self, index, role=Qt.DisplayRole):
@@ -351,6 +352,21 @@ def _clear(chart: QChart) -> None:
         chart.removeAxis(axis)
 
 
+def elide_middle(text: str, limit: int) -> str:
+    """Shorten a model name in the middle: its family (the start) and quantisation (the end)
+    stay readable, so two quantisations of one model do not look the same."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def unique_short_names(labels: list[str], limit: int) -> list[str]:
+    """Elided names for a chart axis, which needs them distinct: a clash keeps the longer form."""
+    short = [elide_middle(t, limit) for t in labels]
+    return [s if short.count(s) == 1 else t for s, t in zip(short, labels)]
+
+
 def _nice_axis(axis: QValueAxis, lo: float, hi: float, ticks: int = 6) -> None:
     """A range padded out to round numbers, ticks on them (10, 20, 25, 50, 100 … apart)."""
     span = max(hi - lo, 20.0)
@@ -389,7 +405,7 @@ def fill_interval_chart(chart: QChart, board: ratings.Board | None) -> None:
     chart.addSeries(series)
     x = QBarCategoryAxis()
     # Axis labels are rendered as HTML: a name like <img src="file:///dev/zero"> must stay text.
-    x.append([as_html(label if len(label) <= 22 else label[:21] + "…") for label in (shown(r.label) for r in board.rows)])
+    x.append([as_html(label) for label in unique_short_names([shown(r.label) for r in board.rows], 22)])
     if len(board.rows) > 4:
         x.setLabelsAngle(-40)
     y = QValueAxis()
@@ -454,12 +470,14 @@ class LeaderboardView(QWidget):
     busyChanged = Signal(bool)
     message = Signal(str)
 
-    def __init__(self, store, parent=None, *, rounds: int = 1000, seed: int = 0, judging=None):
+    def __init__(self, store, parent=None, *, rounds: int = 1000, seed: int = 0, judging=None, export_dir=None):
         super().__init__(parent)
         self.store = store
         # settings.Judging (energy estimate, whether judge verdicts count): the window may hand it over
         self.energy = verdict.Energy(judging.local_watts, judging.usd_per_kwh) if judging else verdict.Energy()
         self.panel: JudgePanel | None = None
+        # The export and import dialogs open here (not in whatever folder the app started in).
+        self.export_dir = Path(export_dir) if export_dir is not None else Path.home()
         self.rounds, self.seed = rounds, seed
         self.board: ratings.Board | None = None
         self._pool = QThreadPool(self)
@@ -833,7 +851,9 @@ class LeaderboardView(QWidget):
         """Ask for a file (unless `path` is given) and export the votes matching the filters."""
         spec = next(e for e in EXPORTS if e[0] == fmt)
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, f"Export {spec[1].rstrip('…')}", spec[3], spec[2])
+            self.export_dir.mkdir(parents=True, exist_ok=True)
+            path, _ = QFileDialog.getSaveFileName(self, f"Export {spec[1].rstrip('…')}",
+                                                  str(self.export_dir / spec[3]), spec[2])
             if not path:
                 return
         store, filters = self.store, self.filters().store_filters()
@@ -851,7 +871,8 @@ class LeaderboardView(QWidget):
 
     def import_from(self, path: str | None = None) -> None:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Import an ArenaDesk export", "", "JSON Lines (*.jsonl)")
+            path, _ = QFileDialog.getOpenFileName(self, "Import an ArenaDesk export", str(self.export_dir),
+                                                  "JSON Lines (*.jsonl)")
             if not path:
                 return
         store = self.store

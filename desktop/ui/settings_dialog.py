@@ -213,7 +213,7 @@ class SettingsDialog(QDialog):
         self.services.save_settings()
         from PySide6.QtWidgets import QApplication
 
-        from ..app import apply_theme
+        from .theme import apply_theme
 
         apply_theme(QApplication.instance(), s.theme)
         super().accept()

@@ -53,6 +53,12 @@ PLAIN_TEXT_BEYOND = 40_000  # characters of answer
 MAX_TABLE_ROWS = 60  # a table lays out far slower than prose
 MAX_MARKDOWN_LINE = 4_000  # characters in one line
 PLAIN_BLOCK_CHARS = 2_000  # plain text: long lines are cut into paragraphs this long
+# Beyond this many characters an answer is not laid out at all (QTextDocument re-lays out and
+# repaints in proportion to the document: a 2 MB answer froze the window for seconds at a time);
+# a line says so. The answer itself is whole in the pane (Copy) and in the database.
+PLAIN_DISPLAY_LIMIT = 100_000
+NOT_SHOWN = ("\n\n[… the rest of this answer is not shown here, it is too long to display; it is saved whole, "
+             "and Copy takes all of it]")
 _LONG_LINE = re.compile("[^\n]{%d}" % MAX_MARKDOWN_LINE)
 
 
@@ -100,6 +106,7 @@ class Transcript(QTextBrowser):
         # clicking it shows or hides the text. id -> (cursor on the line, text, cursor on the shown text)
         self._reasoning: dict[int, list] = {}
         self._plain_shown: int | None = None  # the live answer shown as plain text: how much of it (None: Markdown)
+        self._plain_chars = 0  # characters of it on screen (at most PLAIN_DISPLAY_LIMIT)
 
     # -- safety ---------------------------------------------------------------------------
     def loadResource(self, kind: int, url: QUrl):  # noqa: N802 (Qt override)
@@ -152,9 +159,10 @@ class Transcript(QTextBrowser):
         heading = self._last_heading
         if heading is not None and heading.hasSelection():
             fmt = heading.charFormat()
+            start = heading.selectionStart()
             label = without_bidi_overrides(label)
             heading.insertText(label, fmt)
-            heading.setPosition(heading.position() - len(label), QTextCursor.KeepAnchor)
+            self._last_heading = _select_forward(heading, start)
 
     def discard_answer(self) -> None:
         """Remove the last answer, heading and note included (regenerate starts it over, maybe
@@ -173,22 +181,26 @@ class Transcript(QTextBrowser):
         if self._live_start is None:
             return
         at_bottom = self._at_bottom()
-        # Dropping characters keeps offsets consistent: the filtered answer grows only at its end.
-        text = without_bidi_overrides(text)
         cursor = self._end()
         cursor.beginEditBlock()
-        if self._plain_shown is not None or too_big_for_markdown(text):
-            if self._plain_shown is None:  # it just grew too big: the Markdown shown so far gives way
+        if self._plain_shown is None:
+            # Dropping characters keeps offsets consistent: the filtered answer grows only at its end.
+            shown = without_bidi_overrides(text)
+            if too_big_for_markdown(shown):  # it just grew too big: the Markdown shown so far gives way
                 cursor.setPosition(self._live_start, QTextCursor.KeepAnchor)
                 cursor.removeSelectedText()
                 cursor.setBlockFormat(QTextBlockFormat())
-                self._plain_shown = 0
-            _append_plain(cursor, text[self._plain_shown:])
+                self._plain_shown = self._plain_chars = 0
+        if self._plain_shown is not None:  # plain text: only what is new is appended, up to the display cap
+            if self._plain_chars < PLAIN_DISPLAY_LIMIT:
+                self._plain_chars += _append_plain(cursor, without_bidi_overrides(text[self._plain_shown:]),
+                                                   PLAIN_DISPLAY_LIMIT - self._plain_chars)
             self._plain_shown = len(text)
             cursor.endEditBlock()
             if at_bottom:
                 self._scroll_to_bottom()
             return
+        text = shown
         cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
         cursor.removeSelectedText()
         split = stable_split(text, self._rendered)
@@ -279,7 +291,7 @@ class Transcript(QTextBrowser):
         c = self._end()
         c.insertBlock(QTextBlockFormat(), QTextCharFormat())
         if too_big_for_markdown(text):
-            _append_plain(c, text)
+            _append_plain(c, text, PLAIN_DISPLAY_LIMIT)
         else:
             _insert_markdown(c, text, self._code_background())
         self._scroll_to_bottom()
@@ -301,8 +313,7 @@ class Transcript(QTextBrowser):
         start = c.position()
         label = without_bidi_overrides(label)
         c.insertText(label, char)
-        c.setPosition(start, QTextCursor.KeepAnchor)
-        return c
+        return _select_forward(c, start)
 
     def _note(self, text: str) -> None:
         char = QTextCharFormat()
@@ -337,11 +348,26 @@ class Transcript(QTextBrowser):
 
 
 
-def _append_plain(cursor: QTextCursor, text: str) -> None:
-    """Append `text` at the end as unformatted text, no paragraph longer than PLAIN_BLOCK_CHARS.
+def _select_forward(cursor: QTextCursor, start: int) -> QTextCursor:
+    """Select from `start` to the cursor, with the cursor (not the anchor) at the end and kept
+    there when text is inserted after it: the answer written after a heading must not join
+    the heading's selection (a rename would otherwise replace the answer too)."""
+    end = cursor.position()
+    cursor.setPosition(start)
+    cursor.setPosition(end, QTextCursor.KeepAnchor)
+    cursor.setKeepPositionOnInsert(True)
+    return cursor
+
+
+def _append_plain(cursor: QTextCursor, text: str, room: int) -> int:
+    """Append `text` at the end as unformatted text, no paragraph longer than PLAIN_BLOCK_CHARS,
+    at most `room` characters of it (then the NOT_SHOWN line); returns how many it counts for.
 
     One insertText call (it turns each \n into a new paragraph itself); a line longer than the
     limit gets extra paragraph breaks, counting what the last paragraph already holds."""
+    cut = len(text) > room
+    text = text[:room]
+    taken = len(text)
     cursor.movePosition(QTextCursor.End)
     used = cursor.block().length() - 1
     lines = text.split("\n")
@@ -352,6 +378,12 @@ def _append_plain(cursor: QTextCursor, text: str) -> None:
             pieces = [line[:room]] + [line[k:k + PLAIN_BLOCK_CHARS] for k in range(room, len(line), PLAIN_BLOCK_CHARS)]
             lines[i] = "\n".join(pieces)
     cursor.insertText("\n".join(lines), QTextCharFormat())
+    if cut:
+        note = QTextCharFormat()
+        note.setFontItalic(True)
+        cursor.insertText(NOT_SHOWN, note)
+        return taken + 1  # the cap is reached: nothing more is appended
+    return taken
 
 
 def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | None = None) -> None:

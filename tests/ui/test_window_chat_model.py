@@ -22,14 +22,13 @@ def test_an_imported_chat_model_answers_in_its_pane_beside_the_base_model(qtbot,
         shutil.copyfile(chat_model, copy)  # Import .gguf… copies or links; a file of the user's own
         w.import_model(str(copy))
         qtbot.waitUntil(lambda: w.panes[0].choice() == f"local:{copy}", timeout=60_000)
-        w.panes[1].set_choices(w._model_items(), prefer="local:default")
+        w.choose_model(1, "local:default")
         assert w.panes[1].choice() == "local:default"
 
         w.prompt.setFocus()
         qtbot.keyClicks(w.prompt, "What is the capital of France?")
-        qtbot.keyClick(w.prompt, Qt.Key_Return, Qt.ControlModifier)
-        with qtbot.waitSignal(w.current.runner.allFinished, timeout=ROUND_TIMEOUT_MS):
-            pass
+        with qtbot.waitSignal(w.roundFinished, timeout=ROUND_TIMEOUT_MS):
+            qtbot.keyClick(w.prompt, Qt.Key_Return, Qt.ControlModifier)
 
         chat, base = w.panes
         for pane in (chat, base):

@@ -610,7 +610,8 @@ class Store:
 
     # -- reading --------------------------------------------------------------------------
     def conversations(self, search: str = "", limit: int = 500) -> list[ConversationRow]:
-        """Newest first; `search` matches titles, prompts and answers."""
+        """Latest activity first (a conversation continued today comes before one started
+        yesterday); `search` matches titles, prompts and answers."""
         sql = (
             "SELECT id, title, created_at, blind, uid, "
             "(SELECT COUNT(*) FROM rounds r WHERE r.conversation_id = conversations.id), "
@@ -626,7 +627,8 @@ class Store:
                 " WHERE p.text LIKE ? OR p.model LIKE ?)"
             )
             args = (like, like, like, like)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql += (" ORDER BY COALESCE((SELECT MAX(r.created_at) FROM rounds r WHERE r.conversation_id = conversations.id),"
+                " created_at) DESC, id DESC LIMIT ?")
         return [ConversationRow(r[0], r[1], r[2], bool(r[3]), uid=r[4], n_rounds=r[5], n_unrated=r[6])
                 for r in self.query(sql, args + (limit,))]
 
