@@ -218,6 +218,8 @@ def ask_once(engine, messages: list[dict], sampling: Sampling) -> tuple[str, str
     for event in engine.stream(messages, sampling):
         rec.feed(event)
     r = rec.result
+    if r.status == "error" and r.error_kind == "empty":
+        return r.text, None  # a judge that says nothing gave a reply that cannot be read, not a failure to retry
     if r.status == "error":
         return r.text, r.error or "the judge failed"
     if r.status == "cancelled":

@@ -93,16 +93,15 @@ class Services:
                                 (str(path), st.st_size, st.st_mtime))
         if rows and rows[0][0]:
             return f"sha256:{rows[0][0]}"
-        from .library import discover
+        from .library.discover import sha256_of
 
-        found = discover.known_sha256(self, path, st)  # a model found in another tool's folder
+        found = sha256_of(self, path)  # a model found in another app's folder (kept, or hashed once now)
         if found:
             return f"sha256:{found}"
         digest = sha256_file(path)
         with self.store.transaction() as db:
             db.execute("UPDATE local_models SET sha256 = ? WHERE path = ? AND size = ? AND mtime = ?",
                        (digest, str(path), st.st_size, st.st_mtime))
-        discover.remember_sha256(self, path, st, digest)
         return f"sha256:{digest}"
 
     def local_model_name(self, choice: ModelChoice) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .resources import resource
+from .untrusted import storable
 
 MAX_ITEMS = 5000
 MAX_TURNS = 10
@@ -93,7 +94,9 @@ class SuiteItem:
         system = raw.get("system") or ""
         if not isinstance(system, str):
             raise SuiteError(f"{at}\"system\" must be a string")
-        return cls(str(ident).strip(), category, list(turns), list(reference), system)
+        # JSON may carry a lone surrogate ("\ud800"), which no database or file takes: made storable here.
+        return cls(storable(str(ident).strip()), storable(category), [storable(t) for t in turns],
+                   [storable(r) for r in reference], storable(system))
 
 
 @dataclass

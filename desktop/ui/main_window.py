@@ -656,7 +656,8 @@ class MainWindow(QMainWindow):
             d = QDialog(self)
             d.setWindowTitle("Your leaderboard — ArenaDesk")
             lay = QVBoxLayout(d)
-            d.view = LeaderboardView(self.services.store, d, export_dir=self.services.folders.exports)
+            d.view = LeaderboardView(self.services.store, d, export_dir=self.services.folders.exports,
+                                     judging=self.services.settings.judging)
             d.view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
             lay.addWidget(d.view)
             screen = self.screen().availableGeometry()

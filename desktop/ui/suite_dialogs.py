@@ -33,6 +33,10 @@ from .rating_bar import RatingBar
 NOBODY = "—"
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def suite_library(services: Services) -> SuiteLibrary:
     return SuiteLibrary(services.folders.data / "suites")
 
@@ -164,7 +168,7 @@ class SuiteRunDialog(QDialog):
         except SuiteError as exc:
             self.suite_info.setText(f"This suite cannot be read: {exc}")
             return
-        self.suite_info.setText(f"{len(s.items)} prompts ({s.n_answers} answers per model); "
+        self.suite_info.setText(f"{plural(len(s.items), 'prompt')} ({plural(s.n_answers, 'answer')} per model); "
                                 f"categories: {', '.join(s.categories)}")
         self._estimate()
 

@@ -233,6 +233,14 @@ def test_kappa_matches_a_worked_example():
     assert judge.cohen_kappa([("a", "a")] * 5) is None
 
 
+def test_an_empty_reply_is_unreadable_not_a_failure(tmp_path):
+    store = voted_store(tmp_path, 4)
+    summary = judge.Judge(store, ScriptedJudge(1.0, 0.0, reply=""), choice="x").calibrate()
+    assert (summary.unparseable, summary.failed, summary.judged) == (4, 0, 0)
+    assert summary.problems[0] == "the judge answered nothing"
+    assert judge.pairs_voted(store, "scripted-judge") == []  # asked again it would say nothing again
+
+
 def test_unreadable_replies_are_reported_and_never_counted(tmp_path):
     store = voted_store(tmp_path, 6)
     eng = ScriptedJudge(1.0, 0.0, reply="I think both are nice answers to be honest.")

@@ -109,3 +109,17 @@ def test_library_create_edit_import_export_and_names(tmp_path):
         lib.import_file(out, "../escape")
     with pytest.raises(SuiteError, match="no suite named 'nope'; known suites: starter"):
         lib.load("nope")
+
+
+def test_lone_surrogates_and_control_text_in_a_file_are_made_storable(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"id": "x\\ud800", "category": "c\\udfff", "turns": ["Say \\ud83d hi"], "reference": "\\udc00"}\n')
+    s = suites.read(path)
+    item = s.items[0]
+    item.turns[0].encode("utf-8")  # no lone surrogate is left
+    item.id.encode("utf-8")
+    item.category.encode("utf-8")
+    item.reference[0].encode("utf-8")
+    out = tmp_path / "out.jsonl"
+    suites.write(s, out)
+    assert suites.read(out).items[0].turns == item.turns

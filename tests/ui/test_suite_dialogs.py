@@ -50,7 +50,7 @@ def test_run_a_suite_then_rate_it_blind_with_the_keyboard_then_read_it_per_categ
     assert d.previous.count() == 1 and "tiny" in d.previous.itemText(0) and "(4/4, done)" in d.previous.itemText(0)
     run_id = d.previous.itemData(0)
     texts = {(a.item, a.contestant): a.text for a in SuiteRuns(services.store).answers(run_id)}
-    assert texts[(0, 0)].strip() and texts[(1, 0)].strip(), texts  # the built-in model's answers
+    assert all(t.strip() for t in texts.values()), texts  # both models answered every prompt
 
     d.close()
     q = RatingQueueDialog(services)
@@ -141,3 +141,29 @@ def test_the_window_has_the_suite_entries(qtbot, services):
     queue = w.suite_dialogs["queue"]
     assert queue.isVisible() and "No suite runs yet" in queue.heading.text()
     w.close()
+
+
+def test_edit_a_suite_in_the_dialog_names_the_wrong_line(qtbot, services, monkeypatch):
+    from desktop.ui import suite_dialogs
+
+    d = SuiteRunDialog(services, [("Gemma 3 270M (built in) · local", "local:default")])
+    qtbot.addWidget(d)
+    assert d.suite.currentText() == "starter"
+    editors = []
+
+    def fake_exec(editor):
+        editors.append(editor)
+        editor.name.setText("mine")
+        editor.text.setPlainText('{"id": "a", "turns": ["Hi"]}\n{"id": "a", "turns": ["Again"]}\n')
+        editor._save()  # the first try: a duplicate id
+        assert editor.error.text().endswith("line 2: the id 'a' is used twice; ids must be unique")
+        editor.text.setPlainText('{"id": "a", "category": "greeting", "turns": ["Hi"]}\n')
+        editor._save()
+        return suite_dialogs.QDialog.Accepted
+
+    monkeypatch.setattr(suite_dialogs.SuiteEditor, "exec", fake_exec)
+    d.edit_suite()
+    assert d.suite.currentText() == "mine"
+    assert d.suite_info.text().startswith("1 prompt (1 answer per model); categories: greeting")
+    assert (services.folders.data / "suites" / "mine.jsonl").read_text() == \
+        '{"id": "a", "category": "greeting", "turns": ["Hi"]}\n'

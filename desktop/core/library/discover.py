@@ -806,9 +806,9 @@ def found_entries(services, listed: list) -> list:
     default = services.settings.default_local_model
     rows = services.store.query(
         "SELECT path, tool, label, kind, note, size, mtime, sha256, architecture, parameters, quant, "
-        "context_length, chat_template, also, identity FROM found_models ORDER BY position")
+        "context_length, chat_template, also, identity, parts FROM found_models ORDER BY position")
     for (path_text, tool, label, kind, note, size, mtime, sha, arch, params, quant, ctx, template,
-         also, identity) in rows:
+         also, identity, parts) in rows:
         path = Path(path_text)
         if identity in taken_ids or (sha and sha in taken_shas):
             continue
@@ -818,13 +818,11 @@ def found_entries(services, listed: list) -> list:
         error = None if kind == "model" else note or kind
         if error is None:
             try:
-                st = path.stat()
+                if _now(path, parts) != (size, mtime):
+                    sha = None  # changed since it was hashed: not the file that was identified
             except OSError:
                 error = (f"{path} is gone from {tool}'s folder (moved or deleted). "
                          "Scan again in Models → Installed, or pick another model.")
-            else:
-                if st.st_size != size or st.st_mtime != mtime:
-                    sha = None  # changed since it was hashed: not the file that was identified
         choice = ModelChoice("local", path_text)
         out.append(InstalledModel(
             path, label, size, quant, arch, params, ctx, bool(template), sha, f"from {tool}: {label}",
@@ -839,16 +837,41 @@ def origin_of(services, path: Path) -> tuple[str, str] | None:
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def known_sha256(services, path: Path, st: os.stat_result) -> str | None:
-    rows = services.store.query("SELECT sha256 FROM found_models WHERE path = ? AND size = ? AND mtime = ?",
-                                (os.fspath(path), st.st_size, st.st_mtime))
-    return rows[0][0] if rows and rows[0][0] else None
+def _now(path: Path, parts_json: str | None) -> tuple[int, float]:
+    """(size, mtime) of a found model now, all parts together, as a scan records them. OSError if gone."""
+    try:
+        parts = [Path(p) for p in json.loads(parts_json or "[]")] or [path]
+    except ValueError:
+        parts = [path]
+    stats = [os.stat(p) for p in parts]
+    return sum(st.st_size for st in stats), max(st.st_mtime for st in stats)
 
 
-def remember_sha256(services, path: Path, st: os.stat_result, digest: str) -> None:
-    with services.store.transaction() as db:
-        db.execute("UPDATE found_models SET sha256 = ? WHERE path = ? AND size = ? AND mtime = ?",
-                   (digest, os.fspath(path), st.st_size, st.st_mtime))
+def sha256_of(services, path: Path) -> str | None:
+    """A found model's SHA-256 (a split model's: all its parts read in order): the kept one while
+    the files are unchanged, else computed now and kept. None when the path is no found model.
+    For a model picked before the background job reached it: slow for a big file (a worker's job)."""
+    rows = services.store.query("SELECT sha256, size, mtime, parts FROM found_models WHERE path = ?",
+                                (os.fspath(path),))
+    if not rows:
+        return None
+    sha, size, mtime, parts_json = rows[0]
+    try:
+        now = _now(path, parts_json)
+    except OSError:
+        return None
+    if sha and now == (size, mtime):
+        return sha
+    try:
+        parts = [Path(p) for p in json.loads(parts_json or "[]")] or [path]
+    except ValueError:
+        parts = [path]
+    digest = _hash_files(parts, 4 << 20, None, lambda n: None)
+    if digest and now == (size, mtime):
+        with services.store.transaction() as db:
+            db.execute("UPDATE found_models SET sha256 = ? WHERE path = ? AND size = ? AND mtime = ?",
+                       (digest, os.fspath(path), size, mtime))
+    return digest
 
 
 # -- the user's answers ------------------------------------------------------------------------------

@@ -254,4 +254,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE responses ADD COLUMN first_answer_at REAL;
         """,
     ),
+    (
+        "0011_suite_answers_reasoning",
+        """
+        -- A suite answer keeps what a round's answer keeps (0004): why it ended ('length' is cut
+        -- at Max tokens), a reasoning model's thinking apart from the answer, and when the answer
+        -- proper began; the rating queue copies them into the pair's conversation.
+        ALTER TABLE suite_answers ADD COLUMN finish_reason TEXT;
+        ALTER TABLE suite_answers ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+        ALTER TABLE suite_answers ADD COLUMN first_answer_at REAL;
+        """,
+    ),
 ]

@@ -11,6 +11,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from ..untrusted import storable
 from .db import Store, new_uid
 
 RUN_STATUSES = ("ready", "running", "paused", "stopped", "done")
@@ -56,6 +57,9 @@ class AnswerRow:
     tokens_out: int | None
     tokens_estimated: bool
     cost_usd: float | None
+    finish_reason: str | None = None
+    reasoning: str = ""
+    first_answer_at: float | None = None
 
 
 @dataclass
@@ -75,7 +79,8 @@ class RunCounts:
 _RUN_COLS = ("id, uid, suite, items, contestants, params, system_prompt, status, runner_pid, runner_host, "
              "created_at, finished_at")
 _ANSWER_COLS = ("id, run_id, item, turn, contestant, status, text, error, model, model_ref, started_at, "
-                "first_token_at, last_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd")
+                "first_token_at, last_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, finish_reason, "
+                "reasoning, first_answer_at")
 
 
 def _run(r) -> RunRow:
@@ -201,11 +206,12 @@ class SuiteRuns:
         with self.store.transaction() as db:
             db.execute(
                 "UPDATE suite_answers SET status = ?, text = ?, error = ?, started_at = ?, first_token_at = ?, "
-                "last_token_at = ?, finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, cost_usd = ? "
-                "WHERE id = ? AND status = 'running'",
-                (status, result.text, message if status == "error" else None, result.started_at,
+                "last_token_at = ?, finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, cost_usd = ?, "
+                "finish_reason = ?, reasoning = ?, first_answer_at = ? WHERE id = ? AND status = 'running'",
+                (status, storable(result.text), storable(message) if status == "error" else None, result.started_at,
                  result.first_token_at, result.last_token_at, result.finished_at, result.tokens_in, result.tokens_out,
-                 int(bool(result.tokens_estimated)), result.cost_usd, answer_id),
+                 int(bool(result.tokens_estimated)), result.cost_usd, getattr(result, "finish_reason", None),
+                 storable(getattr(result, "reasoning", "") or ""), getattr(result, "first_answer_at", None), answer_id),
             )
 
     def skip_answer(self, answer_id: int, message: str) -> None:
@@ -249,7 +255,8 @@ class SuiteRuns:
             answers = {
                 (r[0], r[1]): r[2:] for r in db.execute(
                     "SELECT turn, contestant, status, text, model, model_ref, started_at, first_token_at, last_token_at, "
-                    "finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, error FROM suite_answers "
+                    "finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, error, finish_reason, reasoning, "
+                    "first_answer_at FROM suite_answers "
                     "WHERE run_id = ? AND item = ? AND contestant IN (?, ?)", (run_id, item, a, b))
             }
             conversation_id = db.execute(
@@ -266,16 +273,17 @@ class SuiteRuns:
                     got = answers.get((turn, c))
                     if got is None:
                         raise KeyError(f"run {run_id} has no answer for item {item}, turn {turn}, contestant {c}")
-                    status, text, model, ref, *times, tin, tout, est, cost, error = got
+                    status, text, model, ref, *times, tin, tout, est, cost, error, finish, reasoning, first_answer = got
                     position = slot if a_left else 1 - slot
                     db.execute(
                         "INSERT INTO responses (uid, round_id, slot, position, engine, model, model_ref, choice, params, "
                         "text, status, error, started_at, first_token_at, last_token_at, finished_at, tokens_in, "
-                        "tokens_out, tokens_estimated, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                        "?, ?, ?, ?)",
+                        "tokens_out, tokens_estimated, cost_usd, finish_reason, reasoning, first_answer_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (new_uid(), round_id, slot, position, people[c]["engine"], model or people[c]["label"],
                          ref or people[c]["ref"], people[c]["choice"], json.dumps(run.params, sort_keys=True), text,
-                         "done" if status == "done" else "error", error, *times, tin, tout, est, cost))
+                         "done" if status == "done" else "error", error, *times, tin, tout, est, cost, finish,
+                         reasoning, first_answer))
             db.execute("INSERT INTO suite_pairs (run_id, item, contestant_a, contestant_b, conversation_id, round_id, "
                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (run_id, item, a, b, conversation_id, round_id, now))
