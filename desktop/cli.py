@@ -209,7 +209,7 @@ def cmd_ask(services, args) -> int:
             if getattr(args, name) is not None:
                 session.set_override(i, name, getattr(args, name))
     if not args.json:
-        say(f"── {choices[0].label}")
+        say(f"── {services.local_model_name(choices[0])}")
     try:
         rnd = session.send(args.prompt, tag=args.tag)
     except Refused as exc:
@@ -229,7 +229,7 @@ def cmd_ask(services, args) -> int:
     for i, (choice, result) in enumerate(zip(choices, results)):
         if args.json:  # json.dumps escapes every control character: nothing reaches the terminal raw
             print(json.dumps({
-                "round_id": rnd.round_id, "slot": i, "model": choice.label, "engine": choice.engine,
+                "round_id": rnd.round_id, "slot": i, "model": services.local_model_name(choice), "engine": choice.engine,
                 "text": result.text, "status": result.status, "error": result.error,
                 "finish_reason": result.finish_reason, "max_tokens": result.max_tokens,
                 "reasoning": result.reasoning or None,
@@ -240,7 +240,7 @@ def cmd_ask(services, args) -> int:
             if i == 0:
                 sys.stdout.write(shown.flush())
             if i > 0:
-                say(f"── {choice.label}")
+                say(f"── {services.local_model_name(choice)}")
                 say(result.text, end="")
             print()
             if result.reasoning.strip():
