@@ -86,7 +86,8 @@ def export(store, fmt: str, out_path, **filters) -> int:
 
 _RESP_COLS = (
     "id, uid, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
-    "first_token_at, last_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars"
+    "first_token_at, last_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, "
+    "connection, reported_model"
 )
 _RESP_KEYS = [c.strip() for c in _RESP_COLS.split(",")]
 
@@ -217,7 +218,7 @@ def _pane_prefix(k: int) -> str:
 
 
 _PANE_FIELDS = ("model", "model_ref", "engine", "answer", "status", "stars", "tokens_in", "tokens_out",
-                "ttft_s", "tokens_per_s", "cost_usd")
+                "ttft_s", "tokens_per_s", "cost_usd", "connection", "reported_model")
 
 
 def _export_csv(store, path: Path, filters) -> int:
@@ -255,7 +256,7 @@ def _export_csv(store, path: Path, filters) -> int:
                 row += [names.get(p["model_ref"], p["model"]), p["model_ref"], p["engine"], p["text"], p["status"],
                         p["stars"], p["tokens_in"], p["tokens_out"],
                         None if ttft is None else round(ttft, 4), None if tps is None else round(tps, 2),
-                        p["cost_usd"]]
+                        p["cost_usd"], p["connection"], p["reported_model"]]
             w.writerow([safe_cell(c) for c in row])
     return len(data.votes)
 
@@ -307,7 +308,8 @@ def _export_jsonl(store, path: Path, filters) -> int:
         f"'started_at', {_num('p.started_at')}, 'first_token_at', {_num('p.first_token_at')}, "
         f"'last_token_at', {_num('p.last_token_at')}, "
         f"'finished_at', {_num('p.finished_at')}, 'tokens_in', p.tokens_in, 'tokens_out', p.tokens_out, "
-        f"'tokens_estimated', {_bool('p.tokens_estimated')}, 'cost_usd', {_num('p.cost_usd')}, 'stars', p.stars) "
+        f"'tokens_estimated', {_bool('p.tokens_estimated')}, 'cost_usd', {_num('p.cost_usd')}, 'stars', p.stars, "
+        "'connection', p.connection, 'reported_model', p.reported_model) "
         f"FROM responses p JOIN rounds r ON r.id = p.round_id WHERE {in_r}"),
 
         ("v", "SELECT v.id, json_object('type', 'vote', 'uid', v.uid, 'round', r.uid, 'outcome', v.outcome, "
@@ -450,17 +452,26 @@ def import_jsonl(store, path) -> str:
             if rid is None:
                 skipped["response"] += 1
                 continue
-            rows.append((p["uid"], rid, p.get("slot"), p.get("position"), str(p.get("engine") or ""),
-                         str(p.get("model") or ""), str(p.get("model_ref") or ""),
+            engine, ref, connection = str(p.get("engine") or ""), str(p.get("model_ref") or ""), p.get("connection")
+            if engine == "openai" and "connection" not in p:
+                # An export from before connections: its API answers came through the one base URL,
+                # which became the connection "openai" (as migration 0006 does for the local store).
+                connection = "openai"
+                ref = ref if "@" in ref else f"{ref}@openai"
+            rows.append((p["uid"], rid, p.get("slot"), p.get("position"), engine,
+                         str(p.get("model") or ""), ref,
                          json.dumps(_params(p.get("params")), sort_keys=True), str(p.get("text") or ""),
                          p.get("status") or "done", p.get("error"), p.get("started_at"), p.get("first_token_at"),
                          p.get("last_token_at"), p.get("finished_at"), p.get("tokens_in"), p.get("tokens_out"),
-                         int(bool(p.get("tokens_estimated"))), p.get("cost_usd"), p.get("stars")))
+                         int(bool(p.get("tokens_estimated"))), p.get("cost_usd"), p.get("stars"),
+                         connection if isinstance(connection, str) else "",
+                         p["reported_model"] if isinstance(p.get("reported_model"), str) else None))
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO responses (uid, round_id, slot, position, engine, model, model_ref, params, text, "
             "status, error, started_at, first_token_at, last_token_at, finished_at, tokens_in, tokens_out, "
-            "tokens_estimated, cost_usd, stars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "tokens_estimated, cost_usd, stars, connection, reported_model) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows)
         added["response"] = db.total_changes - before
         resp_ids = dict(((uid, (rid, round_id)) for uid, rid, round_id in

@@ -561,6 +561,7 @@ class LeaderboardView(QWidget):
             started = time.perf_counter()
             battles = store.battles(**f.store_filters())
             board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed)
+            board.snapshot_notes = ratings.snapshot_changes(store.reported_models())
             return generation, board, time.perf_counter() - started
 
         self._set_computing(True)
@@ -613,7 +614,7 @@ class LeaderboardView(QWidget):
         fill_history_chart(self.history_chart, board)
         self.bias_bar.set_bias(board.position_bias)
         self.bias_text.setText(board.position_bias.verdict)
-        self.verdict.setText(board.verdict)
+        self.verdict.setText("\n".join([board.verdict, *board.snapshot_notes]))
         models = len(board.rows)
         self.status.setText(
             f"{board.n_battles} battles · {models} models · {board.rounds} bootstrap rounds · {seconds:.2f} s"

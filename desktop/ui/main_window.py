@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget,
 )
 
-from ..core import secrets as secret_names
+from ..core import connections as cx
 from ..core.arena import Round, Slot, pane_records, shuffled_positions
 from ..core.engines.base import ModelInfo, Unavailable
 from ..core.engines.registry import ModelChoice
@@ -26,10 +26,9 @@ from .rating_bar import RatingBar
 from .round_runner import RoundRunner
 
 MAX_PANES = 4
-FALLBACK_API_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "gpt-5-mini", "gpt-5"]
 NO_KEY_NOTICE = (
-    "<b>No OpenAI key yet.</b> <a href='settings'>Add one in Settings → Accounts</a> to compare with GPT, "
-    "or point the base URL at any OpenAI-compatible server. The local pane works without it."
+    "<b>No {name} key yet.</b> <a href='settings'>Add one in Settings → Connections</a>, or pick a model on "
+    "another connection (a local server needs no key). The local pane works without it."
 )
 
 
@@ -61,7 +60,7 @@ class MainWindow(QMainWindow):
         self.resize(1280, 820)
         self.conversation_id: int | None = None
         self.current: OpenRound | None = None
-        self.api_models: list[str] = []
+        self.api_models: dict[str, list[str]] = {}  # connection id -> the models it listed this session
         self._inbox = Inbox(self, interval_ms=100)  # results of background jobs (model list, warm-up)
         self._dialogs: dict[str, QWidget] = {}
         self._warming: set[str] = set()  # local models loading in the background
@@ -292,19 +291,16 @@ class MainWindow(QMainWindow):
 
     # -- models ---------------------------------------------------------------------------
     def _model_items(self) -> list[tuple[str, str]]:
-        items = [(label, str(choice)) for label, choice in self._local_models()]
-        items.append(("-", "-"))
-        names = self.api_models or sorted(set(FALLBACK_API_MODELS + [self.services.settings.default_remote_model]))
-        items += [(f"{name} · API", f"openai:{name}") for name in names]
+        """The picker's entries: local files, then each connection's models, with a separator between groups."""
+        items: list[tuple[str, str]] = []
+        for group in cx.contestant_groups(self.services, self.api_models):
+            if items and group.contestants:
+                items.append(("-", "-"))
+            items += [(c.label, c.choice) for c in group.contestants]
         return items
 
     def _local_models(self) -> list[tuple[str, ModelChoice]]:
-        try:
-            from ..core.library.installed import list_installed
-
-            return [(f"{m.display_name} · local", m.choice) for m in list_installed(self.services) if m.available]
-        except Exception:  # the library cannot be read: the built-in model still works
-            return [(f"{ModelChoice('local', 'default').label} · local", ModelChoice("local", "default"))]
+        return cx.local_contestants(self.services)
 
     def refresh_models(self) -> None:
         items = self._model_items()
@@ -312,21 +308,21 @@ class MainWindow(QMainWindow):
             p.set_choices(items)
 
     def _fetch_api_models(self) -> None:
-        try:
-            key = self.services.openai_key()
-        except NeedsKey:
+        conns = list(self.services.settings.connections)
+        # Every connection at once; one that is offline or refuses keeps the list it had.
+        self._inbox.run("api-models", lambda: cx.check_all(self.services, conns, timeout=10),
+                        lambda verdicts, error: error is None and self._on_api_models(conns, verdicts))
+
+    def _on_api_models(self, conns, verdicts) -> None:
+        fetched = {c.id: v.models for c, v in zip(conns, verdicts) if v.ok and v.models}
+        if not fetched:
             return
-        base_url = self.services.settings.openai_base_url or None
-        from ..core.engines.openai_api import list_models
-
-        # Offline or no access: the picker keeps its built-in list.
-        self._inbox.run("api-models", lambda: list_models(key, base_url=base_url, timeout=10),
-                        lambda names, error: error is None and self._on_api_models(names))
-
-    def _on_api_models(self, names) -> None:
-        if names:
-            self.api_models = list(names)
-            self.refresh_models()
+        self.api_models.update(fetched)
+        for conn in self.services.settings.connections:
+            if conn.id in fetched:
+                conn.models = list(fetched[conn.id])
+        self.services.save_settings(reset_engines=False)  # the lists are kept for the next start, offline too
+        self.refresh_models()
 
     def _warm_local_models(self) -> None:
         """Make and load the chosen local models in the background, so neither the first answer
@@ -358,20 +354,38 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{label} loaded · {info.get('threads')} threads · {gpu}", 15000)
 
     def _update_key_notice(self) -> None:
-        has_key = bool(self.services.secrets.get(secret_names.OPENAI).value)
         for p in self.panes:
-            if (p.choice() or "").startswith("openai:") and not has_key and not self.services.settings.openai_base_url:
-                p.show_notice(NO_KEY_NOTICE)
-            elif p.notice.text() == NO_KEY_NOTICE:
+            missing = self._missing_key(p.choice())
+            if missing:
+                p.show_notice(NO_KEY_NOTICE.format(name=missing))
+            elif p.notice.text().startswith(NO_KEY_NOTICE.split("{")[0]):
                 p.notice.hide()
+
+    def _missing_key(self, choice: str | None) -> str | None:
+        """The name of the pane's connection when it needs a key and has none."""
+        if not choice or not choice.startswith("openai:"):
+            return None
+        conn = self.services.settings.connection(ModelChoice.parse(choice).connection)
+        if conn is None:
+            return None
+        try:
+            self.services.api_key(conn)
+        except NeedsKey:
+            return conn.name
+        return None
+
+    def _keys(self) -> dict[str, str | None]:
+        return {c.id: cx.key_secret(self.services, c).value for c in self.services.settings.connections}
 
     def _engine(self, choice: ModelChoice, pane: int = 0):
         try:
             return self.services.engines.get(choice, instance=pane)
         except NeedsKey as exc:
-            return Unavailable(ModelInfo(choice.engine, choice.model, choice.model), str(exc), "auth")
+            return Unavailable(ModelInfo(choice.engine, cx.contestant_label(self.services, choice),
+                                         choice.ref or choice.model), str(exc), "auth")
         except Exception as exc:
-            return Unavailable(ModelInfo(choice.engine, choice.label, choice.model), str(exc), "input")
+            return Unavailable(ModelInfo(choice.engine, cx.contestant_label(self.services, choice),
+                                         choice.ref or choice.model), str(exc), "input")
 
     # -- sending --------------------------------------------------------------------------
     def _running(self) -> bool:
@@ -730,10 +744,10 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from .settings_dialog import SettingsDialog
 
-        key_before = self.services.secrets.get(secret_names.OPENAI).value
+        keys_before = self._keys()
         dialog = SettingsDialog(self.services, self)
         accepted = dialog.exec()
-        key_changed = self.services.secrets.get(secret_names.OPENAI).value != key_before
+        key_changed = self._keys() != keys_before
         if key_changed and not accepted:  # saved or removed in the dialog, then Cancel: still takes effect
             for p in self.panes:
                 if (p.choice() or "").startswith("openai:"):

@@ -28,8 +28,8 @@ def window(qtbot, services):
 def remote_window(window, services, llama_server):
     """Right pane: the OpenAI engine against a real OpenAI-compatible server."""
     services.secrets.set(secrets.OPENAI, "sk-test-window-key-0000")
-    services.settings.openai_base_url = llama_server
-    window.api_models = ["gemma-via-api"]
+    services.settings.connection("openai").base_url = llama_server
+    window.api_models = {"openai": ["gemma-via-api"]}
     window.refresh_models()
     window.panes[0].set_choices(window._model_items(), prefer="local:default")
     window.panes[1].set_choices(window._model_items(), prefer="openai:gemma-via-api")
@@ -52,7 +52,7 @@ def db(services):
 def test_first_run_without_key_is_ready_and_explains_the_gpt_pane(window):
     assert window.panes[0].choice() == "local:default"
     assert window.panes[1].choice().startswith("openai:")
-    assert window.panes[1].notice.isVisible() and window.panes[1].notice.text() == NO_KEY_NOTICE
+    assert window.panes[1].notice.isVisible() and window.panes[1].notice.text() == NO_KEY_NOTICE.format(name="OpenAI")
     assert not window.panes[0].notice.isVisible()
 
 

@@ -46,7 +46,8 @@ class SlotSpec:
     model: str
     model_ref: str
     params: dict = field(default_factory=dict)
-    choice: str = ""  # local:<path> | openai:<model>, so a conversation can be continued
+    choice: str = ""  # local:<path> | openai:<model>[@<connection>], so a conversation can be continued
+    connection: str = ""  # an API answer's connection id ("" for a local file)
 
 
 @dataclass
@@ -73,6 +74,8 @@ class ResponseRow:
     uid: str = ""
     choice: str = ""
     last_token_at: float | None = None
+    connection: str = ""
+    reported_model: str | None = None  # the model name the API server reported answering
 
 
 @dataclass
@@ -136,7 +139,8 @@ class Battle:
 
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
-    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at"
+    "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at, "
+    "connection, reported_model"
 )
 
 
@@ -268,9 +272,9 @@ class Store:
             for s in slots:
                 cur = db.execute(
                     "INSERT INTO responses (uid, round_id, slot, position, engine, model, model_ref, choice, params, "
-                    "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "started_at, connection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (new_uid(), round_id, s.slot, s.position, s.engine, s.model, s.model_ref, s.choice,
-                     json.dumps(s.params, sort_keys=True), now),
+                     json.dumps(s.params, sort_keys=True), now, s.connection),
                 )
                 ids.append(cur.lastrowid)
             return round_id, ids
@@ -297,10 +301,11 @@ class Store:
             db.execute(
                 "UPDATE responses SET text = ?, status = ?, error = ?, started_at = ?, first_token_at = ?, "
                 "last_token_at = ?, finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, "
-                "cost_usd = ? WHERE id = ?",
+                "cost_usd = ?, reported_model = ? WHERE id = ?",
                 (result.text, result.status, result.error, result.started_at, result.first_token_at,
                  getattr(result, "last_token_at", None), result.finished_at, result.tokens_in, result.tokens_out,
-                 int(bool(result.tokens_estimated)), result.cost_usd, response_id),
+                 int(bool(result.tokens_estimated)), result.cost_usd, getattr(result, "reported_model", None),
+                 response_id),
             )
 
     def replace_response(self, response_id: int, spec: SlotSpec) -> None:
@@ -309,9 +314,10 @@ class Store:
             db.execute(
                 "UPDATE responses SET engine = ?, model = ?, model_ref = ?, choice = ?, params = ?, text = '', status = 'streaming', "
                 "error = NULL, started_at = ?, first_token_at = NULL, last_token_at = NULL, finished_at = NULL, tokens_in = NULL, "
-                "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL WHERE id = ?",
+                "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL, connection = ?, reported_model = NULL "
+                "WHERE id = ?",
                 (spec.engine, spec.model, spec.model_ref, spec.choice, json.dumps(spec.params, sort_keys=True), time.time(),
-                 response_id),
+                 spec.connection, response_id),
             )
             db.execute("DELETE FROM votes WHERE round_id = (SELECT round_id FROM responses WHERE id = ?)", (response_id,))
 
@@ -483,6 +489,17 @@ class Store:
             Battle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11], r[12])
             for r in self.query(sql, args)
         ]
+
+    def reported_models(self) -> list[tuple[str, str, str, float, float, int]]:
+        """For each API contestant, each model name its server reported: (model_ref, label,
+        reported_model, first seen, last seen, answers), oldest first; what shows a snapshot change."""
+        return self.query(
+            "SELECT model_ref, (SELECT p2.model FROM responses p2 WHERE p2.model_ref = p.model_ref "
+            "ORDER BY p2.started_at DESC LIMIT 1), reported_model, MIN(COALESCE(finished_at, started_at)), "
+            "MAX(COALESCE(finished_at, started_at)), COUNT(*) FROM responses p "
+            "WHERE engine = 'openai' AND reported_model IS NOT NULL AND reported_model != '' "
+            "GROUP BY model_ref, reported_model ORDER BY model_ref, MIN(COALESCE(finished_at, started_at))"
+        )
 
     def tags(self) -> list[str]:
         return [r[0] for r in self.query("SELECT DISTINCT tag FROM rounds WHERE tag IS NOT NULL ORDER BY tag")]
