@@ -168,7 +168,7 @@ def test_a_connection_specific_price_wins_over_the_model_price():
 # -- identity in the store: migration 0006 --------------------------------------------------------
 def old_store(path, monkeypatch) -> None:
     """A database as the version before connections wrote it, with a local and an API answer voted on."""
-    before = [m for m in MIGRATIONS if m[0] < "0006"]
+    before = MIGRATIONS[:[name for name, _ in MIGRATIONS].index("0006_connections_identity")]
     monkeypatch.setattr(store_db, "MIGRATIONS", before)
     Store(path).close()  # the schema of the time
     monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS)

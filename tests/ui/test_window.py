@@ -179,7 +179,7 @@ def test_votes_cast_in_the_window_make_the_leaderboard(qtbot, window, services):
     view = window._dialogs["leaderboard"].view
     qtbot.waitUntil(lambda: not view.busy and bool(view.rows()), timeout=30_000)
     rows = view.rows()
-    assert [r.label for r in rows] == ["Gemma 3 270M (built in)", "gpt-4o-mini"]
+    assert [r.label for r in rows] == ["Gemma 3 270M (built in)", "gpt-4o-mini @ OpenAI"]
     assert rows[0].rating > rows[1].rating
     assert all(r.lower <= r.rating <= r.upper for r in rows)
     # A vote changed while the board is open refreshes it.
