@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--blind-only", action="store_true")
     board.add_argument("--exclude-ties", action="store_true")
     board.add_argument("--tag")
+    board.add_argument("--with-judge", action="store_true",
+                       help="also count the LLM judge's verdicts on rounds you have not voted on")
 
     exp = sub.add_parser("export", help="export ratings and conversations")
     exp.add_argument("--format", required=True, choices=["csv", "jsonl", "fastchat", "pairs"])
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--tag", help="only rounds with this category")
     exp.add_argument("--since", metavar="YYYY-MM-DD", type=_day, help="only votes cast on or after this day")
     exp.add_argument("--until", metavar="YYYY-MM-DD", type=_day, help="only votes cast before this day")
+    exp.add_argument("--with-judge", action="store_true", help="add the LLM judge's verdicts, marked as the judge's")
 
     imp = sub.add_parser("import", help="merge an ArenaDesk JSONL export into this machine's store")
     imp.add_argument("file")
@@ -93,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     conns.add_argument("--max-concurrent", type=int, help="with add: answers at once over it (0: no limit)")
     conns.add_argument("--key-stdin", action="store_true",
                        help="with add: read the API key from standard input and keep it in the keychain")
+    models = sub.add_parser("models", help="list installed models and those found in other apps' folders "
+                            "(LM Studio, Ollama, GPT4All, Jan, the Hugging Face cache, llama.cpp)")
+    models.add_argument("--json", action="store_true", help="print one JSON object")
+    models.add_argument("--use", choices=["yes", "no"], help="use the found models in the window and ask, or not")
+    models.add_argument("--identify", action="store_true",
+                        help="compute the found models' SHA-256 now (else the window does it in the background)")
+    from .cli_judge import add_parsers
+
+    add_parsers(sub)  # judge, verdict
     return p
 
 
@@ -366,7 +378,15 @@ def cmd_vote(services, args) -> int:
 def cmd_leaderboard(services, args) -> int:
     from .core import ratings
 
-    battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
+    if args.with_judge or services.settings.judging.count_in_leaderboard:
+        from .core import judge
+
+        battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
+        mine = len(battles)
+        battles = judge.with_judge(battles, services.store, blind_only=args.blind_only, tag=args.tag)
+        print(f"(your {mine} votes and {len(battles) - mine} of the judge's verdicts on rounds you did not vote on)")
+    else:  # the fast path: the battles as arrays
+        battles = services.store.battle_columns(blind_only=args.blind_only, tag=args.tag)
     board = ratings.leaderboard(battles, include_ties=not args.exclude_ties)
     board.snapshot_notes = ratings.snapshot_changes(services.store.reported_models())
     print(ratings.format_table(board))
@@ -383,7 +403,7 @@ def cmd_export(services, args) -> int:
 
     try:
         n = exports.export(services.store, args.format, args.out, since=day(args.since), until=day(args.until),
-                           blind_only=args.blind_only, tag=args.tag)
+                           blind_only=args.blind_only, tag=args.tag, include_judge=args.with_judge)
     except OSError as exc:
         raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"exported {n} records to {args.out}")
@@ -435,7 +455,25 @@ def self_check(services) -> int:
     return 0 if ok else 1
 
 
+def cmd_models(services, args) -> int:
+    from .core.library import discover
+
+    if args.use:
+        services.settings.use_found_models = args.use
+        services.save_settings()
+    if args.identify:
+        services.discovery.scan()
+        progress = (lambda p: print(f"\r{p.text()}", end="", file=sys.stderr, flush=True))
+        discover.identify(services, on_progress=None if args.json else progress)
+        if not args.json:
+            print(file=sys.stderr)
+    report = discover.models_report(services, scan_first=not args.identify)
+    print(json.dumps(report, indent=2) if args.json else discover.format_report(report))
+    return 0
+
+
 COMMANDS = {
+    "models": cmd_models,
     "ask": cmd_ask,
     "vote": cmd_vote,
     "leaderboard": cmd_leaderboard,
@@ -443,3 +481,8 @@ COMMANDS = {
     "import": cmd_import,
     "connections": cmd_connections,
 }
+
+
+from .cli_judge import COMMANDS as _JUDGE_COMMANDS  # noqa: E402  (it imports from here only inside functions)
+
+COMMANDS.update(_JUDGE_COMMANDS)

@@ -48,6 +48,12 @@ def arenadesk_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ARENADESK_HOME", str(home))
     for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
+    # Model discovery looks in the user's home and where these variables point (LM Studio,
+    # Ollama, the Hugging Face cache…): a test sees only the folders it builds itself.
+    monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
+    for var in ("USERPROFILE", "APPDATA", "LOCALAPPDATA", "OLLAMA_MODELS", "HF_HOME", "HF_HUB_CACHE",
+                "HUGGINGFACE_HUB_CACHE", "LLAMA_CACHE"):
+        monkeypatch.delenv(var, raising=False)
     return home
 
 

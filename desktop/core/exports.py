@@ -29,6 +29,15 @@
   ``best`` vote among several panes gives one pair per loser); pairs with an
   empty answer or two identical answers are skipped.
 
+Judge votes (an LLM judge's verdicts, see ``core/judge.py``) are left out unless
+``include_judge=True``, and then always marked as the judge's: ``csv`` gets a last
+column ``voter`` (``you`` or ``judge: <model>``, the judge's reason in ``note``);
+``jsonl`` gets ``judge_vote`` records (which ``import_jsonl`` merges); ``fastchat``
+rows carry ``judge: "llm_judge:<model>"`` instead of the user's
+``arena_user_arenadesk``; ``pairs`` get a ``source`` key (``you`` / ``judge:<model>``).
+A judge vote's time filters by when it was judged; ``blind_only`` leaves every judge
+vote out (a judge never votes blind in the user's sense).
+
 Filters (``since``, ``until``, ``blind_only``, ``tag``) mean what they mean for
 ``Store.battles``: vote time, blind votes, the round's tag. For ``jsonl`` they
 select whole conversations that hold at least one matching vote; without
@@ -60,7 +69,7 @@ _FASTCHAT_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "t
 
 # -- entry point -----------------------------------------------------------------------------
 
-def export(store, fmt: str, out_path, **filters) -> int:
+def export(store, fmt: str, out_path, *, include_judge: bool = False, **filters) -> int:
     """Write the store's data in `fmt` to out_path; returns the number of records written
     (csv: votes, jsonl: lines after the header, fastchat: battles, pairs: pairs)."""
     if fmt not in FORMATS:
@@ -71,6 +80,8 @@ def export(store, fmt: str, out_path, **filters) -> int:
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
+    if include_judge:
+        filters["include_judge"] = True
     try:
         n = {"csv": _export_csv, "jsonl": _export_jsonl, "fastchat": _export_fastchat, "pairs": _export_pairs}[fmt](
             store, tmp, filters
@@ -228,6 +239,9 @@ def _export_csv(store, path: Path, filters) -> int:
               "system_prompt", "prompt", "outcome", "winner", "note"]
     for k in range(panes):
         header += [f"{_pane_prefix(k)}_{f}" for f in _PANE_FIELDS]
+    judged = _JudgeData(store, filters) if filters.get("include_judge") else None
+    if judged is not None:
+        header.append("voter")
     names = data.names()
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
@@ -246,19 +260,41 @@ def _export_csv(store, path: Path, filters) -> int:
                 winner = names.get(best["model_ref"], best["model"]) if best else ""
             row = [v["uid"], _iso(v["created_at"]), _iso(v["updated_at"]), conv["uid"], conv["title"], rnd["turn"],
                    rnd["tag"] or "", v["blind"], rnd["system_prompt"], rnd["prompt"], v["outcome"], winner, v["note"]]
-            for k in range(panes):
-                p = shown[k] if k < len(shown) else None
-                if p is None:
-                    row += [""] * len(_PANE_FIELDS)
-                    continue
-                ttft = (p["first_token_at"] - p["started_at"]) if p["first_token_at"] and p["started_at"] else None
-                tps = decode_rate(p["tokens_out"], p["first_token_at"], p["last_token_at"], p["finished_at"])
-                row += [names.get(p["model_ref"], p["model"]), p["model_ref"], p["engine"], p["text"], p["status"],
-                        p["stars"], p["tokens_in"], p["tokens_out"],
-                        None if ttft is None else round(ttft, 4), None if tps is None else round(tps, 2),
-                        p["cost_usd"], p["connection"], p["reported_model"]]
+            row += _pane_cells(shown, panes, names)
+            if judged is not None:
+                row.append("you")
             w.writerow([safe_cell(c) for c in row])
-    return len(data.votes)
+        if judged is not None:
+            jnames = judged.names()
+            for j in judged.votes:
+                rnd = judged.rounds[j["round_id"]]
+                conv = judged.conversations[rnd["conversation_id"]]
+                a, b = judged.responses[j["response_a"]], judged.responses[j["response_b"]]
+                outcome = {"a": "left", "b": "right", "tie": "tie"}[j["winner"]]
+                winner = "" if j["winner"] == "tie" else jnames.get((a if j["winner"] == "a" else b)["model_ref"])
+                row = [j["uid"], _iso(j["created_at"]), _iso(j["created_at"]), conv["uid"], conv["title"],
+                       rnd["turn"], rnd["tag"] or "", 0, rnd["system_prompt"], rnd["prompt"], outcome, winner,
+                       j["reason"]]
+                row += _pane_cells([a, b], panes, jnames)
+                row.append(f"judge: {j['judge_label']}")
+                w.writerow([safe_cell(c) for c in row])
+    return len(data.votes) + (len(judged.votes) if judged is not None else 0)
+
+
+def _pane_cells(shown: list[dict], panes: int, names: dict) -> list:
+    row: list = []
+    for k in range(panes):
+        p = shown[k] if k < len(shown) else None
+        if p is None:
+            row += [""] * len(_PANE_FIELDS)
+            continue
+        ttft = (p["first_token_at"] - p["started_at"]) if p["first_token_at"] and p["started_at"] else None
+        tps = decode_rate(p["tokens_out"], p["first_token_at"], p["last_token_at"], p["finished_at"])
+        row += [names.get(p["model_ref"], p["model"]), p["model_ref"], p["engine"], p["text"], p["status"],
+                p["stars"], p["tokens_in"], p["tokens_out"],
+                None if ttft is None else round(ttft, 4), None if tps is None else round(tps, 2),
+                p["cost_usd"], p.get("connection", ""), p.get("reported_model")]
+    return row
 
 
 # -- JSONL -----------------------------------------------------------------------------------
@@ -320,6 +356,15 @@ def _export_jsonl(store, path: Path, filters) -> int:
         "JOIN responses pb ON pb.id = b.response_b WHERE b.vote_id = v.id ORDER BY b.id) AS x)) "
         f"FROM votes v JOIN rounds r ON r.id = v.round_id WHERE {in_r}"),
     ]
+    if filters.get("include_judge") and not filters.get("blind_only"):
+        queries.append(
+            ("j", "SELECT j.id, json_object('type', 'judge_vote', 'uid', j.uid, 'round', r.uid, 'a', pa.uid, "
+             "'b', pb.uid, 'judge', j.judge_label, 'judge_ref', j.judge_ref, 'judge_choice', j.judge_choice, "
+             "'verdict_ab', j.verdict_ab, 'verdict_ba', j.verdict_ba, 'winner', j.winner, 'reason_ab', j.reason_ab, "
+             "'reason_ba', j.reason_ba, 'raw_ab', j.raw_ab, 'raw_ba', j.raw_ba, 'error', j.error, "
+             f"'reference', j.reference, 'created_at', {_num('j.created_at')}) "
+             "FROM judge_votes j JOIN rounds r ON r.id = j.round_id JOIN responses pa ON pa.id = j.response_a "
+             f"JOIN responses pb ON pb.id = j.response_b WHERE {in_r}"))
     header = {"type": HEADER_TYPE, "version": JSONL_VERSION, "app": f"ArenaDesk {__version__}",
               "exported_at": time.time(), "filters": {k: v for k, v in filters.items() if v}}
     n = 0
@@ -355,7 +400,7 @@ def import_jsonl(store, path) -> str:
     There are no deletion records: a conversation or vote deleted here comes back if
     the file still holds it (delete it on both machines, or export after deleting)."""
     path = Path(path)
-    recs: dict[str, list[dict]] = {"conversation": [], "round": [], "response": [], "vote": []}
+    recs: dict[str, list[dict]] = {"conversation": [], "round": [], "response": [], "vote": [], "judge_vote": []}
     unknown = 0
     with open(path, encoding="utf-8") as fh:
         header = None
@@ -521,11 +566,32 @@ def import_jsonl(store, path) -> str:
                        new_battles)
         battles_added = len(new_battles)
 
+        # A judge's verdicts stay a judge's: they go back to judge_votes, never to votes.
+        rows = []
+        for j in recs["judge_vote"]:
+            rid, a, b = round_ids.get(j.get("round")), resp_ids.get(j.get("a")), resp_ids.get(j.get("b"))
+            verdicts = [j.get(k) for k in ("verdict_ab", "verdict_ba", "winner")]
+            if (rid is None or a is None or b is None or a[1] != rid or b[1] != rid or not j.get("judge_ref")
+                    or any(v not in (None, "a", "b", "tie") for v in verdicts)):
+                skipped["judge_vote"] += 1
+                continue
+            rows.append((j["uid"], rid, a[0], b[0], str(j["judge_ref"]), str(j.get("judge") or j["judge_ref"]),
+                         str(j.get("judge_choice") or ""), *verdicts, str(j.get("reason_ab") or ""),
+                         str(j.get("reason_ba") or ""), str(j.get("raw_ab") or ""), str(j.get("raw_ba") or ""),
+                         j.get("error"), j.get("reference"), float(j.get("created_at") or 0)))
+        before = db.total_changes
+        db.executemany(
+            "INSERT OR IGNORE INTO judge_votes (uid, round_id, response_a, response_b, judge_ref, judge_label, "
+            "judge_choice, verdict_ab, verdict_ba, winner, reason_ab, reason_ba, raw_ab, raw_ba, error, reference, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        added["judge_vote"] = db.total_changes - before
+
     total = {k: len(v) for k, v in recs.items()}
     parts = [
         f"Imported {path.name}: {added['conversation']} new conversations, {added['round']} rounds, "
         f"{added['response']} answers, {added['vote']} votes ({battles_added} battles)"
-        + (f"; {votes_updated} votes updated to the newer choice" if votes_updated else "") + "."
+        + (f"; {votes_updated} votes updated to the newer choice" if votes_updated else "")
+        + (f"; {added['judge_vote']} judge votes (kept apart from yours)" if added["judge_vote"] else "") + "."
     ]
     already = sum(total[k] - added[k] - skipped[k] for k in recs) - votes_updated
     if already:
@@ -584,6 +650,25 @@ def _export_fastchat(store, path: Path, filters) -> int:
             "language": "unknown",
             "tstamp": v["created_at"],
         })
+    if filters.get("include_judge"):
+        judged = _JudgeData(store, filters)
+        jnames = judged.names()
+        for j, rnd, a, b in judged.rows():
+            conv_a = _with_tokens(judged.history(rnd, a["slot"]) + [{"role": "user", "content": rnd["prompt"]}], a)
+            conv_b = _with_tokens(judged.history(rnd, b["slot"]) + [{"role": "user", "content": rnd["prompt"]}], b)
+            out.append({
+                "question_id": rnd["uid"],
+                "model_a": jnames.get(a["model_ref"], a["model"]),
+                "model_b": jnames.get(b["model_ref"], b["model"]),
+                "winner": _FASTCHAT_WINNER[j["winner"]],
+                "judge": f"llm_judge:{j['judge_label']}",
+                "conversation_a": conv_a,
+                "conversation_b": conv_b,
+                "turn": len(conv_a) // 2,
+                "anony": False,
+                "language": "unknown",
+                "tstamp": j["created_at"],
+            })
     out.sort(key=lambda x: x["tstamp"])
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(out, fh, indent=2, ensure_ascii=False)
@@ -594,20 +679,83 @@ def _export_fastchat(store, path: Path, filters) -> int:
 
 def _export_pairs(store, path: Path, filters) -> int:
     data = _Data(store, filters)
+    marked = bool(filters.get("include_judge"))
+    rows = [(data, rnd, a, b, winner, "you") for _v, rnd, a, b, winner in _battle_rows(data)]
+    if marked:
+        judged = _JudgeData(store, filters)
+        rows += [(judged, rnd, a, b, j["winner"], f"judge:{j['judge_label']}") for j, rnd, a, b in judged.rows()]
     n = 0
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        for _v, rnd, a, b, winner in _battle_rows(data):
+        for src, rnd, a, b, winner, source in rows:
             if winner not in ("a", "b"):
                 continue
             chosen, rejected = (a, b) if winner == "a" else (b, a)
             if not chosen["text"].strip() or not rejected["text"].strip() or chosen["text"] == rejected["text"]:
                 continue
             head = [{"role": "system", "content": rnd["system_prompt"]}] if rnd["system_prompt"].strip() else []
-            prompt = head + data.history(rnd, chosen["slot"]) + [{"role": "user", "content": rnd["prompt"]}]
-            fh.write(json.dumps({
+            prompt = head + src.history(rnd, chosen["slot"]) + [{"role": "user", "content": rnd["prompt"]}]
+            record = {
                 "prompt": prompt,
                 "chosen": [{"role": "assistant", "content": chosen["text"]}],
                 "rejected": [{"role": "assistant", "content": rejected["text"]}],
-            }, ensure_ascii=False) + "\n")
+            }
+            if marked:
+                record["source"] = source
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+# -- judge votes -----------------------------------------------------------------------------
+
+class _JudgeData(_Data):
+    """A judge's verdicts with the rounds, answers and earlier turns they need, in the shape
+    `_Data` gives the user's votes (so history() and names() work the same)."""
+
+    def __init__(self, store, filters):
+        sql, args = "", []
+        if filters.get("since") is not None:
+            sql += " AND j.created_at >= ?"
+            args.append(filters["since"])
+        if filters.get("until") is not None:
+            sql += " AND j.created_at < ?"
+            args.append(filters["until"])
+        if filters.get("tag"):
+            sql += " AND r.tag = ?"
+            args.append(filters["tag"])
+        if filters.get("blind_only"):
+            sql += " AND 0"  # a judge never votes blind in the user's sense
+        keys = ("id", "uid", "round_id", "response_a", "response_b", "judge_label", "winner", "reason", "created_at")
+        self.votes = [dict(zip(keys, r)) for r in store.query(
+            "SELECT j.id, j.uid, j.round_id, j.response_a, j.response_b, j.judge_label, j.winner, "
+            "CASE WHEN j.reason_ab != '' THEN j.reason_ab ELSE j.reason_ba END, j.created_at "
+            "FROM judge_votes j JOIN rounds r ON r.id = j.round_id WHERE j.winner IS NOT NULL" + sql
+            + " ORDER BY j.created_at, j.id", args)]
+        convs = sorted({r[0] for r in store.query(
+            "SELECT r.conversation_id FROM judge_votes j JOIN rounds r ON r.id = j.round_id "
+            "WHERE j.winner IS NOT NULL" + sql, args)})
+        marks = ", ".join("?" * len(convs)) or "NULL"
+        self.conversations = {
+            r[0]: dict(zip(("id", "uid", "title", "created_at", "blind"), r))
+            for r in store.query(f"SELECT id, uid, title, created_at, blind FROM conversations WHERE id IN ({marks})",
+                                 convs)
+        }
+        self.rounds = {
+            r[0]: dict(zip(("id", "uid", "conversation_id", "turn", "prompt", "system_prompt", "tag", "blind",
+                            "created_at"), r))
+            for r in store.query("SELECT id, uid, conversation_id, turn, prompt, system_prompt, tag, blind, created_at "
+                                 f"FROM rounds WHERE conversation_id IN ({marks})", convs)
+        }
+        self.responses, self.by_round = {}, {}
+        for r in store.query(f"SELECT {_RESP_COLS} FROM responses WHERE round_id IN (SELECT id FROM rounds "
+                             f"WHERE conversation_id IN ({marks})) ORDER BY round_id, position", convs):
+            d = dict(zip(_RESP_KEYS, r))
+            self.responses[d["id"]] = d
+            self.by_round.setdefault(d["round_id"], []).append(d)
+        self.battles = {}
+        self._rounds_by_conv = None
+
+    def rows(self):
+        """(judge vote, round, response a, response b) for every verdict."""
+        for j in self.votes:
+            yield j, self.rounds[j["round_id"]], self.responses[j["response_a"]], self.responses[j["response_b"]]

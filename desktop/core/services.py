@@ -4,6 +4,8 @@ built once and handed to whoever needs them (the window, the command line, tests
 from __future__ import annotations
 
 import threading
+import functools
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +70,16 @@ class Services:
             with self._gates_lock:
                 self._gates.clear()  # a new limit applies to the next answers (running ones keep their gate)
 
+    @functools.cached_property
+    def discovery(self):
+        """Models found in other tools' folders, and the background job that identifies them."""
+        from .library.discover import Discovery
+
+        return Discovery(self)
+
     def close(self) -> None:
+        if "discovery" in self.__dict__:
+            self.discovery.stop()
         self.engines.reset()
         self.store.close()
 
@@ -95,11 +106,28 @@ class Services:
                                 (str(path), st.st_size, st.st_mtime))
         if rows and rows[0][0]:
             return f"sha256:{rows[0][0]}"
+        from .library import discover
+
+        found = discover.known_sha256(self, path, st)  # a model found in another tool's folder
+        if found:
+            return f"sha256:{found}"
         digest = sha256_file(path)
         with self.store.transaction() as db:
             db.execute("UPDATE local_models SET sha256 = ? WHERE path = ? AND size = ? AND mtime = ?",
                        (digest, str(path), st.st_size, st.st_mtime))
+        discover.remember_sha256(self, path, st, digest)
         return f"sha256:{digest}"
+
+    def local_model_name(self, choice: ModelChoice) -> str:
+        """The name answers are recorded under: a found model's own name ("llama3.2:3b", where the
+        file is an Ollama blob named by its hash), else the file's name."""
+        if choice.model != "default":
+            from .library.discover import origin_of
+
+            origin = origin_of(self, Path(os.path.expanduser(choice.model)))
+            if origin:
+                return origin[1]
+        return choice.label
 
     # -- connections ----------------------------------------------------------------------
     def connection(self, connection_id: str) -> Connection:
@@ -133,7 +161,8 @@ class Services:
             from .engines.local import LocalEngine
 
             path = self.local_model_path(choice.model)
-            return LocalEngine(path, self.settings.runtime, ref=self.local_model_ref(path), name=choice.label,
+            return LocalEngine(path, self.settings.runtime, ref=self.local_model_ref(path),
+                               name=self.local_model_name(choice),
                                log_dir=self.folders.logs)
         from .engines.openai_api import OpenAIEngine
 

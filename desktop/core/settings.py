@@ -61,6 +61,15 @@ def openai_connection() -> Connection:
 
 
 @dataclass
+class Judging:
+    """The LLM judge and the "can I switch?" verdict (core/judge.py, core/verdict.py)."""
+
+    count_in_leaderboard: bool = False  # a judge's verdicts join your leaderboard only when you switch this on
+    local_watts: float = 0.0  # your machine's extra draw while a local model answers (0: local answers are free)
+    usd_per_kwh: float = 0.0  # what your electricity costs
+
+
+@dataclass
 class Settings:
     version: int = SCHEMA_VERSION
     connections: list[Connection] = field(default_factory=lambda: [openai_connection()])
@@ -71,6 +80,11 @@ class Settings:
     runtime: LocalRuntime = field(default_factory=LocalRuntime)
     blind: bool = False
     theme: str = "system"  # system | light | dark
+    # Models found in other tools' folders (LM Studio, Ollama…): "ask" until the first window
+    # has offered them, then "yes" or "no" (Models → Installed changes it).
+    use_found_models: str = "ask"
+    model_folders: list[str] = field(default_factory=list)  # more folders to look for .gguf files in
+    judging: Judging = field(default_factory=Judging)
 
     def to_dict(self) -> dict:
         return asdict(self)

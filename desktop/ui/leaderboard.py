@@ -49,11 +49,13 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableView,
     QTabWidget,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from ..core import exports, ratings
+from ..core import exports, judge, ratings, verdict
 from .inbox import Inbox
 
 ALL_TAGS = "All prompts"
@@ -76,9 +78,41 @@ class Filters:
     blind_only: bool = False
     tag: str | None = None
     include_ties: bool = True
+    with_judge: bool = False  # the judge's verdicts on rounds you did not vote on join the board
 
     def store_filters(self) -> dict:
         return {"since": self.since, "until": self.until, "blind_only": self.blind_only, "tag": self.tag}
+
+
+@dataclass
+class JudgePanel:
+    """What the "Judge & switch" tab shows, computed off the GUI thread with the board."""
+
+    contestants: list[verdict.Contestant]
+    switch: verdict.SwitchVerdict | None
+    switch_problem: str  # why there is no verdict (plain words), when there is none
+    calibration: judge.Calibration | None
+    judge_board: ratings.Board | None
+    judged_in_board: int  # the judge's verdicts counted in the main board (0 unless switched on)
+
+
+def judge_panel(store, *, local_ref: str | None, api_ref: str | None, energy: verdict.Energy, rounds: int,
+                seed: int, with_judge: bool, judged_in_board: int = 0) -> JudgePanel:
+    """The verdict for the chosen pair (or the pair with most votes) and the judge's series."""
+    people = verdict.contestants(store)
+    switch, problem = None, ""
+    try:
+        battles = store.battles()
+        if with_judge:
+            battles = judge.with_judge(battles, store)
+        switch = verdict.switch_verdict(store, local_ref, api_ref, energy=energy, battles=battles, rounds=rounds,
+                                        seed=seed)
+    except ValueError as exc:
+        problem = str(exc)
+    ref = judge.latest_judge(store)
+    cal = judge.calibration(store, ref) if ref else None
+    jb = ratings.leaderboard(judge.battles(store, ref), rounds=rounds, seed=seed) if ref else None
+    return JudgePanel(people, switch, problem, cal, jb, judged_in_board)
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -184,6 +218,27 @@ class WinRateModel(QAbstractTableModel):
                 return f"{self.labels[i]} has not met {self.labels[j]}"
             return f"{self.labels[i]} won {rate:.0%} of {n} battles against {self.labels[j]} (ties count half)"
         return None
+
+
+SWITCH_HEADERS = ("Category", "Local ≥ API (95% CI)", "Head to head", "Cost per answer (local / API)",
+                  "Saving a month", "Verdict")
+SWITCH_WORDS = {"yes": "Yes: switch", "no": "No: the API model is better", "close": "About as good",
+                "unsure": "Not clear yet", "too_few": "Too few votes"}
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "unknown"
+    return "$0" if x == 0 else f"${x:.3g}"
+
+
+def _plain_label(text: str) -> QLabel:
+    """A wrapping label that never reads its text as HTML (model names and replies are model text)."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.PlainText)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    return label
 
 
 def heat_colour(rate: float) -> QColor:
@@ -361,9 +416,12 @@ class LeaderboardView(QWidget):
     busyChanged = Signal(bool)
     message = Signal(str)
 
-    def __init__(self, store, parent=None, *, rounds: int = 1000, seed: int = 0):
+    def __init__(self, store, parent=None, *, rounds: int = 1000, seed: int = 0, judging=None):
         super().__init__(parent)
         self.store = store
+        # settings.Judging (energy estimate, whether judge verdicts count): the window may hand it over
+        self.energy = verdict.Energy(judging.local_watts, judging.usd_per_kwh) if judging else verdict.Energy()
+        self.panel: JudgePanel | None = None
         self.rounds, self.seed = rounds, seed
         self.board: ratings.Board | None = None
         self._pool = QThreadPool(self)
@@ -374,6 +432,8 @@ class LeaderboardView(QWidget):
         self._computing = False
         self._refreshed_once = False
         self._build()
+        if judging is not None and judging.count_in_leaderboard:
+            self.judge_switch.setChecked(True)
 
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -460,6 +520,7 @@ class LeaderboardView(QWidget):
         bias_lay.addWidget(self.bias_text)
         bias_lay.addStretch(1)
         self.tabs.addTab(bias_page, "Position bias")
+        self.tabs.addTab(self._build_judge_page(), "Can I switch? · Judge")
         root.addWidget(self.tabs, 1)
 
         actions = QHBoxLayout()
@@ -488,6 +549,53 @@ class LeaderboardView(QWidget):
         self.tag.activated.connect(self.refresh)
         self.refresh_button.clicked.connect(self.refresh)
 
+    def _build_judge_page(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        pick = QHBoxLayout()
+        pick.addWidget(QLabel("Can I switch from"))
+        self.switch_api = QComboBox()
+        self.switch_api.setToolTip("The API model you use now")
+        pick.addWidget(self.switch_api)
+        pick.addWidget(QLabel("to"))
+        self.switch_local = QComboBox()
+        self.switch_local.setToolTip("The local model you could run instead")
+        pick.addWidget(self.switch_local)
+        pick.addStretch(1)
+        lay.addLayout(pick)
+        self.switch_summary = _plain_label("")
+        self.switch_summary.setObjectName("switchVerdict")
+        lay.addWidget(self.switch_summary)
+        self.switch_table = QTableWidget(0, len(SWITCH_HEADERS))
+        self.switch_table.setHorizontalHeaderLabels(SWITCH_HEADERS)
+        self.switch_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.switch_table.verticalHeader().setVisible(False)
+        self.switch_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.switch_table.horizontalHeader().setStretchLastSection(True)
+        self.switch_table.setAccessibleName("Can I switch, per category")
+        lay.addWidget(self.switch_table, 1)
+
+        self.judge_switch = QCheckBox("Count the judge's verdicts in my leaderboard (rounds I did not vote on)")
+        self.judge_switch.setToolTip("Off: your leaderboard holds your votes only. The judge's own ratings are "
+                                     "always shown below, as a separate series.")
+        lay.addWidget(self.judge_switch)
+        self.judge_text = _plain_label("")
+        self.judge_text.setObjectName("judgeCalibration")
+        lay.addWidget(self.judge_text)
+        self.judge_model = LeaderboardModel(self)
+        self.judge_table = QTableView()
+        self.judge_table.setModel(self.judge_model)
+        self.judge_table.setEditTriggers(QTableView.NoEditTriggers)
+        self.judge_table.verticalHeader().setVisible(False)
+        self.judge_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+        self.judge_table.setAccessibleName("The judge's leaderboard")
+        lay.addWidget(self.judge_table, 1)
+
+        self.switch_api.activated.connect(self.refresh)
+        self.switch_local.activated.connect(self.refresh)
+        self.judge_switch.toggled.connect(self.refresh)
+        return page
+
     # -- filters ------------------------------------------------------------------------
     def filters(self) -> Filters:
         since = until = None
@@ -495,11 +603,13 @@ class LeaderboardView(QWidget):
             since = QDateTime(self.date_from.date(), QTime(0, 0)).toSecsSinceEpoch()
             until = QDateTime(self.date_to.date().addDays(1), QTime(0, 0)).toSecsSinceEpoch()
         return Filters(since=since, until=until, blind_only=self.blind_only.isChecked(),
-                       tag=self.tag.currentData(), include_ties=self.include_ties.isChecked())
+                       tag=self.tag.currentData(), include_ties=self.include_ties.isChecked(),
+                       with_judge=self.judge_switch.isChecked())
 
     def set_filters(self, f: Filters) -> None:
         """Set every filter at once (one refresh); also handy for tests and the main window."""
-        widgets = (self.date_range, self.date_from, self.date_to, self.blind_only, self.include_ties, self.tag)
+        widgets = (self.date_range, self.date_from, self.date_to, self.blind_only, self.include_ties, self.tag,
+                   self.judge_switch)
         for w in widgets:
             w.blockSignals(True)
         try:
@@ -512,6 +622,7 @@ class LeaderboardView(QWidget):
                 self.date_to.setDate(QDateTime.fromSecsSinceEpoch(int(f.until) - 1).date())
             self.blind_only.setChecked(f.blind_only)
             self.include_ties.setChecked(f.include_ties)
+            self.judge_switch.setChecked(f.with_judge)
             self._reload_tags(select=f.tag)
         finally:
             for w in widgets:
@@ -556,25 +667,35 @@ class LeaderboardView(QWidget):
         generation = self._generation
         f = self.filters()
         store, rounds, seed = self.store, self.rounds, self.seed
+        local_ref, api_ref, energy = self.switch_local.currentData(), self.switch_api.currentData(), self.energy
 
         def work():
             started = time.perf_counter()
-            battles = store.battles(**f.store_filters())
+            if f.with_judge:
+                battles = store.battles(**f.store_filters())
+                mine = len(battles)
+                battles = judge.with_judge(battles, store, **f.store_filters())
+            else:  # the fast path: the battles as arrays
+                battles = store.battle_columns(**f.store_filters())
+                mine = len(battles)
             board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed)
             board.snapshot_notes = ratings.snapshot_changes(store.reported_models())
-            return generation, board, time.perf_counter() - started
+            panel = judge_panel(store, local_ref=local_ref, api_ref=api_ref, energy=energy, rounds=rounds, seed=seed,
+                                with_judge=f.with_judge, judged_in_board=len(battles) - mine)
+            return generation, (board, panel), time.perf_counter() - started
 
         self._set_computing(True)
         self.status.setText("Computing…")
         self._run(work, self._computed, self._compute_failed)
 
     def _computed(self, result) -> None:
-        generation, board, seconds = result
+        generation, (board, panel), seconds = result
         if generation != self._generation:  # the filters or the votes changed meanwhile
             self._compute()
             return
         self._set_computing(False)
         self._show(board, seconds)
+        self._show_judge_panel(panel)
         self.computed.emit(board)
 
     def _compute_failed(self, error: str) -> None:
@@ -620,6 +741,52 @@ class LeaderboardView(QWidget):
             f"{board.n_battles} battles · {models} models · {board.rounds} bootstrap rounds · {seconds:.2f} s"
         )
 
+    def _show_judge_panel(self, panel: JudgePanel) -> None:
+        self.panel = panel
+        if panel.judged_in_board:
+            self.verdict.setText(self.verdict.text() + f"\nThis board counts {panel.judged_in_board} of the judge's "
+                                 "verdicts on rounds you did not vote on (switch it off under Can I switch? · Judge).")
+        for combo, engine in ((self.switch_local, "local"), (self.switch_api, "openai")):
+            chosen = combo.currentData()
+            if panel.switch is not None and not chosen:
+                chosen = (panel.switch.local if engine == "local" else panel.switch.api).ref
+            combo.blockSignals(True)
+            combo.clear()
+            for c in panel.contestants:
+                if c.engine == engine:
+                    combo.addItem(f"{c.label} ({c.battles} votes)", c.ref)
+            combo.setCurrentIndex(max(0, combo.findData(chosen)))
+            combo.blockSignals(False)
+        rows = [] if panel.switch is None else [panel.switch.overall] + panel.switch.categories
+        self.switch_table.setRowCount(len(rows))
+        for i, c in enumerate(rows):
+            cells = [
+                "All prompts" if c.category == verdict.ALL else c.category,
+                "—" if c.p is None else f"{c.p:.0%} ({c.lower:.0%}–{c.upper:.0%})",
+                str(c.head_to_head),
+                f"{_usd(c.local_cost)} / {_usd(c.api_cost)}",
+                "unknown" if c.monthly_saving is None else f"${c.monthly_saving:,.2f}",
+                SWITCH_WORDS[c.decision] + (f" ({c.more_votes} more votes)" if c.more_votes else ""),
+            ]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(c.words)
+                self.switch_table.setItem(i, col, item)
+        if panel.switch is None:
+            self.switch_summary.setText(panel.switch_problem)
+        else:
+            self.switch_summary.setText("\n".join(panel.switch.lines()))
+        if panel.calibration is None:
+            self.judge_text.setText("No LLM judge yet (it is optional and off). To try one, check it against your "
+                                    "own votes first: arenadesk judge calibrate --judge local:default")
+            self.judge_model.set_rows([])
+        else:
+            lines = panel.calibration.lines()
+            lines.append(f"{panel.calibration.judge_label}'s own ratings, from its verdicts only "
+                         "(a separate series; your votes are not in it):")
+            self.judge_text.setText("\n".join(lines))
+            self.judge_model.set_rows(panel.judge_board.rows if panel.judge_board else [])
+
     # -- exports and import -------------------------------------------------------------
     def export_as(self, fmt: str, path: str | None = None) -> None:
         """Ask for a file (unless `path` is given) and export the votes matching the filters."""
@@ -629,8 +796,9 @@ class LeaderboardView(QWidget):
             if not path:
                 return
         store, filters = self.store, self.filters().store_filters()
+        with_judge = self.judge_switch.isChecked()  # the judge's verdicts go out only when they count, marked
         self.status.setText(f"Exporting to {path}…")
-        self._run(lambda: (path, exports.export(store, fmt, path, **filters)),
+        self._run(lambda: (path, exports.export(store, fmt, path, include_judge=with_judge, **filters)),
                   self._exported, self._export_failed)
 
     def _exported(self, result) -> None:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import secrets as secret_names
+from ..core.library import discover
 from ..core.library import installed as lib
 from ..core.library.catalog import CatalogModel, load_catalog
 from ..core.library.downloads import DownloadManager, DownloadProgress, DownloadRequest, DownloadState
@@ -29,6 +30,8 @@ from ..core.library.hub import Hub, HubFile, HubRepo
 from .confirm import confirm
 from .inbox import Inbox
 
+FOUND_KIND = {"projector": "vision projector", "adapter": "LoRA adapter", "partial": "partial download",
+              "incomplete split": "parts missing", "unreadable": "not a model"}
 FIT_MARK = {Fit.GPU: "✔ GPU", Fit.RAM: "✔ RAM (CPU)", Fit.TOO_LARGE: "✖ too large"}
 ROLE = Qt.UserRole
 
@@ -278,6 +281,24 @@ class LibraryDialog(QDialog):
         self.delete_button.clicked.connect(self.delete_selected)
         for b in (self.default_button, self.delete_button):
             b.setEnabled(False)
+        # Models other apps keep (LM Studio, Ollama…), used where they are: core/library/discover.py.
+        self.use_found = QCheckBox("Use models found in other apps' folders", w)
+        self.use_found.setToolTip("LM Studio, Ollama, GPT4All, Jan, the Hugging Face cache, llama.cpp's cache and "
+                                  "your folders. They are read where they are, never copied, moved or changed.")
+        self.use_found.setChecked(self.services.settings.use_found_models == "yes")
+        self.use_found.toggled.connect(self.set_use_found)
+        self.add_folder_button = QPushButton("Add folder…", w)
+        self.add_folder_button.setToolTip("Look for .gguf files in one more folder (and use them where they are)")
+        self.add_folder_button.clicked.connect(self.choose_folder)
+        self.rescan_button = QPushButton("Scan again", w)
+        self.rescan_button.clicked.connect(self.rescan)
+        self.found_status = QLabel(w)
+        self.found_status.setWordWrap(True)
+        found_row = QHBoxLayout()
+        found_row.addWidget(self.use_found)
+        found_row.addWidget(self.found_status, 1)
+        found_row.addWidget(self.add_folder_button)
+        found_row.addWidget(self.rescan_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.import_button)
         buttons.addWidget(self.copy_on_import)
@@ -288,7 +309,14 @@ class LibraryDialog(QDialog):
         lay.addWidget(self.installed_tree, 1)
         lay.addWidget(self.installed_details)
         lay.addWidget(self.disk_label)
+        lay.addLayout(found_row)
         lay.addLayout(buttons)
+        self._found_listener = lambda p: self._inbox.post(self._on_identify_progress, p)  # a worker calls it
+        self.services.discovery.subscribe(self._found_listener)
+        if self.services.discovery.last_scan is None:
+            self.rescan()
+        else:
+            self._show_scan(self.services.discovery.last_scan)
         return w
 
     # -- workers --------------------------------------------------------------------------------
@@ -580,7 +608,7 @@ class LibraryDialog(QDialog):
         t.clear()
         for m in models:
             source = m.source or ("imported" if not m.managed else "")
-            if not m.managed:
+            if not m.managed and not m.found_in:
                 source += " (in place)"
             item = QTreeWidgetItem([m.name, m.quant or "", m.architecture or "", fmt_bytes(m.size), source,
                                     "✔" if m.is_default else ""])
@@ -589,6 +617,8 @@ class LibraryDialog(QDialog):
             if m.error:
                 item.setText(0, f"{m.name}  ⚠")
                 item.setToolTip(0, m.error)
+                if m.found_in and m.kind != "model":  # what it is, where the quantisation would be
+                    item.setText(1, FOUND_KIND.get(m.kind, m.kind))
             t.addTopLevelItem(item)
             if current is not None and m.choice == current:
                 t.setCurrentItem(item)
@@ -605,12 +635,15 @@ class LibraryDialog(QDialog):
     def _installed_selected(self, item, _prev=None) -> None:
         m = item.data(0, ROLE) if item is not None else None
         self.default_button.setEnabled(bool(m) and m.available and not m.is_default)
-        self.delete_button.setEnabled(bool(m) and not m.embedded)
+        self.delete_button.setEnabled(bool(m) and not m.embedded and not m.found_in)
         self.delete_button.setText("Delete…" if not m or m.managed else "Remove from library…")
         if m is None:
             self.installed_details.setText("")
             return
         bits = [str(m.path)]
+        if m.found_in:
+            bits[0] = f"{m.display_name.removesuffix(' (unavailable)')}, used where it is: {m.path}"
+            bits += [f"Also in {where}" for where in m.also]
         if m.error:
             bits.append(m.error)
         else:
@@ -620,6 +653,65 @@ class LibraryDialog(QDialog):
             if not m.chat_template:
                 bits.append("No chat template: answers use a plain transcript format.")
         self.installed_details.setText("\n".join(bits))
+
+    # -- found in other apps' folders --------------------------------------------------------------
+    def set_use_found(self, on: bool) -> None:
+        discover.set_use(self.services, on)
+        self.refresh_installed()
+        self.modelsChanged.emit()
+        if on:
+            self.services.discovery.start_identifying()
+
+    def rescan(self) -> None:
+        self.rescan_button.setEnabled(False)
+        self.found_status.setText("Looking for models in other apps' folders…")
+
+        def done(result):
+            self.rescan_button.setEnabled(True)
+            self._show_scan(result)
+            self.refresh_installed()
+            self.modelsChanged.emit()
+            if self.services.settings.use_found_models == "yes":
+                self.services.discovery.start_identifying()
+
+        def failed(exc):
+            self.rescan_button.setEnabled(True)
+            self.found_status.setText(f"Could not look for models: {exc}")
+
+        self._run(self.services.discovery.scan, done, failed)
+
+    def _show_scan(self, result) -> None:
+        usable = len(result.models)
+        other = len(result.found) - usable
+        text = (f"Found {usable} model{'s' if usable != 1 else ''} in {len(result.places)} folder"
+                f"{'s' if len(result.places) != 1 else ''} of other apps ({result.seconds:.2f} s)")
+        if other:
+            text += f"; {other} other file{'s' if other != 1 else ''} that cannot answer alone"
+        self.found_status.setText(text + "." + "".join(f"\n{p}" for p in result.problems))
+        self.found_status.setToolTip("Looked in:\n" + "\n".join(f"{p.tool}: {p.root} ({p.why})"
+                                                                  for p in result.places))
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder with GGUF models", os.path.expanduser("~"))
+        if folder:
+            self.add_folder(folder)
+
+    def add_folder(self, folder: str | os.PathLike) -> None:
+        try:
+            discover.add_folder(self.services, folder)
+        except ValueError as exc:
+            self._show_error("Folder not added", exc)
+            return
+        self.use_found.blockSignals(True)
+        self.use_found.setChecked(True)
+        self.use_found.blockSignals(False)
+        self.rescan()
+
+    def _on_identify_progress(self, p) -> None:
+        self.found_status.setText(p.text())
+        if p.finished:
+            self.refresh_installed()  # details and hashes are in; two files may turn out to be one model
+            self.modelsChanged.emit()
 
     def set_selected_default(self) -> None:
         m = self._selected_installed()
@@ -711,6 +803,7 @@ class LibraryDialog(QDialog):
     def shutdown(self) -> None:
         """Pause running downloads (kept for the next start) and let the workers finish."""
         self.manager.shutdown(timeout=5.0)
+        self.services.discovery.unsubscribe(self._found_listener)
         self.pool.waitForDone(5000)
 
 

@@ -78,6 +78,9 @@ class MainWindow(QMainWindow):
         self._update_key_notice()
         self._fetch_api_models()
         self._warm_local_models()
+        from .found_offer import FoundModelsOffer
+
+        self.found_offer = FoundModelsOffer(self, services, self._inbox, self.refresh_models)
         for w in services.warnings:
             QTimer.singleShot(0, lambda w=w: QMessageBox.warning(self, "ArenaDesk", w))
 

@@ -320,3 +320,54 @@ def _parse(mm, path: Path, size: int) -> GGUFInfo:
         tensor_types=dict(tensor_types),
         metadata={k: v for k, v in meta.items() if not isinstance(v, _SkippedArray) and k != "tokenizer.chat_template"},
     )
+
+
+@dataclass(frozen=True)
+class GGUFPeek:
+    """The first keys of a header: enough to tell a model from a vision projector or an adapter."""
+
+    tensor_count: int
+    metadata: dict  # general.* and the architecture's keys, up to the tokenizer's
+
+    @property
+    def architecture(self) -> str | None:
+        v = self.metadata.get("general.architecture")
+        return v if isinstance(v, str) else None
+
+    @property
+    def type(self) -> str | None:
+        """general.type: "model", "mmproj", "adapter", "vocab"… (absent in older files)."""
+        v = self.metadata.get("general.type")
+        return v if isinstance(v, str) else None
+
+
+def peek(path: str | os.PathLike, *, max_keys: int = 256) -> GGUFPeek:
+    """Read the header's leading keys only, stopping at the first tokenizer key.
+
+    Writers put general.* and the architecture's keys first and the tokenizer's long
+    vocabulary after them, so this touches a page or two of the file (microseconds),
+    where read_info walks the whole header. Used to sort found files before anything slow.
+    Raises GGUFError for a file that is not a GGUF.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size < 24:
+            raise GGUFError(f"{path.name} is not a GGUF model file (it is only {size} bytes).")
+        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            if mm[:4] != b"GGUF":
+                raise GGUFError(f"{path.name} is not a GGUF model file (it does not start with 'GGUF').")
+            order = ">" if struct.unpack_from("<I", mm, 4)[0] & 0xFFFF == 0 else "<"
+            cur = _Cursor(mm, order, path)
+            cur.pos = 8
+            tensor_count = cur.scalar("Q")
+            kv_count = cur.scalar("Q")
+            meta: dict = {}
+            for _ in range(min(kv_count, max_keys)):
+                key = cur.string()
+                if key.startswith("tokenizer."):
+                    break
+                meta[key] = cur.value(cur.scalar("I"), key)
+            return GGUFPeek(tensor_count, {k: v for k, v in meta.items() if not isinstance(v, _SkippedArray)})
+    except OSError as exc:
+        raise GGUFError(f"{path} cannot be read: {exc.strerror or exc}.") from None

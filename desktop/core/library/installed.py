@@ -48,6 +48,9 @@ class InstalledModel:
     choice: ModelChoice
     is_default: bool = False
     error: str | None = None  # the file is missing or its header cannot be read
+    found_in: str | None = None  # another tool's folder it was found in (discover.py): "Ollama", "LM Studio"…
+    kind: str = "model"  # for found files: model | projector | adapter | partial | incomplete split | unreadable
+    also: tuple[str, ...] = ()  # found: where else the same file was seen
 
     @property
     def available(self) -> bool:
@@ -55,8 +58,9 @@ class InstalledModel:
 
     @property
     def display_name(self) -> str:
-        """What a model picker shows."""
-        return self.name if self.available else f"{self.name} (unavailable)"
+        """What a model picker shows: a found model says where it came from ("from Ollama: llama3.2:3b")."""
+        name = self.source if self.found_in else self.name
+        return name if self.available else f"{name} (unavailable)"
 
     def describe(self) -> str:
         bits = [b for b in (self.architecture, self.quant) if b]
@@ -141,8 +145,10 @@ def _is_extra_split_part(path: Path) -> bool:
     return split is not None and split[0] != 1
 
 
-def list_installed(services) -> list[InstalledModel]:
-    """The embedded model first, then every model file under the models folder and every imported file."""
+def list_installed(services, *, include_found: bool | None = None) -> list[InstalledModel]:
+    """The embedded model first, then every model file under the models folder and every imported file,
+    then the models found in other tools' folders (when the user chose to use them, or `include_found`)
+    that are not already one of those (same file, or same SHA-256)."""
     from .embedded import NAME
 
     folders = services.folders
@@ -178,6 +184,12 @@ def list_installed(services) -> list[InstalledModel]:
     if stale:
         with services.store.transaction() as db:
             db.executemany("DELETE FROM local_models WHERE path = ?", [(s,) for s in stale])
+    if include_found is None:
+        include_found = services.settings.use_found_models == "yes"
+    if include_found:
+        from .discover import found_entries
+
+        out += found_entries(services, out)
     return out
 
 
@@ -231,6 +243,10 @@ def delete(services, model: InstalledModel) -> str:
     """Delete a model under the models folder, or forget an in-place import. Returns what was done."""
     if model.embedded:
         raise ValueError("The built-in model cannot be deleted; it is what ArenaDesk answers with offline.")
+    if model.found_in:
+        raise ValueError(f"{model.display_name} belongs to {model.found_in}: ArenaDesk never deletes another "
+                         f"app's files. Remove it in {model.found_in}, or stop using found models "
+                         "(Models → Installed).")
     services.engines.drop(model.choice)  # unload it first: an open file cannot be deleted on Windows
     what = f"Removed {model.path.name} from the library; the file itself was left where it is."
     # A symbolic link placed in the models folder (to a file kept elsewhere) is listed because it is there:

@@ -1,1 +1,1 @@
-from .db import Battle, ConversationRow, NewerDatabase, ResponseRow, RoundRow, SlotSpec, Store, VoteRow  # noqa: F401
+from .db import Battle, BattleColumns, ConversationRow, NewerDatabase, ResponseRow, RoundRow, SlotSpec, Store, VoteRow  # noqa: F401

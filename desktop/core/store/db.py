@@ -137,6 +137,68 @@ class Battle:
     panes: int = 2  # answers shown in its round (left/right only means something with two)
 
 
+WINNER_CODES = ("a", "b", "tie", "both_bad")  # BattleColumns.winner holds the index
+
+
+@dataclass
+class BattleColumns:
+    """Battles as arrays, oldest first: what the leaderboard reads (Store.battle_columns).
+
+    Models and labels are indices into `refs` and `labels`; `winner` indexes WINNER_CODES."""
+
+    refs: list[str]
+    labels: list[str]
+    model_a: "np.ndarray"
+    model_b: "np.ndarray"
+    label_a: "np.ndarray"
+    label_b: "np.ndarray"
+    winner: "np.ndarray"
+    blind: "np.ndarray"
+    position_a: "np.ndarray"
+    position_b: "np.ndarray"
+    tstamp: "np.ndarray"
+    panes: "np.ndarray"
+    battle_id: "np.ndarray"
+    vote_id: "np.ndarray"
+    round_id: "np.ndarray"
+
+    def __len__(self) -> int:
+        return len(self.model_a)
+
+    @classmethod
+    def from_battles(cls, battles) -> "BattleColumns":
+        """The same arrays from Battle rows (or anything with their attributes), in their order."""
+        import numpy as np
+
+        battles = list(battles)
+        n = len(battles)
+        refs: dict[str, int] = {}
+        labels: dict[str, int] = {}
+        code = {w: i for i, w in enumerate(WINNER_CODES)}
+
+        def col(values, dtype=np.int64):
+            return np.fromiter(values, dtype, n)
+
+        return cls(
+            [], [],  # filled below, once every ref and label has its index
+            col(refs.setdefault(b.model_a, len(refs)) for b in battles),
+            col(refs.setdefault(b.model_b, len(refs)) for b in battles),
+            col(labels.setdefault(b.label_a, len(labels)) for b in battles),
+            col(labels.setdefault(b.label_b, len(labels)) for b in battles),
+            col(code.get(b.winner, -1) for b in battles),
+            col((bool(b.blind) for b in battles), bool),
+            col(b.position_a for b in battles), col(b.position_b for b in battles),
+            col((b.tstamp for b in battles), float), col(getattr(b, "panes", 2) for b in battles),
+            col(getattr(b, "battle_id", i) for i, b in enumerate(battles)),
+            col(getattr(b, "vote_id", getattr(b, "round_id", i)) for i, b in enumerate(battles)),
+            col(getattr(b, "round_id", i) for i, b in enumerate(battles)),
+        )._named(list(refs), list(labels))
+
+    def _named(self, refs: list[str], labels: list[str]) -> "BattleColumns":
+        self.refs, self.labels = refs, labels
+        return self
+
+
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
     "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at, "
@@ -456,6 +518,21 @@ class Store:
         r = rows[0]
         return VoteRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], uid=r[8])
 
+    def _battle_filters(self, since, until, blind_only, tag) -> tuple[str, list]:
+        where, args = "", []
+        if since is not None:
+            where += " AND v.created_at >= ?"
+            args.append(since)
+        if until is not None:
+            where += " AND v.created_at < ?"
+            args.append(until)
+        if blind_only:
+            where += " AND v.blind = 1"
+        if tag:
+            where += " AND r.tag = ?"
+            args.append(tag)
+        return where, args
+
     def battles(
         self,
         *,
@@ -464,7 +541,8 @@ class Store:
         blind_only: bool = False,
         tag: str | None = None,
     ) -> list[Battle]:
-        """Every pairwise outcome, oldest first, filtered by vote time, blindness and tag."""
+        """Every pairwise outcome, oldest first, filtered by vote time, blindness and tag.
+        (The leaderboard reads `battle_columns`, the same rows as arrays, which is several times faster.)"""
         sql = (
             "SELECT b.id, r.id, pa.model_ref, pb.model_ref, pa.model, pb.model, b.winner, v.blind, "
             "pa.position, pb.position, v.created_at, r.tag, n.panes "
@@ -472,23 +550,82 @@ class Store:
             "JOIN (SELECT round_id, COUNT(*) AS panes FROM responses GROUP BY round_id) n ON n.round_id = r.id "
             "JOIN responses pa ON pa.id = b.response_a JOIN responses pb ON pb.id = b.response_b WHERE 1 = 1"
         )
-        args: list = []
-        if since is not None:
-            sql += " AND v.created_at >= ?"
-            args.append(since)
-        if until is not None:
-            sql += " AND v.created_at < ?"
-            args.append(until)
-        if blind_only:
-            sql += " AND v.blind = 1"
-        if tag:
-            sql += " AND r.tag = ?"
-            args.append(tag)
-        sql += " ORDER BY v.created_at, b.id"
+        where, args = self._battle_filters(since, until, blind_only, tag)
+        sql += where + " ORDER BY v.created_at, b.id"
         return [
             Battle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11], r[12])
             for r in self.query(sql, args)
         ]
+
+    def battle_columns(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        blind_only: bool = False,
+        tag: str | None = None,
+    ) -> "BattleColumns":
+        """The rows `battles()` returns, in the same order, as arrays (one query, no object per battle).
+
+        What makes it fast: Python objects are the cost of reading 100,000 battles, so the query
+        returns few of them per row: winner, blindness and positions come back packed into one
+        integer; each distinct (model, label) pair is indexed once; the rounds without exactly two
+        answers are asked for once, not per battle; the sort is numpy's."""
+        import numpy as np
+
+        sql = (
+            "SELECT pa.model_ref, pb.model_ref, pa.model, pb.model, "
+            "(CASE b.winner WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END) "
+            "+ 4 * v.blind + 8 * pa.position + 256 * pb.position, "
+            "v.created_at, b.id, v.id, v.round_id "
+            "FROM battles b JOIN votes v ON v.id = b.vote_id JOIN responses pa ON pa.id = b.response_a "
+            "JOIN responses pb ON pb.id = b.response_b"
+        )
+        where, args = self._battle_filters(since, until, blind_only, tag)
+        if tag:
+            sql += " JOIN rounds r ON r.id = v.round_id"
+        sql += " WHERE 1 = 1" + where
+        rows = self.query(sql, args)
+        # The answers per round, asked once for the rounds that did not have two (a count per
+        # battle would cost as much as the rest of the query).
+        other_panes = dict(self.query("SELECT round_id, COUNT(*) FROM responses GROUP BY round_id "
+                                      "HAVING COUNT(*) != 2"))
+        n = len(rows)
+        if not n:
+            e = np.zeros(0, dtype=np.int64)
+            return BattleColumns([], [], e, e, e, e, e, np.zeros(0, bool), e, e, np.zeros(0), e, e, e, e)
+        ref_a, ref_b, label_a, label_b, packed, tstamp, battle_id, vote_id, round_id = zip(*rows)
+        combo_index: dict[tuple, int] = {}
+        combo = np.fromiter((combo_index.setdefault(c, len(combo_index)) for c in zip(ref_a, ref_b, label_a, label_b)),
+                            np.int64, n)
+        refs: list[str] = []
+        labels: list[str] = []
+        ref_index: dict[str, int] = {}
+        label_index: dict[str, int] = {}
+        parts = np.zeros((len(combo_index), 4), dtype=np.int64)  # ref a, ref b, label a, label b per combo
+        for (ra, rb, la, lb), k in combo_index.items():
+            parts[k] = (ref_index.setdefault(ra, len(ref_index)), ref_index.setdefault(rb, len(ref_index)),
+                        label_index.setdefault(la, len(label_index)), label_index.setdefault(lb, len(label_index)))
+        refs, labels = list(ref_index), list(label_index)
+        packed = np.fromiter(packed, np.int64, n)
+        tstamp = np.fromiter(tstamp, float, n)
+        battle_id = np.fromiter(battle_id, np.int64, n)
+        round_id = np.fromiter(round_id, np.int64, n)
+        panes = np.full(n, 2, dtype=np.int64)
+        if other_panes:
+            keys = np.fromiter(sorted(other_panes), np.int64, len(other_panes))
+            counts = np.fromiter((other_panes[k] for k in keys.tolist()), np.int64, len(other_panes))
+            where = np.searchsorted(keys, round_id)
+            hit = (where < len(keys)) & (keys[np.minimum(where, len(keys) - 1)] == round_id)
+            panes[hit] = counts[where[hit]]
+        order = np.lexsort((battle_id, tstamp))  # ORDER BY v.created_at, b.id
+        cols = parts[combo[order]]
+        packed = packed[order]
+        return BattleColumns(
+            refs, labels, cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], packed & 3, (packed >> 2 & 1).astype(bool),
+            packed >> 3 & 31, packed >> 8 & 255, tstamp[order], panes[order], battle_id[order],
+            np.fromiter(vote_id, np.int64, n)[order], round_id[order],
+        )
 
     def reported_models(self) -> list[tuple[str, str, str, float, float, int]]:
         """For each API contestant, each model name its server reported: (model_ref, label,

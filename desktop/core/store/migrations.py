@@ -110,6 +110,70 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0009_judge_votes",
+        """
+        -- An LLM judge's verdicts: their own kind of vote, never in `votes`/`battles` (the user's),
+        -- so nothing that reads the user's votes can pick one up by accident. One row per pair of
+        -- answers and judge; the pair is judged in both orders (a shown first, then b shown first).
+        CREATE TABLE judge_votes (
+            id           INTEGER PRIMARY KEY,
+            uid          TEXT NOT NULL UNIQUE,
+            round_id     INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+            response_a   INTEGER NOT NULL REFERENCES responses(id) ON DELETE CASCADE,  -- the one shown further left
+            response_b   INTEGER NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+            judge_ref    TEXT NOT NULL,                  -- the judge model's identity (as responses.model_ref)
+            judge_label  TEXT NOT NULL,                  -- its display name
+            judge_choice TEXT NOT NULL DEFAULT '',       -- what picked it: local:<path> | openai:<model>
+            verdict_ab   TEXT CHECK (verdict_ab IN ('a', 'b', 'tie')),  -- a shown first; NULL: unparseable
+            verdict_ba   TEXT CHECK (verdict_ba IN ('a', 'b', 'tie')),  -- b shown first, said in a/b terms
+            winner       TEXT CHECK (winner IN ('a', 'b', 'tie')),      -- both orders together; NULL: not a vote
+            reason_ab    TEXT NOT NULL DEFAULT '',
+            reason_ba    TEXT NOT NULL DEFAULT '',
+            raw_ab       TEXT NOT NULL DEFAULT '',       -- the judge's replies, kept so a verdict can be checked
+            raw_ba       TEXT NOT NULL DEFAULT '',
+            error        TEXT,                           -- the engine failed: no verdict
+            reference    TEXT,                           -- the reference answer shown to the judge, if any
+            created_at   REAL NOT NULL,
+            UNIQUE (judge_ref, response_a, response_b)
+        );
+        CREATE INDEX judge_votes_by_round ON judge_votes(round_id);
+        -- A regenerated answer is another answer: what the judge said about the old one goes.
+        CREATE TRIGGER judge_votes_stale AFTER UPDATE OF text ON responses
+        WHEN OLD.text IS NOT NEW.text
+        BEGIN
+            DELETE FROM judge_votes WHERE response_a = NEW.id OR response_b = NEW.id;
+        END;
+        """,
+    ),
+    (
+        "0008_found_models",
+        """
+        -- GGUF files found in other tools' folders (LM Studio, Ollama, the hub cache…), used in place.
+        -- Rewritten by each scan; sha256 and the header columns are kept while size and mtime hold.
+        CREATE TABLE found_models (
+            path           TEXT PRIMARY KEY,            -- what llama.cpp opens (a split model's first part)
+            tool           TEXT NOT NULL,               -- Ollama, LM Studio… or a folder the user added
+            label          TEXT NOT NULL,               -- the tool's name for it: llama3.2:3b
+            kind           TEXT NOT NULL,               -- model | projector | adapter | partial | incomplete split | unreadable
+            note           TEXT,                        -- why anything but a model is not offered
+            size           INTEGER NOT NULL,            -- all parts together
+            mtime          REAL NOT NULL,
+            identity       TEXT NOT NULL,               -- device:inode of the real file
+            parts          TEXT NOT NULL DEFAULT '[]',  -- a split model's files (JSON list)
+            also           TEXT NOT NULL DEFAULT '[]',  -- where else the same file was seen (JSON list)
+            sha256         TEXT,                        -- computed once in the background, or the store's own
+            examined       INTEGER NOT NULL DEFAULT 0,  -- the full header was read
+            architecture   TEXT,
+            parameters     INTEGER,
+            quant          TEXT,
+            context_length INTEGER,
+            chat_template  INTEGER,
+            position       INTEGER NOT NULL,            -- order of the last scan
+            seen_at        REAL NOT NULL
+        );
+        """,
+    ),
+    (
         "0006_connections_identity",
         """
         -- An API answer's identity is its connection and model, not the model name alone: the
@@ -122,6 +186,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE responses SET connection = 'openai', model_ref = model_ref || '@openai'
             WHERE engine = 'openai' AND instr(model_ref, '@') = 0;
         UPDATE responses SET connection = 'openai' WHERE engine = 'openai' AND connection = '';
+        -- A judge's identity is written the way answers' are (migration 0009 comes first in this list).
+        UPDATE judge_votes SET judge_ref = judge_ref || '@openai'
+            WHERE judge_choice LIKE 'openai:%' AND instr(judge_ref, '@') = 0;
         CREATE INDEX responses_by_ref ON responses(model_ref);
         """,
     ),

@@ -1,0 +1,109 @@
+"""The leaderboard's fast reading path: Store.battle_columns() holds the same battles, in the
+same order, as Store.battles(), and the leaderboard from either is identical, number for number."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from desktop.core import ratings
+from desktop.core.store import BattleColumns, SlotSpec, Store
+from desktop.core.store.db import WINNER_CODES
+
+
+def _fill(store: Store, seed: int = 3) -> None:
+    """A realistic mix: two- to four-answer rounds, blind and not, every outcome, tags, a model
+    compared with itself, a label renamed halfway, shuffled positions, a vote changed later,
+    and votes whose times are out of id order (as after an import from another machine)."""
+    rng = np.random.default_rng(seed)
+    models = [("local", f"model-{i}.gguf", f"sha256:{i:064x}") for i in range(5)] + [("openai", "gpt-4o-mini",
+                                                                                       "gpt-4o-mini")]
+    rounds = []
+    for k in range(160):
+        panes = int(rng.choice([2, 2, 2, 3, 4]))
+        picks = rng.choice(len(models), size=panes, replace=False)
+        if k % 37 == 0:
+            picks[1] = picks[0]  # the same model in two panes
+        positions = rng.permutation(panes)
+        slots = []
+        for slot, (m, pos) in enumerate(zip(picks, positions)):
+            engine, label, ref = models[m]
+            if k > 80 and m == 0:
+                label = "model-0 renamed.gguf"
+            slots.append(SlotSpec(slot, int(pos), engine, label, ref, {}))
+        blind = bool(rng.random() < 0.6)
+        conv = store.new_conversation(blind=blind)
+        rid, _ = store.add_round(conv, f"prompt {k}", slots, blind=blind, tag="work" if k % 3 == 0 else None)
+        if panes == 2:
+            outcome = str(rng.choice(["left", "right", "tie", "both_bad"]))
+            store.cast_vote(rid, outcome)
+        else:
+            outcome = str(rng.choice(["best", "tie", "both_bad"]))
+            store.cast_vote(rid, outcome, best_position=int(rng.integers(0, panes)) if outcome == "best" else None)
+        rounds.append(rid)
+    store.cast_vote(rounds[5], "tie")  # a vote changed later: its battles follow
+    # Vote times out of id order, and a few equal times (the battle id breaks those ties).
+    with store.transaction() as db:
+        db.execute("UPDATE votes SET created_at = created_at - 500 WHERE id % 7 = 0")
+        db.execute("UPDATE votes SET created_at = 12345.0 WHERE id % 11 = 0")
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "cols.sqlite3")
+    _fill(s)
+    yield s
+    s.close()
+
+
+def _as_rows(cols: BattleColumns) -> list[tuple]:
+    return [(int(cols.battle_id[i]), cols.refs[cols.model_a[i]], cols.refs[cols.model_b[i]],
+             cols.labels[cols.label_a[i]], cols.labels[cols.label_b[i]], WINNER_CODES[cols.winner[i]],
+             bool(cols.blind[i]), int(cols.position_a[i]), int(cols.position_b[i]), float(cols.tstamp[i]),
+             int(cols.panes[i]), int(cols.round_id[i])) for i in range(len(cols))]
+
+
+FILTERS = [{}, {"blind_only": True}, {"tag": "work"}, {"since": 12000.0}, {"until": 1e12, "blind_only": True}]
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+def test_columns_hold_the_same_battles_in_the_same_order(store, filters):
+    battles = store.battles(**filters)
+    cols = store.battle_columns(**filters)
+    assert len(battles) > 20
+    assert _as_rows(cols) == [(b.battle_id, b.model_a, b.model_b, b.label_a, b.label_b, b.winner, b.blind,
+                               b.position_a, b.position_b, b.tstamp, b.panes, b.round_id) for b in battles]
+
+
+def _same_board(x: ratings.Board, y: ratings.Board) -> None:
+    assert [vars(r) for r in x.rows] == [vars(r) for r in y.rows]
+    for name in ("win_rate", "battle_counts", "history_t", "history", "bootstrap"):
+        assert np.array_equal(getattr(x, name), getattr(y, name), equal_nan=True), name
+    assert (x.position_bias, x.verdict, x.too_few, x.n_battles, x.n_left_out) == \
+        (y.position_bias, y.verdict, y.too_few, y.n_battles, y.n_left_out)
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+@pytest.mark.parametrize("include_ties,both_bad_as_tie", [(True, True), (True, False), (False, True)])
+def test_leaderboard_from_columns_is_identical(store, filters, include_ties, both_bad_as_tie):
+    kw = dict(include_ties=include_ties, both_bad_as_tie=both_bad_as_tie, rounds=200, seed=4)
+    old = ratings.leaderboard(store.battles(**filters), **kw)
+    new = ratings.leaderboard(store.battle_columns(**filters), **kw)
+    assert old.rows, "the mix should rank some models"
+    _same_board(old, new)
+    # the renamed label is the one shown, as before
+    assert any(r.label == "model-0 renamed.gguf" for r in new.rows) or not any(
+        r.ref.endswith("0" * 64) for r in new.rows)
+
+
+def test_empty_and_self_only_stores(tmp_path):
+    s = Store(tmp_path / "empty.sqlite3")
+    cols = s.battle_columns()
+    assert len(cols) == 0
+    board = ratings.leaderboard(cols)
+    assert board.rows == [] and board.verdict.startswith("No votes yet")
+    conv = s.new_conversation()
+    rid, _ = s.add_round(conv, "p", [SlotSpec(0, 0, "openai", "m", "m", {}), SlotSpec(1, 1, "openai", "m", "m", {})])
+    s.cast_vote(rid, "left")
+    old, new = ratings.leaderboard(s.battles()), ratings.leaderboard(s.battle_columns())
+    assert new.verdict == old.verdict and "compared with itself" in new.verdict
+    s.close()
