@@ -7,48 +7,12 @@ from . import __version__
 from .core.paths import APP_ID, APP_NAME
 
 
-def apply_theme(app, theme: str) -> None:
-    """Light or dark as chosen, or as the system says ("system").
-
-    Qt follows the desktop's scheme where a platform theme reports one (GNOME, KDE,
-    macOS, Windows); elsewhere (plain X11, Xvfb) nothing would change, so the Fusion
-    palette is set here from the resolved scheme.
-    """
-    from PySide6.QtCore import Qt
-
-    hints = app.styleHints()
-    wanted = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}.get(theme, Qt.ColorScheme.Unknown)
-    if hasattr(hints, "setColorScheme"):  # Qt >= 6.8
-        hints.setColorScheme(wanted)
-    dark = wanted == Qt.ColorScheme.Dark or (wanted == Qt.ColorScheme.Unknown and hints.colorScheme() == Qt.ColorScheme.Dark)
-    app.setPalette(dark_palette() if dark else app.style().standardPalette())
-
-
-def dark_palette():
-    from PySide6.QtGui import QColor, QPalette
-
-    p = QPalette()
-    window, base, text = QColor(37, 38, 41), QColor(28, 29, 31), QColor(230, 230, 230)
-    for role, color in (
-        (QPalette.Window, window), (QPalette.WindowText, text), (QPalette.Base, base),
-        (QPalette.AlternateBase, QColor(44, 45, 49)), (QPalette.ToolTipBase, window), (QPalette.ToolTipText, text),
-        (QPalette.Text, text), (QPalette.Button, QColor(50, 52, 56)), (QPalette.ButtonText, text),
-        (QPalette.BrightText, QColor(255, 90, 90)), (QPalette.Link, QColor(110, 160, 255)),
-        (QPalette.Highlight, QColor(59, 111, 214)), (QPalette.HighlightedText, QColor(255, 255, 255)),
-        (QPalette.PlaceholderText, QColor(150, 150, 150)), (QPalette.Mid, QColor(80, 82, 88)),
-        (QPalette.Midlight, QColor(70, 72, 78)), (QPalette.Dark, QColor(20, 20, 22)), (QPalette.Shadow, QColor(0, 0, 0)),
-    ):
-        p.setColor(role, color)
-    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
-        p.setColor(QPalette.Disabled, role, QColor(120, 120, 120))
-    return p
-
-
 def make_app(argv: list[str] | None = None):
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from .core.resources import resource
+    from .ui.theme import load_style
 
     app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
     app.setApplicationName(APP_NAME)
@@ -59,9 +23,7 @@ def make_app(argv: list[str] | None = None):
     icon = resource("icons", f"{APP_ID}.svg")
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
-    style = resource("style", "app.qss")
-    if style.exists():
-        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    load_style(app)
     return app
 
 
@@ -89,6 +51,7 @@ def run_gui(home: str | None = None) -> int:
     from .core.services import Services
     from .core.store.db import NewerDatabase
     from .ui.main_window import MainWindow
+    from .ui.theme import apply_theme
 
     try:
         services = Services.open(home)

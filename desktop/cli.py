@@ -1,13 +1,27 @@
 """The command line: the window by default, and headless commands that drive the
-core end to end (ask, vote, leaderboard, export, import) for scripts and tests."""
+core end to end (ask, vote, leaderboard, export, import) for scripts and tests.
+
+Everything printed that someone else wrote (answers, model names, server errors) goes
+through `say`/`for_terminal`: no escape sequence from a model reaches the terminal (OSC 52
+would write the clipboard, OSC 8 make links, ESC[2J clear the screen). A database that
+cannot be written (full disk, read-only, damaged) is one plain line and exit code 1, never
+a traceback, and a round is called saved only when every answer of it was stored."""
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import threading
 
-from . import __version__
+from . import __version__, suite_cli
+from .core.untrusted import TerminalStream, for_terminal
+
+
+def say(text: str = "", *, end: str = "\n", file=None) -> None:
+    """print() for text that may come from a model or a server."""
+    out = file or sys.stdout
+    out.write(for_terminal(text) + end)
 
 
 def _day(text: str) -> str:
@@ -55,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "named without a connection (a saved connection with this URL is used, with its key)")
     ask.add_argument("--tag", help="a category for this prompt, for filtering the leaderboard")
     ask.add_argument("--json", action="store_true", help="print one JSON object per answer instead of text")
+    ask.add_argument("--plain-transcript", action="store_true",
+                     help="prompt local models with a plain USER:/ASSISTANT: transcript instead of their file's "
+                          "chat template (for a file whose template is broken)")
 
     vote = sub.add_parser("vote", help="rate a recorded round")
     vote.add_argument("round_id", type=int)
@@ -105,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_judge import add_parsers
 
     add_parsers(sub)  # judge, verdict
+    suite_cli.add_parser(sub)
     return p
 
 
@@ -131,34 +149,49 @@ def run(argv: list[str]) -> int:
     from .core.services import Services
     from .core.store.db import NewerDatabase
 
+    for stream in (sys.stdout, sys.stderr):  # a terminal that is not UTF-8 gets '?', not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     try:
         services = Services.open(args.home)
     except NewerDatabase as exc:
-        print(f"arenadesk: {exc}", file=sys.stderr)
+        say(f"arenadesk: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # e.g. the disk filled up while closing interrupted answers
+        say(f"arenadesk: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the data folders cannot be made: a read-only or full disk
+        where = f" {exc.filename}" if exc.filename else ""
+        say(f"arenadesk: cannot create the data folder{where} ({exc.strerror or exc}). Make it writable, or choose "
+            "another data folder with --home (or ARENADESK_HOME).", file=sys.stderr)
         return 2
     for w in services.warnings:
-        print(f"arenadesk: warning: {w}", file=sys.stderr)
+        say(f"arenadesk: warning: {w}", file=sys.stderr)
     try:
         if args.self_check:
             return self_check(services)
         return COMMANDS[args.command](services, args)
     except UsageError as exc:
-        print(f"arenadesk: {exc}", file=sys.stderr)
+        say(f"arenadesk: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.Error as exc:  # the store words its own failures (StorageError); nothing was saved
+        say(f"arenadesk: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     finally:
-        services.close()
+        try:
+            services.close()
+        except sqlite3.Error:
+            pass
 
 
 # -- commands ------------------------------------------------------------------------------
 
 def cmd_ask(services, args) -> int:
-    from dataclasses import replace
-
-    from .core.arena import Round, Slot
+    from .core.connections import contestant_label
     from .core.engines.registry import ModelChoice
-    from .core.services import NeedsKey
+    from .core.session import ComparisonSession, Refused
 
     # Inputs are checked before any work starts (and before a round is recorded).
     if args.base_url:
@@ -182,57 +215,83 @@ def cmd_ask(services, args) -> int:
     for c in choices:
         if c.engine == "openai":
             check_base_url(services.connection(c.connection).base_url)
-    sampling = services.settings.sampling
-    for name in ("max_tokens", "temperature", "seed"):
-        if getattr(args, name) is not None:
-            sampling = replace(sampling, **{name: getattr(args, name)})
-    try:
-        slots = [Slot(c, services.engines.get(c, instance=i), sampling) for i, c in enumerate(choices)]
-    except NeedsKey as exc:
-        print(f"arenadesk: {exc}", file=sys.stderr)
-        return 2
-    system = services.settings.system_prompt if args.system is None else args.system
-    conversation_id = services.store.new_conversation()
-    rnd = Round(services.store, services.prices, conversation_id, args.prompt, slots, system_prompt=system, tag=args.tag)
+    if args.plain_transcript:
+        services.settings.runtime.prompt_format = "transcript"  # this call only: settings are not saved
+    services.settings.blind = False  # the command line shows names; its rounds are not blind
     live = threading.Lock()
+    shown = TerminalStream()
 
-    def on_delta(slot_index, text):
-        if slot_index == 0 and not args.json:
+    def on_delta(pane, text):
+        if pane == 0 and not args.json:
             with live:
-                sys.stdout.write(text)
+                sys.stdout.write(shown.feed(text))
                 sys.stdout.flush()
 
+    session = ComparisonSession(services, on_delta=on_delta)
+    if args.system is not None:
+        session.system_prompt = args.system
+    for i, c in enumerate(choices):
+        session.add_pane(c)
+        for name in ("max_tokens", "temperature", "seed"):
+            if getattr(args, name) is not None:
+                session.set_override(i, name, getattr(args, name))
     if not args.json:
-        print(f"── {slots[0].engine.info.model}")
+        say(f"── {contestant_label(services, choices[0])}")
     try:
-        results = rnd.run(on_delta=on_delta)
+        rnd = session.send(args.prompt, tag=args.tag)
+    except Refused as exc:
+        say(f"arenadesk: {exc}", file=sys.stderr)
+        return 2
+    try:
+        results = session.wait()
     except KeyboardInterrupt:
         # Ctrl+C: stop the answers and let them be saved as cancelled, with their text so far,
         # before the store closes (otherwise they stay "streaming" in the history forever).
-        rnd.cancel()
-        rnd.wait(timeout=5)
+        session.stop()
+        session.wait(timeout=5)
         raise
+    from .core.engines.base import cut_off_note
+
     failed = 0
-    for i, (slot, result) in enumerate(zip(slots, results)):
-        if args.json:
+    for i, (choice, result) in enumerate(zip(choices, results)):
+        if args.json:  # json.dumps escapes every control character: nothing reaches the terminal raw
             print(json.dumps({
-                "round_id": rnd.round_id, "slot": i, "model": slot.engine.info.model, "engine": slot.choice.engine,
-                "connection": slot.choice.connection, "reported_model": result.reported_model, "text": result.text, "status": result.status, "error": result.error,
-                "ttft_s": result.ttft_s, "tokens_per_s": result.tokens_per_s,
+                "round_id": rnd.round_id, "slot": i, "model": contestant_label(services, choice),
+                "engine": choice.engine, "connection": choice.connection, "reported_model": result.reported_model,
+                "text": result.text, "status": result.status, "error": result.error,
+                "finish_reason": result.finish_reason, "max_tokens": result.max_tokens,
+                "reasoning": result.reasoning or None,
+                "ttft_s": result.ttft_s, "first_answer_s": result.first_answer_s, "tokens_per_s": result.tokens_per_s,
                 "tokens_in": result.tokens_in, "tokens_out": result.tokens_out, "cost_usd": result.cost_usd,
             }))
         else:
+            if i == 0:
+                sys.stdout.write(shown.flush())
             if i > 0:
-                print(f"── {slot.engine.info.model}")
-                print(result.text, end="")
+                say(f"── {contestant_label(services, choice)}")
+                say(result.text, end="")
             print()
+            if result.reasoning.strip():
+                say(reasoning_block(result.reasoning))
             if result.error:
-                print(f"   error: {result.error}")
+                say(f"   error: {result.error}")
+            if result.cut_off:
+                say(f"   [{cut_off_note(result.finish_reason, result.max_tokens)}]")
             print(f"   {metrics_line(result)}")
         failed += result.status == "error"
+    unsaved = [e for e in rnd.round.save_errors if e]
+    if unsaved:
+        say(f"arenadesk: round {rnd.round_id} was NOT saved: {unsaved[0]}", file=sys.stderr)
+        return 1
     if not args.json:
-        print(f"(round {rnd.round_id} saved; {vote_hint(rnd.round_id, len(slots))})")
+        print(f"(round {rnd.round_id} saved; {vote_hint(rnd.round_id, len(choices))})")
     return 1 if failed == len(results) else 0
+
+
+def reasoning_block(reasoning: str) -> str:
+    """A model's reasoning, set apart from its answer (indented under a heading)."""
+    lines = reasoning.strip().splitlines()
+    return "   reasoning (before the answer, not part of it):\n" + "\n".join(f"   │ {line}" for line in lines)
 
 
 def vote_hint(round_id: int, answers: int) -> str:
@@ -371,7 +430,7 @@ def cmd_vote(services, args) -> int:
         raise UsageError(f"there is no round {args.round_id}; `arenadesk ask` prints the number of each round") from None
     except ValueError as exc:  # left/right on a round with more than two answers
         raise UsageError(f"round {args.round_id}: {exc}") from None
-    print(f"vote saved: round {args.round_id} → {args.outcome}")
+    print(f"vote saved: round {args.round_id} → {args.outcome}")  # cast_vote raised if it was not
     return 0
 
 
@@ -387,9 +446,12 @@ def cmd_leaderboard(services, args) -> int:
         print(f"(your {mine} votes and {len(battles) - mine} of the judge's verdicts on rounds you did not vote on)")
     else:  # the fast path: the battles as arrays
         battles = services.store.battle_columns(blind_only=args.blind_only, tag=args.tag)
-    board = ratings.leaderboard(battles, include_ties=not args.exclude_ties)
+    filters = [f"tag {args.tag!r}"] if args.tag else []
+    if args.blind_only:
+        filters.append("blind only")
+    board = ratings.leaderboard(battles, include_ties=not args.exclude_ties, filtered=", ".join(filters))
     board.snapshot_notes = ratings.snapshot_changes(services.store.reported_models())
-    print(ratings.format_table(board))
+    say(ratings.format_table(board))  # model names come from imports and servers
     return 0
 
 
@@ -419,7 +481,7 @@ def cmd_import(services, args) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None  # the message names the file and the line
-    print(summary)
+    say(summary)
     return 0
 
 
@@ -480,6 +542,7 @@ COMMANDS = {
     "export": cmd_export,
     "import": cmd_import,
     "connections": cmd_connections,
+    "suite": suite_cli.cmd_suite,
 }
 
 

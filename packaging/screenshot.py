@@ -50,7 +50,8 @@ def main(out: str) -> None:
 def shoot(out: str, base_url: str) -> None:
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from desktop.app import apply_theme, make_app
+    from desktop.app import make_app
+    from desktop.ui.theme import apply_theme
     from desktop.core import secrets
     from desktop.core.services import Services
     from desktop.ui.main_window import MainWindow
@@ -65,9 +66,8 @@ def shoot(out: str, base_url: str) -> None:
     services.secrets.set(secrets.OPENAI, "local-server-needs-no-key", session_only=True)
     apply_theme(app, "light")
     w = MainWindow(services)
-    w.api_models = ["gemma-3-270m-server", "gpt-4o-mini", "gpt-4.1"]
-    w.refresh_models()
-    w.panes[1].set_choices(w._model_items(), prefer="openai:gemma-3-270m-server")
+    w.set_api_models(["gemma-3-270m-server", "gpt-4o-mini", "gpt-4.1"])
+    w.choose_model(1, "openai:gemma-3-270m-server")
     w.resize(1440, 880)
     w.show()
 

@@ -128,7 +128,12 @@ class FaultServer:
             (with a usage chunk, like OpenAI), "unauthorized", "model_not_found",
             "rate_limited" (429 + Retry-After: `retry_after`), "quota", "server_error",
             "cut" (three chunks, then the socket is closed mid-body), "cut_clean" (three
-            chunks, then a clean end without finish_reason or [DONE]), "hang" (never answers)
+            chunks, then a clean end without finish_reason or [DONE]), "hang" (never answers),
+            "invalid_utf8" (a chunk whose bytes are not UTF-8 in the middle of the answer),
+            "echo_key" (HTTP 400 whose message repeats the key whole, without its "sk-" prefix,
+            and the Authorization header),
+            "reasoning" (reasoning_content chunks, then the answer), "think_inline" (<think>…</think>
+            inside the content), "empty" (no text, finish_reason stop), "length" (finish_reason length)
     models: "models" (the ids in `model_ids`), "unauthorized", "server_error", "hang"
     """
 
@@ -300,6 +305,50 @@ def _handler_for(server: FaultServer):
 
         def _answer_cut_clean(self, body):
             self._answer_cut(body, chunked=False)
+
+        def _answer_invalid_utf8(self, body):
+            self._start_stream()
+            self._event(self._chunk(body, "Fine so far. "))
+            good = json.dumps(self._chunk(body, "BROKEN")).encode()
+            self._event(good.replace(b"BROKEN", b"bad \xff\xfe\xc3 bytes"))
+            self._event(self._chunk(body, finish="stop"))
+            self._event(b"[DONE]")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _script(self, body, deltas: list[dict], finish: str):
+            """A stream of the given deltas, then finish_reason, then [DONE]."""
+            self._start_stream()
+            for delta in deltas:
+                chunk = self._chunk(body)
+                chunk["choices"][0]["delta"] = delta
+                self._event(chunk)
+            self._event(self._chunk(body, finish=finish))
+            self._event(b"[DONE]")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _answer_reasoning(self, body):  # DeepSeek, vLLM and llama.cpp's server send it apart
+            self._script(body, [{"role": "assistant", "content": None, "reasoning_content": "The user "},
+                                {"reasoning_content": "wants a greeting."}]
+                         + [{"content": piece} for piece in server.answer_text], "stop")
+
+        def _answer_think_inline(self, body):  # servers that pass the model's tags through
+            self._script(body, [{"content": "<thi"}, {"content": "nk>Greet them.</think>\n\n"}]
+                         + [{"content": piece} for piece in server.answer_text], "stop")
+
+        def _answer_empty(self, body):
+            self._script(body, [{"role": "assistant", "content": ""}], "stop")
+
+        def _answer_length(self, body):
+            self._script(body, [{"content": piece} for piece in server.answer_text[:2]], "length")
+
+        def _answer_echo_key(self, body):
+            key = self._key()
+            bare = key.split("-")[-1]  # sk-proj-XXXX -> XXXX: a server that strips the prefix
+            self._json(400, {"error": {"message": f"Token {bare} is not valid here (you sent {key!r}, header "
+                                                  f"{self.headers.get('Authorization')!r}).",
+                                       "type": "invalid_request_error", "param": None, "code": None}})
 
     return Handler
 

@@ -8,12 +8,13 @@ window turns them into Qt signals.
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from .engines.base import Done, Engine, Error, Recorder, Result, TextDelta
+from .engines.base import Done, Engine, Error, Recorder, Result, TextDelta, cut_off_note
 from .engines.registry import ModelChoice
 from .pricing import Prices
 from .settings import Sampling
@@ -29,7 +30,7 @@ class Slot:
     choice: ModelChoice
     engine: Engine
     params: Sampling
-    history: list[dict] = field(default_factory=list)  # earlier user/assistant turns of this pane
+    history: list[dict] = field(default_factory=list)  # the turns this pane's model is shown before the prompt
 
     def messages(self, prompt: str, system_prompt: str = "", history: list[dict] | None = None) -> list[dict]:
         head = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
@@ -68,6 +69,7 @@ class Round:
             conversation_id, prompt, specs, system_prompt=system_prompt, blind=blind, tag=tag
         )
         self.results: list[Result | None] = [None] * len(slots)
+        self.save_errors: list[str | None] = [None] * len(slots)  # why an answer could not be stored
         self._cancelled = [False] * len(slots)
         self._threads: list[threading.Thread | None] = [None] * len(slots)
         # The conversation each pane had before this round: what its model is shown, every time
@@ -150,9 +152,14 @@ class Round:
         try:
             result.cost_usd = self.cost(slot, result)
             self.store.save_response(self.response_ids[i], result)
+            self.save_errors[i] = None
+        except Exception as exc:  # a full disk, a read-only file: the answer exists on screen only, and says so
+            self.save_errors[i] = str(exc)
+            said = f"{result.error} " if result.error else ""
+            result.status, result.error_kind = "error", "storage"
+            result.error = f"{said}This answer was not saved: {exc}"
         finally:
             # Whatever happens to the bookkeeping, the pane hears that its answer ended.
-            slot.history = self._earlier[i] + turn_messages(self.prompt, result.status, result.text)
             if on_result:
                 on_result(i, result)
 
@@ -169,7 +176,10 @@ class Round:
                 if on_delta:
                     on_delta(i, event.text)
                 if time.monotonic() - last_save > SAVE_EVERY_S:
-                    self.store.save_response(self.response_ids[i], rec.result)
+                    try:
+                        self.store.save_response(self.response_ids[i], rec.result)
+                    except sqlite3.Error:
+                        pass  # the answer goes on; the save at its end says whether it could be stored
                     last_save = time.monotonic()
             if isinstance(event, (Done, Error)):
                 break
@@ -201,6 +211,7 @@ class PaneRecord:
     history: list[dict]  # the messages it remembers for the next prompt
     stars: int | None  # stars on its last answer
     last_response_id: int | None
+    earlier: list[dict] = field(default_factory=list)  # its memory before the last round
 
 
 def pane_records(conversation) -> list[PaneRecord]:
@@ -210,29 +221,40 @@ def pane_records(conversation) -> list[PaneRecord]:
     by_slot = [{r.slot: r for r in rnd.responses} for rnd in rounds]
     out = []
     for i in range(n):
-        turns, history = [], []
+        turns, history, earlier = [], [], []
         for rnd, slots in zip(rounds, by_slot):
             r = slots.get(i)
             if r is None:
                 continue
+            earlier = list(history)
             note = r.error if r.status == "error" else ("Stopped." if r.status == "cancelled" else "")
+            if r.status == "done" and r.finish_reason == "length":
+                note = f"[{cut_off_note(r.finish_reason, r.max_tokens)}]"
             turns.append((rnd.prompt, r.text, note or ""))
             history += turn_messages(rnd.prompt, r.status, r.text)
         last = by_slot[-1].get(i) if by_slot else None
         out.append(PaneRecord(i, last.choice if last else "", last.position if last else i, turns, history,
-                              last.stars if last else None, last.id if last else None))
+                              last.stars if last else None, last.id if last else None,
+                              earlier if last else history))
     return out
 
 
-def format_metrics(r: Result) -> list[str]:
-    """The figures shown under an answer, in the same words everywhere."""
+def format_metrics(r: Result, blind: bool = False) -> list[str]:
+    """The figures shown under an answer, in the same words everywhere. `blind`: only what
+    every engine reports alike (no cost or "free", no mark on estimated token counts)."""
     out = []
     if r.ttft_s is not None:
-        out.append(f"first token {r.ttft_s * 1000:.0f} ms" if r.ttft_s < 1 else f"first token {r.ttft_s:.2f} s")
+        out.append(f"first token {_seconds(r.ttft_s)}")
+    if r.reasoning and r.first_answer_s is not None:
+        out.append(f"first answer token {_seconds(r.first_answer_s)}")  # after the reasoning
     if r.tokens_per_s is not None:
         out.append(f"{r.tokens_per_s:.1f} tok/s")
     if r.tokens_out is not None:
-        out.append(f"{'~' if r.tokens_estimated else ''}{r.tokens_out} tokens")
-    if r.cost_usd is not None:
+        out.append(f"{'~' if r.tokens_estimated and not blind else ''}{r.tokens_out} tokens")
+    if r.cost_usd is not None and not blind:
         out.append("free (local)" if r.cost_usd == 0 else f"${r.cost_usd:.4f}")
     return out
+
+
+def _seconds(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"

@@ -228,12 +228,14 @@ class ContestantGroup:
     contestants: list[Contestant] = field(default_factory=list)
 
 
-def contestant_groups(services: "Services", extra_models: dict[str, list[str]] | None = None) -> list[ContestantGroup]:
+def contestant_groups(services: "Services", extra_models: dict[str, list[str]] | None = None,
+                      with_local: bool = True) -> list[ContestantGroup]:
     """What the pickers offer: local files first, then each connection's models in settings
     order. A connection whose models were never fetched offers its preset's usual models
     (and the default API model on the connection made from the old settings)."""
     groups = [ContestantGroup("Local files", "", [Contestant(label, str(choice))
-                                                   for label, choice in local_contestants(services)])]
+                                                   for label, choice in local_contestants(services)])
+              ] if with_local else []
     for conn in services.settings.connections:
         names = list((extra_models or {}).get(conn.id) or conn.models)
         if not names:

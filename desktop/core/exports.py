@@ -15,7 +15,7 @@
 * ``fastchat`` — a JSON list shaped like LMSYS's ``clean_battle_*.json``:
   ``question_id`` (the round uid), ``model_a``/``model_b`` (display names,
   made unique per ref), ``winner`` in ``model_a``/``model_b``/``tie``/``tie
-  (bothbad)``, ``judge``, ``conversation_a``/``conversation_b`` (lists of
+  (bothbad)``, ``judge`` (``arena_user_`` + a hash of host and user name), ``conversation_a``/``conversation_b`` (lists of
   ``{role, content, num_tokens}``, each side's own earlier turns plus this
   one), ``turn``, ``anony`` (the vote was blind), ``language`` (``unknown``:
   ArenaDesk does not detect languages) and ``tstamp``. FastChat's
@@ -34,7 +34,7 @@ Judge votes (an LLM judge's verdicts, see ``core/judge.py``) are left out unless
 column ``voter`` (``you`` or ``judge: <model>``, the judge's reason in ``note``);
 ``jsonl`` gets ``judge_vote`` records (which ``import_jsonl`` merges); ``fastchat``
 rows carry ``judge: "llm_judge:<model>"`` instead of the user's
-``arena_user_arenadesk``; ``pairs`` get a ``source`` key (``you`` / ``judge:<model>``).
+``arena_user_<hash>``; ``pairs`` get a ``source`` key (``you`` / ``judge:<model>``).
 A judge vote's time filters by when it was judged; ``blind_only`` leaves every judge
 vote out (a judge never votes blind in the user's sense).
 
@@ -56,14 +56,16 @@ import re
 import time
 from pathlib import Path
 
-from .engines.base import decode_rate
+from .engines.base import cut_off_note, decode_rate
 from .ratings import display_names
+from .untrusted import storable
 
 FORMATS = ("csv", "jsonl", "fastchat", "pairs")
 JSONL_VERSION = 1
 HEADER_TYPE = "arenadesk-export"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SECRETISH = re.compile(r"(api[_-]?key|secret|passw|authori[sz]ation|bearer|^token$|access[_-]?token|hf[_-]?token)", re.I)
+_UNDECODED = re.compile("[\udc80-\udcff]")
 _FASTCHAT_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 
 
@@ -98,7 +100,7 @@ def export(store, fmt: str, out_path, *, include_judge: bool = False, **filters)
 _RESP_COLS = (
     "id, uid, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
     "first_token_at, last_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, "
-    "connection, reported_model"
+    "finish_reason, reasoning, first_answer_at, connection, reported_model"
 )
 _RESP_KEYS = [c.strip() for c in _RESP_COLS.split(",")]
 
@@ -229,7 +231,8 @@ def _pane_prefix(k: int) -> str:
 
 
 _PANE_FIELDS = ("model", "model_ref", "engine", "answer", "status", "stars", "tokens_in", "tokens_out",
-                "ttft_s", "tokens_per_s", "cost_usd", "connection", "reported_model")
+                "ttft_s", "tokens_per_s", "cost_usd", "finish_reason", "finish_note", "first_answer_s", "reasoning",
+                "connection", "reported_model")
 
 
 def _export_csv(store, path: Path, filters) -> int:
@@ -290,10 +293,15 @@ def _pane_cells(shown: list[dict], panes: int, names: dict) -> list:
             continue
         ttft = (p["first_token_at"] - p["started_at"]) if p["first_token_at"] and p["started_at"] else None
         tps = decode_rate(p["tokens_out"], p["first_token_at"], p["last_token_at"], p["finished_at"])
+        first_answer = (p["first_answer_at"] - p["started_at"]
+                        if p.get("first_answer_at") and p["started_at"] else None)
         row += [names.get(p["model_ref"], p["model"]), p["model_ref"], p["engine"], p["text"], p["status"],
                 p["stars"], p["tokens_in"], p["tokens_out"],
                 None if ttft is None else round(ttft, 4), None if tps is None else round(tps, 2),
-                p["cost_usd"], p.get("connection", ""), p.get("reported_model")]
+                p["cost_usd"], p.get("finish_reason"),
+                cut_off_note(p.get("finish_reason"), _params(p["params"]).get("max_tokens")),
+                None if first_answer is None else round(first_answer, 4), p.get("reasoning") or "",
+                p.get("connection", ""), p.get("reported_model")]
     return row
 
 
@@ -314,6 +322,11 @@ _SCRUB = ", ".join(f"'$.{k}'" for k in ("api_key", "apikey", "key", "token", "ac
 
 
 _PAGE = 20_000
+
+
+# cut_off_note()'s words, written by SQLite for the JSONL export (which SQLite renders itself).
+_FINISH_NOTE = ("CASE WHEN p.finish_reason = 'length' THEN 'stopped at the token limit' || "
+                "COALESCE(' (Max tokens ' || json_extract(p.params, '$.max_tokens') || ')', '') ELSE '' END")
 
 
 def _export_jsonl(store, path: Path, filters) -> int:
@@ -345,6 +358,8 @@ def _export_jsonl(store, path: Path, filters) -> int:
         f"'last_token_at', {_num('p.last_token_at')}, "
         f"'finished_at', {_num('p.finished_at')}, 'tokens_in', p.tokens_in, 'tokens_out', p.tokens_out, "
         f"'tokens_estimated', {_bool('p.tokens_estimated')}, 'cost_usd', {_num('p.cost_usd')}, 'stars', p.stars, "
+        f"'finish_reason', p.finish_reason, 'finish_note', {_FINISH_NOTE}, 'reasoning', p.reasoning, "
+        f"'first_answer_at', {_num('p.first_answer_at')}, "
         "'connection', p.connection, 'reported_model', p.reported_model) "
         f"FROM responses p JOIN rounds r ON r.id = p.round_id WHERE {in_r}"),
 
@@ -402,9 +417,12 @@ def import_jsonl(store, path) -> str:
     path = Path(path)
     recs: dict[str, list[dict]] = {"conversation": [], "round": [], "response": [], "vote": [], "judge_vote": []}
     unknown = 0
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         header = None
         for lineno, line in enumerate(fh, 1):
+            if _UNDECODED.search(line):  # bytes that are not UTF-8 (kept as surrogates by surrogateescape)
+                raise ValueError(f"{path.name}, line {lineno}: not UTF-8 text; an ArenaDesk export is UTF-8. "
+                                 "Nothing was imported.")
             line = line.strip()
             if not line:
                 continue
@@ -416,13 +434,21 @@ def import_jsonl(store, path) -> str:
                 if not isinstance(obj, dict) or obj.get("type") != HEADER_TYPE:
                     raise ValueError(f"{path.name} is not an ArenaDesk JSONL export (its first line has no "
                                      f"'{HEADER_TYPE}' header); export one with: arenadesk export --format jsonl")
-                if int(obj.get("version", 0)) > JSONL_VERSION:
+                version = obj.get("version", 0)
+                if isinstance(version, bool) or not isinstance(version, int):
+                    raise ValueError(f"{path.name}, line {lineno}: the header's version {_shown(version)} is not a "
+                                     "number; this is not an ArenaDesk export ArenaDesk can read.")
+                if version > JSONL_VERSION:
                     raise ValueError(f"{path.name} was written by a newer ArenaDesk (format version "
                                      f"{obj.get('version')}); update ArenaDesk to import it.")
                 header = obj
                 continue
             kind = obj.get("type") if isinstance(obj, dict) else None
-            if kind in recs and obj.get("uid"):
+            if kind in recs:
+                problem = _check_record(kind, obj)
+                if problem:
+                    raise ValueError(f"{path.name}, line {lineno}: this {kind} record {problem}; nothing was "
+                                     "imported. Fix or remove that line, or export the file again.")
                 recs[kind].append(obj)
             else:
                 unknown += 1
@@ -431,12 +457,15 @@ def import_jsonl(store, path) -> str:
 
     added = dict.fromkeys(recs, 0)
     skipped = dict.fromkeys(recs, 0)
+    already = dict.fromkeys(recs, 0)
+    forks = 0
     votes_updated = 0
     battles_added = 0
     with store.transaction() as db:
         def ids(table: str) -> dict[str, int]:
             return dict(db.execute(f"SELECT uid, id FROM {table}"))
 
+        already["conversation"] = _already(db, "conversations", recs["conversation"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO conversations (uid, title, created_at, blind) VALUES (?, ?, ?, ?)",
@@ -470,7 +499,7 @@ def import_jsonl(store, path) -> str:
                 "INSERT OR IGNORE INTO conversations (uid, title, created_at, blind) VALUES (?, ?, ?, ?)",
                 (fork_uid, (title + " " if title else "") + "(continued on another machine)",
                  float(src.get("created_at") or 0), int(bool(src.get("blind")))))
-            added["conversation"] += db.execute("SELECT changes()").fetchone()[0]
+            forks += db.execute("SELECT changes()").fetchone()[0]
             fork_ids[conv_uid] = db.execute("SELECT id FROM conversations WHERE uid = ?", (fork_uid,)).fetchone()[0]
 
         rows = []
@@ -484,6 +513,7 @@ def import_jsonl(store, path) -> str:
                 cid = fork_ids[r["conversation"]]
             rows.append((r["uid"], cid, r["turn"], str(r.get("prompt") or ""), str(r.get("system_prompt") or ""),
                          r.get("tag") or None, int(bool(r.get("blind"))), float(r.get("created_at") or 0)))
+        already["round"] = _already(db, "rounds", recs["round"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO rounds (uid, conversation_id, turn, prompt, system_prompt, tag, blind, created_at) "
@@ -509,14 +539,16 @@ def import_jsonl(store, path) -> str:
                          p.get("status") or "done", p.get("error"), p.get("started_at"), p.get("first_token_at"),
                          p.get("last_token_at"), p.get("finished_at"), p.get("tokens_in"), p.get("tokens_out"),
                          int(bool(p.get("tokens_estimated"))), p.get("cost_usd"), p.get("stars"),
-                         connection if isinstance(connection, str) else "",
+                         _text_or_none(p.get("finish_reason")), str(p.get("reasoning") or ""),
+                         p.get("first_answer_at"), connection if isinstance(connection, str) else "",
                          p["reported_model"] if isinstance(p.get("reported_model"), str) else None))
+        already["response"] = _already(db, "responses", recs["response"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO responses (uid, round_id, slot, position, engine, model, model_ref, params, text, "
             "status, error, started_at, first_token_at, last_token_at, finished_at, tokens_in, tokens_out, "
-            "tokens_estimated, cost_usd, stars, connection, reported_model) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "tokens_estimated, cost_usd, stars, finish_reason, reasoning, first_answer_at, connection, reported_model) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows)
         added["response"] = db.total_changes - before
         resp_ids = dict(((uid, (rid, round_id)) for uid, rid, round_id in
@@ -546,7 +578,8 @@ def import_jsonl(store, path) -> str:
             if rid in existing:
                 vid, updated = existing[rid]
                 if fields[5] <= (updated or 0):
-                    continue  # already here, or ours is as new or newer
+                    already["vote"] += 1  # already here, or ours is as new or newer
+                    continue
                 db.execute("UPDATE votes SET outcome = ?, best_position = ?, note = ?, blind = ?, created_at = ?, "
                            "updated_at = ? WHERE id = ?", fields + (vid,))
                 db.execute("DELETE FROM battles WHERE vote_id = ?", (vid,))
@@ -579,6 +612,7 @@ def import_jsonl(store, path) -> str:
                          str(j.get("judge_choice") or ""), *verdicts, str(j.get("reason_ab") or ""),
                          str(j.get("reason_ba") or ""), str(j.get("raw_ab") or ""), str(j.get("raw_ba") or ""),
                          j.get("error"), j.get("reference"), float(j.get("created_at") or 0)))
+        already["judge_vote"] = _already(db, "judge_votes", recs["judge_vote"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO judge_votes (uid, round_id, response_a, response_b, judge_ref, judge_label, "
@@ -587,24 +621,108 @@ def import_jsonl(store, path) -> str:
         added["judge_vote"] = db.total_changes - before
 
     total = {k: len(v) for k, v in recs.items()}
+    # What is neither added, already here, nor skipped above broke a rule of the database (a NOT
+    # NULL, a duplicate slot...) and was dropped by INSERT OR IGNORE: said as such, not "already here".
+    dropped = {k: max(0, total[k] - added[k] - already[k] - skipped[k] - (votes_updated if k == "vote" else 0))
+               for k in recs}
+    added["conversation"] += forks
     parts = [
         f"Imported {path.name}: {added['conversation']} new conversations, {added['round']} rounds, "
         f"{added['response']} answers, {added['vote']} votes ({battles_added} battles)"
         + (f"; {votes_updated} votes updated to the newer choice" if votes_updated else "")
         + (f"; {added['judge_vote']} judge votes (kept apart from yours)" if added["judge_vote"] else "") + "."
     ]
-    already = sum(total[k] - added[k] - skipped[k] for k in recs) - votes_updated
-    if already:
-        parts.append(f"{already} records were already here and were left as they are.")
+    if sum(already.values()):
+        parts.append(f"{sum(already.values())} records were already here and were left as they are.")
     if any(skipped.values()):
         parts.append("Skipped (conflicting or incomplete): " + ", ".join(
             f"{n} {k}s" for k, n in skipped.items() if n) + ".")
+    if any(dropped.values()):
+        parts.append("Dropped because they break the database's rules (e.g. two answers in one pane): " + ", ".join(
+            f"{n} {k}s" for k, n in dropped.items() if n) + ".")
     if unknown:
         parts.append(f"{unknown} lines of an unknown kind were ignored.")
     return " ".join(parts)
 
 
+_NUMBER_FIELDS = {
+    "conversation": ("created_at",),
+    "round": ("created_at",),
+    "response": ("started_at", "first_token_at", "last_token_at", "finished_at", "cost_usd"),
+    "vote": ("created_at", "updated_at"),
+    "judge_vote": ("created_at",),
+}
+_INT_FIELDS = {"round": ("turn",), "response": ("slot", "position", "tokens_in", "tokens_out", "stars"),
+               "vote": ("best_position",)}
+_TEXT_FIELDS = {
+    "conversation": ("title",),
+    "round": ("conversation", "prompt", "system_prompt", "tag"),
+    "response": ("round", "engine", "model", "model_ref", "text", "status", "error", "choice"),
+    "vote": ("round", "outcome", "note"),
+    "judge_vote": ("round", "a", "b", "judge", "judge_ref", "judge_choice", "verdict_ab", "verdict_ba", "winner",
+                   "reason_ab", "reason_ba", "raw_ab", "raw_ba", "error", "reference"),
+}
+_REQUIRED = {"round": ("conversation", "turn"), "response": ("round", "slot", "position"), "vote": ("round", "outcome")}
+
+
+def _check_record(kind: str, obj: dict) -> str | None:
+    """What is wrong with one record of an import (None: nothing). Text fields are made storable
+    in place (a lone surrogate, valid JSON, becomes U+FFFD), so no row fails on its characters."""
+    uid = obj.get("uid")
+    if not isinstance(uid, str) or not uid.strip() or len(uid) > 200:
+        return f"has no usable uid (found {_shown(uid)})"
+    obj["uid"] = storable(uid)
+    for name in _REQUIRED.get(kind, ()):
+        if obj.get(name) is None:
+            return f"has no {name!r}"
+    for name in _TEXT_FIELDS.get(kind, ()):
+        value = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"has {name!r} = {_shown(value)}, which is not text"
+        if value is not None:
+            obj[name] = storable(value)
+    for name in _INT_FIELDS.get(kind, ()):
+        value = obj.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**62):
+            return f"has {name!r} = {_shown(value)}, which is not a whole number"
+    for name in _NUMBER_FIELDS.get(kind, ()):
+        value = obj.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or value != value or abs(value) == float("inf")):
+            return f"has {name!r} = {_shown(value)}, which is not a number"
+    if kind == "response" and obj.get("params") is not None and not isinstance(obj["params"], dict):
+        return f"has 'params' = {_shown(obj['params'])}, which is not an object"
+    if kind == "vote":
+        battles = obj.get("battles")
+        if battles is not None and not isinstance(battles, list):
+            return f"has 'battles' = {_shown(battles)}, which is not a list"
+        for b in battles or []:
+            if not isinstance(b, dict) or not all(isinstance(b.get(k), str) for k in ("a", "b", "winner")):
+                return f"has a battle {_shown(b)} without text 'a', 'b' and 'winner'"
+    return None
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _already(db, table: str, records: list[dict]) -> int:
+    """How many of `records` are here before the import (or repeat an earlier line of the file)."""
+    have = {uid for (uid,) in db.execute(f"SELECT uid FROM {table}")}
+    count = 0
+    for r in records:
+        if r["uid"] in have:
+            count += 1
+        have.add(r["uid"])
+    return count
+
+
 # -- FastChat --------------------------------------------------------------------------------
+
+def _text_or_none(value) -> str | None:
+    return value if isinstance(value, str) and value else None
+
 
 def estimate_tokens(text: str) -> int:
     """A rough token count when no engine counted: about four characters a token."""
@@ -630,9 +748,25 @@ def _battle_rows(data: _Data):
             yield v, rnd, data.responses[ra], data.responses[rb], winner
 
 
+def voter_id() -> str:
+    """Who voted, as FastChat's ``judge`` names it: ``arena_user_`` and a hash of this machine's
+    host and user names, so per-user filters tell people apart without naming anyone."""
+    import getpass
+    import hashlib
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name known to the system (some containers)
+        user = ""
+    digest = hashlib.sha256(f"arenadesk\0{socket.gethostname()}\0{user}".encode()).hexdigest()
+    return f"arena_user_{digest[:16]}"
+
+
 def _export_fastchat(store, path: Path, filters) -> int:
     data = _Data(store, filters)
     names = data.names()
+    judge = voter_id()
     out = []
     for v, rnd, a, b, winner in _battle_rows(data):
         conv_a = _with_tokens(data.history(rnd, a["slot"]) + [{"role": "user", "content": rnd["prompt"]}], a)
@@ -642,7 +776,7 @@ def _export_fastchat(store, path: Path, filters) -> int:
             "model_a": names.get(a["model_ref"], a["model"]),
             "model_b": names.get(b["model_ref"], b["model"]),
             "winner": _FASTCHAT_WINNER[winner],
-            "judge": "arena_user_arenadesk",
+            "judge": judge,
             "conversation_a": conv_a,
             "conversation_b": conv_b,
             "turn": len(conv_a) // 2,

@@ -218,6 +218,8 @@ def ask_once(engine, messages: list[dict], sampling: Sampling) -> tuple[str, str
     for event in engine.stream(messages, sampling):
         rec.feed(event)
     r = rec.result
+    if r.status == "error" and r.error_kind == "empty":
+        return r.text, None  # a judge that says nothing gave a reply that cannot be read, not a failure to retry
     if r.status == "error":
         return r.text, r.error or "the judge failed"
     if r.status == "cancelled":
@@ -284,7 +286,8 @@ def _tables(store) -> set[str]:
 
 def suite_references(store, round_ids: Iterable[int]) -> dict[int, str]:
     """round id → the reference answer its prompt-suite item gives for that turn, for rounds
-    made from a suite run (suite_pairs → suite_runs.items[item]["reference"][turn]). Empty
+    made from a suite run (a suite pair's conversation, one round per turn:
+    suite_pairs → suite_runs.items[item]["reference"][turn]). Empty
     where the database has no suites or an item has no reference for that turn."""
     ids = sorted(set(round_ids))
     if not ids or "suite_pairs" not in _tables(store):
@@ -294,8 +297,8 @@ def suite_references(store, round_ids: Iterable[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     marks = ", ".join("?" * len(ids))
     for round_id, items, item, turn in store.query(
-            "SELECT sp.round_id, sr.items, sp.item, r.turn FROM suite_pairs sp JOIN suite_runs sr ON sr.id = sp.run_id "
-            f"JOIN rounds r ON r.id = sp.round_id WHERE sp.round_id IN ({marks})", ids):
+            "SELECT r.id, sr.items, sp.item, r.turn FROM suite_pairs sp JOIN suite_runs sr ON sr.id = sp.run_id "
+            f"JOIN rounds r ON r.conversation_id = sp.conversation_id WHERE r.id IN ({marks})", ids):
         try:
             refs = json.loads(items)[item].get("reference") or []
         except (ValueError, TypeError, IndexError, KeyError, AttributeError):

@@ -42,6 +42,12 @@ class Folders:
         """Partial downloads; a file moves to `models` only once verified."""
         return self.cache / "downloads"
 
+    @property
+    def exports(self) -> Path:
+        """Where the export dialogs open (README: exports live under the data folder; with
+        --home that is the portable folder too)."""
+        return self.data / "exports"
+
     def all(self) -> list[Path]:
         return [self.data, self.config, self.cache, self.models, self.logs]
 

@@ -8,7 +8,9 @@ read as a last resort. Callers learn where a key came from, never print it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 from enum import Enum
 
 import keyring
@@ -117,11 +119,47 @@ def _is_keychain(backend) -> bool:
     return getattr(backend, "priority", 0) > 0
 
 
-def redact(text: str, *secrets: str | None) -> str:
-    """Remove every given secret (and anything that looks like an OpenAI key) from text."""
-    import re
+_KEY_PREFIX = re.compile(r"^(?:sk-(?:proj-|svcacct-|admin-|ant-(?:api\d\d-)?)?|hf_|Bearer\s+)", re.I)
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@?#]+@")
+MIN_SECRET_CHARS = 8  # shorter "keys" (a placeholder like "x" for a keyless local server) are no secret
+MIN_PASSWORD_CHARS = 4  # a password from a URL is a secret even when short
 
+
+def without_credentials(url: str) -> str:
+    """`url` with any user:password@ taken out (what may be shown, logged or stored)."""
+    return _URL_USERINFO.sub(r"\1", url or "")
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The password (and user name) a URL carries, in every form a server might echo them."""
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+        found = [parts.password, parts.username]
+    except ValueError:
+        return []
+    out = []
+    for value in found:
+        if value and len(value) >= MIN_PASSWORD_CHARS:
+            out += [value, unquote(value)]
+    return out
+
+
+def redact(text: str, *secrets: str | None, passwords: list[str] | tuple = ()) -> str:
+    """Remove every given secret from text, in the forms a server echoes one: whole, without its
+    prefix (sk-, sk-proj-, hf_...), percent-decoded; then any user:password@ in a URL, the
+    `passwords` (from `url_secrets`, short ones too) and anything that looks like an OpenAI key."""
+    if not text:
+        return text
+    text = _URL_USERINFO.sub(r"\1", text)
+    forms: set[str] = set()
     for s in secrets:
-        if s and len(s) >= 8:  # a placeholder like "x" for a keyless local server is no secret
-            text = text.replace(s, "[redacted]")
+        s = (s or "").strip()
+        if len(s) < MIN_SECRET_CHARS:
+            continue
+        forms.update(f for f in (s, unquote(s), _KEY_PREFIX.sub("", s)) if len(f) >= MIN_SECRET_CHARS)
+    forms.update(p for p in passwords if p and len(p) >= MIN_PASSWORD_CHARS)
+    for form in sorted(forms, key=len, reverse=True):  # longest first: a prefixed key before its body
+        text = text.replace(form, "[redacted]")
     return re.sub(r"sk-[A-Za-z0-9_\-]{8,}", "sk-[redacted]", text)

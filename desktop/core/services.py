@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import functools
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,8 +56,13 @@ class Services:
         except OSError as exc:  # a read-only folder: the upgrade is redone in memory next time
             warnings.append(f"Settings were upgraded but could not be written to {f.settings_file}: {exc}")
         store = Store(f.database)
-        # An hour is longer than any answer takes: older 'streaming' rows were cut off by a crash.
-        store.close_interrupted(started_before=time.time() - 3600)
+        # Answers a crashed or killed run left 'streaming' are marked interrupted now (a run still
+        # alive, e.g. a second window, keeps its own); see Store.close_interrupted.
+        try:
+            store.close_interrupted()
+        except Exception:
+            store.close()
+            raise
         return cls(f, loaded.settings, store, Secrets(), Prices.load(f.prices_file), warnings)
 
     def save_settings(self, reset_engines: bool = True) -> None:
@@ -106,16 +110,15 @@ class Services:
                                 (str(path), st.st_size, st.st_mtime))
         if rows and rows[0][0]:
             return f"sha256:{rows[0][0]}"
-        from .library import discover
+        from .library.discover import sha256_of
 
-        found = discover.known_sha256(self, path, st)  # a model found in another tool's folder
+        found = sha256_of(self, path)  # a model found in another app's folder (kept, or hashed once now)
         if found:
             return f"sha256:{found}"
         digest = sha256_file(path)
         with self.store.transaction() as db:
             db.execute("UPDATE local_models SET sha256 = ? WHERE path = ? AND size = ? AND mtime = ?",
                        (digest, str(path), st.st_size, st.st_mtime))
-        discover.remember_sha256(self, path, st, digest)
         return f"sha256:{digest}"
 
     def local_model_name(self, choice: ModelChoice) -> str:
@@ -146,6 +149,10 @@ class Services:
             return KEYLESS
         env = f" (or set {conn.key_env})" if conn.key_env else ""
         raise NeedsKey(f"No {conn.name} key: add one in Settings → Connections → {conn.name}{env}.")
+
+    def openai_key(self) -> str:
+        """The key of the connection made from the old single base URL (what suites still use)."""
+        return self.api_key(self.connection(settings_io.LEGACY_CONNECTION))
 
     def _gate(self, conn: Connection) -> threading.Semaphore | None:
         if conn.max_concurrent <= 0:

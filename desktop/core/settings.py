@@ -7,6 +7,7 @@ defaults plus a warning the window shows, and the bad file is kept aside
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -17,6 +18,23 @@ from urllib.parse import urlsplit
 SCHEMA_VERSION = 2
 OPENAI_ENDPOINT = "https://api.openai.com/v1"
 LEGACY_CONNECTION = "openai"  # the id of the connection made from version 1's single base URL
+
+# What each number may be (the settings dialog offers the same ranges). A value outside its range
+# in the file (a context length of -4096 or 10^9) keeps the default and is named in a warning,
+# instead of reaching llama.cpp and failing there as "the model file may be damaged".
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("Sampling", "temperature"): (0.0, 2.0),
+    ("Sampling", "top_p"): (0.0, 1.0),
+    ("Sampling", "top_k"): (0, 1000),
+    ("Sampling", "repeat_penalty"): (0.5, 2.0),
+    ("Sampling", "max_tokens"): (1, 32768),
+    ("Sampling", "seed"): (-1, 2**31 - 1),
+    ("LocalRuntime", "context_length"): (512, 262144),
+    ("LocalRuntime", "gpu_layers"): (-1, 999),
+    ("LocalRuntime", "threads"): (0, 256),
+    ("Connection", "timeout_s"): (1.0, 3600.0),
+    ("Connection", "max_concurrent"): (0, 64),
+}
 
 
 @dataclass
@@ -35,6 +53,9 @@ class LocalRuntime:
     context_length: int = 4096
     gpu_layers: int = 0  # -1 offloads every layer when the build supports a GPU
     threads: int = 0  # 0: let ArenaDesk pick (physical cores)
+    # auto: the file's own chat template (a plain transcript when it has none); transcript: always
+    # the plain transcript, the way out when a file's template is broken
+    prompt_format: str = "auto"
 
 
 @dataclass
@@ -90,16 +111,35 @@ class Settings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Settings":
-        """Known keys of the right type are taken; anything else keeps its default."""
-        out = _fill(cls, raw)
+    def from_dict(cls, raw: dict, problems: list[str] | None = None) -> "Settings":
+        """Known keys of the right type and range are taken; anything else keeps its default
+        (and, out of range, is named in `problems`)."""
+        problems = problems if problems is not None else []
+        out = _fill(cls, raw, problems)
         if isinstance(raw, dict) and isinstance(raw.get("connections"), list):
             out.connections = []
             for item in raw["connections"]:
-                conn = _fill(Connection, item)
+                conn = _fill(Connection, item, problems)
                 if conn.id and conn.base_url and conn.id not in {c.id for c in out.connections}:
                     out.connections.append(conn)
         return out
+
+    @property
+    def openai_base_url(self) -> str:
+        """The base URL of the connection made from version 1's single URL ("" when it is OpenAI's
+        own), for the code that still thinks in one endpoint (suites, tests); not saved itself."""
+        conn = self.connection(LEGACY_CONNECTION)
+        return "" if conn is None or conn.base_url.rstrip("/") == OPENAI_ENDPOINT else conn.base_url
+
+    @openai_base_url.setter
+    def openai_base_url(self, url: str) -> None:
+        """Point that connection elsewhere, as version 1 did: a custom URL needs no key; "" is OpenAI."""
+        conn = self.connection(LEGACY_CONNECTION)
+        if conn is None:
+            conn = openai_connection()
+            self.connections.insert(0, conn)
+        conn.base_url = url.strip() or OPENAI_ENDPOINT
+        conn.needs_key = not url.strip()
 
     def connection(self, key: str) -> Connection | None:
         """The connection with this id, or else this name (case-insensitive)."""
@@ -133,7 +173,7 @@ def _upgrade(raw: dict, version: int) -> dict:
     return raw
 
 
-def _fill(kind, raw: dict):
+def _fill(kind, raw: dict, problems: list[str]):
     obj = kind()
     if not isinstance(raw, dict):
         return obj
@@ -143,11 +183,15 @@ def _fill(kind, raw: dict):
         default = getattr(obj, f.name)
         value = raw[f.name]
         if hasattr(default, "__dataclass_fields__"):
-            setattr(obj, f.name, _fill(type(default), value))
+            setattr(obj, f.name, _fill(type(default), value, problems))
         elif isinstance(default, bool):
             if isinstance(value, bool):
                 setattr(obj, f.name, value)
         elif isinstance(default, (int, float)) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            low, high = RANGES.get((kind.__name__, f.name), (-math.inf, math.inf))
+            if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
+                problems.append(f"{f.name} = {value!r:.24} is outside {low:g}…{high:g}, so {default!r} is used")
+                continue
             setattr(obj, f.name, type(default)(value))
         elif isinstance(default, str) and isinstance(value, str):
             setattr(obj, f.name, value)
@@ -196,7 +240,10 @@ def load(path: Path) -> LoadedSettings:
             f"({SCHEMA_VERSION}); defaults are in use and the file was kept as {path.name}.bad.",
         )
     older = version if version < SCHEMA_VERSION and "version" in raw else None
-    return LoadedSettings(Settings.from_dict(_upgrade(raw, version)), upgraded_from=older)
+    problems: list[str] = []
+    settings = Settings.from_dict(_upgrade(raw, version), problems)
+    warning = f"Settings file {path}: " + "; ".join(problems) + ". Fix it in Settings." if problems else None
+    return LoadedSettings(settings, warning, upgraded_from=older)
 
 
 def save_upgraded(loaded: LoadedSettings, path: Path) -> None:

@@ -5,12 +5,18 @@ Layout and wiring only. The numbers come from `core.ratings` and the files from
 `core.exports`; both run on a worker thread (a QThreadPool of one) because a
 1,000-round bootstrap over many votes takes longer than a frame, and the results
 come back through an Inbox (ui/inbox.py). No SQL here: the store's own methods are called.
+
+Model names come from other machines' exports and from servers, so they are untrusted text:
+labels are set as plain text, tooltips and chart labels (which Qt renders as HTML when they
+look like it) are escaped, and explicit direction controls are dropped (see core/untrusted.py).
 """
 from __future__ import annotations
 
+import html
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCharts import (
     QBarCategoryAxis,
@@ -35,6 +41,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
+from PySide6 import QtGui
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -56,7 +63,27 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import exports, judge, ratings, verdict
+from ..core.untrusted import without_bidi_overrides
 from .inbox import Inbox
+
+
+def shown(text: str) -> str:
+    """Untrusted text (a model name) as a plain-text widget shows it."""
+    return without_bidi_overrides(text)
+
+
+def as_html(text: str) -> str:
+    """Untrusted text for places Qt renders as HTML (chart labels, tooltips): escaped."""
+    return html.escape(shown(text), quote=False)
+
+
+def tooltip(text: str) -> str:
+    """A tooltip that shows `text` as it is. Qt renders a tooltip as HTML when it looks like
+    HTML, so such text is escaped inside markup of our own, its line breaks kept."""
+    text = shown(text)
+    if not QtGui.Qt.mightBeRichText(text):  # the Qt namespace of QtGui holds this one
+        return text
+    return f"<p style='white-space:pre-wrap'>{as_html(text)}</p>"
 
 ALL_TAGS = "All prompts"
 MAX_HISTORY_LINES = 10  # the rating-over-time chart shows the top models only
@@ -82,6 +109,15 @@ class Filters:
 
     def store_filters(self) -> dict:
         return {"since": self.since, "until": self.until, "blind_only": self.blind_only, "tag": self.tag}
+
+    def describe(self) -> str:
+        """The filters in words, for a verdict that says when they matched nothing."""
+        parts = [f"tag {self.tag!r}"] if self.tag else []
+        if self.blind_only:
+            parts.append("blind only")
+        if self.since is not None or self.until is not None:
+            parts.append("the chosen dates")
+        return ", ".join(parts)
 
 
 @dataclass
@@ -151,13 +187,13 @@ class LeaderboardModel(QAbstractTableModel):
         r = self._rows[index.row()]
         col = index.column()
         if role == Qt.DisplayRole:
-            return [str(r.rank), r.label, f"{r.rating:.0f}", ratings.format_ci(r), str(r.battles)][col]
+            return [str(r.rank), shown(r.label), f"{r.rating:.0f}", ratings.format_ci(r), str(r.battles)][col]
         if role == Qt.ToolTipRole:
             if col == 3 and math.isfinite(r.lower):
                 return (f"95% interval {r.lower:.0f}–{r.upper:.0f} "
                         f"({r.lower - r.rating:+.0f} / {r.upper - r.rating:+.0f})")
             few = (f"\nOnly {r.battles} battles: a rough guess" if r.battles < ratings.MIN_BATTLES_PER_MODEL else "")
-            return f"{r.label}\n{r.ref}{few}"
+            return tooltip(f"{r.label}\n{r.ref}{few}")
         if role == Qt.TextAlignmentRole:
             return int(Qt.AlignVCenter | (Qt.AlignLeft if col == 1 else Qt.AlignRight))
         if role == Qt.ForegroundRole and r.battles < ratings.MIN_BATTLES_PER_MODEL:
@@ -192,8 +228,10 @@ class WinRateModel(QAbstractTableModel):
 
     def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
         if role in (Qt.DisplayRole, Qt.ToolTipRole):
-            label = self.labels[section]
-            return label if role == Qt.ToolTipRole or len(label) <= 18 else label[:17] + "…"
+            label = shown(self.labels[section])
+            if role == Qt.ToolTipRole:
+                return tooltip(label)
+            return elide_middle(label, 18)
         return None
 
     def data(self, index, role=Qt.DisplayRole):
@@ -215,8 +253,8 @@ class WinRateModel(QAbstractTableModel):
                 return None
             n = int(round(self.counts[i, j]))
             if not known:
-                return f"{self.labels[i]} has not met {self.labels[j]}"
-            return f"{self.labels[i]} won {rate:.0%} of {n} battles against {self.labels[j]} (ties count half)"
+                return tooltip(f"{self.labels[i]} has not met {self.labels[j]}")
+            return tooltip(f"{self.labels[i]} won {rate:.0%} of {n} battles against {self.labels[j]} (ties count half)")
         return None
 
 
@@ -265,7 +303,7 @@ class PositionBiasBar(QWidget):
 
     def set_bias(self, bias: ratings.PositionBias | None) -> None:
         self.bias = bias
-        self.setToolTip(bias.verdict if bias else "")
+        self.setToolTip(tooltip(bias.verdict) if bias else "")
         self.update()
 
     def paintEvent(self, _event) -> None:  # noqa: N802
@@ -314,6 +352,21 @@ def _clear(chart: QChart) -> None:
         chart.removeAxis(axis)
 
 
+def elide_middle(text: str, limit: int) -> str:
+    """Shorten a model name in the middle: its family (the start) and quantisation (the end)
+    stay readable, so two quantisations of one model do not look the same."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def unique_short_names(labels: list[str], limit: int) -> list[str]:
+    """Elided names for a chart axis, which needs them distinct: a clash keeps the longer form."""
+    short = [elide_middle(t, limit) for t in labels]
+    return [s if short.count(s) == 1 else t for s, t in zip(short, labels)]
+
+
 def _nice_axis(axis: QValueAxis, lo: float, hi: float, ticks: int = 6) -> None:
     """A range padded out to round numbers, ticks on them (10, 20, 25, 50, 100 … apart)."""
     span = max(hi - lo, 20.0)
@@ -346,12 +399,13 @@ def fill_interval_chart(chart: QChart, board: ratings.Board | None) -> None:
         else:
             q1 = q3 = r.rating
         q1, q3 = min(q1, r.rating), max(q3, r.rating)
-        series.append(QBoxSet(lower, q1, r.rating, q3, upper, r.label))
+        series.append(QBoxSet(lower, q1, r.rating, q3, upper, as_html(r.label)))
         lo_all.append(lower)
         hi_all.append(upper)
     chart.addSeries(series)
     x = QBarCategoryAxis()
-    x.append([r.label if len(r.label) <= 22 else r.label[:21] + "…" for r in board.rows])
+    # Axis labels are rendered as HTML: a name like <img src="file:///dev/zero"> must stay text.
+    x.append([as_html(label) for label in unique_short_names([shown(r.label) for r in board.rows], 22)])
     if len(board.rows) > 4:
         x.setLabelsAngle(-40)
     y = QValueAxis()
@@ -383,7 +437,7 @@ def fill_history_chart(chart: QChart, board: ratings.Board | None) -> None:
     lo, hi = math.inf, -math.inf
     for k, r in enumerate(board.rows[:MAX_HISTORY_LINES]):
         s = QLineSeries()
-        s.setName(r.label)
+        s.setName(as_html(r.label))
         for t, v in zip(t_ms, board.history[:, k]):
             if not math.isnan(v):
                 s.append(t, float(v))
@@ -416,12 +470,14 @@ class LeaderboardView(QWidget):
     busyChanged = Signal(bool)
     message = Signal(str)
 
-    def __init__(self, store, parent=None, *, rounds: int = 1000, seed: int = 0, judging=None):
+    def __init__(self, store, parent=None, *, rounds: int = 1000, seed: int = 0, judging=None, export_dir=None):
         super().__init__(parent)
         self.store = store
         # settings.Judging (energy estimate, whether judge verdicts count): the window may hand it over
         self.energy = verdict.Energy(judging.local_watts, judging.usd_per_kwh) if judging else verdict.Energy()
         self.panel: JudgePanel | None = None
+        # The export and import dialogs open here (not in whatever folder the app started in).
+        self.export_dir = Path(export_dir) if export_dir is not None else Path.home()
         self.rounds, self.seed = rounds, seed
         self.board: ratings.Board | None = None
         self._pool = QThreadPool(self)
@@ -458,6 +514,7 @@ class LeaderboardView(QWidget):
                                      "uncheck to leave both out")
         self.refresh_button = QPushButton("Refresh")
         self.status = QLabel("")
+        self.status.setTextFormat(Qt.PlainText)
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         for w in (self.date_range, self.date_from, QLabel("to"), self.date_to, self.blind_only, QLabel("Tag:"),
                   self.tag, self.include_ties, self.refresh_button):
@@ -467,6 +524,7 @@ class LeaderboardView(QWidget):
         root.addLayout(bar)
 
         self.verdict = QLabel("")
+        self.verdict.setTextFormat(Qt.PlainText)  # it names models: never rendered as HTML
         self.verdict.setWordWrap(True)
         self.verdict.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.verdict.setObjectName("leaderboardVerdict")
@@ -516,6 +574,7 @@ class LeaderboardView(QWidget):
         self.bias_bar = PositionBiasBar()
         bias_lay.addWidget(self.bias_bar)
         self.bias_text = QLabel("")
+        self.bias_text.setTextFormat(Qt.PlainText)
         self.bias_text.setWordWrap(True)
         bias_lay.addWidget(self.bias_text)
         bias_lay.addStretch(1)
@@ -678,7 +737,8 @@ class LeaderboardView(QWidget):
             else:  # the fast path: the battles as arrays
                 battles = store.battle_columns(**f.store_filters())
                 mine = len(battles)
-            board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed)
+            board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed,
+                                        filtered=f.describe())
             board.snapshot_notes = ratings.snapshot_changes(store.reported_models())
             panel = judge_panel(store, local_ref=local_ref, api_ref=api_ref, energy=energy, rounds=rounds, seed=seed,
                                 with_judge=f.with_judge, judged_in_board=len(battles) - mine)
@@ -734,8 +794,8 @@ class LeaderboardView(QWidget):
         fill_interval_chart(self.interval_chart, board)
         fill_history_chart(self.history_chart, board)
         self.bias_bar.set_bias(board.position_bias)
-        self.bias_text.setText(board.position_bias.verdict)
-        self.verdict.setText("\n".join([board.verdict, *board.snapshot_notes]))
+        self.bias_text.setText(shown(board.position_bias.verdict))
+        self.verdict.setText(shown("\n".join([board.verdict, *board.snapshot_notes])))  # names come from servers
         models = len(board.rows)
         self.status.setText(
             f"{board.n_battles} battles · {models} models · {board.rounds} bootstrap rounds · {seconds:.2f} s"
@@ -792,7 +852,9 @@ class LeaderboardView(QWidget):
         """Ask for a file (unless `path` is given) and export the votes matching the filters."""
         spec = next(e for e in EXPORTS if e[0] == fmt)
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, f"Export {spec[1].rstrip('…')}", spec[3], spec[2])
+            self.export_dir.mkdir(parents=True, exist_ok=True)
+            path, _ = QFileDialog.getSaveFileName(self, f"Export {spec[1].rstrip('…')}",
+                                                  str(self.export_dir / spec[3]), spec[2])
             if not path:
                 return
         store, filters = self.store, self.filters().store_filters()
@@ -810,7 +872,8 @@ class LeaderboardView(QWidget):
 
     def import_from(self, path: str | None = None) -> None:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Import an ArenaDesk export", "", "JSON Lines (*.jsonl)")
+            path, _ = QFileDialog.getOpenFileName(self, "Import an ArenaDesk export", str(self.export_dir),
+                                                  "JSON Lines (*.jsonl)")
             if not path:
                 return
         store = self.store
@@ -825,8 +888,9 @@ class LeaderboardView(QWidget):
         self._say(f"Import failed: {error}")
 
     def _say(self, text: str) -> None:
+        text = shown(text)
         self.status.setText(text if len(text) < 140 else text[:137] + "…")
-        self.status.setToolTip(text)
+        self.status.setToolTip(tooltip(text))
         self.message.emit(text)
 
     def showEvent(self, event) -> None:  # noqa: N802

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThreadPool, QUrl, Signal
@@ -27,12 +28,26 @@ from ..core.library.catalog import CatalogModel, load_catalog
 from ..core.library.downloads import DownloadManager, DownloadProgress, DownloadRequest, DownloadState
 from ..core.library.hardware import Fit, FitVerdict, MemoryInfo, detect, fit_verdict, fmt_bytes, recommend
 from ..core.library.hub import Hub, HubFile, HubRepo
+from ..core.library.speed import SpeedEstimate, SpeedProfile, current_profile, predict
 from .confirm import confirm
 from .inbox import Inbox
 
 FOUND_KIND = {"projector": "vision projector", "adapter": "LoRA adapter", "partial": "partial download",
               "incomplete split": "parts missing", "unreadable": "not a model"}
 FIT_MARK = {Fit.GPU: "✔ GPU", Fit.RAM: "✔ RAM (CPU)", Fit.TOO_LARGE: "✖ too large"}
+
+
+def verdict_text(v: FitVerdict, speed: SpeedEstimate | None, measuring: bool = False) -> str:
+    """The "Will it run here?" cell: memory verdict, then the predicted speed ("✔ RAM (CPU) · ~2 tok/s — slow")."""
+    if speed is not None:
+        return f"{FIT_MARK[v.fit]} · {speed.label}"
+    if measuring and v.fit != Fit.TOO_LARGE:
+        return f"{FIT_MARK[v.fit]} · speed…"
+    return FIT_MARK[v.fit]
+
+
+def verdict_tip(v: FitVerdict, speed: SpeedEstimate | None) -> str:
+    return v.explain() + (f"\n{speed.explain()}" if speed is not None else "")
 ROLE = Qt.UserRole
 
 
@@ -127,6 +142,9 @@ class LibraryDialog(QDialog):
         self._search_seq = 0
         self._files_seq = 0
         self.memory: MemoryInfo | None = None
+        self.speed: SpeedProfile | None = None  # this machine's measured decode speed (core/library/speed.py)
+        self._speed_note = ""
+        self._measured_for = None  # the settings the verdicts were made for (see showEvent)
         self.catalog: list[CatalogModel] = []
         self.current_repo: HubRepo | None = None
         self.hub = Hub(lambda: services.secrets.get(secret_names.HUGGINGFACE).value)
@@ -320,8 +338,9 @@ class LibraryDialog(QDialog):
         return w
 
     # -- workers --------------------------------------------------------------------------------
-    def _run(self, fn, done=None, failed=None) -> None:
-        """Run fn() on the pool; done(result) or failed(exception) then runs on the GUI thread."""
+    def _run(self, fn, done=None, failed=None, *, apart: bool = False) -> None:
+        """Run fn() on the pool (or, `apart`, on a thread of its own); done(result) or failed(exception)
+        then runs on the GUI thread."""
 
         def job():
             try:
@@ -333,24 +352,67 @@ class LibraryDialog(QDialog):
             if done is not None:
                 self._inbox.post(done, result)
 
-        self.pool.start(job)
+        if apart:
+            threading.Thread(target=job, daemon=True, name="arenadesk-library-apart").start()
+        else:
+            self.pool.start(job)
 
     def _show_error(self, title: str, exc) -> None:
         QMessageBox.warning(self, title, str(exc))
 
     # -- hardware ---------------------------------------------------------------------------------
+    def _runtime_key(self) -> tuple:
+        rt = self.services.settings.runtime
+        return (rt.context_length, rt.threads, rt.gpu_layers)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        # The dialog lives on between showings: settings changed meanwhile change the verdicts.
+        if self._measured_for is not None and self._measured_for != self._runtime_key():
+            self._detect_hardware()
+
     def _detect_hardware(self) -> None:
+        self._measured_for = self._runtime_key()
+        self.speed = None
+        self._speed_note = "Measuring this machine's speed with the built-in model…"
+
         def done(mem: MemoryInfo):
             self.memory = mem
-            ctx = self.services.settings.runtime.context_length
-            notes = " ".join(mem.notes)
-            self.hardware.setText(f"This machine: {mem.summary()}. Verdicts assume a {ctx:,}-token context "
-                                  f"(Settings → Local models). {notes}".strip())
-            self._fill_catalog()
-            if self.current_repo is not None:
-                self._refresh_file_verdicts()
+            self._show_hardware()
+            self._refresh_verdicts()
+            # Its own thread, not the pool: the measurement takes seconds (more on a busy machine)
+            # and must not hold up searches and listings waiting for a pool thread.
+            self._run(lambda: current_profile(self.services, mem), speed_done, speed_failed, apart=True)
+
+        def speed_done(profile: SpeedProfile):
+            self.speed = profile
+            self._speed_note = f"Speeds are predicted from the {profile.summary()}."
+            self._show_hardware()
+            self._refresh_verdicts()
+
+        def speed_failed(exc):
+            self.speed = None
+            self._speed_note = f"Speed could not be measured ({exc}), so only memory is judged."
+            self._show_hardware()
+            self._refresh_verdicts()
 
         self._run(detect, done, lambda exc: self.hardware.setText(f"Memory could not be measured: {exc}"))
+
+    def _show_hardware(self) -> None:
+        mem = self.memory
+        ctx = self.services.settings.runtime.context_length
+        notes = " ".join(mem.notes)
+        self.hardware.setText(f"This machine: {mem.summary()}. Verdicts assume a {ctx:,}-token context "
+                              f"(Settings → Local models). {self._speed_note} {notes}".strip())
+
+    def _refresh_verdicts(self) -> None:
+        self._fill_catalog()
+        if self.current_repo is not None:
+            self._refresh_file_verdicts()
+
+    @property
+    def _measuring(self) -> bool:
+        return self.speed is None and self._speed_note.startswith("Measuring")
 
     def _verdict(self, size: int | None, *, kv: int | None, parameters: int | None, quant: str | None,
                  max_ctx: int | None = None) -> FitVerdict | None:
@@ -376,24 +438,27 @@ class LibraryDialog(QDialog):
         current = t.currentItem().data(0, ROLE) if t.currentItem() else None
         t.clear()
         ctx = self.services.settings.runtime.context_length
+        gpu_layers = self.services.settings.runtime.gpu_layers
         for model in self.catalog:
             top = QTreeWidgetItem([model.name + ("  (gated)" if model.gated else ""), "", "", "", model.licence,
                                    f"{model.context_length:,}"])
             top.setData(0, ROLE, ("model", model.id))
             top.setToolTip(0, model.description)
             verdicts = model.verdicts(self.memory, ctx) if self.memory else [None] * len(model.files)
-            rec = model.recommended(self.memory, ctx) if self.memory else None
+            speeds = (model.speeds(self.memory, ctx, self.speed, gpu_layers) if self.memory
+                      else [None] * len(model.files))
+            rec = model.recommended(self.memory, ctx, self.speed, gpu_layers) if self.memory else None
             sizes = []
-            for i, (f, v) in enumerate(zip(model.files, verdicts)):
+            for i, (f, v, sp) in enumerate(zip(model.files, verdicts, speeds)):
                 size, est = f.size_or_estimate(model.parameters)
                 sizes.append(("≈ " if est else "") + fmt_bytes(size))
-                mark = FIT_MARK[v.fit] if v else "…"
+                mark = verdict_text(v, sp, self._measuring) if v else "…"
                 if i == rec:
                     mark += "  ★ recommended"
                 child = QTreeWidgetItem([f.filename, f.quant, sizes[-1], mark, "", ""])
                 child.setData(0, ROLE, ("file", model.id, i))
                 if v:
-                    child.setToolTip(3, v.explain())
+                    child.setToolTip(3, verdict_tip(v, sp))
                 top.addChild(child)
             # The collapsed row speaks for the file it recommends (else its first file): quant, size, fit.
             shown = rec if rec is not None else 0
@@ -401,8 +466,9 @@ class LibraryDialog(QDialog):
                 top.setText(1, model.files[shown].quant)
                 top.setText(2, sizes[shown])
             if rec is not None:
-                top.setText(3, f"{FIT_MARK[verdicts[rec].fit]}  ★")
-                top.setToolTip(3, f"{model.files[rec].quant} is recommended here: {verdicts[rec].explain()}")
+                top.setText(3, f"{verdict_text(verdicts[rec], speeds[rec], self._measuring)}  ★")
+                top.setToolTip(3, f"{model.files[rec].quant} is recommended here: "
+                                  f"{verdict_tip(verdicts[rec], speeds[rec])}")
             elif self.memory:
                 top.setText(3, FIT_MARK[Fit.TOO_LARGE])
             t.addTopLevelItem(top)
@@ -434,9 +500,11 @@ class LibraryDialog(QDialog):
             if tip:
                 lines.append(tip)
         self.catalog_details.setText("<br>".join(lines))
-        ctx = self.services.settings.runtime.context_length
+        rt = self.services.settings.runtime
         self.catalog_download.setEnabled(
-            data[0] == "file" or (self.memory is not None and model.recommended(self.memory, ctx) is not None))
+            data[0] == "file" or (self.memory is not None
+                                  and model.recommended(self.memory, rt.context_length, self.speed,
+                                                        rt.gpu_layers) is not None))
 
     def download_catalog_selection(self) -> None:
         item = self.catalog_tree.currentItem()
@@ -447,8 +515,8 @@ class LibraryDialog(QDialog):
         if model is None:
             return
         if data[0] == "model":
-            ctx = self.services.settings.runtime.context_length
-            index = model.recommended(self.memory, ctx) if self.memory else None
+            rt = self.services.settings.runtime
+            index = model.recommended(self.memory, rt.context_length, self.speed, rt.gpu_layers) if self.memory else None
             if index is None:
                 return
         else:
@@ -526,20 +594,24 @@ class LibraryDialog(QDialog):
 
     def _refresh_file_verdicts(self) -> None:
         repo = self.current_repo
-        items, cands = [], []
+        parameters = repo.parameters if repo else None
+        items, cands, speeds = [], [], []
         for i in range(self.files.topLevelItemCount()):
             item = self.files.topLevelItem(i)
             f: HubFile = item.data(0, ROLE)
             if f.kind != "model":
                 continue
-            v = self._verdict(f.size, kv=None, parameters=repo.parameters if repo else None, quant=f.quant,
+            v = self._verdict(f.size, kv=None, parameters=parameters, quant=f.quant,
                               max_ctx=repo.context_length if repo else None)
-            item.setText(3, FIT_MARK[v.fit] if v else "…")
+            sp = predict(self.speed, v, self.memory, gpu_layers=self.services.settings.runtime.gpu_layers,
+                         parameters=parameters)
+            item.setText(3, verdict_text(v, sp, self._measuring) if v else "…")
             if v:
-                item.setToolTip(3, v.explain())
+                item.setToolTip(3, verdict_tip(v, sp))
                 items.append(item)
                 cands.append((f.quant, v))
-        rec = recommend(cands) if cands else None
+                speeds.append(sp.tokens_per_s if sp else None)
+        rec = recommend(cands, speeds if self.speed else None) if cands else None
         if rec is not None:
             items[rec].setText(3, items[rec].text(3) + "  ★ recommended")
 

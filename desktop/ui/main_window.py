@@ -1,83 +1,75 @@
-"""The comparison window: panes side by side, one prompt box, the rating bar, history.
+"""The comparison window: a display of the core's ComparisonSession.
 
-Layout and wiring only: rounds, storage and engines are the core's (Services,
-Round); long work runs on worker threads and comes back as signals.
+The session owns the conversation (models, memory, the open round, blind
+positions, the vote); this window shows it and turns the user's input into the
+session's requests. Its parts live in their own modules: the history sidebar,
+the model picker, the pane area, the rating bar, and one table of commands
+(ui/actions.py) that builds the toolbar, the menus and F1. The session reports
+on worker threads; every report is posted to the window's Inbox, the one way
+work comes back to the GUI thread.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMenu,
-    QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget,
+    QComboBox, QHBoxLayout, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
 from ..core import connections as cx
-from ..core.arena import Round, Slot, pane_records, shuffled_positions
-from ..core.engines.base import ModelInfo, Unavailable
+from ..core.contestants import Contestants
 from ..core.engines.registry import ModelChoice
 from ..core.services import NeedsKey, Services
+from ..core.session import MAX_PANES, ComparisonSession, Refused
+from . import actions
 from .confirm import confirm
+from .history_sidebar import HistorySidebar
 from .inbox import Inbox
 from .pane import Pane
+from .pane_area import PaneArea
 from .rating_bar import RatingBar
-from .round_runner import RoundRunner
 
-MAX_PANES = 4
 NO_KEY_NOTICE = (
     "<b>No {name} key yet.</b> <a href='settings'>Add one in Settings → Connections</a>, or pick a model on "
     "another connection (a local server needs no key). The local pane works without it."
 )
-
-
-@dataclass
-class OpenRound:
-    """The round the rating bar acts on: live, or the last one of a reopened conversation."""
-
-    round_id: int
-    response_ids: list[int]  # by pane
-    positions: list[int]  # by pane
-    blind: bool
-    runner: RoundRunner | None = None
-    voted: bool = False
-    base_history: list[list[dict]] = field(default_factory=list)  # each pane's turns before this round
-    revealed: bool = False  # names were shown (a blind round's vote, or reopened after it)
-
-    @property
-    def hidden(self) -> bool:
-        """Names stay hidden: a blind round nobody has voted on yet. This is also whether a vote
-        is blind: one cast (or changed) once the names are known is not."""
-        return self.blind and not self.revealed
+SIZE = (1280, 820)  # the first size, shrunk to the screen
 
 
 class MainWindow(QMainWindow):
+    roundFinished = Signal()  # every answer of a round (or a regenerate) is on screen
+
     def __init__(self, services: Services, parent=None):
         super().__init__(parent)
         self.services = services
         self.setWindowTitle("ArenaDesk")
-        self.resize(1280, 820)
-        self.conversation_id: int | None = None
-        self.current: OpenRound | None = None
-        self.api_models: dict[str, list[str]] = {}  # connection id -> the models it listed this session
-        self._inbox = Inbox(self, interval_ms=100)  # results of background jobs (model list, warm-up)
+        self.contestants = Contestants(services)
+        self._inbox = Inbox(self)  # every report from a worker thread comes back through here
+        self.session = ComparisonSession(
+            services, contestants=self.contestants,
+            on_delta=lambda i, text: self._inbox.post(self._on_delta, i, text),
+            on_answer=lambda i, result: self._inbox.post(self._on_answer, i, result),
+            on_round_done=lambda: self._inbox.post(self._on_round_done))
+        self._on_screen = False  # a round is answering (until its last answer is shown)
         self._dialogs: dict[str, QWidget] = {}
         self._warming: set[str] = set()  # local models loading in the background
 
-        self._build_actions()
+        actions.build(self)
+        self.act_toggle_blind.setChecked(services.settings.blind)
+        from .suite_dialogs import add_suite_actions
+
+        add_suite_actions(self, self.menus["Tools"], services, self._model_items)
         self._build_layout()
         self.setAcceptDrops(True)  # drop a .gguf file to add it
-        for _ in range(2):
-            self.add_pane()
-        self.refresh_models()
-        defaults = ["local:" + services.settings.default_local_model, "openai:" + services.settings.default_remote_model]
-        for pane, choice in zip(self.panes, defaults):
-            pane.set_choices(self._model_items(), prefer=choice)
+        s = services.settings
+        for choice in (ModelChoice("local", s.default_local_model), ModelChoice("openai", s.default_remote_model)):
+            self._add_pane(choice)
         self.refresh_history()
         self._update_key_notice()
         self._fetch_api_models()
         self._warm_local_models()
+        self._fit_screen(*SIZE)
         from .found_offer import FoundModelsOffer
 
         self.found_offer = FoundModelsOffer(self, services, self._inbox, self.refresh_models)
@@ -85,96 +77,15 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda w=w: QMessageBox.warning(self, "ArenaDesk", w))
 
     # -- construction ---------------------------------------------------------------------
-    def _action(self, text, shortcut, slot, tip="", checkable=False) -> QAction:
-        a = QAction(text, self)
-        if shortcut:
-            a.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
-        a.setToolTip(f"{tip or text} ({a.shortcut().toString(QKeySequence.NativeText)})" if shortcut else tip or text)
-        a.setCheckable(checkable)
-        a.triggered.connect(slot)
-        self.addAction(a)
-        return a
-
-    def _build_actions(self) -> None:
-        self.act_new = self._action("New chat", QKeySequence.New, self.new_chat, "Start a new comparison")
-        self.act_send = self._action("Send", [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")], self.send,
-                                     "Send the prompt to every pane")
-        self.act_stop = self._action("Stop", QKeySequence(Qt.Key_Escape), self.stop_all, "Stop every answer")
-        self.act_regen = self._action("Regenerate", QKeySequence("Ctrl+R"), self.regenerate_all,
-                                      "Answer the last prompt again in every pane")
-        self.act_add = self._action("Add pane", QKeySequence("Ctrl+T"), self.add_pane, "Add a model (up to four)")
-        self.act_blind = self._action("Blind", QKeySequence("Ctrl+B"), self._toggle_blind,
-                                      "Hide model names and shuffle sides until you vote", checkable=True)
-        self.act_blind.setChecked(self.services.settings.blind)
-        self.act_library = self._action("Models", QKeySequence("Ctrl+M"), self.open_library,
-                                        "Find, download and manage local models")
-        self.act_board = self._action("Leaderboard", QKeySequence("Ctrl+L"), self.open_leaderboard,
-                                      "Your personal leaderboard and exports")
-        self.act_settings = self._action("Settings", QKeySequence("Ctrl+,"), self.open_settings, "Settings")
-        self.act_about = self._action("About ArenaDesk", None, self.open_about)
-        self.act_keys = self._action("Keyboard shortcuts", QKeySequence.HelpContents, self.show_shortcuts)
-        self.act_quit = self._action("Quit", QKeySequence.Quit, self.close)
-        self.act_search = self._action("Search history", QKeySequence.Find, lambda: self.search.setFocus())
-
-        bar = QToolBar("Main", self)
-        bar.setObjectName("mainToolbar")
-        bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
-        for a in (self.act_new, self.act_add, self.act_blind, None, self.act_library, self.act_board, self.act_settings):
-            bar.addSeparator() if a is None else bar.addAction(a)
-        self.addToolBar(bar)
-
-        menu = self.menuBar()
-        m = menu.addMenu("&File")
-        for a in (self.act_new, self.act_search, None, self.act_quit):
-            m.addSeparator() if a is None else m.addAction(a)
-        m = menu.addMenu("&Compare")
-        for a in (self.act_send, self.act_stop, self.act_regen, None, self.act_add, self.act_blind):
-            m.addSeparator() if a is None else m.addAction(a)
-        m = menu.addMenu("&Tools")
-        for a in (self.act_library, self.act_board, self.act_settings):
-            m.addAction(a)
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self.act_keys)
-        help_menu.addAction(self.act_about)
-
     def _build_layout(self) -> None:
-        # History sidebar
-        self.search = QLineEdit(self)
-        self.search.setPlaceholderText("Search history")
-        self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(lambda _t: self._history_timer.start())
-        self._history_timer = QTimer(self, singleShot=True, interval=200)
-        self._history_timer.timeout.connect(self.refresh_history)
-        self.history = QListWidget(self)
-        self.history.setObjectName("history")
-        self.history.setWordWrap(True)  # two-line items: title, then date · rounds · to rate
-        self.history.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        self.history.setTextElideMode(Qt.ElideRight)
-        self.history.itemActivated.connect(self._on_history_item)
-        self.history.itemClicked.connect(self._on_history_item)
-        self.history.setContextMenuPolicy(Qt.CustomContextMenu)
-        self.history.customContextMenuRequested.connect(self._history_menu)
-        self.history.installEventFilter(self)
-        side = QWidget(self)
-        side.setObjectName("sidebar")
-        side.setMinimumWidth(150)
-        sl = QVBoxLayout(side)
-        sl.setContentsMargins(8, 8, 4, 8)
-        title = QLabel("History", side)
-        title.setObjectName("sideTitle")
-        sl.addWidget(title)
-        sl.addWidget(self.search)
-        self.history_empty = QLabel(side)
-        self.history_empty.setObjectName("historyEmpty")
-        self.history_empty.setWordWrap(True)
-        sl.addWidget(self.history_empty)
-        sl.addWidget(self.history, 1)
+        self.sidebar = HistorySidebar(self)
+        self.sidebar.openRequested.connect(self._on_history_open)
+        self.sidebar.renameRequested.connect(self.rename_conversation)
+        self.sidebar.deleteRequested.connect(self.delete_conversation)
+        self.sidebar.searchChanged.connect(lambda _q: self.refresh_history())
+        self.search, self.history = self.sidebar.search, self.sidebar.list
 
-        # Panes, rating bar, prompt
-        self.panes: list[Pane] = []
-        self.pane_splitter = QSplitter(Qt.Horizontal, self)
-        self.pane_splitter.setChildrenCollapsible(False)
+        self.pane_area = PaneArea(self)
         self.rating = RatingBar(self)
         self.rating.voted.connect(self._on_vote)
         self.rating.noteEdited.connect(self._on_note)
@@ -183,13 +94,13 @@ class MainWindow(QMainWindow):
         self.prompt = QPlainTextEdit(self)
         self.prompt.setObjectName("prompt")
         self.prompt.setPlaceholderText("Ask every model the same thing…   Ctrl+Enter sends · Esc stops · F1 shortcuts")
-        self.prompt.setFixedHeight(96)
+        self.prompt.setFixedHeight(84)
         self.prompt.setTabChangesFocus(True)  # keyboard users can leave it; Tab is rarely wanted in a prompt
         self.tag = QComboBox(self)
         self.tag.setEditable(True)
         self.tag.setToolTip("A category for this prompt (coding, writing…), to filter the leaderboard")
         self.tag.lineEdit().setPlaceholderText("category")
-        self.tag.setMinimumWidth(120)
+        self.tag.setMinimumWidth(110)
         self.send_button = QPushButton("Send", self)
         self.send_button.setObjectName("sendButton")
         self.send_button.setToolTip("Send to every pane (Ctrl+Enter)")
@@ -208,69 +119,82 @@ class MainWindow(QMainWindow):
         center = QWidget(self)
         cl = QVBoxLayout(center)
         cl.setContentsMargins(4, 8, 8, 8)
-        cl.addWidget(self.pane_splitter, 1)
+        cl.addWidget(self.pane_area, 1)
         cl.addWidget(self.rating)
         cl.addLayout(prompt_row)
 
         split = QSplitter(Qt.Horizontal, self)
-        split.addWidget(side)
+        split.setChildrenCollapsible(False)
+        split.addWidget(self.sidebar)
         split.addWidget(center)
         split.setStretchFactor(1, 1)
-        split.setSizes([230, 1050])
+        split.setSizes([220, 1060])
         self.setCentralWidget(split)
         self._set_running(False)
         self.statusBar().showMessage("Ready. Your ratings stay on this machine.")
 
+    def _fit_screen(self, width: int, height: int) -> None:
+        """Never larger than the screen's free area (a 1280x720 laptop included)."""
+        screen = self.screen().availableGeometry() if self.screen() else None
+        if screen is not None:
+            width, height = min(width, screen.width()), min(height, screen.height())
+        self.resize(width, height)
+
+    @property
+    def panes(self) -> list[Pane]:
+        return self.pane_area.panes
+
     # -- panes ----------------------------------------------------------------------------
     def add_pane(self) -> Pane | None:
-        if len(self.panes) >= MAX_PANES or self._running():
+        if self._running() or len(self.panes) >= MAX_PANES:
             return None
-        pane = Pane(self)
-        pane.set_choices(self._model_items(), prefer=self._unused_choice())
-        pane.set_position(len(self.panes), self.act_blind.isChecked())
-        pane.stopRequested.connect(lambda p=pane: self._stop_pane(p))
-        pane.regenerateRequested.connect(lambda p=pane: self.regenerate(p))
-        pane.removeRequested.connect(lambda p=pane: self.remove_pane(p))
-        pane.starsChanged.connect(lambda v, p=pane: self._on_stars(p, v))
-        pane.addKeyRequested.connect(self.open_settings)
-        pane.choiceChanged.connect(self._on_choice_changed)
-        if self.conversation_id is not None:
+        pane = self._add_pane(None)
+        if self.session.conversation_id is not None:
             pane.show_notice("This pane joins from the next prompt; it starts without the earlier turns.")
-        self.panes.append(pane)
-        self.pane_splitter.addWidget(pane)
+        return pane
+
+    def _add_pane(self, choice: ModelChoice | None) -> Pane:
+        i = self.session.add_pane(choice)
+        pane = self._make_pane_widget()
+        pane.set_choices(self._model_items(), prefer=str(self.session.panes[i].choice))
+        pane.set_position(self.session.position(i), hidden=False)
         self._after_panes_changed()
         return pane
 
-    def _unused_choice(self) -> str | None:
-        """For a new pane: the first model no pane shows yet (else the last pane's)."""
-        used = {p.choice() for p in self.panes}
-        fresh = [c for _label, c in self._model_items() if c != "-" and c not in used]
-        return fresh[0] if fresh else (self.panes[-1].choice() if self.panes else None)
+    def _make_pane_widget(self) -> Pane:
+        pane = Pane(self)
+        pane.stopRequested.connect(lambda p=pane: self.session.stop(self.panes.index(p)))
+        pane.regenerateRequested.connect(lambda p=pane: self.regenerate(p))
+        pane.removeRequested.connect(lambda p=pane: self.remove_pane(p))
+        pane.starsChanged.connect(lambda v, p=pane: self.session.set_stars(self.panes.index(p), v))
+        pane.overrideChanged.connect(lambda name, v, p=pane: self.session.set_override(self.panes.index(p), name, v))
+        pane.addKeyRequested.connect(self.open_settings)
+        pane.choiceChanged.connect(lambda p=pane: self._on_choice_changed(p))
+        self.pane_area.add(pane)
+        return pane
 
     def remove_pane(self, pane: Pane) -> None:
-        if len(self.panes) <= 1 or self._running():
+        try:
+            self.session.remove_pane(self.panes.index(pane))
+        except Refused as exc:
+            self.statusBar().showMessage(str(exc), 5000)
             return
-        self.panes.remove(pane)
-        pane.setParent(None)
-        pane.deleteLater()
-        for i, p in enumerate(self.panes):
-            p.set_position(i, p.hidden_name)
-        self.current = None  # the open round no longer matches the panes
-        self._after_panes_changed()
+        self.pane_area.remove(pane)
+        self.pane_area.arrange([self.session.position(i) for i in range(len(self.panes))], self.session.hidden)
         self.rating.reset()
+        self._after_panes_changed()
 
     def _after_panes_changed(self) -> None:
         for p in self.panes:
             p.remove.setVisible(len(self.panes) > 2)
-        cur = self.current
+        cur = self.session.open_round
         # A pane added after a round joins from the next prompt: the finished round stays votable
         # with the answers it had (its vote is stored by position, for those panes only).
-        n = len(cur.response_ids) if cur is not None else len(self.panes)
+        n = cur.panes if cur is not None else len(self.panes)
         if n != self.rating.panes or cur is None:
-            outcome = self.rating.outcome
             self.rating.set_panes(n)
-            if cur is not None and cur.voted and outcome:
-                self.rating.show_vote(outcome[0], outcome[1], self.rating.note.text())
+            if cur is not None and cur.vote is not None:
+                self.rating.show_vote(cur.vote.outcome, cur.vote.best_position, cur.vote.note)
         self.rating.set_open(cur is not None and not self._running())
         self._update_key_notice()
         self._set_running(self._running())
@@ -279,36 +203,56 @@ class MainWindow(QMainWindow):
     def _fix_tab_order(self) -> None:
         """Tab goes the way the eye does: history, the panes left to right, the vote, the prompt."""
         chain = [self.search, self.history]
-        for p in sorted(self.panes, key=lambda p: p.position):
+        for p in self.pane_area.shown_order():
             chain += [p.picker, p.tune, p.regen, p.stop, p.copy, p.remove, p.view, *p.stars.buttons]
         chain += [*self.rating.buttons.values(), self.rating.note, self.prompt, self.tag, self.send_button,
                   self.stop_button]
         for a, b in zip(chain, chain[1:]):
             QWidget.setTabOrder(a, b)
 
-    def _on_choice_changed(self) -> None:
-        for p in self.panes:
-            p.update_title()
+    def choose_model(self, i: int, choice: str) -> None:
+        """Pick a model for pane i, as choosing it in the picker does (scripts and tests)."""
+        self.panes[i].set_choices(self._model_items(), prefer=choice)
+        self._on_choice_changed(self.panes[i])
+
+    def _on_choice_changed(self, pane: Pane) -> None:
+        i = self.panes.index(pane)
+        if pane.choice():
+            self.session.set_choice(i, ModelChoice.parse(pane.choice()))
+        pane.set_choices(self._model_items(), gone=self._gone(i))
+        if not self._gone(i) and pane.notice.isVisible() and "gone" in pane.notice.text():
+            pane.notice.hide()
         self._update_key_notice()
         self._warm_local_models()
 
     # -- models ---------------------------------------------------------------------------
     def _model_items(self) -> list[tuple[str, str]]:
-        """The picker's entries: local files, then each connection's models, with a separator between groups."""
-        items: list[tuple[str, str]] = []
-        for group in cx.contestant_groups(self.services, self.api_models):
-            if items and group.contestants:
+        """The picker's entries: local files, then each connection's models, a separator between groups."""
+        items = [(c.label, str(c.choice)) for c in self.contestants.local()]
+        for group in self.contestants.groups():
+            if group:
                 items.append(("-", "-"))
-            items += [(c.label, c.choice) for c in group.contestants]
+                items += [(c.label, str(c.choice)) for c in group]
         return items
 
     def _local_models(self) -> list[tuple[str, ModelChoice]]:
-        return cx.local_contestants(self.services)
+        """(label, choice) of the local models (the settings dialog offers them as the default)."""
+        return [(c.label, c.choice) for c in self.contestants.local()]
+
+    def _gone(self, i: int) -> str:
+        return self.session.problems().get(i, "")
 
     def refresh_models(self) -> None:
+        self.contestants.refresh_local()
         items = self._model_items()
-        for p in self.panes:
-            p.set_choices(items)
+        for i, p in enumerate(self.panes):
+            choice = self.session.panes[i].choice
+            p.set_choices(items, prefer=str(choice) if choice else None, gone=self._gone(i))
+
+    def set_api_models(self, names: list[str] | None, connection: str = "openai") -> None:
+        """A connection's models (None: unknown again; every connection offers what it last listed)."""
+        self.contestants.set_api_models(names, connection)
+        self.refresh_models()
 
     def _fetch_api_models(self) -> None:
         conns = list(self.services.settings.connections)
@@ -320,7 +264,8 @@ class MainWindow(QMainWindow):
         fetched = {c.id: v.models for c, v in zip(conns, verdicts) if v.ok and v.models}
         if not fetched:
             return
-        self.api_models.update(fetched)
+        for conn_id, names in fetched.items():
+            self.contestants.set_api_models(names, conn_id)
         for conn in self.services.settings.connections:
             if conn.id in fetched:
                 conn.models = list(fetched[conn.id])
@@ -330,45 +275,52 @@ class MainWindow(QMainWindow):
     def _warm_local_models(self) -> None:
         """Make and load the chosen local models in the background, so neither the first answer
         nor the window waits (writing out the built-in model, hashing a new file, loading)."""
-        for p in self.panes:
-            choice = p.choice()
-            if not choice or not choice.startswith("local:") or choice in self._warming:
+        for state in self.session.panes:
+            choice = state.choice
+            if choice is None or choice.engine != "local" or str(choice) in self._warming:
                 continue
-            self._warming.add(choice)
+            if self.contestants.problem(choice):
+                continue
+            self._warming.add(str(choice))
             self._inbox.run("warm", lambda choice=choice: self._warm(choice),
                             lambda result, error, choice=choice: self._on_warmed(choice, result, error))
 
-    def _warm(self, choice: str):
+    def _warm(self, choice: ModelChoice):
         """Worker thread: make the engine and load its model; (load error or None, load info)."""
-        engine = self.services.engines.get(ModelChoice.parse(choice))
+        engine = self.services.engines.get(choice)
         error = None if getattr(engine, "loaded", True) else engine.warm()
         return error, getattr(engine, "load_info", None)
 
-    def _on_warmed(self, choice: str, result, failure) -> None:
-        self._warming.discard(choice)
-        label = ModelChoice.parse(choice).label
+    def _on_warmed(self, choice: ModelChoice, result, failure) -> None:
+        self._warming.discard(str(choice))
+        if self.session.hidden or self._running():
+            return  # a message naming a model would say which side is which, or talk over the round
         error, info = result if failure is None else (str(failure), None)  # the pane says more on send
         if error:
-            self.statusBar().showMessage(f"{label}: {error}")
+            self.statusBar().showMessage(f"{choice.label}: {error}")
             return
         info = info or {}
         gpu = ("GPU: " + (f"{info['gpu_layers_offloaded']}/{info['layers'] + 1} layers offloaded"
                           if info.get("gpu_offload_supported") else "not in this llama.cpp build, running on CPU"))
-        self.statusBar().showMessage(f"{label} loaded · {info.get('threads')} threads · {gpu}", 15000)
+        self.statusBar().showMessage(f"{choice.label} loaded · {info.get('threads')} threads · {gpu}", 15000)
 
     def _update_key_notice(self) -> None:
-        for p in self.panes:
-            missing = self._missing_key(p.choice())
-            if missing:
+        for i, p in enumerate(self.panes):
+            gone = self._gone(i)
+            choice = self.session.panes[i].choice
+            missing = self._missing_key(choice) if not self.session.hidden else None
+            if gone:
+                p.show_notice(f"<b>Model gone.</b> {gone}")
+            elif missing:
                 p.show_notice(NO_KEY_NOTICE.format(name=missing))
-            elif p.notice.text().startswith(NO_KEY_NOTICE.split("{")[0]):
+            elif p.notice.text().startswith(NO_KEY_NOTICE.split("{")[0]) or "Model gone" in p.notice.text():
                 p.notice.hide()
 
-    def _missing_key(self, choice: str | None) -> str | None:
+    def _missing_key(self, choice: ModelChoice | None) -> str | None:
         """The name of the pane's connection when it needs a key and has none."""
-        if not choice or not choice.startswith("openai:"):
+        if choice is None or choice.engine != "openai":
             return None
-        conn = self.services.settings.connection(ModelChoice.parse(choice).connection)
+        conn = self.services.settings.connection(choice.connection)
         if conn is None:
             return None
         try:
@@ -380,86 +332,59 @@ class MainWindow(QMainWindow):
     def _keys(self) -> dict[str, str | None]:
         return {c.id: cx.key_secret(self.services, c).value for c in self.services.settings.connections}
 
-    def _engine(self, choice: ModelChoice, pane: int = 0):
-        try:
-            return self.services.engines.get(choice, instance=pane)
-        except NeedsKey as exc:
-            return Unavailable(ModelInfo(choice.engine, cx.contestant_label(self.services, choice),
-                                         choice.ref or choice.model), str(exc), "auth")
-        except Exception as exc:
-            return Unavailable(ModelInfo(choice.engine, cx.contestant_label(self.services, choice),
-                                         choice.ref or choice.model), str(exc), "input")
-
     # -- sending --------------------------------------------------------------------------
     def _running(self) -> bool:
-        return bool(self.current and self.current.runner and self.current.runner.running)
+        return self._on_screen
 
     def _set_running(self, on: bool) -> None:
+        self._on_screen = on
         self.send_button.setEnabled(not on)
         self.stop_button.setEnabled(on)
-        self.act_stop.setEnabled(on)
-        can_regen = not on and self.current is not None and self.current.runner is not None
-        self.act_regen.setEnabled(can_regen)
-        self.act_add.setEnabled(not on and len(self.panes) < MAX_PANES)
-        self.act_new.setEnabled(not on)
-        n = len(self.current.response_ids) if self.current is not None else 0
+        self.act_stop_all.setEnabled(on)
+        cur = self.session.open_round
+        can_regen = not on and cur is not None and cur.round is not None
+        self.act_regenerate_all.setEnabled(can_regen)
+        self.act_add_pane.setEnabled(not on and len(self.panes) < MAX_PANES)
+        self.act_new_chat.setEnabled(not on)
+        n = cur.panes if cur is not None else 0
         for i, p in enumerate(self.panes):
             p.regen.setEnabled(can_regen and i < n)  # a pane added after the round has nothing to redo
             p.remove.setEnabled(not on)
 
     def send(self) -> None:
-        text = self.prompt.toPlainText().strip()
         if self._running():
             return
-        if not text:
-            self.statusBar().showMessage("Type a prompt first.", 4000)
+        text = self.prompt.toPlainText().strip()
+        try:
+            self.session.send(text, tag=self.tag.currentText().strip() or None)
+        except Refused as exc:
+            self.statusBar().showMessage(str(exc), 10000)
             self.prompt.setFocus()
             return
-        settings = self.services.settings
-        blind = self.act_blind.isChecked()
-        choices = [ModelChoice.parse(p.choice()) for p in self.panes]
-        if self.conversation_id is None:
-            self.conversation_id = self.services.store.new_conversation(blind=blind)
-        positions = shuffled_positions(len(self.panes)) if blind else list(range(len(self.panes)))
-        self._arrange(positions, hidden=blind)
-        slots = [Slot(c, self._engine(c, i), p.params(settings.sampling), history=list(p.history))
-                 for i, (c, p) in enumerate(zip(choices, self.panes))]
-        rnd = Round(self.services.store, self.services.prices, self.conversation_id, text, slots,
-                    system_prompt=settings.system_prompt, blind=blind, tag=self.tag.currentText().strip() or None,
-                    positions=positions)
-        runner = RoundRunner(rnd, self)
-        runner.delta.connect(lambda i, t: self.panes[i].append(t) if i < len(self.panes) else None)
-        runner.finished.connect(self._on_answer)
-        runner.allFinished.connect(self._on_round_done)
-        self.current = OpenRound(rnd.round_id, rnd.response_ids, positions, blind, runner,
-                                 base_history=[list(p.history) for p in self.panes])
-        self.rating.set_panes(len(self.panes))
+        cur = self.session.open_round
+        self.pane_area.arrange(cur.positions, hidden=self.session.hidden)
+        self._fix_tab_order()
+        self.rating.set_panes(cur.panes)
         self.rating.reset()
         self.rating.set_open(False)
         for p in self.panes:
             p.start_answer(text)
         self.prompt.clear()
         self._set_running(True)
-        self.statusBar().showMessage(
-            f"Sent to {len(self.panes)} models{' (blind: names hidden until you vote)' if blind else ''}. "
-            "Esc stops.")
-        runner.start()
+        self._update_key_notice()
+        blind = " (blind: names hidden until you vote)" if cur.blind else ""
+        self.statusBar().showMessage(f"Sent to {cur.panes} models{blind}. Esc stops.")
         self.refresh_history()
 
-    def _arrange(self, positions: list[int], hidden: bool) -> None:
-        """Put pane i at positions[i] (blind mode shuffles the sides every round)."""
-        for pane, pos in zip(self.panes, positions):
-            pane.set_position(pos, hidden)
-        for pane in sorted(self.panes, key=lambda p: p.position):
-            self.pane_splitter.insertWidget(pane.position, pane)
-        self._fix_tab_order()
+    def _on_delta(self, i: int, text: str) -> None:
+        if i < len(self.panes):
+            self.panes[i].append(text)
 
-    def _on_answer(self, slot: int, result) -> None:
-        if slot >= len(self.panes) or self.current is None or self.current.runner is None:
+    def _on_answer(self, i: int, result) -> None:
+        if i >= len(self.panes):
             return
-        pane = self.panes[slot]
-        pane.finish(result)
-        pane.history = list(self.current.runner.round.slots[slot].history)
+        pane = self.panes[i]
+        pane.finish(result, note=self.session.note(i), figures=self.session.footer(i))
         pane.stars.setEnabled(True)
 
     def _on_round_done(self) -> None:
@@ -467,77 +392,78 @@ class MainWindow(QMainWindow):
         self.rating.set_open(True)
         if not (self.prompt.hasFocus() and self.prompt.toPlainText().strip()):
             self.rating.setFocus()  # 1-4 and arrows vote; never taken from a follow-up being typed
-        results = [r for r in self.current.runner.round.results if r]
+        cur = self.session.open_round
+        results = [r for r in cur.results if r] if cur is not None else []
         n_err = sum(r.status == "error" for r in results)
         if results and all(r.status == "cancelled" for r in results):
             message = "Stopped. What arrived is kept; you can still vote, or send again."
         elif n_err:
             message = f"{n_err} pane(s) failed; the others' answers are kept. You can still vote."
-        else:
+        elif cur is not None and cur.panes == 2:
             message = "Answers are in: which was better? (1-4, or ←/→)"
+        else:
+            message = "Answers are in: which was best? (1-4 picks it, T tie, X all bad)"
         self.statusBar().showMessage(message, 8000)
+        self.roundFinished.emit()
 
     def stop_all(self) -> None:
-        if self._running():
-            self.current.runner.cancel()
-
-    def _stop_pane(self, pane: Pane) -> None:
-        if self._running():
-            self.current.runner.cancel(self.panes.index(pane))
+        self.session.stop()
 
     def regenerate(self, pane: Pane) -> None:
-        self._regenerate([pane])
+        self._regenerate([self.panes.index(pane)])
 
     def regenerate_all(self) -> None:
-        self._regenerate(list(self.panes))
+        self._regenerate(None)
 
-    def _regenerate(self, panes: list[Pane]) -> None:
-        cur = self.current
-        if cur is None or cur.runner is None or self._running():
+    def _regenerate(self, which: list[int] | None) -> None:
+        if self._running():
             return
-        slots = cur.runner.round.slots
-        todo = [(self.panes.index(p), p) for p in panes if self.panes.index(p) < len(slots)]
+        try:
+            todo = self.session.regenerate(which)
+        except Refused as exc:
+            self.statusBar().showMessage(str(exc), 5000)
+            return
         if not todo:
             return
         self.rating.reset()
         self.rating.set_open(False)
-        cur.voted = False  # the store drops the round's vote: the answer it judged is gone
-        for i, pane in todo:
-            slot = slots[i]
-            # The answer being replaced leaves this pane's memory; the earlier turns stay
-            # (even when the replaced answer failed and so added none).
-            slot.history = list(cur.base_history[i]) if i < len(cur.base_history) else slot.history
-            pane.history = list(slot.history)
-            slot.params = pane.params(self.services.settings.sampling)
+        for i in todo:
             # The round's model answers again even if the picker changed since (the new pick
             # answers from the next prompt); the heading says which one it is.
-            label = None if pane.hidden_name or pane.choice() == str(slot.choice) else pane.label_for(str(slot.choice))
-            pane.start_answer(None, label=label)
+            answered_by = self.session.answered_by(i)
+            label = None if self.session.hidden else self.contestants.label(answered_by)
+            self.panes[i].start_answer(None, label=label)
         self._set_running(True)
-        for i, _pane in todo:
-            cur.runner.regenerate(i)
 
     # -- rating ---------------------------------------------------------------------------
     def _on_vote(self, outcome: str, best) -> None:
-        cur = self.current
-        if cur is None:
+        try:
+            revealed = self.session.vote(outcome, best, note=self.rating.note.text())
+        except Refused as exc:
+            self.statusBar().showMessage(str(exc), 5000)
             return
-        stars = {cur.response_ids[i]: p.stars.value for i, p in enumerate(self.panes) if i < len(cur.response_ids)}
-        self.services.store.cast_vote(cur.round_id, outcome, best_position=best, stars=stars,
-                                      note=self.rating.note.text(), blind=cur.hidden)
-        cur.voted = True
-        was_hidden, cur.revealed = cur.hidden, True
         board = self._dialogs.get("leaderboard")
         if board is not None and board.isVisible():
             board.view.refresh()
-        if was_hidden:
-            for p in self.panes:
-                p.set_position(p.position, hidden=False)
-            names = ", ".join(f"{'ABCD'[p.position]} = {p.model_label()}" for p in sorted(self.panes, key=lambda p: p.position))
-            self.statusBar().showMessage(f"Vote saved. Revealed: {names}", 15000)
+        if revealed:
+            self._reveal()
+            self.statusBar().showMessage(f"Vote saved. Revealed: {self.session.revealed_names()}", 15000)
         else:
-            self.statusBar().showMessage("Vote saved; 1-4 change it. Start typing for the next prompt.", 6000)
+            self.statusBar().showMessage("Vote saved; the vote keys change it. Start typing for the next prompt.", 6000)
+        self.refresh_history()  # its "to rate" count
         self.rating.setFocus()  # a vote key pressed again changes the vote; other keys go to the prompt
+
+    def _reveal(self) -> None:
+        """The names appear where the answers are; the answers stay, and the figures and
+        notes held back while blind are shown."""
+        cur = self.session.open_round
+        self.pane_area.arrange([self.session.position(i) for i in range(len(self.panes))], hidden=False)
+        for i, p in enumerate(self.panes):
+            if cur is not None and i < cur.panes and cur.results[i] is not None:
+                p.metrics.setText(self.session.footer(i))
+                if cur.results[i].status == "error":
+                    p.view.end_answer(cur.results[i].text, self.session.note(i))
+        self._update_key_notice()
 
     def _type_into_prompt(self, text: str) -> None:
         self.prompt.setFocus()
@@ -545,24 +471,16 @@ class MainWindow(QMainWindow):
             self.prompt.insertPlainText(text)
 
     def _on_note(self, note: str) -> None:
-        if self.current is not None and self.current.voted:
-            self.services.store.set_note(self.current.round_id, note)
+        self.session.set_note(note)
 
-    def _on_stars(self, pane: Pane, value) -> None:
-        cur = self.current
-        i = self.panes.index(pane)
-        if cur is not None and i < len(cur.response_ids):
-            self.services.store.set_stars(cur.response_ids[i], value)
-
-    def _toggle_blind(self, on: bool) -> None:
+    def toggle_blind(self, on: bool) -> None:
         """Takes effect from the next prompt. The round on screen keeps its state: a blind round
         nobody voted on stays hidden (showing names now would make its blind vote a lie), and
         names already seen are not hidden again."""
-        self.services.settings.blind = on
-        pending = self.current is not None and self.current.hidden
+        self.session.blind = on
         if on:
             msg = "Blind mode on: from the next prompt, names are hidden and sides shuffled until you vote."
-        elif pending:
+        elif self.session.hidden:
             msg = "Blind mode off from the next prompt; this round's names show when you vote."
         else:
             msg = "Blind mode off."
@@ -570,20 +488,23 @@ class MainWindow(QMainWindow):
 
     # -- conversations --------------------------------------------------------------------
     def new_chat(self) -> None:
-        if self._running():
+        try:
+            self.session.new()
+        except Refused as exc:
+            self.statusBar().showMessage(str(exc), 5000)
             return
-        self.conversation_id = None
-        self.current = None
-        for i, p in enumerate(self.panes):
+        for p in self.panes:
             p.reset()
         # Pick the contenders freely; blind mode hides which is which from the first prompt on.
-        self._arrange(list(range(len(self.panes))), hidden=False)
+        self.pane_area.arrange(list(range(len(self.panes))), hidden=False)
         self.rating.set_panes(len(self.panes))
         self.rating.reset()
         self.rating.set_open(False)
+        self.tag.setEditText("")  # a category belongs to the prompts it was given for
         self.history.clearSelection()
         self._update_key_notice()
         self._set_running(False)
+        self._fix_tab_order()
         self.prompt.setFocus()
 
     def refresh_history(self) -> None:
@@ -594,72 +515,50 @@ class MainWindow(QMainWindow):
         self.tag.addItems(self.services.store.tags())
         self.tag.setEditText(typed)
         self.tag.blockSignals(False)
-        self.history.clear()
-        import datetime as dt
+        self.sidebar.show_conversations(self.services.store.conversations(self.sidebar.query()),
+                                        self.session.conversation_id)
 
-        for conv in self.services.store.conversations(self.search.text().strip()):
-            when = dt.datetime.fromtimestamp(conv.created_at).strftime("%b %d, %H:%M")
-            facts = [when, f"{conv.n_rounds} round{'s' if conv.n_rounds != 1 else ''}"]
-            if conv.n_unrated:
-                facts.append(f"{conv.n_unrated} to rate")
-            if conv.blind:
-                facts.append("blind")
-            item = QListWidgetItem(f"{conv.title or '(untitled)'}\n{' · '.join(facts)}")
-            item.setData(Qt.UserRole, conv.id)
-            item.setToolTip(conv.title)
-            self.history.addItem(item)
-            if conv.id == self.conversation_id:
-                item.setSelected(True)
-        searching = bool(self.search.text().strip())
-        self.history_empty.setText("Nothing matches." if searching else
-                                   "Your comparisons appear here: every prompt, answer and vote is kept.")
-        self.history_empty.setVisible(self.history.count() == 0)
-
-    def _on_history_item(self, item: QListWidgetItem) -> None:
-        cid = item.data(Qt.UserRole)
-        if cid != self.conversation_id:
-            self.open_conversation(cid)
+    def _on_history_open(self, conversation_id: int) -> None:
+        if conversation_id != self.session.conversation_id:
+            self.open_conversation(conversation_id)
 
     def open_conversation(self, conversation_id: int) -> None:
-        if self._running():
-            self.statusBar().showMessage("Wait for the answers (or press Esc) before opening another comparison.", 5000)
+        try:
+            records = self.session.open(conversation_id)
+        except Refused as exc:
+            self.statusBar().showMessage(str(exc), 5000)
             return
-        conv = self.services.store.conversation(conversation_id)
-        if not conv.rounds:
-            return
-        records = pane_records(conv)
-        n = len(records)
-        while len(self.panes) < n:
-            self.add_pane()
-        while len(self.panes) > n:
-            self.remove_pane(self.panes[-1])
-        last = conv.rounds[-1]
-        hidden = last.blind and last.vote is None  # an unvoted blind round stays blind
-        self.current = None
-        for pane, rec in zip(self.panes, records):
-            if rec.choice:
-                pane.set_choices(self._model_items(), prefer=rec.choice)
-            pane.set_position(rec.position, hidden=hidden)
-            pane.show_history(rec.turns)
-            pane.history = rec.history
+        while len(self.panes) < len(self.session.panes):
+            self._make_pane_widget()
+        while len(self.panes) > len(self.session.panes):
+            self.pane_area.remove(self.panes[-1])
+        hidden = self.session.hidden
+        items = self._model_items()
+        for i, (pane, rec) in enumerate(zip(self.panes, records)):
+            choice = self.session.panes[i].choice
+            pane.set_choices(items, prefer=str(choice) if choice else None, gone=self._gone(i))
+            pane.set_position(self.session.position(i), hidden=hidden)
+            pane.show_history(rec.turns, last_note=self.session.note(i) or None)
             pane.stars.set_value(rec.stars)
             pane.stars.setEnabled(True)
-        self._arrange([p.position for p in self.panes], hidden=hidden)
-        self.conversation_id = conv.id
-        resp_ids = [rec.last_response_id if rec.last_response_id is not None else -1 for rec in records]
-        self.current = OpenRound(last.id, resp_ids, [p.position for p in self.panes], last.blind,
-                                 voted=last.vote is not None, revealed=not hidden)
-        self.rating.set_panes(n)
-        self.rating.set_open(True)
-        if last.vote:
-            self.rating.show_vote(last.vote.outcome, last.vote.best_position, last.vote.note)
+        self.pane_area.arrange([self.session.position(i) for i in range(len(self.panes))], hidden=hidden)
+        cur = self.session.open_round
+        self.rating.set_panes(cur.panes)
+        if cur.vote:
+            self.rating.show_vote(cur.vote.outcome, cur.vote.best_position, cur.vote.note)
         else:
             self.rating.reset()
-        self._set_running(False)
-        self.statusBar().showMessage(f"Reopened “{conv.title}”: {len(conv.rounds)} round(s). Type to continue it.", 6000)
+        self._after_panes_changed()
+        gone = self.session.problems()
+        title = self.services.store.conversation(conversation_id).title
+        if gone:
+            self.statusBar().showMessage(f"Reopened “{title}”. A model it used is gone: pick another in that pane "
+                                         "to continue.", 10000)
+        else:
+            self.statusBar().showMessage(f"Reopened “{title}”. Type to continue it.", 6000)
 
     def delete_conversation(self, conversation_id: int) -> None:
-        if conversation_id == self.conversation_id and self._running():
+        if conversation_id == self.session.conversation_id and self._running():
             self.statusBar().showMessage("This comparison is still answering: stop it (Esc) before deleting it.", 6000)
             return
         conv = self.services.store.conversation(conversation_id)
@@ -668,7 +567,7 @@ class MainWindow(QMainWindow):
                        "Its votes leave the leaderboard. This cannot be undone.", "Delete"):
             return
         self.services.store.delete_conversation(conversation_id)
-        if conversation_id == self.conversation_id:
+        if conversation_id == self.session.conversation_id:
             self.new_chat()
         self.refresh_history()
 
@@ -681,23 +580,24 @@ class MainWindow(QMainWindow):
             self.services.store.rename_conversation(conversation_id, title.strip())
             self.refresh_history()
 
-    def _history_menu(self, pos) -> None:
-        item = self.history.itemAt(pos)
-        if item is None:
-            return
-        menu = QMenu(self)
-        menu.addAction("Open", lambda: self.open_conversation(item.data(Qt.UserRole)))
-        menu.addAction("Rename…", lambda: self.rename_conversation(item.data(Qt.UserRole)))
-        menu.addAction("Delete…", lambda: self.delete_conversation(item.data(Qt.UserRole)))
-        menu.exec(self.history.mapToGlobal(pos))
+    def _selected_conversation(self) -> int | None:
+        return self.sidebar.selected_id() or self.session.conversation_id
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
-        if obj is self.history and event.type() == QEvent.KeyPress and event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
-            item = self.history.currentItem()
-            if item is not None:
-                self.delete_conversation(item.data(Qt.UserRole))
-                return True
-        return super().eventFilter(obj, event)
+    def rename_selected(self) -> None:
+        cid = self._selected_conversation()
+        if cid is None:
+            self.statusBar().showMessage("Select a comparison in History to rename it.", 4000)
+        else:
+            self.rename_conversation(cid)
+
+    def delete_selected(self) -> None:
+        cid = self._selected_conversation()
+        if cid is not None:
+            self.delete_conversation(cid)
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
 
     # -- importing by drag and drop -------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
@@ -712,8 +612,6 @@ class MainWindow(QMainWindow):
 
     def import_model(self, path: str) -> None:
         """Add a .gguf to the library where it lies (header read and checksum taken on a worker)."""
-        from pathlib import Path
-
         from ..core.library.installed import import_file
 
         name = Path(path).name
@@ -728,10 +626,12 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
             return
         self.refresh_models()
-        idle = next((p for p in self.panes if (p.choice() or "").startswith("local:")), self.panes[0])
+        local = [i for i, s in enumerate(self.session.panes) if s.choice is not None and s.choice.engine == "local"]
         if not self._running():
-            idle.set_choices(self._model_items(), prefer=str(model.choice))
-            self._on_choice_changed()
+            i = local[0] if local else 0
+            self.session.set_choice(i, model.choice)
+            self.panes[i].set_choices(self._model_items(), prefer=str(model.choice))
+            self._on_choice_changed(self.panes[i])
         self.statusBar().showMessage(f"Added {name} to your models.", 8000)
 
     # -- dialogs --------------------------------------------------------------------------
@@ -748,17 +648,21 @@ class MainWindow(QMainWindow):
         from .settings_dialog import SettingsDialog
 
         keys_before = self._keys()
+        connections_before = [(c.id, c.base_url, dict(c.headers)) for c in self.services.settings.connections]
         dialog = SettingsDialog(self.services, self)
         accepted = dialog.exec()
         key_changed = self._keys() != keys_before
         if key_changed and not accepted:  # saved or removed in the dialog, then Cancel: still takes effect
-            for p in self.panes:
-                if (p.choice() or "").startswith("openai:"):
-                    self.services.engines.drop(ModelChoice.parse(p.choice()))
+            for state in self.session.panes:
+                if state.choice is not None and state.choice.engine == "openai":
+                    self.services.engines.drop(state.choice)
         if accepted or key_changed:
+            now = [(c.id, c.base_url, dict(c.headers)) for c in self.services.settings.connections]
+            if now != connections_before or key_changed:
+                self.contestants.set_api_models(None)  # another endpoint: its list is fetched again
+            self.refresh_models()
             self._update_key_notice()
             self._fetch_api_models()
-            self.refresh_models()
 
     def open_library(self) -> None:
         from .library_dialog import LibraryDialog
@@ -778,28 +682,20 @@ class MainWindow(QMainWindow):
         def make():
             d = QDialog(self)
             d.setWindowTitle("Your leaderboard — ArenaDesk")
-            d.resize(1100, 760)
             lay = QVBoxLayout(d)
-            d.view = LeaderboardView(self.services.store, d)
+            d.view = LeaderboardView(self.services.store, d, export_dir=self.services.folders.exports,
+                                     judging=self.services.settings.judging)
             d.view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
             lay.addWidget(d.view)
+            screen = self.screen().availableGeometry()
+            d.resize(min(1100, screen.width() - 40), min(760, screen.height() - 40))
             return d
 
         d = self._dialog("leaderboard", make)
         d.view.refresh()
 
     def show_shortcuts(self) -> None:
-        rows = [
-            ("Ctrl+Enter", "send the prompt to every pane"), ("Esc", "stop every answer"),
-            ("Ctrl+R", "regenerate every pane's last answer"), ("Ctrl+N", "new comparison"),
-            ("Ctrl+T", "add a pane (up to four)"), ("Ctrl+B", "blind mode"),
-            ("1 or ←", "left better"), ("2 or →", "right better"), ("3", "tie"), ("4", "both bad"),
-            ("1–4, T, X", "with more panes: best answer, tie, all bad"),
-            ("Ctrl+F", "search history"), ("Del", "delete the selected comparison"),
-            ("Ctrl+M", "models"), ("Ctrl+L", "leaderboard"), ("Ctrl+,", "settings"),
-        ]
-        html = "<table cellpadding=3>" + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
-        QMessageBox.information(self, "Keyboard shortcuts", html + "</table>")
+        QMessageBox.information(self, "Keyboard shortcuts", actions.shortcuts_html())
 
     def open_about(self) -> None:
         from .about import AboutDialog
@@ -808,9 +704,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         self._inbox.close()  # background jobs finishing after this find no window to report to
-        if self._running():
-            self.current.runner.cancel()
-            self.current.runner.round.wait(timeout=2.0)
+        if self.session.running:
+            self.session.stop()
+            self.session.wait(timeout=2.0)
         try:
             from ..core import settings as settings_io
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolButton,
+    QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolButton,
     QVBoxLayout, QWidget, QWidgetAction,
 )
 
 from ..core.arena import format_metrics
-from ..core.engines.base import Result
-from ..core.settings import Sampling
+from ..core.engines.base import Result, cut_off_note
+from .model_picker import ModelPicker
 from .transcript import Transcript
 
 RENDER_INTERVAL_MS = 66  # at most ~15 re-renders a second, however fast tokens arrive
@@ -47,7 +47,11 @@ class StarRating(QWidget):
 
 
 class Pane(QFrame):
+    """Displays one pane of the comparison session; the session owns its model, overrides and
+    memory (the pane reports changes through signals and keeps none of it)."""
+
     choiceChanged = Signal()
+    overrideChanged = Signal(str, object)  # sampling field, value (None: back to the shared setting)
     stopRequested = Signal()
     regenerateRequested = Signal()
     removeRequested = Signal()
@@ -58,8 +62,6 @@ class Pane(QFrame):
         super().__init__(parent)
         self.setObjectName("pane")
         self.setFrameShape(QFrame.StyledPanel)
-        self.history: list[dict] = []  # this pane's own conversation, sent with every prompt
-        self.overrides: dict = {}  # per-pane sampling overrides
         self.position = 0
         self.hidden_name = False
         self._text = ""
@@ -68,10 +70,7 @@ class Pane(QFrame):
 
         self.title = QLabel(self)
         self.title.setObjectName("paneTitle")
-        self.picker = QComboBox(self)
-        self.picker.setMinimumContentsLength(4)  # four panes still fit a laptop screen
-        self.picker.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.picker.setToolTip("Which model answers in this pane")
+        self.picker = ModelPicker(self)
         self.picker.currentIndexChanged.connect(lambda _i: self.choiceChanged.emit())
 
         self.tune = QToolButton(self)
@@ -82,12 +81,12 @@ class Pane(QFrame):
         self.regen = self._tool("view-refresh", "⟳", "Answer the last prompt again (Ctrl+R: every pane)",
                                 self.regenerateRequested)
         self.stop = self._tool("process-stop", "■", "Stop this answer", self.stopRequested)
-        self.copy = self._tool("edit-copy", "Copy", "Copy this answer", None)
+        self.copy = self._tool("edit-copy", "❐", "Copy this answer", None)
         self.copy.clicked.connect(self.copy_answer)
         self.remove = self._tool("window-close", "✕", "Remove this pane", self.removeRequested)
 
         head = QHBoxLayout()
-        head.setSpacing(4)
+        head.setSpacing(2)  # four panes share a 1280-pixel screen
         head.addWidget(self.title)
         head.addWidget(self.picker, 1)
         for b in (self.tune, self.regen, self.stop, self.copy, self.remove):
@@ -104,6 +103,8 @@ class Pane(QFrame):
         self.metrics = QLabel(self)
         self.metrics.setObjectName("paneMetrics")
         self.metrics.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        # Wrapped, so a long line of figures never makes the pane (and the window) wider.
+        self.metrics.setWordWrap(True)
         self.stars = StarRating(self)
         self.stars.changed.connect(self.starsChanged)
         foot = QHBoxLayout()
@@ -136,22 +137,10 @@ class Pane(QFrame):
         return b
 
     # -- model choice ---------------------------------------------------------------------
-    def set_choices(self, items: list[tuple[str, str]], prefer: str | None = None) -> None:
-        """items: (label, choice string); keeps the current choice when it is still offered."""
-        keep = prefer or self.choice()
-        self.picker.blockSignals(True)
-        self.picker.clear()
-        for label, choice in items:
-            if choice == "-":
-                self.picker.insertSeparator(self.picker.count())
-            else:
-                self.picker.addItem(label, choice)
-        i = self.picker.findData(keep) if keep else -1
-        if i < 0 and keep and ":" in keep:
-            self.picker.addItem(keep.split(":", 1)[1], keep)  # a model no longer listed, e.g. from history
-            i = self.picker.count() - 1
-        self.picker.setCurrentIndex(max(i, 0))
-        self.picker.blockSignals(False)
+    def set_choices(self, items: list[tuple[str, str]], prefer: str | None = None, gone: str = "") -> None:
+        """items: (label, choice string); keeps the current choice when it is still offered. A
+        choice not offered stays selected, marked gone (`gone` says why), never replaced."""
+        self.picker.set_items(items, prefer or self.choice(), gone)
         self.update_title()
 
     def choice(self) -> str | None:
@@ -172,6 +161,7 @@ class Pane(QFrame):
         letter = LETTERS[self.position] if self.position < len(LETTERS) else str(self.position + 1)
         self.title.setText(f"Model {letter}" if self.hidden_name else f"{letter}")
         self.title.setToolTip("Blind: the name shows after you vote" if self.hidden_name else self.model_label())
+        self.title.setAccessibleName(self.title.text())
 
     def label_for(self, choice: str) -> str:
         i = self.picker.findData(choice)
@@ -203,21 +193,17 @@ class Pane(QFrame):
         return menu
 
     def _set_override(self, name, value, widget) -> None:
-        if value == widget.minimum():
-            self.overrides.pop(name, None)
-        else:
-            self.overrides[name] = value
-        self.tune.setText("⚙*" if self.overrides else "⚙")
-
-    def params(self, shared: Sampling) -> Sampling:
-        from dataclasses import replace
-
-        return replace(shared, **self.overrides)
+        self.overrideChanged.emit(name, None if value == widget.minimum() else value)
+        changed = any(w.value() != w.minimum() for w in self._override_fields.values())
+        self.tune.setText("⚙*" if changed else "⚙")
 
     # -- streaming ------------------------------------------------------------------------
     def set_streaming(self, on: bool) -> None:
         self._streaming = on
         self.stop.setEnabled(on)
+        # One place for both: stop while answering, regenerate after (narrow panes keep their name).
+        self.stop.setVisible(on)
+        self.regen.setVisible(not on)
         if on:
             self.regen.setEnabled(False)  # enabled again by the window once the whole round is in
         self.picker.setEnabled(not on)
@@ -251,32 +237,44 @@ class Pane(QFrame):
             self._dirty = False
             self.view.show_answer(self._text)
 
-    def finish(self, result: Result) -> None:
+    def finish(self, result: Result, note: str | None = None, figures: str | None = None) -> None:
+        """The answer ended. `note` and `figures`, when given, are said instead of the result's own
+        (a blind round's wording, from the session)."""
         self._timer.stop()
         self._text = result.text
-        note = ""
-        if result.status == "error":
-            note = result.error or "The answer failed."
-        elif result.status == "cancelled":
-            note = "Stopped."
-        self.view.end_answer(result.text, note)
-        figures = format_metrics(result)
-        if result.load_s:
-            figures.append(f"model loaded in {result.load_s:.1f} s")
-        self.metrics.setText(" · ".join(figures) or result.status)
+        if note is None:
+            note = ""
+            if result.status == "error":
+                note = result.error or "The answer failed."
+            elif result.status == "cancelled":
+                note = "Stopped."
+            elif result.cut_off:
+                note = f"[{cut_off_note(result.finish_reason, result.max_tokens)}]"
+        self.view.end_answer(result.text, note, reasoning=result.reasoning)
+        if figures is None:
+            parts = format_metrics(result)
+            if result.load_s:
+                parts.append(f"model loaded in {result.load_s:.1f} s")
+            figures = " · ".join(parts) or result.status
+        self.metrics.setText(figures)
         self.set_streaming(False)
 
     def copy_answer(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
 
-    def show_history(self, turns: list[tuple[str, str, str]]) -> None:
-        """Reopened conversation: (prompt, answer, note) per turn."""
+    def show_history(self, turns: list[tuple[str, str, str]], last_note: str | None = None) -> None:
+        """Reopened conversation: (prompt, answer, note) per turn; `last_note` replaces the last
+        turn's note (a blind round's failure is not explained before the vote)."""
         self.view.clear_all()
         self.notice.hide()
         self.metrics.setText("")
-        for prompt, answer, note in turns:
+        for n, (prompt, answer, note) in enumerate(turns):
             self.view.add_prompt(prompt)
-            self.view.add_answer(answer, self.answer_label(), note)
+            if n == len(turns) - 1:
+                self.view.begin_answer(self.answer_label())  # the open round's heading: renamed on the reveal
+                self.view.end_answer(answer, note if last_note is None else last_note)
+            else:
+                self.view.add_answer(answer, self.answer_label(), note)
         self._text = turns[-1][1] if turns else ""
 
     def show_notice(self, html: str) -> None:
@@ -284,7 +282,6 @@ class Pane(QFrame):
         self.notice.show()
 
     def reset(self) -> None:
-        self.history = []
         self._text = ""
         self.view.clear_all()
         self.metrics.setText("")

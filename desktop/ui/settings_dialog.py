@@ -145,6 +145,14 @@ class SettingsDialog(QDialog):
         form.addRow("GPU layers", self.gpu_layers)
         form.addRow("CPU threads", self.threads)
         form.addRow("Context length", self.context)
+        self.prompt_format = QComboBox()
+        for label, value in (("The model's chat template", "auto"), ("Plain transcript", "transcript")):
+            self.prompt_format.addItem(label, value)
+        self.prompt_format.setCurrentIndex(max(self.prompt_format.findData(rt.prompt_format), 0))
+        self.prompt_format.setToolTip("How a local model's prompt is written. \"Plain transcript\" (USER:/ASSISTANT:) "
+                                      "is the way out for a file whose chat template is broken; models without a "
+                                      "template always get it.")
+        form.addRow("Prompt format", self.prompt_format)
         form.addRow(QLabel(self._gpu_note()))
         tabs.addTab(run, "Local models")
 
@@ -202,11 +210,12 @@ class SettingsDialog(QDialog):
         sp.stop = [x.strip() for x in self.stop.text().split("|") if x.strip()]
         rt = s.runtime
         rt.gpu_layers, rt.threads, rt.context_length = self.gpu_layers.value(), self.threads.value(), self.context.value()
+        rt.prompt_format = self.prompt_format.currentData()
         s.theme = self.theme.currentData()
         self.services.save_settings()
         from PySide6.QtWidgets import QApplication
 
-        from ..app import apply_theme
+        from .theme import apply_theme
 
         apply_theme(QApplication.instance(), s.theme)
         super().accept()

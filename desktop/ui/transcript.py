@@ -6,21 +6,69 @@ blank line outside a code fence): everything before it is rendered once and
 never touched again; only the open tail is re-rendered, and at a bounded rate
 (the pane's timer), so an update costs about the same at token 10 and 8,000.
 
-Nothing remote is ever loaded: resource requests (images, style sheets) get
-nothing, and links open in the browser only when clicked.
+An answer is written by a model, so it is untrusted input:
+
+- nothing is ever loaded for it: every resource request (an image's `file:///dev/zero`,
+  `http:` or `data:` source, a style sheet) gets an empty resource, and links open in
+  the browser only when clicked;
+- only its Markdown is rendered: raw HTML in it (`<span style=...>`, `<script>`, `<img>`)
+  shows as the text it is (Qt's MarkdownNoHTML), and explicit direction controls (U+202E
+  reverses what follows) are dropped from what is shown;
+- an answer too big to lay out as Markdown in a few milliseconds (more than
+  PLAIN_TEXT_BEYOND characters, a line of MAX_MARKDOWN_LINE, a table of more than
+  MAX_TABLE_ROWS rows) is shown as
+  plain text, appended as it streams instead of re-rendered, in paragraphs of at most
+  PLAIN_BLOCK_CHARS characters (Qt lays a paragraph out whole, so a 2 MB line would take
+  minutes). The text is all there; only its formatting is not.
 """
 from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import QByteArray, QUrl, Signal
 from PySide6.QtGui import (
-    QColor, QDesktopServices, QFont, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument, QTextFormat,
+    QColor, QDesktopServices, QFont, QImage, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument, QTextFormat,
 )
 from PySide6.QtWidgets import QTextBrowser
 
+from ..core.untrusted import without_bidi_overrides
+
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
+_TABLE_ROW = re.compile(r"^ {0,3}\|", re.M)
 SAFE_SCHEMES = {"http", "https", "mailto"}
+REASONING_SCHEME = "arenadesk-reasoning"  # the collapsed reasoning line's link: shows or hides it
+
+
+def reasoning_summary(reasoning: str, shown: bool) -> str:
+    words = len(reasoning.split())
+    return f"{'▾' if shown else '▸'} Reasoning ({words} word{'s' if words != 1 else ''}) — click to {'hide' if shown else 'show'}"
+
+
+# Markdown, GitHub's dialect (tables, strikethrough, task lists), with no HTML: tags show as text.
+MARKDOWN = QTextDocument.MarkdownDialectGitHub | QTextDocument.MarkdownNoHTML
+# Limits measured with tests/bench/bench_hostile_render.py so that one update stays near or under
+# 100 ms on a slow machine: Markdown costs grow with the text re-rendered each tick, a table's
+# rows and, most of all, the length of one paragraph (Qt lays a paragraph out whole).
+PLAIN_TEXT_BEYOND = 40_000  # characters of answer
+MAX_TABLE_ROWS = 60  # a table lays out far slower than prose
+MAX_MARKDOWN_LINE = 4_000  # characters in one line
+PLAIN_BLOCK_CHARS = 2_000  # plain text: long lines are cut into paragraphs this long
+# Beyond this many characters an answer is not laid out at all (QTextDocument re-lays out and
+# repaints in proportion to the document: a 2 MB answer froze the window for seconds at a time);
+# a line says so. The answer itself is whole in the pane (Copy) and in the database.
+PLAIN_DISPLAY_LIMIT = 100_000
+NOT_SHOWN = ("\n\n[… the rest of this answer is not shown here, it is too long to display; it is saved whole, "
+             "and Copy takes all of it]")
+_LONG_LINE = re.compile("[^\n]{%d}" % MAX_MARKDOWN_LINE)
+
+
+_NO_IMAGE = QImage(1, 1, QImage.Format_ARGB32)  # what every image in an answer is: one transparent pixel
+_NO_IMAGE.fill(0)
+
+
+def too_big_for_markdown(text: str) -> bool:
+    return (len(text) > PLAIN_TEXT_BEYOND or _LONG_LINE.search(text) is not None
+            or len(_TABLE_ROW.findall(text)) > MAX_TABLE_ROWS)
 
 
 def stable_split(text: str, start: int = 0) -> int:
@@ -54,12 +102,25 @@ class Transcript(QTextBrowser):
         self._tail_start = 0  # where its not-yet-stable tail begins
         self._rendered = 0  # how much of the answer's text is rendered for good
         self._answer_start: int | None = None  # where the last answer (its heading) begins: regenerate replaces it
+        # A reasoning model's thinking, shown as one collapsed line under its answer's heading;
+        # clicking it shows or hides the text. id -> (cursor on the line, text, cursor on the shown text)
+        self._reasoning: dict[int, list] = {}
+        self._plain_shown: int | None = None  # the live answer shown as plain text: how much of it (None: Markdown)
+        self._plain_chars = 0  # characters of it on screen (at most PLAIN_DISPLAY_LIMIT)
 
     # -- safety ---------------------------------------------------------------------------
     def loadResource(self, kind: int, url: QUrl):  # noqa: N802 (Qt override)
-        return None  # never fetch images or anything else, remote or local
+        # Never None, never an empty image: Qt takes either as "not found" and then reads the path
+        # itself (QTextDocument::loadResource for None, QTextImageHandler's QImage::load for a null
+        # image), so `file:///dev/zero` would hang the window and a local picture would show.
+        if kind == QTextDocument.ImageResource:
+            return _NO_IMAGE
+        return QByteArray()
 
     def _open_link(self, url: QUrl) -> None:
+        if url.scheme().lower() == REASONING_SCHEME:
+            self.toggle_reasoning(int(url.path() or -1) if url.path().isdigit() else -1)
+            return
         if url.scheme().lower() in SAFE_SCHEMES:
             QDesktopServices.openUrl(url)
         self.linkActivated.emit(url)
@@ -67,6 +128,7 @@ class Transcript(QTextBrowser):
     # -- content --------------------------------------------------------------------------
     def clear_all(self) -> None:
         self._last_heading = None
+        self._reasoning.clear()
         self.clear()
         self._live_start = None
         self._answer_start = None
@@ -90,14 +152,17 @@ class Transcript(QTextBrowser):
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._live_start = self._tail_start = cursor.position()
         self._rendered = 0
+        self._plain_shown = None
 
     def rename_last_answer(self, label: str) -> None:
         """A blind round's vote reveals who answered: the heading says so from then on."""
         heading = self._last_heading
         if heading is not None and heading.hasSelection():
             fmt = heading.charFormat()
+            start = heading.selectionStart()
+            label = without_bidi_overrides(label)
             heading.insertText(label, fmt)
-            heading.setPosition(heading.position() - len(label), QTextCursor.KeepAnchor)
+            self._last_heading = _select_forward(heading, start)
 
     def discard_answer(self) -> None:
         """Remove the last answer, heading and note included (regenerate starts it over, maybe
@@ -109,6 +174,7 @@ class Transcript(QTextBrowser):
         c.removeSelectedText()
         self._live_start = self._answer_start = None
         self._rendered = 0
+        self._plain_shown = None
 
     def show_answer(self, text: str) -> None:
         """Bring the live answer up to `text` (the whole answer so far)."""
@@ -117,6 +183,24 @@ class Transcript(QTextBrowser):
         at_bottom = self._at_bottom()
         cursor = self._end()
         cursor.beginEditBlock()
+        if self._plain_shown is None:
+            # Dropping characters keeps offsets consistent: the filtered answer grows only at its end.
+            shown = without_bidi_overrides(text)
+            if too_big_for_markdown(shown):  # it just grew too big: the Markdown shown so far gives way
+                cursor.setPosition(self._live_start, QTextCursor.KeepAnchor)
+                cursor.removeSelectedText()
+                cursor.setBlockFormat(QTextBlockFormat())
+                self._plain_shown = self._plain_chars = 0
+        if self._plain_shown is not None:  # plain text: only what is new is appended, up to the display cap
+            if self._plain_chars < PLAIN_DISPLAY_LIMIT:
+                self._plain_chars += _append_plain(cursor, without_bidi_overrides(text[self._plain_shown:]),
+                                                   PLAIN_DISPLAY_LIMIT - self._plain_chars)
+            self._plain_shown = len(text)
+            cursor.endEditBlock()
+            if at_bottom:
+                self._scroll_to_bottom()
+            return
+        text = shown
         cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
         cursor.removeSelectedText()
         split = stable_split(text, self._rendered)
@@ -133,11 +217,68 @@ class Transcript(QTextBrowser):
         if at_bottom:
             self._scroll_to_bottom()
 
-    def end_answer(self, text: str, note: str = "") -> None:
+    def end_answer(self, text: str, note: str = "", reasoning: str = "") -> None:
         self.show_answer(text or "*(no answer)*")
         if note:
             self._note(note)
+        if reasoning.strip() and self._last_heading is not None:
+            self._add_reasoning(self._last_heading, reasoning)
         self._live_start = None
+
+    # -- reasoning ------------------------------------------------------------------------
+    def _add_reasoning(self, heading: QTextCursor, reasoning: str) -> None:
+        """One collapsed line right under the answer's heading, apart from the answer."""
+        key = len(self._reasoning)
+        c = QTextCursor(heading)
+        c.clearSelection()
+        c.movePosition(QTextCursor.EndOfBlock)
+        char = QTextCharFormat()
+        char.setForeground(self._muted())
+        char.setFontItalic(True)
+        char.setAnchor(True)
+        char.setAnchorHref(f"{REASONING_SCHEME}:{key}")
+        c.insertBlock(QTextBlockFormat(), char)
+        start = c.position()
+        c.insertText(reasoning_summary(reasoning, shown=False), char)
+        c.setPosition(start, QTextCursor.KeepAnchor)
+        self._reasoning[key] = [c, reasoning, None]
+
+    def reasoning_shown(self, key: int = -1) -> bool:
+        entry = self._reasoning.get(key if key >= 0 else len(self._reasoning) - 1)
+        return bool(entry and entry[2] is not None)
+
+    def toggle_reasoning(self, key: int = -1) -> None:
+        """Show or hide a reasoning block (the last one by default)."""
+        key = key if key >= 0 else len(self._reasoning) - 1
+        entry = self._reasoning.get(key)
+        if entry is None:
+            return
+        line, text, shown = entry
+        fmt = line.charFormat()
+        if shown is not None:
+            # From the end of the summary line to the end of the text: the text's block goes too.
+            c = QTextCursor(line)
+            c.clearSelection()
+            c.movePosition(QTextCursor.EndOfBlock)
+            c.setPosition(shown.selectionEnd(), QTextCursor.KeepAnchor)
+            c.removeSelectedText()
+            entry[2] = None
+        else:
+            c = QTextCursor(line)
+            c.clearSelection()
+            c.movePosition(QTextCursor.EndOfBlock)
+            body = QTextCharFormat()
+            body.setForeground(self._muted())
+            block = QTextBlockFormat()
+            block.setLeftMargin(14)
+            c.insertBlock(block, body)
+            start = c.position()
+            c.insertText(without_bidi_overrides(text.strip()), body)
+            c.setPosition(start, QTextCursor.KeepAnchor)
+            entry[2] = c
+        summary = reasoning_summary(text, shown=entry[2] is not None)
+        line.insertText(summary, fmt)
+        line.setPosition(line.position() - len(summary), QTextCursor.KeepAnchor)
 
     # -- helpers --------------------------------------------------------------------------
     def _end(self) -> QTextCursor:
@@ -146,9 +287,13 @@ class Transcript(QTextBrowser):
         return c
 
     def _append_markdown(self, text: str) -> None:
+        text = without_bidi_overrides(text)
         c = self._end()
         c.insertBlock(QTextBlockFormat(), QTextCharFormat())
-        _insert_markdown(c, text, self._code_background())
+        if too_big_for_markdown(text):
+            _append_plain(c, text, PLAIN_DISPLAY_LIMIT)
+        else:
+            _insert_markdown(c, text, self._code_background())
         self._scroll_to_bottom()
 
     def _heading(self, label: str, color: QColor | None = None, top: int = 10) -> QTextCursor:
@@ -166,17 +311,20 @@ class Transcript(QTextBrowser):
         else:
             c.insertBlock(block, char)
         start = c.position()
+        label = without_bidi_overrides(label)
         c.insertText(label, char)
-        c.setPosition(start, QTextCursor.KeepAnchor)
-        return c
+        return _select_forward(c, start)
 
     def _note(self, text: str) -> None:
         char = QTextCharFormat()
         char.setForeground(QColor("#ff8a80") if self._dark() else QColor("#b03a2e"))
         c = self._end()
         c.insertBlock(QTextBlockFormat(), char)
-        c.insertText(text, char)
+        c.insertText(without_bidi_overrides(text), char)
         self._scroll_to_bottom()
+
+    def _muted(self) -> QColor:
+        return QColor("#9aa0a6") if self._dark() else QColor("#5f6368")
 
     def _dark(self) -> bool:
         return self.palette().color(QPalette.Base).lightness() < 128
@@ -200,6 +348,44 @@ class Transcript(QTextBrowser):
 
 
 
+def _select_forward(cursor: QTextCursor, start: int) -> QTextCursor:
+    """Select from `start` to the cursor, with the cursor (not the anchor) at the end and kept
+    there when text is inserted after it: the answer written after a heading must not join
+    the heading's selection (a rename would otherwise replace the answer too)."""
+    end = cursor.position()
+    cursor.setPosition(start)
+    cursor.setPosition(end, QTextCursor.KeepAnchor)
+    cursor.setKeepPositionOnInsert(True)
+    return cursor
+
+
+def _append_plain(cursor: QTextCursor, text: str, room: int) -> int:
+    """Append `text` at the end as unformatted text, no paragraph longer than PLAIN_BLOCK_CHARS,
+    at most `room` characters of it (then the NOT_SHOWN line); returns how many it counts for.
+
+    One insertText call (it turns each \n into a new paragraph itself); a line longer than the
+    limit gets extra paragraph breaks, counting what the last paragraph already holds."""
+    cut = len(text) > room
+    text = text[:room]
+    taken = len(text)
+    cursor.movePosition(QTextCursor.End)
+    used = cursor.block().length() - 1
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        room = PLAIN_BLOCK_CHARS - (used if i == 0 else 0)
+        if len(line) > room:
+            room = max(room, 0)
+            pieces = [line[:room]] + [line[k:k + PLAIN_BLOCK_CHARS] for k in range(room, len(line), PLAIN_BLOCK_CHARS)]
+            lines[i] = "\n".join(pieces)
+    cursor.insertText("\n".join(lines), QTextCharFormat())
+    if cut:
+        note = QTextCharFormat()
+        note.setFontItalic(True)
+        cursor.insertText(NOT_SHOWN, note)
+        return taken + 1  # the cap is reached: nothing more is appended
+    return taken
+
+
 def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | None = None) -> None:
     """insertMarkdown at the start of an empty block, keeping the first block's own format.
 
@@ -208,9 +394,11 @@ def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | N
     block boundary) would lose its heading level or code-block layout; put them back.
     """
     block = cursor.block()
-    cursor.insertMarkdown(text, QTextDocument.MarkdownDialectGitHub)
-    parsed = QTextDocument()
-    parsed.setMarkdown(text, QTextDocument.MarkdownDialectGitHub)
+    cursor.insertMarkdown(text, MARKDOWN)
+    # Parented to the transcript's document, whose owner answers every resource request with
+    # nothing; this copy is only read for its first block's format and never laid out anyway.
+    parsed = QTextDocument(cursor.document())
+    parsed.setMarkdown(text, MARKDOWN)
     first = parsed.begin()
     if first.textList() is None and block.isValid() and block.textList() is None:
         fmt = first.blockFormat()
@@ -227,3 +415,4 @@ def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | N
             if b == end:
                 break
             b = b.next()
+    parsed.setParent(None)  # freed with the Python object, now

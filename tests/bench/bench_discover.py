@@ -28,7 +28,7 @@ from desktop.core.library import discover  # noqa: E402
 from desktop.core.library.embedded import embedded_model_path  # noqa: E402
 
 
-def build(root: Path, files: int, models: int, sources: list[Path]) -> list[discover.Place]:
+def build(root: Path, files: int, models: int, sources: list[Path], per_folder: int = 10) -> list[discover.Place]:
     from found_layouts import hf_cache, link
 
     lms = root / "lmstudio" / "models"
@@ -36,7 +36,8 @@ def build(root: Path, files: int, models: int, sources: list[Path]) -> list[disc
     hub = root / "hub"
     trees = [lms, gpt, root / "mine"]
     for i in range(files):
-        folder = trees[i % 3] / f"publisher-{i % 37}" / f"repo-{i % 211}"
+        repo = i // per_folder  # publisher/repo/files, as LM Studio and most tools lay them out
+        folder = trees[repo % 3] / f"publisher-{repo % 37}" / f"repo-{repo}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"file-{i}.{('json', 'md', 'txt', 'png', 'bin')[i % 5]}").write_bytes(b"x" * (i % 64))
     for i in range(models):
@@ -54,6 +55,7 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--models", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--per-folder", type=int, default=10, help="files per folder (1: a folder for every file)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-discover-") as tmp:
@@ -66,7 +68,7 @@ def main() -> int:
                 sources.append(cache_dir() / NAME)
         except ImportError:
             pass
-        places = build(root / "tree", args.files, args.models, sources)
+        places = build(root / "tree", args.files, args.models, sources, args.per_folder)
         walk_times, scan_times = [], []
         for _ in range(args.repeat):
             t = time.perf_counter()
@@ -77,7 +79,7 @@ def main() -> int:
             scan_times.append(time.perf_counter() - t)
         models = len([f for f in result.found if f.offered])
         also = sum(len(f.also) for f in result.found)
-        print(f"tree: {n:,} files, {args.models} GGUFs ({models} distinct models, {also} more links to them)")
+        print(f"tree: {n:,} files ({args.per_folder} a folder), {args.models} GGUFs ({models} distinct models, {also} more links to them)")
         print(f"bare os.walk (lists only): best {min(walk_times) * 1000:.0f} ms")
         print(f"discover.scan:             best {min(scan_times) * 1000:.0f} ms "
               f"(ratio {min(scan_times) / min(walk_times):.2f} × os.walk)")

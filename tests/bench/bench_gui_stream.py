@@ -2,7 +2,7 @@
 
 Two synthetic engines each pour out an 8,000-token Markdown answer (paragraphs,
 lists, code blocks, tables) at 400 tokens/s each (faster than any API streams), through
-the real Round, RoundRunner, Pane and Transcript. Prints:
+the real ComparisonSession, Inbox, Pane and Transcript. Prints:
   - the GUI thread's longest stall (a 5 ms heartbeat timer's worst lateness);
   - the render time per update, bucketed by how long the answer is by then.
 Targets: stall < 50 ms; render time flat as the answer grows.

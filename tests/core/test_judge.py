@@ -233,6 +233,14 @@ def test_kappa_matches_a_worked_example():
     assert judge.cohen_kappa([("a", "a")] * 5) is None
 
 
+def test_an_empty_reply_is_unreadable_not_a_failure(tmp_path):
+    store = voted_store(tmp_path, 4)
+    summary = judge.Judge(store, ScriptedJudge(1.0, 0.0, reply=""), choice="x").calibrate()
+    assert (summary.unparseable, summary.failed, summary.judged) == (4, 0, 0)
+    assert summary.problems[0] == "the judge answered nothing"
+    assert judge.pairs_voted(store, "scripted-judge") == []  # asked again it would say nothing again
+
+
 def test_unreadable_replies_are_reported_and_never_counted(tmp_path):
     store = voted_store(tmp_path, 6)
     eng = ScriptedJudge(1.0, 0.0, reply="I think both are nice answers to be honest.")
@@ -354,7 +362,7 @@ def test_exports_mark_judge_votes_when_asked_and_import_keeps_them_apart(tmp_pat
 
     assert exports.export(store, "fastchat", out / "b.json", include_judge=True) == 10 + 11
     battles = json.loads((out / "b.json").read_text(encoding="utf-8"))
-    assert sorted({b["judge"] for b in battles}) == ["arena_user_arenadesk", "llm_judge:scripted-judge"]
+    assert sorted({b["judge"] for b in battles}) == [exports.voter_id(), "llm_judge:scripted-judge"]
 
     pairs = [json.loads(line) for line in (out / "p.jsonl").read_text().splitlines()] \
         if exports.export(store, "pairs", out / "p.jsonl", include_judge=True) else []
@@ -374,27 +382,29 @@ def test_exports_mark_judge_votes_when_asked_and_import_keeps_them_apart(tmp_pat
 
 def test_a_suite_items_reference_answer_reaches_the_judge(tmp_path):
     """Rounds made from a prompt-suite run get the item's reference answer for their turn."""
-    import json
+    from desktop.core.store.suite_runs import SuiteRuns
 
-    store = voted_store(tmp_path, 2, vote=False)
-    tables = {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    store = Store(tmp_path / "suite.db")
+    runs = SuiteRuns(store)
+    items = [{"id": "q0", "category": "math", "turns": ["What is 17 × 23?", "And 17 × 24?"],
+              "reference": ["391", "408"]},
+             {"id": "q1", "category": "math", "turns": ["Name a prime."]}]
+    people = [{"label": "Local Q4", "ref": "sha256:local", "engine": "local", "choice": "local:x"},
+              {"label": "gpt-x", "ref": "gpt-x", "engine": "openai", "choice": "openai:gpt-x"}]
+    run_id = runs.create("starter", items, people, {})
     with store.transaction() as db:
-        if "suite_pairs" not in tables:  # the shape prompt suites store (migration 0007_suites)
-            db.execute("CREATE TABLE suite_runs (id INTEGER PRIMARY KEY, uid TEXT, suite TEXT, items TEXT, "
-                       "contestants TEXT, created_at REAL)")
-            db.execute("CREATE TABLE suite_pairs (id INTEGER PRIMARY KEY, run_id INTEGER, item INTEGER, "
-                       "contestant_a INTEGER, contestant_b INTEGER, conversation_id INTEGER, round_id INTEGER, "
-                       "created_at REAL)")
-        items = [{"id": "q0", "category": "c", "turns": ["question 0"], "reference": ["GOOD is right"]},
-                 {"id": "q1", "category": "c", "turns": ["question 1"]}]
-        run_id = db.execute("INSERT INTO suite_runs (uid, suite, items, contestants, created_at) "
-                            "VALUES ('u', 's', ?, '[]', 0)", (json.dumps(items),)).lastrowid
-        for item, (rid, cid) in enumerate(db.execute("SELECT id, conversation_id FROM rounds ORDER BY id").fetchall()):
-            db.execute("INSERT INTO suite_pairs (run_id, item, contestant_a, contestant_b, conversation_id, round_id, "
-                       "created_at) VALUES (?, ?, 0, 1, ?, ?, 0)", (run_id, item, cid, rid))
-    pairs = judge.pairs_unvoted(store, "scripted-judge")
-    assert [p.reference for p in sorted(pairs, key=lambda p: p.round_id)] == ["GOOD is right", None]
+        db.execute("UPDATE suite_answers SET status = 'done', text = CASE contestant WHEN 0 THEN 'GOOD ' || item "
+                   "ELSE 'POOR ' || item END")
+    runs.materialize_pair(run_id, 0, 0, 1, a_left=True)
+    runs.materialize_pair(run_id, 1, 0, 1, a_left=False)
+
+    pairs = sorted(judge.pairs_unvoted(store, "scripted-judge"), key=lambda p: p.round_id)
+    assert [(p.prompt, p.reference) for p in pairs] == [
+        ("What is 17 × 23?", "391"), ("And 17 × 24?", "408"), ("Name a prime.", None)]
     eng = ScriptedJudge(1.0, 0.0)
     judge.Judge(store, eng, choice="x").run(pairs)
-    shown = ["[Reference answer, known to be correct]\nGOOD is right" in m[-1]["content"] for m in eng.prompts]
-    assert sorted(shown) == [False, False, True, True]
+    shown = [m[-1]["content"].split("[Answer A]")[0] for m in eng.prompts]
+    assert sum("[Reference answer, known to be correct]\n391" in t for t in shown) == 2
+    assert sum("[Reference answer, known to be correct]\n408" in t for t in shown) == 2
+    assert sum("Reference answer" in t for t in shown) == 4  # the item without one is judged without
+    assert sorted(r[0] or "" for r in store.query("SELECT reference FROM judge_votes")) == ["", "391", "408"]

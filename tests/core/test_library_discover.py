@@ -96,6 +96,9 @@ def test_hostile_settings_files_are_ignored(home):
     prefs.mkdir(parents=True)
     (prefs / "com.nomic.GPT4All.plist").write_bytes(b"bplist00 broken")
     assert places(home) and places(home, system="Darwin")  # defaults still there, nothing raised
+    (home / ".lmstudio" / "settings.json").unlink()
+    os.mkfifo(home / ".lmstudio" / "settings.json")  # reading a pipe would wait for ever
+    assert ("LM Studio", home / ".lmstudio" / "models") in {(p.tool, p.root) for p in places(home)}
 
 
 # -- each tool's layout ---------------------------------------------------------------------------
@@ -221,6 +224,14 @@ def test_unreadable_folder_is_skipped_and_said(home, chat_model, embedded_model,
     assert "permission denied" in result.problems[0]
 
 
+def test_a_pipe_named_like_a_model_does_not_hang_the_scan(home, chat_model):
+    lms = home / ".lmstudio" / "models"
+    link(chat_model, lms / "a" / "smollm2.gguf")
+    os.mkfifo(lms / "a" / "trap.gguf")  # opening a pipe for reading waits for a writer
+    (lms / "a" / "dir.gguf").mkdir()
+    assert [f.label for f in scan(places(home)).found] == ["a/smollm2"]
+
+
 def test_linked_folder_loops_end(home, chat_model):
     lms = home / ".lmstudio" / "models"
     link(chat_model, lms / "a" / "smollm2.gguf")
@@ -323,3 +334,23 @@ def test_file_that_disappears_after_the_scan(services, home, chat_model):
     events = list(engine.stream([{"role": "user", "content": "hi"}], services.settings.sampling))
     errors = [e for e in events if isinstance(e, Error)]
     assert errors and "Model file not found" in errors[0].message and "Pick another model" in errors[0].message
+
+
+def test_split_model_identity_is_all_its_parts(services, tmp_path, monkeypatch):
+    import hashlib
+
+    llc = tmp_path / "llc"
+    monkeypatch.setenv("LLAMA_CACHE", str(llc))
+    parts = [tiny_gguf(llc / f"Big-Q4_K_M-0000{n}-of-00002.gguf", split=(n, 2), tensors=n) for n in (1, 2)]
+    services.settings.use_found_models = "yes"
+    services.discovery.scan()
+    whole = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    # picked before the background job got to it: hashed then (all parts), and kept
+    assert services.local_model_ref(parts[0]) == f"sha256:{whole}"
+    discover.identify(services)
+    (m,) = [m for m in list_installed(services) if m.found_in]
+    assert m.name == "Big-Q4_K_M" and m.sha256 == whole and m.size == sum(p.stat().st_size for p in parts)
+    assert m.parameters == 16 * 3  # both parts' tensors counted
+    parts[1].write_bytes(parts[1].read_bytes() + b"\0" * 64)  # a part changed: not the identified model
+    (m,) = [m for m in list_installed(services) if m.found_in]
+    assert m.sha256 is None

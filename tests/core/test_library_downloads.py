@@ -375,3 +375,59 @@ def test_a_full_disk_during_the_transfer_stops_with_a_clear_message(fake_hub, bi
     assert "The disk is full" in done.message and "No space left on device" in done.message
     assert not any(p.state == DownloadState.RETRYING for p in events.items)  # not retried: pointless
     assert [p.key for p in m.pending()] == [DownloadRequest(REPO, FILE).key]  # what arrived is kept to resume
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_offline_says_so_tries_a_few_times_then_waits_paused_and_resumes(fake_hub, small_gguf, tmp_path):
+    """No server at the hub's address (a refused connection, as when offline): plain words, a finite
+    number of tries with back-off, then paused; Resume, once the hub answers again, completes it."""
+    from desktop.core.library.hub import Hub
+
+    spec = fake_hub.add_file(REPO, FILE, small_gguf)
+    port = _free_port()  # nothing listens here yet
+    events = Events()
+    m = _manager(tmp_path, events, retries=3, hub=Hub(hub_endpoint=f"http://127.0.0.1:{port}"))
+    key = m.start(DownloadRequest(REPO, FILE, sha256=spec.sha256, size=spec.size))
+    paused = events.wait_for(lambda p: p.state == DownloadState.PAUSED)
+    retries = [p for p in events.items if p.state == DownloadState.RETRYING]
+    assert [p.attempts for p in retries] == [1, 2, 3]  # finite, then it stops trying
+    assert all(p.message.startswith("Offline — will resume when the connection is back") for p in retries)
+    assert "3 of 3" in retries[-1].message
+    assert paused.message.startswith("Offline — paused") and "Resume" in paused.message
+    assert not any("Errno" in p.message for p in events.items)
+    assert m.wait(key, 5).state == DownloadState.PAUSED and not m.active()
+
+    # The connection is back: the same address answers; one click (resume) finishes the file.
+    back = FakeHub(port=port)
+    try:
+        back.add_file(REPO, FILE, small_gguf)
+        m.resume(key)
+        done = events.final()
+        assert done.state == DownloadState.DONE, done.message
+        assert done.sha256 == spec.sha256
+    finally:
+        back.stop()
+
+
+def test_offline_before_any_checksum_is_known_waits_instead_of_downloading_unchecked(tmp_path, monkeypatch):
+    """The hub's address does not resolve (no network): with no checksum from the catalog the
+    file is not fetched unverified; it waits, paused, in plain words."""
+    from desktop.core.library.hub import Hub
+
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    events = Events()
+    m = _manager(tmp_path, events, retries=2, hub=Hub(hub_endpoint="http://hub.arenadesk.invalid"))
+    m.start(DownloadRequest(REPO, FILE))
+    paused = events.wait_for(lambda p: p.state == DownloadState.PAUSED, timeout=60)
+    assert paused.message.startswith("Offline — paused")
+    assert [p.attempts for p in events.items if p.state == DownloadState.RETRYING] == [1, 2]
+    assert not any("Errno" in p.message or "NameResolution" in p.message for p in events.items)
+    assert DownloadState.DOWNLOADING not in events.states()

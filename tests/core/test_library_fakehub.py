@@ -79,7 +79,7 @@ class RepoSpec:
 
 
 class FakeHub:
-    def __init__(self, *, max_lifetime: float = 300.0):
+    def __init__(self, *, max_lifetime: float = 300.0, port: int = 0):
         self.repos: dict[str, RepoSpec] = {}
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, headers)
         self.accepted_token: str | None = None
@@ -107,7 +107,7 @@ class FakeHub:
             def do_POST(self):
                 hub._handle(self, "POST")
 
-        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},

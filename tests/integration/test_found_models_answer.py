@@ -84,8 +84,6 @@ def test_found_base_model_answers_from_lm_studios_folder(services, embedded_mode
     assert rows == [("google/gemma-3-270m-GGUF/gemma-3-270m-Q4_K_M", f"sha256:{BASE_SHA}")]  # the built-in's ratings
 
 
-@pytest.mark.xfail(strict=True, reason="main's local engine gets no answer from the chat model until issue 9 lands "
-                   "(then this passes, and strict makes that seen: remove the mark)")
 def test_found_chat_model_answers_from_ollama_and_split_in_llama_cpps_cache(services, chat_model,
                                                                             split_chat_model):
     ollama(Path.home() / ".ollama" / "models", "smollm2", "135m", chat_model, CHAT_SHA)

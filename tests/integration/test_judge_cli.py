@@ -8,7 +8,7 @@ import json
 import pytest
 
 from desktop.cli import run
-from desktop.core import judge
+from desktop.core import exports, judge
 from desktop.core.engines.base import Result
 from desktop.core.library.embedded import REF as BUILT_IN
 from desktop.core.settings import load
@@ -92,9 +92,9 @@ def test_judge_votes_reach_the_leaderboard_and_exports_only_when_asked(services,
 
     out = tmp_path / "b.json"
     assert run(["export", "--format", "fastchat", "--out", str(out)]) == 0
-    assert {b["judge"] for b in json.loads(out.read_text())} == {"arena_user_arenadesk"}
+    assert {b["judge"] for b in json.loads(out.read_text())} == {exports.voter_id()}
     assert run(["export", "--format", "fastchat", "--out", str(out), "--with-judge"]) == 0
-    assert {b["judge"] for b in json.loads(out.read_text())} == {"arena_user_arenadesk", "llm_judge:Some Judge"}
+    assert {b["judge"] for b in json.loads(out.read_text())} == {exports.voter_id(), "llm_judge:Some Judge"}
     store.close()
 
 

@@ -42,7 +42,7 @@ def test_answers_sensibly_with_usage_and_timings(engine):
     assert result.status == "done"
     assert "Paris" in result.text
     assert result.tokens_in > 5 and result.tokens_out >= 2 and not result.tokens_estimated
-    assert 0 < result.ttft_s < 10 and result.load_s > 0
+    assert result.ttft_s > 0 and result.load_s > 0  # measured; how fast is a benchmark's business, not a pass/fail
     # The second answer reuses the loaded model: no Loaded event.
     events, result = run(engine, [{"role": "user", "content": "What is the capital of Italy?"}])
     assert not any(isinstance(e, Loaded) for e in events) and "Rome" in result.text

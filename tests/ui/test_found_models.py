@@ -144,13 +144,12 @@ def test_found_file_gone_before_use_says_so_in_the_pane(qtbot, services, other_a
     qtbot.waitUntil(lambda: w.panes[0].picker.findData(choice) >= 0, timeout=10_000)
     w.services.engines.reset()
     other_apps.unlink()  # Ollama removed it (ollama rm) after the scan
-    w.panes[0].set_choices(w._model_items(), prefer=choice)
+    w.choose_model(0, choice)
     w.remove_pane(w.panes[1])
     w.prompt.setFocus()
     qtbot.keyClicks(w.prompt, "Hi")
-    qtbot.keyClick(w.prompt, Qt.Key_Return, Qt.ControlModifier)
-    with qtbot.waitSignal(w.current.runner.allFinished, timeout=ROUND_TIMEOUT_MS):
-        pass
+    with qtbot.waitSignal(w.roundFinished, timeout=ROUND_TIMEOUT_MS):
+        qtbot.keyClick(w.prompt, Qt.Key_Return, Qt.ControlModifier)
     text = w.panes[0].view.toPlainText()
     assert "Model file not found" in text and "Pick another model" in text
     w.close()

@@ -122,7 +122,7 @@ def test_filters_recompute_off_the_gui_thread(qtbot, store, view):
     with qtbot.waitSignal(view.computed, timeout=WAIT_MS) as got:
         view.set_filters(Filters(since=4_000_000_000))  # the future: nothing matches
     assert view.date_range.isChecked() and view.rows() == []
-    assert "No votes yet" in view.verdict.text()
+    assert "No votes match the chosen dates" in view.verdict.text()
 
 
 def test_refresh_after_new_votes_and_bursts_of_refreshes(qtbot, store, view):

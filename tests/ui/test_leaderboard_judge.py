@@ -97,3 +97,24 @@ def test_no_judge_and_no_votes_say_what_to_do(qtbot, store):
     assert "arenadesk judge calibrate" in view.judge_text.text()
     assert view.switch_table.rowCount() == 0
     view.wait_idle()
+
+
+def test_the_window_hands_the_judging_settings_to_the_leaderboard(qtbot, services):
+    from desktop.core.verdict import Energy
+    from desktop.ui.main_window import MainWindow
+
+    services.settings.judging = Judging(count_in_leaderboard=True, local_watts=200.0, usd_per_kwh=0.3)
+    fill(services.store)
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.show()
+    w.open_leaderboard()
+    view = w._dialogs["leaderboard"].view
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS):
+        pass
+    assert view.energy == Energy(200.0, 0.3)
+    assert view.judge_switch.isChecked()  # the saved choice: the judge's verdicts count
+    assert view.board.n_battles == 68
+    assert "electricity included" in view.switch_summary.text()
+    view.wait_idle()
+    w.close()

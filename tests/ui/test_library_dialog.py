@@ -155,6 +155,92 @@ def test_catalog_shows_verdicts_and_a_recommendation(qtbot, dialog):
     assert "RAM" in d.hardware.text()
 
 
+def _catalog_row(d, model_id):
+    return next(d.catalog_tree.topLevelItem(i) for i in range(d.catalog_tree.topLevelItemCount())
+                if d.catalog_tree.topLevelItem(i).data(0, Qt.UserRole)[1] == model_id)
+
+
+def test_catalog_shows_predicted_speed_measured_on_this_machine(qtbot, dialog, services):
+    """The built-in model really runs (a few seconds, on a worker); then every file that fits
+    shows its predicted speed beside the memory verdict, and the header says where it came from."""
+    d = dialog
+    qtbot.waitUntil(lambda: d.speed is not None, timeout=180_000)
+    assert d.speed.cpu_tps > 0 and d.speed.threads >= 1
+    assert "measured decode bandwidth" in d.hardware.text() and "GB/s" in d.hardware.text()
+    for i in range(d.catalog_tree.topLevelItemCount()):
+        top = d.catalog_tree.topLevelItem(i)
+        for j in range(top.childCount()):
+            mark = top.child(j).text(3)
+            assert ("tok/s" in mark) == mark.startswith("✔"), mark  # a speed for every file that fits
+            if "tok/s" in mark:
+                assert "Predicted speed" in top.child(j).toolTip(3)
+    # The speed is in the same cell as the memory verdict: "✔ RAM (CPU) · ~N tok/s".
+    tiny = _catalog_row(d, "gemma-3-1b-it").child(0).text(3)
+    assert tiny.startswith("✔") and " · ~" in tiny and "tok/s" in tiny
+    # Kept for the next look: the cache file is there, and it belongs to this machine and these settings.
+    assert (services.folders.cache / "speed-profile.json").is_file()
+
+
+def test_slow_files_say_so_and_the_recommendation_follows_speed(qtbot, dialog, services):
+    """With a slow machine's measurement (a 2-core laptop at 10 GB/s, injected), a 14B model says
+    "slow" and the quant recommended is the fastest, not the usual Q4_K_M."""
+    from desktop.core.library.speed import SpeedProfile
+
+    d = dialog
+    qtbot.waitUntil(lambda: d.speed is not None, timeout=180_000)  # let the real measurement land first
+    d.speed = SpeedProfile("injected", 10e9, None, 40.0, 253_000_000, 2, 0.0, False)
+    d._refresh_verdicts()
+    phi4 = _catalog_row(d, "phi-4")
+    marks = {phi4.child(j).text(1): phi4.child(j).text(3) for j in range(phi4.childCount())}
+    assert all("— slow" in m or "— very slow" in m or m.startswith("✖") for m in marks.values()), marks
+    assert "★ recommended" in marks["Q3_K_L"] and "★" not in marks["Q4_K_M"]
+    assert "tok/s — slow" in phi4.text(3) and phi4.text(1) == "Q3_K_L"
+    small = _catalog_row(d, "qwen2.5-1.5b-instruct")
+    assert "slow" not in small.text(3) and "tok/s" in small.text(3)
+
+
+def test_changed_settings_are_measured_again_when_the_dialog_shows(qtbot, dialog, services):
+    d = dialog
+    qtbot.waitUntil(lambda: d.speed is not None, timeout=180_000)
+    first = d.speed
+    d.hide()
+    services.settings.runtime.threads = 1 if first.threads != 1 else 2
+    d.show()
+    qtbot.waitUntil(lambda: d.speed is not None and d.speed is not first, timeout=180_000)
+    assert d.speed.threads == services.settings.runtime.threads
+    assert d.speed.fingerprint != first.fingerprint
+
+
+def test_offline_download_row_says_so_in_plain_words_and_resume_is_offered(qtbot, services, fake_hub, model_file):
+    """Nothing answers at the hub's address: the row says "Offline — will resume when the
+    connection is back" while it tries, then shows Paused with a Resume button."""
+    import socket
+
+    from desktop.core.library.downloads import DownloadManager, DownloadRequest
+
+    spec = fake_hub.add_file(REPO, FILE, model_file)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from desktop.core.library.hub import Hub
+
+    manager = DownloadManager.for_services(services, retries=2, backoff=0.2,
+                                           hub=Hub(hub_endpoint=f"http://127.0.0.1:{port}"))
+    d = LibraryDialog(services, manager=manager)
+    qtbot.addWidget(d)
+    d.show()
+    seen = []
+    d.progressShown.connect(lambda p: seen.append((p.state, d.rows[p.key].info.text())))
+    d.start_download(DownloadRequest(REPO, FILE, sha256=spec.sha256, size=spec.size))
+    row = next(iter(d.rows.values()))
+    qtbot.waitUntil(lambda: row.state == DownloadState.PAUSED, timeout=WAIT)
+    assert any(state == DownloadState.RETRYING and text.startswith("Offline — will resume when the connection is back")
+               for state, text in seen), seen
+    assert row.info.text().startswith("Offline — paused") and row.resume.isVisible()
+    assert not any("Errno" in text for _, text in seen)
+    d.shutdown()
+
+
 def test_pause_and_resume_from_the_panel(qtbot, dialog, fake_hub, model_file):
     d = dialog
     fake_hub.add_file(REPO, FILE, model_file)

@@ -1,5 +1,5 @@
 """Light and dark follow the setting even where no platform theme reports a scheme."""
-from desktop.app import apply_theme
+from desktop.ui.theme import apply_theme
 
 
 def test_dark_and_light_palettes(qapp):

@@ -29,20 +29,17 @@ def remote_window(window, services, llama_server):
     """Right pane: the OpenAI engine against a real OpenAI-compatible server."""
     services.secrets.set(secrets.OPENAI, "sk-test-window-key-0000")
     services.settings.connection("openai").base_url = llama_server
-    window.api_models = {"openai": ["gemma-via-api"]}
-    window.refresh_models()
-    window.panes[0].set_choices(window._model_items(), prefer="local:default")
-    window.panes[1].set_choices(window._model_items(), prefer="openai:gemma-via-api")
+    window.set_api_models(["gemma-via-api"])
+    window.choose_model(0, "local:default")
+    window.choose_model(1, "openai:gemma-via-api")
     return window
 
 
 def send(qtbot, window, text):
     window.prompt.setFocus()
     qtbot.keyClicks(window.prompt, text)
-    qtbot.keyClick(window.prompt, Qt.Key_Return, Qt.ControlModifier)
-    assert window.current is not None and window.current.runner is not None
-    with qtbot.waitSignal(window.current.runner.allFinished, timeout=ROUND_TIMEOUT_MS):
-        pass
+    with qtbot.waitSignal(window.roundFinished, timeout=ROUND_TIMEOUT_MS):
+        qtbot.keyClick(window.prompt, Qt.Key_Return, Qt.ControlModifier)
 
 
 def db(services):
@@ -60,11 +57,10 @@ def test_one_prompt_both_stream_vote_with_keyboard_and_it_is_stored(qtbot, remot
     w = remote_window
     deltas = {0: 0, 1: 0}
     w_delta = lambda i, _t: deltas.__setitem__(i, deltas[i] + 1)  # noqa: E731
+    w.session.on_delta = lambda i, t: (w_delta(i, t), w._inbox.post(w._on_delta, i, t))
     qtbot.keyClicks(w.prompt, "What is the capital of France?")
-    qtbot.keyClick(w.prompt, Qt.Key_Return, Qt.ControlModifier)
-    w.current.runner.delta.connect(w_delta)
-    with qtbot.waitSignal(w.current.runner.allFinished, timeout=ROUND_TIMEOUT_MS):
-        pass
+    with qtbot.waitSignal(w.roundFinished, timeout=ROUND_TIMEOUT_MS):
+        qtbot.keyClick(w.prompt, Qt.Key_Return, Qt.ControlModifier)
     assert deltas[0] > 1 and deltas[1] > 1  # both streamed
     left, right = w.panes
     assert "Paris" in left._text and right._text.strip()
@@ -89,7 +85,7 @@ def test_one_prompt_both_stream_vote_with_keyboard_and_it_is_stored(qtbot, remot
 
 def test_blind_mode_hides_names_until_the_vote(qtbot, remote_window, services):
     w = remote_window
-    w.act_blind.trigger()
+    w.act_toggle_blind.trigger()
     send(qtbot, w, "Name a colour.")
     labels = {p.title.text() for p in w.panes}
     assert labels == {"Model A", "Model B"}
@@ -109,48 +105,58 @@ def test_blind_mode_hides_names_until_the_vote(qtbot, remote_window, services):
     assert battle == (0, "a")  # "left better" is about the side shown, whichever model was there
 
 
+def test_sending_with_no_key_says_what_to_do_and_records_nothing(qtbot, window, services):
+    window.prompt.setPlainText("What is the capital of France?")
+    window.act_send.trigger()
+    assert "No OpenAI key" in window.statusBar().currentMessage()
+    assert "Settings" in window.statusBar().currentMessage()
+    assert db(services).execute("SELECT COUNT(*) FROM conversations").fetchone() == (0,)
+    assert window.history.count() == 0 and window.prompt.toPlainText() == "What is the capital of France?"
+    assert not window._running()
+
+
 def test_an_error_in_one_pane_leaves_the_other_answering(qtbot, window, services):
-    # No key and no base URL: the GPT pane fails with what to do; the local pane answers.
+    # The API pane's server does not answer (nothing listens there); the local pane answers.
+    services.settings.openai_base_url = "http://127.0.0.1:9/v1"
     send(qtbot, window, "What is the capital of France?")
     left, right = window.panes
     assert "Paris" in left._text
-    assert "No OpenAI key" in right.view.toPlainText() and "Settings" in right.view.toPlainText()
+    assert "127.0.0.1:9" in right.view.toPlainText()
     statuses = db(services).execute("SELECT engine, status, error FROM responses ORDER BY slot").fetchall()
     assert statuses[0][:2] == ("local", "done") and statuses[1][1] == "error"
     assert window.rating.buttons[("left", None)].isEnabled()  # the user can still vote
 
 
 def test_multi_turn_history_and_reopen_and_delete(qtbot, window, services, monkeypatch):
-    window.panes[1].set_choices(window._model_items(), prefer="local:default")
+    window.choose_model(1, "local:default")
     send(qtbot, window, "My name is Ada. Say hello.")
     send(qtbot, window, "What is my name?")
-    assert len(window.panes[0].history) == 4  # two user turns, two answers
+    assert len(window.session.history(0)) == 4  # two user turns, two answers
     assert "Ada" in window.panes[0]._text
-    conv_id = window.conversation_id
+    conv_id = window.session.conversation_id
     window.new_chat()
-    assert window.conversation_id is None and window.panes[0].view.toPlainText() == ""
+    assert window.session.conversation_id is None and window.panes[0].view.toPlainText() == ""
     assert window.history.count() == 1
     window.history.itemClicked.emit(window.history.item(0))
-    assert window.conversation_id == conv_id
+    assert window.session.conversation_id == conv_id
     assert "What is my name?" in window.panes[0].view.toPlainText()
-    assert len(window.panes[0].history) == 4
+    assert len(window.session.history(0)) == 4
     send(qtbot, window, "And again?")  # continue the reopened conversation
     assert db(services).execute("SELECT COUNT(*) FROM rounds WHERE conversation_id = ?", (conv_id,)).fetchone() == (3,)
     monkeypatch.setattr(main_window, "confirm", lambda *a: True)
     window.delete_conversation(conv_id)
-    assert window.history.count() == 0 and window.conversation_id is None
+    assert window.history.count() == 0 and window.session.conversation_id is None
     assert db(services).execute("SELECT COUNT(*) FROM responses").fetchone() == (0,)
 
 
 def test_escape_stops_every_pane(qtbot, window, services):
     services.settings.sampling.max_tokens = 800
-    window.panes[1].set_choices(window._model_items(), prefer="local:default")
+    window.choose_model(1, "local:default")
     services.settings.sampling.repeat_penalty = 1.0
     window.prompt.setPlainText("Count from 1 to 400: " + ", ".join(str(i) for i in range(1, 41)) + ",")
     qtbot.keyClick(window.prompt, Qt.Key_Return, Qt.ControlModifier)
-    runner = window.current.runner
     qtbot.waitUntil(lambda: len(window.panes[0]._text) > 10, timeout=ROUND_TIMEOUT_MS)
-    with qtbot.waitSignal(runner.allFinished, timeout=10_000):
+    with qtbot.waitSignal(window.roundFinished, timeout=10_000):
         qtbot.keyClick(window, Qt.Key_Escape)
     assert db(services).execute("SELECT status FROM responses ORDER BY slot").fetchall() == [("cancelled",), ("cancelled",)]
     assert window.panes[0]._text  # the partial answer is kept
@@ -158,8 +164,8 @@ def test_escape_stops_every_pane(qtbot, window, services):
 
 def test_three_panes_best_vote_is_stored_pairwise(qtbot, window, services):
     window.add_pane()
-    for p in window.panes:
-        p.set_choices(window._model_items(), prefer="local:default")
+    for i in range(3):
+        window.choose_model(i, "local:default")
     assert len(window.panes) == 3 and window.rating.buttons.keys() >= {("best", 0), ("best", 2)}
     send(qtbot, window, "Say hi.")
     qtbot.keyClick(window, Qt.Key_2)  # B is best
@@ -171,7 +177,8 @@ def test_three_panes_best_vote_is_stored_pairwise(qtbot, window, services):
 
 def test_votes_cast_in_the_window_make_the_leaderboard(qtbot, window, services):
     """Left (the built-in model) beats a pane that cannot answer, three times; the board says so."""
-    window.panes[1].set_choices(window._model_items(), prefer="openai:gpt-4o-mini")  # no key: it fails
+    services.settings.openai_base_url = "http://127.0.0.1:9/v1"  # nothing listens there: it fails
+    window.choose_model(1, "openai:gpt-4o-mini")
     for prompt in ("Say hi.", "Say hello.", "Say hey."):
         send(qtbot, window, prompt)
         qtbot.keyClick(window, Qt.Key_1)
@@ -217,7 +224,7 @@ def test_categories_used_before_are_offered(qtbot, window, services):
 
 
 def test_vote_keys_change_the_vote_and_other_keys_start_the_next_prompt(qtbot, window, services):
-    window.panes[1].set_choices(window._model_items(), prefer="local:default")
+    window.choose_model(1, "local:default")
     send(qtbot, window, "Say hi.")
     qtbot.keyClick(window.rating, Qt.Key_Right)
     qtbot.keyClick(window.rating, Qt.Key_2)  # still the rating bar's: the vote stays "right"
@@ -229,8 +236,8 @@ def test_vote_keys_change_the_vote_and_other_keys_start_the_next_prompt(qtbot, w
 
 
 def test_the_reveal_names_the_blind_answers_in_the_transcript(qtbot, window, services):
-    window.panes[1].set_choices(window._model_items(), prefer="local:default")
-    window.act_blind.trigger()
+    window.choose_model(1, "local:default")
+    window.act_toggle_blind.trigger()
     send(qtbot, window, "Say hi.")
     assert all("Gemma" not in p.view.toPlainText() for p in window.panes)
     qtbot.keyClick(window.rating, Qt.Key_3)

@@ -3,61 +3,16 @@ deterministic) standing in for the models, so each behaviour is checked in isola
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+from fakes import scripted_services
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QTextCursor
 
-from desktop.core.engines.base import Done, Error, ModelInfo, TextDelta, Usage
-from desktop.core.engines.registry import EnginePool
 from desktop.ui import main_window
 from desktop.ui.main_window import MainWindow
 from desktop.ui.transcript import Transcript
 
 TIMEOUT_MS = 10_000
-
-
-class ScriptedEngine:
-    """Answers "<model> says: <n>" in a few deltas; `hold` keeps it streaming until released."""
-
-    def __init__(self, choice, gate=None):
-        self.info = ModelInfo(choice.engine, choice.label, f"ref:{choice.model}")
-        self.calls = 0
-        self.seen: list[list[dict]] = []
-        self._cancel = threading.Event()
-        self.hold = gate or threading.Event()
-        self.hold.set() if gate is None else None
-
-    fail_next = False  # the next answer fails (a network error), once
-
-    def stream(self, messages, params):
-        self._cancel.clear()
-        self.calls += 1
-        self.seen.append(messages)
-        if self.fail_next:
-            self.fail_next = False
-            yield Error("Network down: try again.", "connection")
-            return
-        for part in (f"{self.info.model} ", "says: ", f"{self.calls}"):
-            if self._cancel.is_set():
-                yield Done("cancelled")
-                return
-            yield TextDelta(part)
-            time.sleep(0.01)
-        while not self.hold.is_set():
-            if self._cancel.is_set():
-                yield Done("cancelled")
-                return
-            time.sleep(0.01)
-        yield Usage(3, 3, True)
-        yield Done()
-
-    def cancel(self):
-        self._cancel.set()
-
-    def close(self):
-        pass
 
 
 @pytest.fixture
@@ -75,15 +30,7 @@ def gate():
 
 @pytest.fixture
 def services(arenadesk_home, engines, gate):
-    from desktop.core.services import Services
-
-    s = Services.open()
-
-    def make(choice):
-        engines[str(choice)] = ScriptedEngine(choice, gate)
-        return engines[str(choice)]
-
-    s.engines = EnginePool(make)
+    s = scripted_services(engines, gate)
     yield s
     s.close()
 
@@ -94,8 +41,8 @@ def window(qtbot, services):
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
-    w.panes[0].set_choices(w._model_items(), prefer="openai:gpt-4o")
-    w.panes[1].set_choices(w._model_items(), prefer="openai:gpt-4.1")
+    w.choose_model(0, "openai:gpt-4o")
+    w.choose_model(1, "openai:gpt-4.1")
     conn = services.settings.connection("openai")  # no key notice; engines are scripted
     conn.base_url, conn.needs_key = "http://127.0.0.1:9/v1", False
     yield w
@@ -147,12 +94,12 @@ def test_regenerating_a_failed_answer_keeps_the_earlier_turns(qtbot, window, eng
     right = window.panes[1]
     engines["openai:gpt-4.1"].fail_next = True
     send(qtbot, window, "Second question")
-    assert "Network down" in right.view.toPlainText() and len(right.history) == 2
+    assert "Network down" in right.view.toPlainText() and len(window.session.history(1)) == 2
     window.regenerate(right)
     wait_round(qtbot, window)
     sent = engines["openai:gpt-4.1"].seen[-1]
     assert [m["content"] for m in sent if m["role"] == "user"] == ["First question", "Second question"]
-    assert len(right.history) == 4 and "Network down" not in right.view.toPlainText()
+    assert len(window.session.history(1)) == 4 and "Network down" not in right.view.toPlainText()
 
 
 def test_regenerate_after_changing_the_picker_says_which_model_answers(qtbot, window, engines, services):
@@ -160,8 +107,7 @@ def test_regenerate_after_changing_the_picker_says_which_model_answers(qtbot, wi
     heading names it, not the picker's new choice."""
     send(qtbot, window)
     left = window.panes[0]
-    left.set_choices(window._model_items(), prefer="openai:gpt-5")
-    left.choiceChanged.emit()
+    window.choose_model(0, "openai:gpt-5")
     window.regenerate(left)
     wait_round(qtbot, window)
     assert engines["openai:gpt-4o"].calls == 2 and "openai:gpt-5" not in engines or engines["openai:gpt-5"].calls == 0
@@ -192,13 +138,13 @@ def test_adding_a_pane_after_a_round_keeps_that_round_votable_and_ctrl_r_safe(qt
 def test_fourth_pane_best_of_n_and_removing_panes(qtbot, window, services):
     window.add_pane()
     window.add_pane()
-    assert len(window.panes) == 4 and not window.act_add.isEnabled()
+    assert len(window.panes) == 4 and not window.act_add_pane.isEnabled()
     send(qtbot, window)
     qtbot.keyClick(window, Qt.Key_4)
     rows = db(services, "SELECT COUNT(*) FROM battles")
     assert rows == [(3,)]
     window.remove_pane(window.panes[1])
-    assert len(window.panes) == 3 and window.act_add.isEnabled()
+    assert len(window.panes) == 3 and window.act_add_pane.isEnabled()
     assert [p.position for p in window.panes] == [0, 1, 2]
     assert [p.title.text() for p in window.panes] == ["A", "B", "C"]
 
@@ -220,10 +166,10 @@ def test_stop_one_pane_while_the_other_continues(qtbot, window, gate, services):
 
 # -- blind ------------------------------------------------------------------------------------
 def test_turning_blind_off_mid_round_does_not_reveal_before_the_vote(qtbot, window, services):
-    window.act_blind.trigger()
+    window.act_toggle_blind.trigger()
     send(qtbot, window)
     assert {p.title.text() for p in window.panes} == {"Model A", "Model B"}
-    window.act_blind.trigger()  # off, before voting
+    window.act_toggle_blind.trigger()  # off, before voting
     assert all(p.hidden_name for p in window.panes) and not any(p.picker.isVisible() for p in window.panes)
     qtbot.keyClick(window, Qt.Key_2)
     assert not any(p.hidden_name for p in window.panes)
@@ -234,24 +180,24 @@ def test_turning_blind_off_mid_round_does_not_reveal_before_the_vote(qtbot, wind
 
 
 def test_blind_pickers_stay_usable_before_the_first_prompt(qtbot, window):
-    window.act_blind.trigger()
+    window.act_toggle_blind.trigger()
     window.new_chat()
     assert all(p.picker.isVisibleTo(window) for p in window.panes)
 
 
-def test_a_vote_changed_after_the_reveal_is_no_longer_blind(qtbot, window, services):
-    window.act_blind.trigger()
+def test_a_vote_changed_after_the_reveal_stays_blind(qtbot, window, services):
+    window.act_toggle_blind.trigger()
     send(qtbot, window)
     qtbot.keyClick(window, Qt.Key_1)
     assert db(services, "SELECT blind FROM votes") == [(1,)]
-    window.rating.buttons[("tie", None)].click()  # names are known now
-    assert db(services, "SELECT outcome, blind FROM votes") == [("tie", 0)]
+    window.rating.buttons[("tie", None)].click()  # names are known now; the judgement was made blind
+    assert db(services, "SELECT outcome, blind FROM votes") == [("tie", 1)]
 
 
 def test_reopening_an_unvoted_blind_conversation_keeps_names_hidden(qtbot, window, services):
-    window.act_blind.trigger()
+    window.act_toggle_blind.trigger()
     send(qtbot, window, "Blind question")
-    conv = window.conversation_id
+    conv = window.session.conversation_id
     window.new_chat()
     window.open_conversation(conv)
     assert all(p.hidden_name for p in window.panes)
@@ -266,7 +212,7 @@ def test_reopening_an_unvoted_blind_conversation_keeps_names_hidden(qtbot, windo
 
 def test_reopening_shows_no_stale_figures_or_notices(qtbot, window, services):
     send(qtbot, window, "Question one")
-    conv = window.conversation_id
+    conv = window.session.conversation_id
     window.new_chat()
     window.add_pane()
     send(qtbot, window, "Three panes")
@@ -284,7 +230,7 @@ def test_deleting_the_running_conversation_is_refused(qtbot, window, gate, servi
     gate.clear()
     window.prompt.setPlainText("Long one")
     window.act_send.trigger()
-    conv = window.conversation_id
+    conv = window.session.conversation_id
     window.delete_conversation(conv)
     assert db(services, "SELECT COUNT(*) FROM conversations WHERE id = ?", (conv,)) == [(1,)]
     gate.set()

@@ -20,6 +20,14 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """Text a reasoning model thinks before it answers (<think>…</think>, or an API's
+    reasoning_content): shown apart from the answer, stored, never sent back as history."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Usage:
     prompt_tokens: int
     completion_tokens: int
@@ -28,7 +36,9 @@ class Usage:
 
 @dataclass(frozen=True)
 class Done:
-    finish_reason: str = "stop"  # stop | length | cancelled
+    finish_reason: str = "stop"  # stop | length | cancelled | what an API server sent (content_filter...)
+    max_tokens: int | None = None  # the limit the answer ran under: "length" means it reached it
+    cause: str | None = None  # for "stop": end_token (the model ended its turn) | stop_sequence
 
 
 @dataclass(frozen=True)
@@ -51,10 +61,10 @@ class Reported:
 @dataclass(frozen=True)
 class Error:
     message: str  # what happened and what to do, safe to show (no keys)
-    kind: str = "error"  # auth | model | quota | rate_limit | server | timeout | connection | dropped | crash | load | input | context | unloaded
+    kind: str = "error"  # auth | model | quota | rate_limit | server | timeout | connection | dropped | crash | load | input | context | unloaded | template | empty
 
 
-Event = Union[Loaded, Reported, TextDelta, Usage, Done, Error]
+Event = Union[Loaded, Reported, TextDelta, ReasoningDelta, Usage, Done, Error]
 
 
 @dataclass(frozen=True)
@@ -68,8 +78,8 @@ class Engine(Protocol):
     info: ModelInfo
 
     def stream(self, messages: list[dict], params: Sampling) -> Iterator[Event]:
-        """Yield [Loaded], [Reported], TextDelta*, then Usage, then Done; or Error at any point (and nothing
-        after). Reported (an API server's own name for the model) comes with the first chunk."""
+        """Yield [Loaded], [Reported], (TextDelta | ReasoningDelta)*, then Usage, then Done; or Error at any
+        point (and nothing after). Reported (an API server's own name for the model) comes with the first chunk."""
 
     def cancel(self) -> None:
         """Stop the current stream soon (any thread); the stream then ends with Done('cancelled')."""
@@ -112,10 +122,23 @@ class Result:
     finish_reason: str | None = None
     load_s: float | None = None  # time spent loading a local model before this answer
     reported_model: str | None = None  # the model name the API server reported answering
+    reasoning: str = ""  # what a reasoning model thought before answering; not part of text
+    first_answer_at: float | None = None  # the first token of the answer proper (after any reasoning)
+    max_tokens: int | None = None  # the token limit it ran under (named when it was reached)
 
     @property
     def ttft_s(self) -> float | None:
+        """Time to the first token of any kind (reasoning included)."""
         return None if self.first_token_at is None else self.first_token_at - self.started_at
+
+    @property
+    def first_answer_s(self) -> float | None:
+        """Time to the first token of the answer proper: differs from ttft_s after reasoning."""
+        return None if self.first_answer_at is None else self.first_answer_at - self.started_at
+
+    @property
+    def cut_off(self) -> bool:
+        return self.finish_reason == "length" and self.status == "done"
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -132,6 +155,36 @@ def decode_rate(tokens_out, first_token_at, last_token_at, finished_at) -> float
         return None
     span = end - first_token_at
     return (tokens_out - 1) / span if span > 0 else None
+
+
+def cut_off_note(finish_reason: str | None, max_tokens: int | None) -> str:
+    """The mark on an answer that ended because it reached the token limit ('' otherwise); the
+    same words in the pane, the CLI and the exports."""
+    if finish_reason != "length":
+        return ""
+    return f"stopped at the token limit (Max tokens {max_tokens})" if max_tokens else "stopped at the token limit"
+
+
+def empty_answer_message(finish_reason: str | None, cause: str | None, reasoning: str, max_tokens: int | None) -> str:
+    """Why an answer has no text, and what to do: an empty answer is an error, never a silent "done"."""
+    limit = f" ({max_tokens})" if max_tokens else ""
+    if reasoning.strip():
+        if finish_reason == "length":
+            return (f"No answer: the model spent all of Max tokens{limit} reasoning and did not get to an answer. "
+                    "Its reasoning is kept; raise Max tokens in Settings and send again.")
+        return "No answer: the model reasoned but ended its turn without answering. Its reasoning is kept."
+    if finish_reason == "length":
+        return (f"No answer: the model used all of Max tokens{limit} without writing any text. "
+                "Raise Max tokens in Settings, or try another prompt.")
+    if cause == "end_token":
+        return ("No answer: the model ended its turn at once (its end-of-turn token came first). Send again or "
+                "rephrase the prompt; if it happens every time, the model's chat template may not suit it.")
+    if cause == "stop_sequence":
+        return ("No answer: a stop sequence cut the answer before any text. Check Settings → Sampling → stop "
+                "sequences, or send again.")
+    if finish_reason == "content_filter":
+        return "No answer: the server withheld it (finish reason content_filter)."
+    return f"No answer: the model sent no text (finish reason {finish_reason or 'unknown'}). Send again."
 
 
 @dataclass
@@ -156,13 +209,29 @@ class Recorder:
                 r.last_token_at = self.clock()
                 if r.first_token_at is None:
                     r.first_token_at = r.last_token_at
+                if r.first_answer_at is None:
+                    r.first_answer_at = r.last_token_at
             r.text += event.text
+        elif isinstance(event, ReasoningDelta):
+            if event.text:
+                r.last_token_at = self.clock()
+                if r.first_token_at is None:
+                    r.first_token_at = r.last_token_at
+            r.reasoning += event.text
         elif isinstance(event, Usage):
             r.tokens_in, r.tokens_out, r.tokens_estimated = event.prompt_tokens, event.completion_tokens, event.estimated
         elif isinstance(event, Done):
             r.finished_at = self.clock()
             r.finish_reason = event.finish_reason
-            r.status = "cancelled" if event.finish_reason == "cancelled" else "done"
+            if event.max_tokens is not None:
+                r.max_tokens = event.max_tokens
+            if event.finish_reason == "cancelled":
+                r.status = "cancelled"  # stopped by the user: whatever it said so far, even nothing
+            elif not r.text.strip():
+                r.status, r.error_kind = "error", "empty"
+                r.error = empty_answer_message(event.finish_reason, event.cause, r.reasoning, r.max_tokens)
+            else:
+                r.status = "done"
         elif isinstance(event, Error):
             r.finished_at = self.clock()
             r.status, r.error, r.error_kind = "error", event.message, event.kind

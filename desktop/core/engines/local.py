@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..settings import LocalRuntime, Sampling
-from .base import Done, Error, Event, Loaded, ModelInfo, TextDelta, Usage
+from .base import Done, Error, Event, Loaded, ModelInfo, ReasoningDelta, TextDelta, Usage
 from .local_worker import serve
 
 CANCEL_GRACE_S = 2.0  # a cancelled child that has not finished by the next request is ended
@@ -198,9 +198,16 @@ class LocalEngine:
                 kind = msg[0]
                 if kind == "delta":
                     yield TextDelta(msg[1])
-                elif kind in ("done", "error"):
+                elif kind == "reasoning":
+                    yield ReasoningDelta(msg[1])
+                elif kind == "done":
                     finished = True
-                    yield Done(msg[1]) if kind == "done" else Error(msg[2], msg[1])
+                    details = msg[2] if len(msg) > 2 else {}
+                    yield Done(msg[1], details.get("max_tokens"), details.get("cause"))
+                    return
+                elif kind == "error":
+                    finished = True
+                    yield Error(msg[2], msg[1])
                     return
                 elif kind == "usage":
                     yield Usage(msg[1], msg[2])

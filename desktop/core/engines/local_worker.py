@@ -5,8 +5,8 @@ Qt and shares nothing with the app but a pipe and a cancel flag. If llama.cpp
 crashes or aborts, only this process dies; the parent turns that into an error.
 
 Messages from the parent:  ("generate", messages, params_dict) | ("quit",)
-Messages to the parent:    ("loaded", info) | ("delta", text) | ("usage", prompt, completion)
-                           | ("done", finish_reason) | ("error", kind, message)
+Messages to the parent:    ("loaded", info) | ("delta", text) | ("reasoning", text) | ("usage", prompt, completion)
+                           | ("done", finish_reason, details) | ("error", kind, message)
 """
 from __future__ import annotations
 
@@ -74,23 +74,23 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
     if gpu_ok and asked:
         offloaded = n_layers + 1 if asked < 0 else min(asked, n_layers + 1)  # +1: the output layer
     template = meta.get("tokenizer.chat_template")
+    chat = None
+    if template and runtime.get("prompt_format", "auto") != "transcript":
+        from .chat_template import ChatTemplate
+
+        chat = ChatTemplate.from_model(llm, template)
     conn.send(("loaded", {
         "architecture": arch,
         "layers": n_layers,
         "gpu_offload_supported": gpu_ok,
         "gpu_layers_offloaded": offloaded,
         "chat_template": bool(template),
+        "prompt_format": "template" if chat else "transcript",
+        "template_problem": chat.problem if chat else None,
+        "stops": chat.stops if chat else list(STOP),
         "context_length": llm.n_ctx(),
         "threads": llm.n_threads if hasattr(llm, "n_threads") else None,
     }))
-    formatter = None
-    if template:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore")
-        bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore")
-        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-
     while True:
         try:
             msg = conn.recv()
@@ -100,32 +100,32 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
             return
         _, messages, params = msg
         try:
-            _generate(conn, cancel, llm, formatter, messages, params)
+            _generate(conn, cancel, llm, chat, messages, params)
         except Exception as exc:
             traceback.print_exc()  # stderr is llama.log: the details go there, the pane gets one clear line
             conn.send(("error", "crash", f"The local model failed: {type(exc).__name__}: {exc}"))
 
 
-def _render(llm, formatter, messages):
-    """The prompt text and stop strings for these messages."""
-    if formatter is None:
-        return transcript_prompt(messages), STOP
+def _render(chat, messages):
+    """The prompt text, stop strings and whether the prompt opened <think>."""
+    if chat is None:
+        return transcript_prompt(messages), list(STOP), False
+    out = chat.render(messages)  # TemplateProblem: the pane says what is wrong with the template
+    return out.prompt, out.stop, out.opens_reasoning
+
+
+def _generate(conn, cancel, llm, chat, messages, params):
+    from llama_cpp import StoppingCriteriaList
+
+    from .chat_template import TemplateProblem, ThinkSplitter
+
     try:
-        out = formatter(messages=messages)
-    except Exception:
-        # Some templates (Gemma's among them) reject a system role: fold it into the first user turn.
-        system = "\n".join(m["content"] for m in messages if m["role"] == "system")
-        rest = [dict(m) for m in messages if m["role"] != "system"]
-        if system and rest:
-            rest[0]["content"] = system + "\n\n" + rest[0]["content"]
-        out = formatter(messages=rest)
-    stop = out.stop if isinstance(out.stop, list) else ([out.stop] if out.stop else [])
-    return out.prompt, stop
-
-
-def _generate(conn, cancel, llm, formatter, messages, params):
-    prompt, stop = _render(llm, formatter, messages)
-    stop = stop + [x for x in params.get("stop") or [] if x]
+        prompt, stop, opens_reasoning = _render(chat, messages)
+    except TemplateProblem as exc:
+        conn.send(("error", "template", str(exc)))
+        return
+    # An empty stop string would match before the first token: never pass one on.
+    stop = list(dict.fromkeys(x for x in stop + list(params.get("stop") or []) if x))
     prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
     # The formatted prompt may already begin with BOS text; llama-cpp-python drops a doubled BOS itself.
     n_ctx = llm.n_ctx()
@@ -140,6 +140,14 @@ def _generate(conn, cancel, llm, formatter, messages, params):
                    f"the context length is {n_ctx}. Start a new conversation, or raise the context length in "
                    f"Settings{more}."))
         return
+    seen = [0]
+
+    def note_length(ids, _logits) -> bool:
+        # Called as tokens are sampled, with the tokens evaluated so far: if none beyond the prompt
+        # ever was, the first token ended the turn (rather than a stop string cutting the text).
+        seen[0] = max(seen[0], len(ids))
+        return False
+
     seed = int(params.get("seed", -1))
     stream = llm.create_completion(
         prompt=prompt,
@@ -150,9 +158,20 @@ def _generate(conn, cancel, llm, formatter, messages, params):
         repeat_penalty=float(params.get("repeat_penalty", 1.1)),
         seed=None if seed < 0 else seed,
         stop=stop,
+        stopping_criteria=StoppingCriteriaList([note_length]),
         stream=True,
     )
+    splitter = ThinkSplitter(opened=opens_reasoning)
     text, finish = [], "stop"
+
+    def send(pieces):
+        for kind, piece in pieces:
+            text.append(piece)
+            if kind == "answer":
+                conn.send_bytes(piece.encode("utf-8"))  # tokens go as raw bytes: no pickling on the hot path
+            else:
+                conn.send(("reasoning", piece))
+
     for chunk in stream:
         if cancel.value:
             finish = "cancelled"
@@ -160,11 +179,16 @@ def _generate(conn, cancel, llm, formatter, messages, params):
         choice = chunk["choices"][0]
         piece = choice.get("text") or ""
         if piece:
-            text.append(piece)
-            conn.send_bytes(piece.encode("utf-8"))  # tokens go as raw bytes: no pickling on the hot path
+            send(splitter.feed(piece))
         if choice.get("finish_reason"):
             finish = choice["finish_reason"]
+    send(splitter.finish())
     completion = "".join(text)
     completion_tokens = len(llm.tokenize(completion.encode("utf-8"), add_bos=False, special=False)) if completion else 0
     conn.send(("usage", len(prompt_tokens), completion_tokens))
-    conn.send(("done", finish))
+    # Why an answer may be empty: its first token ended the turn, or a stop string cut it at once.
+    cause = None
+    if finish == "stop":
+        cause = "end_token" if seen[0] <= len(prompt_tokens) else "stop_sequence"
+    conn.send(("done", finish, {"cause": cause, "max_tokens": int(params.get("max_tokens", 512)),
+                                "stops": stop if cause == "stop_sequence" else []}))

@@ -25,9 +25,11 @@ from typing import Iterator
 import openai
 
 from ..pricing import Prices
-from ..secrets import redact
+from ..secrets import redact, url_secrets, without_credentials
+from ..untrusted import storable
 from ..settings import Sampling
-from .base import Done, Error, Event, ModelInfo, Reported, TextDelta, Usage
+from .base import Done, Error, Event, ModelInfo, ReasoningDelta, Reported, TextDelta, Usage
+from .chat_template import ThinkSplitter
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 MAX_RETRY_WAIT_S = 60.0  # a server asking for a longer pause gets an error now, not a frozen pane
@@ -89,8 +91,9 @@ class OpenAIEngine:
         self.timeout = float(timeout)
         self.gate = gate
         self._key = api_key
+        self._passwords = url_secrets(base_url)  # a base URL's user:password@ never reaches a message
         self._client = _client(api_key, base_url, timeout, headers=headers)
-        self.endpoint = str(self._client.base_url).rstrip("/")
+        self.endpoint = without_credentials(str(self._client.base_url)).rstrip("/")
         self._runs: set[_Run] = set()  # one engine may serve two panes at once (same model twice)
         self._lock = threading.Lock()
 
@@ -195,20 +198,31 @@ class OpenAIEngine:
             return
         chunks = chars = 0
         usage = finish = reported = None
+        # Reasoning comes apart (reasoning_content: DeepSeek, vLLM, llama.cpp's server; reasoning:
+        # OpenRouter, Ollama) or inside the content as <think>…</think> (servers that pass it through).
+        splitter = ThinkSplitter()
         try:
             for chunk in stream:
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
                 served = getattr(chunk, "model", None)
                 if reported is None and isinstance(served, str) and served.strip():
-                    reported = served.strip()[:200]  # a hostile server's name must not bloat every row
+                    reported = storable(served.strip()[:200])  # a hostile server's name must not bloat every row
                     yield Reported(reported)
                 for choice in chunk.choices[:1]:
-                    text = choice.delta.content if choice.delta else None
+                    delta = choice.delta
+                    thought = (getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                               if delta else None)
+                    if isinstance(thought, str) and thought:
+                        chunks += 1
+                        chars += len(thought)
+                        yield ReasoningDelta(thought)
+                    text = delta.content if delta else None
                     if text:
+                        text = storable(text)  # JSON may carry a lone surrogate ("\ud800"); no file or terminal takes one
                         chunks += 1
                         chars += len(text)
-                        yield TextDelta(text)
+                        yield from _split(splitter.feed(text))
                     if choice.finish_reason:
                         finish = choice.finish_reason
         except Exception as exc:
@@ -224,11 +238,12 @@ class OpenAIEngine:
             # The body ended cleanly but the answer never did: the connection was closed on us.
             yield self._broken(None, chunks)
             return
+        yield from _split(splitter.finish())
         if usage is not None and usage.completion_tokens is not None:
             yield Usage(usage.prompt_tokens or 0, usage.completion_tokens)
         else:  # llama_cpp.server and some proxies send no usage chunk
             yield Usage(estimate_prompt_tokens(messages), max(chunks, math.ceil(chars / 4)), estimated=True)
-        yield Done("length" if finish == "length" else "stop")
+        yield Done(finish if finish in ("length", "content_filter") else "stop", params.max_tokens)
 
     # -- retries and errors ---------------------------------------------------------------
     def _retry_wait(self, exc: openai.APIStatusError, retries: int) -> float | None:
@@ -248,6 +263,9 @@ class OpenAIEngine:
 
     def _broken(self, exc: Exception | None, chunks: int) -> Error:
         kept = "; the text so far is kept" if chunks else ""
+        if _undecodable(exc):
+            return self._fail("server", f"{self.endpoint} sent text that is not valid UTF-8 in the middle of the "
+                                        f"answer{kept}. The server or the model is broken; try another.")
         if isinstance(exc, openai.APITimeoutError) or "timeout" in type(exc).__name__.lower():
             return self._fail("timeout", f"{self.endpoint} stopped sending for {self.timeout:g} s in the middle "
                                          f"of the answer{kept}. Send again, or raise the timeout in Settings.")
@@ -258,7 +276,7 @@ class OpenAIEngine:
         return self._fail("dropped", f"The connection to {self.endpoint} was cut {where}{kept}. Send again to retry.")
 
     def _fail(self, kind: str, message: str) -> Error:
-        return Error(redact(message, self._key), kind)
+        return Error(redact(message, self._key, passwords=self._passwords), kind)
 
 
 def describe(exc: Exception, endpoint: str, model: str | None = None, timeout: float | None = None,
@@ -350,12 +368,13 @@ def list_models(api_key: str, base_url: str | None = None, timeout: float = 15.0
                 headers: dict | None = None) -> list[str]:
     """The endpoint's models, sorted, chat models first. Raises OpenAIUnavailable with a clear message."""
     client = _client(api_key, base_url, timeout, max_retries=1, headers=headers)
-    endpoint = str(client.base_url).rstrip("/")
+    endpoint = without_credentials(str(client.base_url)).rstrip("/")
     try:
         ids = {m.id for m in client.models.list() if isinstance(getattr(m, "id", None), str) and m.id.strip()}
     except openai.OpenAIError as exc:
         kind, message = describe(exc, endpoint, timeout=timeout)
-        raise OpenAIUnavailable(redact(message, api_key), kind) from None  # no chained text that might hold the key
+        # no chained text that might hold the key
+        raise OpenAIUnavailable(redact(message, api_key, passwords=url_secrets(base_url)), kind) from None
     finally:
         client.close()
     return sorted(ids, key=lambda name: (not is_chat_model(name), name))
@@ -415,6 +434,15 @@ def _cause(exc: Exception) -> str:
     return str(inner) if inner is not None and str(inner) else "connection error"
 
 
+def _undecodable(exc: BaseException | None) -> bool:
+    """The stream failed because its bytes are not UTF-8 (the client decodes each line strictly)."""
+    while exc is not None:
+        if isinstance(exc, UnicodeDecodeError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _shut(response) -> None:
     """Shut the socket under a streaming response so a read blocked in another thread returns now."""
     if response is None:
@@ -424,3 +452,8 @@ def _shut(response) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except Exception:  # HTTP/2, already closed, another transport: the worker closes it on its next read
         pass
+
+
+def _split(pieces) -> Iterator[Event]:
+    for kind, text in pieces:
+        yield ReasoningDelta(text) if kind == "reasoning" else TextDelta(text)

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..resources import resource
 from .hardware import FitVerdict, MemoryInfo, fit_verdict, recommend
 from .hub import bits_per_weight, endpoint, quant_from_name
+from .speed import SLOW_TPS, SpeedEstimate, SpeedProfile, predict
 
 
 class CatalogError(ValueError):
@@ -70,9 +71,22 @@ class CatalogModel:
             out.append(replace(v, size_estimated=est))
         return out
 
-    def recommended(self, memory: MemoryInfo, context_length: int) -> int | None:
-        """Index into `files` of the quant to suggest on this machine, or None when none fits."""
-        return recommend(list(zip((f.quant for f in self.files), self.verdicts(memory, context_length))))
+    def speeds(self, memory: MemoryInfo, context_length: int, profile: SpeedProfile | None,
+               gpu_layers: int = 0) -> list[SpeedEstimate | None]:
+        """Predicted decode speed of each file here (None until this machine's speed is measured)."""
+        return [predict(profile, v, memory, gpu_layers=gpu_layers, parameters=self.parameters)
+                for v in self.verdicts(memory, context_length)]
+
+    def recommended(self, memory: MemoryInfo, context_length: int, profile: SpeedProfile | None = None,
+                    gpu_layers: int = 0) -> int | None:
+        """Index into `files` of the quant to suggest on this machine, or None when none fits;
+        with a speed profile, one that answers at a usable speed when any does."""
+        verdicts = self.verdicts(memory, context_length)
+        speeds = None
+        if profile is not None:
+            speeds = [s.tokens_per_s if s else None
+                      for s in self.speeds(memory, context_length, profile, gpu_layers)]
+        return recommend(list(zip((f.quant for f in self.files), verdicts)), speeds, SLOW_TPS)
 
 
 def _model(raw: dict, where: str) -> CatalogModel:

@@ -28,6 +28,7 @@ import json
 import os
 import plistlib
 import re
+import stat
 import sys
 import threading
 import time
@@ -112,10 +113,22 @@ def _system() -> str:
     return {"win32": "Windows", "darwin": "Darwin"}.get(sys.platform, "Linux")
 
 
+def _read_small(path: Path, limit: int = 1 << 20) -> bytes | None:
+    """Another app's settings file, if it is a regular file of sane size (a pipe would block)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        with open(path, "rb") as fh:
+            return fh.read(limit)
+    except OSError:
+        return None
+
+
 def _read_json(path: Path) -> dict:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        raw = json.loads((_read_small(path) or b"").decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
         return {}
     return raw if isinstance(raw, dict) else {}
 
@@ -168,8 +181,8 @@ def default_places(home: Path | None = None, env: Mapping[str, str] | None = Non
     # ~/.cache/lm-studio/models before; settings.json's downloadsFolder when the user changed it.
     lm_homes = [home / ".lmstudio"]
     try:
-        pointer = (home / ".lmstudio-home-pointer").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        pointer = (_read_small(home / ".lmstudio-home-pointer") or b"").decode("utf-8").strip()
+    except UnicodeDecodeError:
         pointer = ""
     if pointer:
         moved = _folder_setting(pointer, home)
@@ -204,9 +217,8 @@ def default_places(home: Path | None = None, env: Mapping[str, str] | None = Non
     if system == "Darwin":
         gpt_default = app_support / "nomic.ai" / "GPT4All"
         try:
-            with (home / "Library" / "Preferences" / "com.nomic.GPT4All.plist").open("rb") as fh:
-                prefs = plistlib.load(fh)
-        except (OSError, ValueError, plistlib.InvalidFileException):
+            prefs = plistlib.loads(_read_small(home / "Library" / "Preferences" / "com.nomic.GPT4All.plist") or b"")
+        except (ValueError, plistlib.InvalidFileException):
             prefs = {}
         add(GPT4ALL, _folder_setting(prefs.get("modelPath") if isinstance(prefs, dict) else None, home),
             why="from GPT4All's preferences")
@@ -235,8 +247,8 @@ def _ini_value(path: Path, key: str) -> str | None:
     """A key from a Qt settings ini file (any section; Qt writes top-level keys under [General])."""
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
-        parser.read_string(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, configparser.Error):
+        parser.read_string((_read_small(path) or b"").decode("utf-8", errors="replace"))
+    except configparser.Error:
         return None
     for section in parser.sections():
         for k, v in parser.items(section):
@@ -323,49 +335,52 @@ class _Scanner:
         self.found.append(f)
 
     # A generic tree: every .gguf below the root, split parts grouped, partial downloads noted.
-    def walk(self, root: Path) -> Iterable[tuple[Path, str]]:
-        """(path, lower-case name) of every candidate file below root."""
-        stack = [(root, 0)]
+    def walk(self, root: Path) -> list[tuple[Path, str]]:
+        """(path, lower-case name) of every candidate file below root, in path order.
+
+        The hot loop of a scan (it sees every file and folder): plain strings, one scandir per
+        folder, a substring test per name; Path objects only for the few candidates."""
+        stack = [(os.fspath(root), 0)]
         seen_dirs: set[tuple[int, int]] = set()
         try:
             st = os.stat(root)
             seen_dirs.add((st.st_dev, st.st_ino))
         except OSError:
             pass
+        out = []
         while stack:
             folder, depth = stack.pop()
             try:
                 with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError as exc:
-                self.problem(folder, exc)
-                continue
-            subfolders = []
-            for e in entries:
-                name = e.name
-                if name.startswith("."):
-                    continue
-                try:
-                    is_dir = e.is_dir()
-                except OSError:
-                    continue
-                if is_dir:
-                    if depth >= MAX_DEPTH:
-                        continue
-                    if e.is_symlink():  # a linked folder: follow it once, never round a loop
+                    for e in it:
+                        name = e.name
+                        if name[0] == ".":
+                            continue
                         try:
-                            lst = os.stat(e.path)
+                            is_dir = e.is_dir()
                         except OSError:
                             continue
-                        if (lst.st_dev, lst.st_ino) in seen_dirs:
+                        if is_dir:
+                            if depth >= MAX_DEPTH:
+                                continue
+                            if e.is_symlink():  # a linked folder: follow it once, never round a loop
+                                try:
+                                    lst = os.stat(e.path)
+                                except OSError:
+                                    continue
+                                if (lst.st_dev, lst.st_ino) in seen_dirs:
+                                    continue
+                                seen_dirs.add((lst.st_dev, lst.st_ino))
+                            stack.append((e.path, depth + 1))
                             continue
-                        seen_dirs.add((lst.st_dev, lst.st_ino))
-                    subfolders.append((Path(e.path), depth + 1))
-                    continue
-                lower = name.lower()
-                if lower.endswith(".gguf") or _is_partial_name(lower):
-                    yield Path(e.path), lower
-            stack += reversed(subfolders)  # popped in name order
+                        lower = name.lower()
+                        if ".gguf" in lower and (lower.endswith(".gguf") or _is_partial_name(lower)):
+                            out.append((e.path, lower))
+            except OSError as exc:
+                self.problem(Path(folder), exc)
+        # Sorted so the same files are found in the same order on every scan (the first of two
+        # names for one file names it).
+        return [(Path(p), lower) for p, lower in sorted(out)]
 
     def scan_tree(self, place: Place, root: Path | None = None, label_root: Path | None = None,
                   label_prefix: str = "") -> None:
@@ -401,6 +416,8 @@ class _Scanner:
             st = os.stat(path)  # follows a link (the hub cache's snapshots) to the real file
         except OSError:
             return  # a broken link, or gone since the folder was listed
+        if not stat.S_ISREG(st.st_mode):
+            return  # a pipe or a device named *.gguf: opening it could block the scan for ever
         if sha256 is None:
             sha256 = _store_digest(path)
         kind, note = _examine(path, name_says_projector="mmproj" in lower)
@@ -453,10 +470,8 @@ class _Scanner:
                 repo = repo[2:] if repo[1] == "library" else repo[1:]
             label = f"{'/'.join(repo)}:{tag}"
             try:
-                if path.stat().st_size > 1 << 20:  # a manifest is a few hundred bytes
-                    continue
-                manifest = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError, UnicodeDecodeError):
+                manifest = json.loads((_read_small(path) or b"").decode("utf-8"))  # a few hundred bytes
+            except (ValueError, UnicodeDecodeError):
                 continue
             layers = manifest.get("layers") if isinstance(manifest, dict) else None
             if not isinstance(layers, list):
@@ -546,8 +561,8 @@ class _Scanner:
                 continue
             # The revision refs/main names first, so a file in several revisions is named after it.
             try:
-                main = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError):
+                main = (_read_small(repo_dir / "refs" / "main") or b"").decode("utf-8").strip()
+            except UnicodeDecodeError:
                 main = ""
             revisions.sort(key=lambda r: r != main)
             for rev in revisions:
@@ -561,10 +576,12 @@ class _Scanner:
             for b in incomplete:
                 path = Path(b.path)
                 try:
+                    st = os.stat(path)
+                    if not stat.S_ISREG(st.st_mode):
+                        continue
                     with path.open("rb") as fh:
                         if fh.read(4) != b"GGUF":
                             continue
-                    st = os.stat(path)
                 except OSError:
                     continue
                 self.add(Found(path, place.tool, f"{repo} (downloading)", "partial",
@@ -789,9 +806,9 @@ def found_entries(services, listed: list) -> list:
     default = services.settings.default_local_model
     rows = services.store.query(
         "SELECT path, tool, label, kind, note, size, mtime, sha256, architecture, parameters, quant, "
-        "context_length, chat_template, also, identity FROM found_models ORDER BY position")
+        "context_length, chat_template, also, identity, parts FROM found_models ORDER BY position")
     for (path_text, tool, label, kind, note, size, mtime, sha, arch, params, quant, ctx, template,
-         also, identity) in rows:
+         also, identity, parts) in rows:
         path = Path(path_text)
         if identity in taken_ids or (sha and sha in taken_shas):
             continue
@@ -801,13 +818,11 @@ def found_entries(services, listed: list) -> list:
         error = None if kind == "model" else note or kind
         if error is None:
             try:
-                st = path.stat()
+                if _now(path, parts) != (size, mtime):
+                    sha = None  # changed since it was hashed: not the file that was identified
             except OSError:
                 error = (f"{path} is gone from {tool}'s folder (moved or deleted). "
                          "Scan again in Models → Installed, or pick another model.")
-            else:
-                if st.st_size != size or st.st_mtime != mtime:
-                    sha = None  # changed since it was hashed: not the file that was identified
         choice = ModelChoice("local", path_text)
         out.append(InstalledModel(
             path, label, size, quant, arch, params, ctx, bool(template), sha, f"from {tool}: {label}",
@@ -822,16 +837,41 @@ def origin_of(services, path: Path) -> tuple[str, str] | None:
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def known_sha256(services, path: Path, st: os.stat_result) -> str | None:
-    rows = services.store.query("SELECT sha256 FROM found_models WHERE path = ? AND size = ? AND mtime = ?",
-                                (os.fspath(path), st.st_size, st.st_mtime))
-    return rows[0][0] if rows and rows[0][0] else None
+def _now(path: Path, parts_json: str | None) -> tuple[int, float]:
+    """(size, mtime) of a found model now, all parts together, as a scan records them. OSError if gone."""
+    try:
+        parts = [Path(p) for p in json.loads(parts_json or "[]")] or [path]
+    except ValueError:
+        parts = [path]
+    stats = [os.stat(p) for p in parts]
+    return sum(st.st_size for st in stats), max(st.st_mtime for st in stats)
 
 
-def remember_sha256(services, path: Path, st: os.stat_result, digest: str) -> None:
-    with services.store.transaction() as db:
-        db.execute("UPDATE found_models SET sha256 = ? WHERE path = ? AND size = ? AND mtime = ?",
-                   (digest, os.fspath(path), st.st_size, st.st_mtime))
+def sha256_of(services, path: Path) -> str | None:
+    """A found model's SHA-256 (a split model's: all its parts read in order): the kept one while
+    the files are unchanged, else computed now and kept. None when the path is no found model.
+    For a model picked before the background job reached it: slow for a big file (a worker's job)."""
+    rows = services.store.query("SELECT sha256, size, mtime, parts FROM found_models WHERE path = ?",
+                                (os.fspath(path),))
+    if not rows:
+        return None
+    sha, size, mtime, parts_json = rows[0]
+    try:
+        now = _now(path, parts_json)
+    except OSError:
+        return None
+    if sha and now == (size, mtime):
+        return sha
+    try:
+        parts = [Path(p) for p in json.loads(parts_json or "[]")] or [path]
+    except ValueError:
+        parts = [path]
+    digest = _hash_files(parts, 4 << 20, None, lambda n: None)
+    if digest and now == (size, mtime):
+        with services.store.transaction() as db:
+            db.execute("UPDATE found_models SET sha256 = ? WHERE path = ? AND size = ? AND mtime = ?",
+                       (digest, os.fspath(path), size, mtime))
+    return digest
 
 
 # -- the user's answers ------------------------------------------------------------------------------

@@ -9,6 +9,13 @@ arrive, on a second thread, so verifying adds almost nothing at the end; only a
 file whose checksum matches the published one is moved into `folders.models`.
 A mismatch deletes the partial file, leaves nothing under models, and says so.
 
+A hub and the servers it redirects to are untrusted: a download never writes more than
+the published size, never starts over more than MAX_RESTARTS times (a server that ignores
+Range and drops the connection would otherwise loop for ever), follows redirects only to
+http(s) (never to file:, never from https down to http), installs only a file that parses
+as a GGUF, and keeps the file inside the models folder whatever its name says (`..`,
+`..\\..\\x.gguf`, a drive letter, a Windows device name: see `safe_filename`).
+
 Callers get `DownloadProgress` events (state, bytes, total, speed, ETA,
 message) through `on_event`, called from the download threads: a GUI must hop
 to its own thread before touching widgets (the library dialog does it with a
@@ -47,13 +54,15 @@ from typing import Callable
 
 from huggingface_hub import hf_hub_url
 
+from .gguf_info import GGUFError, read_info
 from .hardware import fmt_bytes
-from .hub import Hub, HubAccessError, HubError, access_message, not_found_message
+from .hub import Hub, HubAccessError, HubError, HubUnreachable, access_message, not_found_message, safe_filename
 
 MiB = 1 << 20
 SIDECAR_VERSION = 1
 USER_AGENT = "ArenaDesk/0.1 (model library; +https://github.com/arenadesk)"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_RESTARTS = 3  # times one download may start over from byte 0 before it gives up
 
 
 class DownloadState(str, Enum):
@@ -92,7 +101,7 @@ class DownloadRequest:
 
     @property
     def basename(self) -> str:
-        return self.filename.rsplit("/", 1)[-1]
+        return re.split(r"[\\/]", self.filename)[-1]
 
 
 @dataclass(frozen=True)
@@ -304,9 +313,19 @@ class DownloadManager:
         return self.downloads_dir / f"{key}.json"
 
     def destination(self, request: DownloadRequest) -> Path:
-        """models/<owner>/<repo>/<file>: files from different repositories never collide."""
-        parts = [p for p in request.repo_id.split("/") if p not in ("", ".", "..")]
-        return self.models_dir.joinpath(*parts, request.basename)
+        """models/<owner>/<repo>/<file>: files from different repositories never collide, and
+        nothing a hub names lands outside the models folder (DownloadError when it would)."""
+        name = safe_filename(request.filename)
+        parts = [safe_filename(p) for p in re.split(r"[\\/]", request.repo_id) if p not in ("", ".")]
+        if name is None or not name.lower().endswith(".gguf") or None in parts:
+            raise DownloadError(f"The hub names the file {request.repo_id}/{request.filename!r}, which is not a safe "
+                                "GGUF file name (it would leave the models folder or is not a .gguf); nothing was "
+                                "downloaded.")
+        dest = self.models_dir.joinpath(*parts, name)
+        root = self.models_dir.resolve()
+        if root not in dest.resolve().parents:
+            raise DownloadError(f"{request.filename!r} would be saved outside {self.models_dir}; nothing was downloaded.")
+        return dest
 
     def token(self) -> str | None:
         t = self._token() if callable(self._token) else self._token
@@ -438,6 +457,11 @@ class DownloadManager:
                 p.unlink()
             except FileNotFoundError:
                 pass
+            except OSError:  # still open elsewhere (Windows): emptied instead, so nothing stale is resumed
+                try:
+                    p.write_bytes(b"")
+                except OSError:
+                    pass
 
 
 class _Job(threading.Thread):
@@ -488,6 +512,7 @@ class _Job(threading.Thread):
         hasher: _Hasher | None = None
         fh = None
         try:
+            m.destination(req)  # a name that would leave the models folder fails before any byte is fetched
             sidecar = Sidecar.load(sc_path) if part.exists() else None
             if sidecar is None:
                 sidecar = self._resolve()
@@ -504,7 +529,7 @@ class _Job(threading.Thread):
 
             fh = part.open("ab")
             hasher = _Hasher(part, already)
-            attempts = 0
+            attempts = restarts = 0
             while True:
                 self._check_stop()
                 offset = fh.tell()
@@ -519,6 +544,10 @@ class _Job(threading.Thread):
                         break
                     raise ConnectionError(f"the connection dropped at {fmt_bytes(fh.tell())}")
                 except _Restart as why:
+                    restarts += 1
+                    if restarts > MAX_RESTARTS:
+                        raise _Fatal(f"Downloading {req.basename} had to start over {restarts} times ({why}); the "
+                                     "server does not resume downloads reliably. Try again later.") from None
                     fh.seek(0)
                     fh.truncate()
                     hasher.abandon()
@@ -532,6 +561,11 @@ class _Job(threading.Thread):
                         raise _Stop(self._stop_kind) from None
                     progressed = progressed or fh.tell() > offset
                     attempts = 1 if progressed else attempts + 1
+                    offline = is_offline(exc)
+                    if attempts > m.retries and offline:
+                        # Not a fault of the file or the server: wait, paused, for the user (or the
+                        # next start of the app) to resume, rather than fail or retry for ever.
+                        raise _Stop("offline") from None
                     if attempts > m.retries:
                         raise _Fatal(
                             f"Downloading {req.basename} failed {attempts} times in a row ({_describe(exc)}). "
@@ -541,8 +575,9 @@ class _Job(threading.Thread):
                     fh.flush()
                     sidecar.received = fh.tell()
                     sidecar.save(sc_path)
-                    self._emit(state=DownloadState.RETRYING, attempts=attempts, speed=0.0, eta=None,
-                               message=f"{_describe(exc)}; retrying in {delay:.1f} s (attempt {attempts + 1})")
+                    message = (f"{OFFLINE} (trying again in {delay:.0f} s, {attempts} of {m.retries})" if offline else
+                               f"{_describe(exc)}; retrying in {delay:.1f} s (attempt {attempts + 1})")
+                    self._emit(state=DownloadState.RETRYING, attempts=attempts, speed=0.0, eta=None, message=message)
                     if self._stop_event.wait(delay):
                         raise _Stop(self._stop_kind) from None
 
@@ -570,6 +605,12 @@ class _Job(threading.Thread):
                     f"is {sidecar.sha256[:16]}…. The file was deleted and nothing was installed. Try again; if it "
                     "happens again the file on the hub may have been replaced, so search for the repository again."
                 )
+            try:  # a checksum only says the bytes are the published ones, not that they are a model
+                read_info(part)
+            except GGUFError as exc:
+                m._remove_partial(key)
+                raise DownloadError(f"{req.basename} is not a usable GGUF model file ({exc}); it was deleted and "
+                                    "nothing was installed.") from None
             dest = self._promote(part, digest)
             m._remove_partial(key)
             done = self._set(state=DownloadState.DONE, path=dest, sha256=digest, received=received, eta=0.0,
@@ -597,8 +638,12 @@ class _Job(threading.Thread):
                 if sc is not None:
                     sc.received = size
                     sc.save(sc_path)
+                message = f"Paused at {fmt_bytes(size)}"
+                if str(stop) == "offline":
+                    message = (f"Offline — paused at {fmt_bytes(size)}. Press Resume when the connection is back "
+                               "(the download goes on from there).")
                 m._emit(replace(self._progress, state=DownloadState.PAUSED, received=size, speed=0.0, eta=None,
-                                message=f"Paused at {fmt_bytes(size)}"))
+                                message=message))
         except (DownloadError, HubError) as exc:
             self._fail(str(exc), fh, hasher)
         except Exception as exc:  # noqa: BLE001 - a bug or an unexpected OS error: report, keep the partial
@@ -622,14 +667,34 @@ class _Job(threading.Thread):
         req = self.request
         self._emit(state=DownloadState.RESOLVING, message="Asking the hub for the file's size and checksum")
         sha, size, note = req.sha256, req.size, ""
-        try:
-            meta = self.m.hub.file_metadata(req.repo_id, req.filename, revision=req.revision)
-        except HubAccessError as exc:
-            raise _Fatal(str(exc)) from None
-        except HubError as exc:
-            meta = None
-            if not sha:
-                note = f" (the hub's metadata was not available: {exc})"
+        attempts = 0
+        while True:
+            try:
+                meta = self.m.hub.file_metadata(req.repo_id, req.filename, revision=req.revision)
+                break
+            except HubAccessError as exc:
+                raise _Fatal(str(exc)) from None
+            except HubUnreachable as exc:
+                meta = None
+                if sha:
+                    note = " (the hub could not be reached to confirm the catalog's checksum)"
+                    break
+                # Without any checksum the file could not be verified: wait for the hub, as a
+                # transfer does, rather than download it unchecked.
+                attempts += 1
+                if attempts > self.m.retries:
+                    raise _Stop("offline") from None
+                delay = min(self.m.max_backoff, self.m.backoff * 2 ** (attempts - 1)) * (0.8 + 0.4 * random.random())
+                self._emit(state=DownloadState.RETRYING, attempts=attempts, speed=0.0, eta=None,
+                           message=f"{OFFLINE} (trying again in {delay:.0f} s, {attempts} of {self.m.retries})")
+                if self._stop_event.wait(delay):
+                    raise _Stop(self._stop_kind) from None
+                self._emit(state=DownloadState.RESOLVING, message="Asking the hub for the file's size and checksum")
+            except HubError as exc:
+                meta = None
+                if not sha:
+                    note = f" (the hub's metadata was not available: {exc})"
+                break
         if meta is not None:
             if meta.sha256 and sha and meta.sha256 != sha:
                 note = (" The file on the hub was replaced since the catalog was written; it is checked against the "
@@ -668,7 +733,12 @@ class _Job(threading.Thread):
                 conn.close()
                 if not location:
                     raise _Retryable(f"HTTP {resp.status} without a Location")
-                url = urllib.parse.urljoin(url, location)
+                target = urllib.parse.urljoin(url, location)
+                scheme = urllib.parse.urlsplit(target).scheme.lower()
+                if scheme not in ("http", "https") or (u.scheme == "https" and scheme != "https"):
+                    raise _Fatal(f"The server redirected the download of {self.request.basename} to "
+                                 f"{scheme or 'an unknown'}: address, which ArenaDesk does not follow.")
+                url = target
                 continue
             return resp, first
         raise _Fatal(f"Too many redirects while downloading {self.request.basename}.")
@@ -733,7 +803,11 @@ class _Job(threading.Thread):
             elif total is not None and sidecar.size != total:
                 if offset:
                     raise _Restart("the file's size on the server changed")
-                sidecar.size = total
+                raise _Fatal(f"The server offers {total:,} bytes for {req.basename}, but {sidecar.size:,} are "
+                             "published; nothing was installed. Try again later.")
+            if sidecar.size is None:
+                raise _Fatal(f"Neither the hub nor the server says how big {req.filename} is, so the download could "
+                             "not be bounded; ArenaDesk only installs files it can check.")
             if not sidecar.sha256:
                 raise _Fatal(f"The hub publishes no SHA-256 for {req.filename}, so it cannot be verified; "
                              "ArenaDesk only installs files it can check.")
@@ -747,11 +821,16 @@ class _Job(threading.Thread):
             read = resp.read
             write = fh.write
             feed = hasher.feed
+            limit = sidecar.size  # never more than the published size, whatever the server says or sends
             while True:
                 self._check_stop()
                 data = read(chunk)
                 if not data:
                     break
+                if limit is not None and received + len(data) > limit:
+                    fh.truncate(0)  # what came is not the published file: nothing of it is kept
+                    raise _Fatal(f"The server sent more than the {limit:,} bytes published for {req.basename}; the "
+                                 "download was stopped and deleted, nothing was installed.")
                 try:
                     write(data)
                 except OSError as exc:  # the disk, not the network: retrying will not help
@@ -816,6 +895,19 @@ class _Retryable(Exception):
     pass
 
 
+OFFLINE = "Offline — will resume when the connection is back"
+
+# Errors that say "no network here" rather than "that server misbehaved".
+_OFFLINE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.ECONNREFUSED, errno.EADDRNOTAVAIL}
+
+
+def is_offline(exc: BaseException) -> bool:
+    """The hub cannot be reached at all: no name resolution, no route, nothing listening."""
+    if isinstance(exc, socket.gaierror):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _OFFLINE_ERRNOS
+
+
 def _clean_etag(etag: str | None) -> str | None:
     if not etag:
         return None
@@ -830,8 +922,12 @@ def _describe(exc: BaseException) -> str:
         return "the connection dropped"
     if isinstance(exc, TimeoutError):
         return "the server stopped sending (timed out)"
+    if is_offline(exc):
+        return OFFLINE
     if isinstance(exc, ConnectionError):
         return str(exc) if str(exc) and not str(exc).startswith("[Errno") else "the connection dropped"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]  # no "[Errno 104]" in front of the words
     return str(exc) or type(exc).__name__
 
 

@@ -184,14 +184,32 @@ _GPU_PREFERENCE = ["Q6_K", "Q5_K_M", "Q8_0", "Q4_K_M", "Q5_K_S", "Q4_K_S", "IQ4_
                    "Q3_K_S", "IQ3_XS", "Q2_K", "IQ2_M"]
 
 
-def recommend(candidates: Sequence[tuple[str | None, FitVerdict]]) -> int | None:
+def recommend(candidates: Sequence[tuple[str | None, FitVerdict]],
+              speeds: Sequence[float | None] | None = None, min_tps: float = 5.0) -> int | None:
     """Index of the one quant to recommend among (quant, verdict) pairs, or None when nothing fits.
 
     On a GPU that holds it: the best quality up to Q6_K/Q8_0 (more bits are nearly free there).
     On the CPU: Q4_K_M, the usual sweet spot (speed there is bound by memory bandwidth, so
     smaller is faster), else the nearest smaller quant that fits. Unquantised files (F16/BF16/F32)
     only when nothing else is offered.
+
+    With `speeds` (predicted tokens/s per candidate, None where unknown): only quants that
+    answer at least `min_tps` are considered; when none does, the fastest one that fits is
+    recommended, since a better quant nobody waits for is worth less than a usable one.
     """
+    if speeds is not None:
+        known = [i for i, s in enumerate(speeds) if s is not None and candidates[i][1].fit != Fit.TOO_LARGE]
+        usable = [i for i in known if speeds[i] >= min_tps]
+        if usable:
+            k = _recommend([candidates[i] for i in usable])
+            return usable[k] if k is not None else None
+        quantised = [i for i in known if (candidates[i][0] or "").upper() not in ("F16", "BF16", "F32")] or known
+        if quantised:
+            return max(quantised, key=lambda i: speeds[i])
+    return _recommend(candidates)
+
+
+def _recommend(candidates: Sequence[tuple[str | None, FitVerdict]]) -> int | None:
     def pick(fit: Fit, order: list[str]) -> int | None:
         for q in order:
             for i, (quant, v) in enumerate(candidates):

@@ -19,6 +19,23 @@ from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNot
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
+_WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.I)
+_BAD_NAME_CHARS = re.compile(r'[<>:"|?*\x00-\x1f]')
+
+
+def safe_filename(name: str) -> str | None:
+    """The last part of a hub path as a file name that is safe under Linux, macOS AND Windows
+    rules, or None when there is none: `\\` separates folders on Windows, so `..\\..\\x.gguf`
+    is a traversal there; `C:x`, `a:stream`, `CON`, `nul.gguf` and names ending in a dot or a
+    space mean something else to Windows."""
+    parts = re.split(r"[\\/]", name or "")
+    last = parts[-1]
+    if ".." in parts or last in ("", ".", "..") or _BAD_NAME_CHARS.search(last) or last != last.rstrip(". "):
+        return None
+    if _WINDOWS_DEVICES.match(last) or len(last.encode("utf-8", "replace")) > 255:
+        return None
+    return last
+
 
 def _network_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [OSError]
@@ -85,6 +102,10 @@ def bits_per_weight(quant: str | None) -> float | None:
 
 class HubError(RuntimeError):
     """The hub could not answer; the message says what happened and what to do."""
+
+
+class HubUnreachable(HubError):
+    """The hub could not be reached at all (offline, no name resolution, a proxy refusing)."""
 
 
 class HubAccessError(HubError):
@@ -266,7 +287,9 @@ class Hub:
         )
         files = []
         for s in info.siblings or []:
-            if not s.rfilename.lower().endswith(".gguf"):
+            # A hub's file names are untrusted: one that is no safe file name on every system
+            # (`..\\..\\x.gguf`, `nul.gguf`) is not offered at all.
+            if not s.rfilename.lower().endswith(".gguf") or safe_filename(s.rfilename) is None:
                 continue
             kind, split = _classify(s.rfilename)
             files.append(HubFile(
@@ -289,7 +312,8 @@ class Hub:
         except HfHubHTTPError as exc:
             raise self._translate(exc, repo_id) from None
         except NETWORK_ERRORS as exc:
-            raise HubError(f"Could not reach {self.endpoint} for {repo_id} ({exc}). Check your connection.") from None
+            raise HubUnreachable(f"Could not reach {self.endpoint} for {repo_id} ({exc}). Check your connection.") \
+                from None
         for item in infos:
             if getattr(item, "path", None) == filename and hasattr(item, "size"):
                 lfs = getattr(item, "lfs", None)

@@ -3,12 +3,25 @@
 Every write is one transaction, committed before the method returns, with
 synchronous=FULL so a vote is on disk when `cast_vote` returns. One connection
 is shared behind a lock; every call is short, so the GUI thread may call it.
+
+What can go wrong with the file is said in plain words, never as a bare sqlite3 error:
+a damaged file (checked with `PRAGMA quick_check` on every open), a read-only file or
+folder, a full disk (`StorageError`, still a sqlite3.OperationalError by kind). Text is
+stored whole whatever characters it holds (see core/untrusted.py: a lone surrogate, which
+UTF-8 cannot encode, becomes U+FFFD instead of failing the whole save).
+
+Several ArenaDesk processes may share the file. Each open Store is one run (`run_id`),
+holding a lock file beside the database for as long as it is open, and stamps the answers
+it streams with it; a run that ends without finishing them (a crash, a kill, a power cut)
+releases its lock with its process, so the next start closes those answers as interrupted
+at once, while the answers of a run still alive are left alone.
 """
 from __future__ import annotations
 
 import itertools
 import json
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -18,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from filelock import FileLock, Timeout
+
+from ..untrusted import storable
 from .migrations import MIGRATIONS
 
 OUTCOMES = ("left", "right", "tie", "both_bad", "best")
@@ -30,6 +46,40 @@ class NewerDatabase(RuntimeError):
 class DamagedDatabase(NewerDatabase):
     """The file is not a usable SQLite database. A NewerDatabase by kind, so every caller that
     already explains "cannot open the database, it was not changed" explains this one too."""
+
+
+class StorageError(sqlite3.OperationalError):
+    """A read or write the file refused (disk full, read-only, I/O error), worded for the user."""
+
+
+INTERRUPTED = "ArenaDesk closed before this answer finished; the text so far is kept."
+FULL_DISK_BYTES = 1 << 20  # less free space than this, and an I/O error is most likely the full disk
+LEGACY_STREAMING_CUTOFF_S = 3600.0  # rows from before writers were recorded: older ones were cut off
+
+
+def _disk_full(path: Path) -> bool:
+    """SQLite reports a full disk as 'disk I/O error' when the WAL index cannot grow: ask the disk."""
+    try:
+        return shutil.disk_usage(path.parent).free < FULL_DISK_BYTES
+    except OSError:
+        return False
+
+
+def explain(exc: sqlite3.Error, path: Path, doing: str = "save to") -> str:
+    """A sqlite3 error as the user can act on it."""
+    text = str(exc).lower()
+    if "full" in text or ("i/o" in text and _disk_full(path)):
+        return (f"Could not {doing} {path}: the disk is full. Free some space, then try again "
+                "(nothing else was changed).")
+    if "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:
+        return (f"Could not {doing} {path}: the file or its folder is read-only. Make it writable, or choose "
+                "another data folder with --home (or ARENADESK_HOME).")
+    if "locked" in text or "busy" in text:
+        return f"Could not {doing} {path}: another program holds it locked. Close it and try again."
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return (f"Could not {doing} {path}: the database is damaged ({exc}). Move it aside to start with an "
+                "empty one, or restore a copy.")
+    return f"Could not {doing} {path}: {exc}. Check the disk, then try again."
 
 
 def new_uid() -> str:
@@ -74,8 +124,16 @@ class ResponseRow:
     uid: str = ""
     choice: str = ""
     last_token_at: float | None = None
+    finish_reason: str | None = None
+    reasoning: str = ""
+    first_answer_at: float | None = None
     connection: str = ""
     reported_model: str | None = None  # the model name the API server reported answering
+
+    @property
+    def max_tokens(self) -> int | None:
+        value = self.params.get("max_tokens") if isinstance(self.params, dict) else None
+        return value if isinstance(value, int) else None
 
 
 @dataclass
@@ -202,7 +260,7 @@ class BattleColumns:
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
     "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at, "
-    "connection, reported_model"
+    "finish_reason, reasoning, first_answer_at, connection, reported_model"
 )
 
 
@@ -216,50 +274,134 @@ def _response(row) -> ResponseRow:
 class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.run_id = new_uid()
+        self._run_lock: FileLock | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DamagedDatabase(f"The data folder {self.path.parent} cannot be made ({exc.strerror or exc}). "
+                                  "Choose another data folder with --home (or ARENADESK_HOME).") from None
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        except sqlite3.Error as exc:
+            raise DamagedDatabase(explain(exc, self.path, "open")) from None
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
+            self._check_integrity()
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._migrate()
-        except sqlite3.DatabaseError as exc:  # not a database, or damaged: say which file and what to do
+            self._hold_run_lock()
+        except DamagedDatabase:
             self._db.close()
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise DamagedDatabase(f"The database {self.path} is locked by another program; close it and "
-                                      "try again.") from None
+            raise
+        except sqlite3.DatabaseError as exc:  # not a database, read-only, locked, full: say which and what to do
+            self._db.close()
+            raise DamagedDatabase(self._open_failure(exc)) from None
+
+    def _open_failure(self, exc: sqlite3.DatabaseError) -> str:
+        text = str(exc).lower()
+        if "locked" in text:
+            return f"The database {self.path} is locked by another program; close it and try again."
+        if ("readonly" in text or "read-only" in text or "unable to open" in text or "full" in text
+                or ("i/o" in text and _disk_full(self.path))):
+            return explain(exc, self.path, "open")
+        return (f"The database {self.path} could not be opened ({exc}): it is damaged or not an ArenaDesk "
+                "database. It was not changed; move it elsewhere to start with an empty one, or restore a copy.")
+
+    def _check_integrity(self) -> None:
+        """PRAGMA quick_check: a damaged file is refused before anything is written to it."""
+        problems = [r[0] for r in self._db.execute("PRAGMA quick_check(5)").fetchall()]
+        if problems and problems != ["ok"]:
             raise DamagedDatabase(
-                f"The database {self.path} could not be opened ({exc}): it is damaged or not an ArenaDesk "
-                "database. It was not changed; move it elsewhere to start with an empty one, or restore a copy."
-            ) from None
+                f"The database {self.path} is damaged (SQLite's integrity check says: {problems[0]}). It was not "
+                f"changed. To go on, move it aside (e.g. rename it to {self.path.name}.damaged) and start again "
+                "with an empty one, or restore a copy; `sqlite3 FILE .recover` can rescue what is still readable."
+            )
+
+    def _runs_dir(self) -> Path:
+        return self.path.with_name(self.path.name + ".runs")
+
+    def _hold_run_lock(self) -> None:
+        """Hold this run's lock file for as long as the store is open (the OS drops it with the process)."""
+        try:
+            self._runs_dir().mkdir(exist_ok=True)
+            lock = FileLock(self._runs_dir() / f"{self.run_id}.lock")
+            lock.acquire(timeout=0)
+        except (OSError, Timeout) as exc:
+            raise sqlite3.OperationalError(f"readonly: cannot create a lock file ({exc})") from None
+        self._run_lock = lock
+
+    def _writer_gone(self, writer: str) -> bool:
+        """True when the run `writer` has ended: nobody holds its lock file."""
+        if not re.fullmatch(r"[0-9a-f]{32}", writer):
+            return True
+        path = self._runs_dir() / f"{writer}.lock"
+        if not path.exists():
+            return True
+        lock = FileLock(path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False  # alive: it holds its lock
+        except OSError:
+            return False  # cannot tell: leave its answers alone
+        lock.release()
+        path.unlink(missing_ok=True)
+        return True
 
     # -- plumbing -------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. A disk that refuses it (full, read-only, I/O error) raises
+        StorageError with a plain message; nothing of the transaction is kept."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StorageError(explain(exc, self.path)) from exc
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if type(exc) is sqlite3.OperationalError:
+                    raise StorageError(explain(exc, self.path)) from exc
                 raise
             try:
                 self._db.execute("COMMIT")
-            except BaseException:
+            except sqlite3.OperationalError as exc:
                 # A failed COMMIT (disk full, I/O error) leaves the transaction open, and every
                 # later BEGIN would fail with "cannot start a transaction within a transaction".
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StorageError(explain(exc, self.path)) from exc
+            except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
 
     def query(self, sql: str, args=()) -> list[tuple]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.OperationalError as exc:
+                if type(exc) is not sqlite3.OperationalError or "no such" in str(exc) or "syntax" in str(exc):
+                    raise  # a bug in the query, not the disk
+                raise StorageError(explain(exc, self.path, "read")) from exc
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._run_lock is not None:
+                # Streaming answers of this run that were not finished are interrupted from now on.
+                self._run_lock.release()
+                try:
+                    Path(self._run_lock.lock_file).unlink(missing_ok=True)
+                except OSError:  # another process is looking at it right now; it removes it
+                    pass
+                self._run_lock = None
 
     def _migrate(self) -> None:
         with self.transaction() as db:
@@ -315,6 +457,7 @@ class Store:
         if not slots:
             raise ValueError("a round needs at least one pane")
         now = created_at or time.time()
+        prompt, system_prompt = storable(prompt), storable(system_prompt)
         with self.transaction() as db:
             (turn,) = db.execute(
                 "SELECT COALESCE(MAX(turn) + 1, 0) FROM rounds WHERE conversation_id = ?", (conversation_id,)
@@ -334,9 +477,10 @@ class Store:
             for s in slots:
                 cur = db.execute(
                     "INSERT INTO responses (uid, round_id, slot, position, engine, model, model_ref, choice, params, "
-                    "started_at, connection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new_uid(), round_id, s.slot, s.position, s.engine, s.model, s.model_ref, s.choice,
-                     json.dumps(s.params, sort_keys=True), now, s.connection),
+                    "started_at, writer, connection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (new_uid(), round_id, s.slot, s.position, s.engine, storable(s.model), storable(s.model_ref),
+                     storable(s.choice),
+                     json.dumps(s.params, sort_keys=True), now, self.run_id, s.connection),
                 )
                 ids.append(cur.lastrowid)
             return round_id, ids
@@ -345,17 +489,33 @@ class Store:
         with self.transaction() as db:
             db.execute("UPDATE rounds SET tag = ? WHERE id = ?", (tag or None, round_id))
 
-    def close_interrupted(self, started_before: float) -> int:
-        """Answers still 'streaming' that began before `started_before` belong to a session that
-        ended without finishing them (a crash, a power cut): mark them so, keeping their text.
-        Returns how many. The cut-off keeps answers of another live process untouched."""
+    def close_interrupted(self, started_before: float | None = None) -> int:
+        """Mark the answers still 'streaming' whose run has ended (a crash, a kill, a power cut) as
+        interrupted, keeping their text; returns how many. A run still alive (another window, a CLI
+        command) holds its lock, so its answers are left alone. Rows written before runs were
+        recorded (no writer) are closed once they began before `started_before` (default: an hour ago)."""
+        if started_before is None:
+            started_before = time.time() - LEGACY_STREAMING_CUTOFF_S
+        writers = [r[0] for r in self.query("SELECT DISTINCT writer FROM responses WHERE status = 'streaming' "
+                                            "AND writer IS NOT NULL AND writer != ?", (self.run_id,))]
+        gone = [w for w in writers if self._writer_gone(w)]
+        # Lock files of runs that crashed with nothing streaming are swept up too; not a fresh one,
+        # which a starting run may have created and not yet locked.
+        for stale in self._runs_dir().glob("*.lock"):
+            try:
+                old = time.time() - stale.stat().st_mtime > 60
+            except OSError:
+                continue
+            if old and stale.stem != self.run_id and stale.stem not in writers:
+                self._writer_gone(stale.stem)
+        closed = 0
         with self.transaction() as db:
-            cur = db.execute(
-                "UPDATE responses SET status = 'error', error = ?, finished_at = COALESCE(finished_at, started_at) "
-                "WHERE status = 'streaming' AND started_at < ?",
-                ("ArenaDesk closed before this answer finished; the text so far is kept.", started_before),
-            )
-            return cur.rowcount
+            update = ("UPDATE responses SET status = 'error', error = ?, "
+                      "finished_at = COALESCE(finished_at, last_token_at, started_at) WHERE status = 'streaming' ")
+            for w in gone:
+                closed += db.execute(update + "AND writer = ?", (INTERRUPTED, w)).rowcount
+            closed += db.execute(update + "AND writer IS NULL AND started_at < ?", (INTERRUPTED, started_before)).rowcount
+        return closed
 
     def save_response(self, response_id: int, result) -> None:
         """Write an engine Result (text, status, timings, usage, cost) to its response row."""
@@ -363,11 +523,13 @@ class Store:
             db.execute(
                 "UPDATE responses SET text = ?, status = ?, error = ?, started_at = ?, first_token_at = ?, "
                 "last_token_at = ?, finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, "
-                "cost_usd = ?, reported_model = ? WHERE id = ?",
-                (result.text, result.status, result.error, result.started_at, result.first_token_at,
-                 getattr(result, "last_token_at", None), result.finished_at, result.tokens_in, result.tokens_out,
-                 int(bool(result.tokens_estimated)), result.cost_usd, getattr(result, "reported_model", None),
-                 response_id),
+                "cost_usd = ?, writer = ?, finish_reason = ?, reasoning = ?, first_answer_at = ?, reported_model = ? "
+                "WHERE id = ?",
+                (storable(result.text), result.status, storable(result.error or "") or None, result.started_at,
+                 result.first_token_at, getattr(result, "last_token_at", None), result.finished_at, result.tokens_in,
+                 result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self.run_id,
+                 getattr(result, "finish_reason", None), storable(getattr(result, "reasoning", "") or ""),
+                 getattr(result, "first_answer_at", None), getattr(result, "reported_model", None), response_id),
             )
 
     def replace_response(self, response_id: int, spec: SlotSpec) -> None:
@@ -376,10 +538,10 @@ class Store:
             db.execute(
                 "UPDATE responses SET engine = ?, model = ?, model_ref = ?, choice = ?, params = ?, text = '', status = 'streaming', "
                 "error = NULL, started_at = ?, first_token_at = NULL, last_token_at = NULL, finished_at = NULL, tokens_in = NULL, "
-                "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL, connection = ?, reported_model = NULL "
-                "WHERE id = ?",
+                "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL, writer = ?, connection = ?, "
+                "reported_model = NULL WHERE id = ?",
                 (spec.engine, spec.model, spec.model_ref, spec.choice, json.dumps(spec.params, sort_keys=True), time.time(),
-                 spec.connection, response_id),
+                 self.run_id, spec.connection, response_id),
             )
             db.execute("DELETE FROM votes WHERE round_id = (SELECT round_id FROM responses WHERE id = ?)", (response_id,))
 
@@ -402,7 +564,7 @@ class Store:
         """
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
-        now = time.time()
+        now, note = time.time(), storable(note)
         with self.transaction() as db:
             row = db.execute("SELECT blind FROM rounds WHERE id = ?", (round_id,)).fetchone()
             if row is None:
@@ -453,7 +615,8 @@ class Store:
 
     # -- reading --------------------------------------------------------------------------
     def conversations(self, search: str = "", limit: int = 500) -> list[ConversationRow]:
-        """Newest first; `search` matches titles, prompts and answers."""
+        """Latest activity first (a conversation continued today comes before one started
+        yesterday); `search` matches titles, prompts and answers."""
         sql = (
             "SELECT id, title, created_at, blind, uid, "
             "(SELECT COUNT(*) FROM rounds r WHERE r.conversation_id = conversations.id), "
@@ -469,7 +632,8 @@ class Store:
                 " WHERE p.text LIKE ? OR p.model LIKE ?)"
             )
             args = (like, like, like, like)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql += (" ORDER BY COALESCE((SELECT MAX(r.created_at) FROM rounds r WHERE r.conversation_id = conversations.id),"
+                " created_at) DESC, id DESC LIMIT ?")
         return [ConversationRow(r[0], r[1], r[2], bool(r[3]), uid=r[4], n_rounds=r[5], n_unrated=r[6])
                 for r in self.query(sql, args + (limit,))]
 

@@ -174,6 +174,98 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0010_response_writer",
+        """
+        -- Which running ArenaDesk writes a streaming answer (Store.run_id). A later start closes
+        -- the streaming answers of runs that are gone, at once, and leaves a live run's alone.
+        ALTER TABLE responses ADD COLUMN writer TEXT;
+        """,
+    ),
+    (
+        "0007_suites",
+        """
+        -- Unattended suite runs: what was asked (a copy of the suite's items, so editing the suite
+        -- later changes nothing), of whom, and every answer's state, so a run resumes after a
+        -- restart or a crash without answering anything twice.
+        CREATE TABLE suite_runs (
+            id           INTEGER PRIMARY KEY,
+            uid          TEXT NOT NULL UNIQUE,
+            suite        TEXT NOT NULL,                   -- the suite's name when the run began
+            items        TEXT NOT NULL,                   -- JSON list of the suite's items
+            contestants  TEXT NOT NULL,                   -- JSON list of {choice, label, engine, ref}
+            params       TEXT NOT NULL DEFAULT '{}',      -- sampling (JSON)
+            system_prompt TEXT NOT NULL DEFAULT '',
+            status       TEXT NOT NULL DEFAULT 'ready'
+                         CHECK (status IN ('ready', 'running', 'paused', 'stopped', 'done')),
+            runner_pid   INTEGER,                         -- the process answering it now, if any
+            runner_host  TEXT,
+            created_at   REAL NOT NULL,
+            finished_at  REAL
+        );
+        CREATE TABLE suite_answers (
+            id               INTEGER PRIMARY KEY,
+            run_id           INTEGER NOT NULL REFERENCES suite_runs(id) ON DELETE CASCADE,
+            item             INTEGER NOT NULL,            -- index into the run's items
+            turn             INTEGER NOT NULL,
+            contestant       INTEGER NOT NULL,            -- index into the run's contestants
+            status           TEXT NOT NULL DEFAULT 'pending'
+                             CHECK (status IN ('pending', 'running', 'done', 'error')),
+            text             TEXT NOT NULL DEFAULT '',
+            error            TEXT,
+            model            TEXT NOT NULL DEFAULT '',
+            model_ref        TEXT NOT NULL DEFAULT '',
+            started_at       REAL,
+            first_token_at   REAL,
+            last_token_at    REAL,
+            finished_at      REAL,
+            tokens_in        INTEGER,
+            tokens_out       INTEGER,
+            tokens_estimated INTEGER NOT NULL DEFAULT 0,
+            cost_usd         REAL,
+            UNIQUE (run_id, item, turn, contestant)
+        );
+        -- A pair of a run's answers rated in the queue becomes an ordinary blind conversation
+        -- (so its vote feeds the leaderboard, filters and exports like any other); this row says
+        -- which pair it was. Deleting the conversation makes the pair rateable again.
+        CREATE TABLE suite_pairs (
+            id              INTEGER PRIMARY KEY,
+            run_id          INTEGER NOT NULL REFERENCES suite_runs(id) ON DELETE CASCADE,
+            item            INTEGER NOT NULL,
+            contestant_a    INTEGER NOT NULL,             -- contestant_a < contestant_b
+            contestant_b    INTEGER NOT NULL,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            round_id        INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,  -- the voted (last) turn
+            created_at      REAL NOT NULL,
+            UNIQUE (run_id, item, contestant_a, contestant_b)
+        );
+        CREATE INDEX suite_answers_by_run ON suite_answers(run_id, status);
+        CREATE INDEX suite_pairs_by_run ON suite_pairs(run_id);
+        """,
+    ),
+    (
+        "0004_finish_reason_reasoning",
+        """
+        -- Why an answer ended (stop | length | cancelled | a server's own reason): 'length' is an
+        -- answer cut at Max tokens, marked wherever it is shown or exported.
+        ALTER TABLE responses ADD COLUMN finish_reason TEXT;
+        -- A reasoning model's thinking, kept apart from the answer (never sent back as history),
+        -- and when the answer proper began (time to first answer token, beside first token).
+        ALTER TABLE responses ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+        ALTER TABLE responses ADD COLUMN first_answer_at REAL;
+        """,
+    ),
+    (
+        "0011_suite_answers_reasoning",
+        """
+        -- A suite answer keeps what a round's answer keeps (0004): why it ended ('length' is cut
+        -- at Max tokens), a reasoning model's thinking apart from the answer, and when the answer
+        -- proper began; the rating queue copies them into the pair's conversation.
+        ALTER TABLE suite_answers ADD COLUMN finish_reason TEXT;
+        ALTER TABLE suite_answers ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+        ALTER TABLE suite_answers ADD COLUMN first_answer_at REAL;
+        """,
+    ),
+    (
         "0006_connections_identity",
         """
         -- An API answer's identity is its connection and model, not the model name alone: the

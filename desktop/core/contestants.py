@@ -1,0 +1,111 @@
+"""The models a comparison can put in a pane, and whether a given one can still answer.
+
+Qt-free: the window's picker shows `items()`, the session asks `problem(choice)`
+before it sends, and the command line can ask the same. A model that is no longer
+offered (its file is gone, or the endpoint's model list does not name it) is
+reported as gone with what to do; it is never silently replaced by another.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .engines.registry import ModelChoice
+from .settings import LEGACY_CONNECTION
+
+
+@dataclass(frozen=True)
+class Contestant:
+    choice: ModelChoice
+    name: str  # what the user reads: a file's model name, an API model id
+    kind: str  # "local" | the connection's name ("OpenAI", "my-box")
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} · {self.kind}"
+
+
+class Contestants:
+    def __init__(self, services):
+        self.services = services
+        self._local: list[Contestant] | None = None
+        self._local_missing: dict[ModelChoice, str] = {}
+        # Each connection's own list once it has answered this session (by connection id); until
+        # then the list it gave last time (or its preset's usual names) is offered, and no model
+        # on it is judged gone.
+        self.api_models: dict[str, list[str]] = {}
+
+    # -- what is offered ------------------------------------------------------------------
+    def refresh_local(self) -> None:
+        try:
+            from .library.installed import list_installed
+
+            installed = list_installed(self.services)
+        except Exception:  # the library cannot be read: the built-in model still works
+            default = ModelChoice("local", "default")
+            self._local, self._local_missing = [Contestant(default, default.label, "local")], {}
+            return
+        self._local = [Contestant(m.choice, m.display_name, "local") for m in installed if m.available]
+        self._local_missing = {m.choice: m.error or "" for m in installed if not m.available}
+
+    def set_api_models(self, names: list[str] | None, connection: str = LEGACY_CONNECTION) -> None:
+        """A connection's model list; None: unknown again (the settings changed; every list is refetched)."""
+        if names:
+            self.api_models[connection] = list(names)
+        else:
+            self.api_models = {}
+
+    def local(self) -> list[Contestant]:
+        if self._local is None:
+            self.refresh_local()
+        return list(self._local or [])
+
+    def groups(self) -> list[list[Contestant]]:
+        """The API models by connection, in settings order (connections.contestant_groups)."""
+        from .connections import contestant_groups
+
+        out = []
+        for group in contestant_groups(self.services, self.api_models, with_local=False):
+            choices = [ModelChoice.parse(c.choice) for c in group.contestants]
+            out.append([Contestant(choice, choice.model, group.title) for choice in choices])
+        return out
+
+    def api(self) -> list[Contestant]:
+        return [c for group in self.groups() for c in group]
+
+    def all(self) -> list[Contestant]:
+        return self.local() + self.api()
+
+    def label(self, choice: ModelChoice) -> str:
+        for c in self.all():
+            if c.choice == choice:
+                return c.label
+        if choice.engine == "local":
+            return f"{choice.label} · local"
+        conn = self.services.settings.connection(choice.connection)
+        return f"{choice.model} · {conn.name if conn else choice.connection}"
+
+    def unused(self, taken: list[ModelChoice | None]) -> ModelChoice | None:
+        """For a new pane: the first model no pane shows yet (else None)."""
+        for c in self.all():
+            if c.choice not in taken:
+                return c.choice
+        return None
+
+    # -- can it answer ----------------------------------------------------------------------
+    def problem(self, choice: ModelChoice) -> str | None:
+        """Why this model cannot answer any more, with what to do; None when it can."""
+        if choice.engine == "local":
+            if choice.model == "default" or any(c.choice == choice for c in self.local()):
+                return None
+            if choice not in self._local_missing and self.services.local_model_path(choice.model).is_file():
+                return None  # a file named directly (the command line), not in the library
+            why = self._local_missing.get(choice) or "its file is no longer in your models"
+            return f"{choice.label} is gone ({why}): pick another model for this pane."
+        conn = self.services.settings.connection(choice.connection)
+        if conn is None:
+            return (f"{choice.model}'s connection '{choice.connection}' is no longer in Settings → Connections: "
+                    "add it again or pick another model for this pane.")
+        listed = self.api_models.get(conn.id)
+        if listed is not None and choice.model not in listed:
+            return f"{choice.model} is not offered by {conn.name} any more: pick another model for this pane."
+        return None

@@ -1,0 +1,391 @@
+"""A comparison session: the one owner of a conversation as it is being compared.
+
+It holds each pane's model choice, sampling overrides and memory (the turns its
+model is shown), the open round (live, or the last one of a reopened
+conversation), where each pane is shown (blind mode shuffles), the vote and
+whether the names have been revealed. The window displays it and the command
+line drives it; neither keeps a copy of any of this.
+
+Work happens on worker threads (one per answering pane, see arena.Round); the
+session reports through plain callbacks called on those threads:
+`on_delta(pane, text)`, `on_answer(pane, Result)` and `on_round_done()`. The
+window posts them to its Inbox; the command line prints.
+
+Requests the session cannot honour raise `Refused` with what to do, before any
+work starts and before anything is recorded.
+"""
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from .arena import Round, Slot, format_metrics, shuffled_positions, turn_messages
+from .contestants import Contestants
+from .engines.base import Result, cut_off_note
+from .engines.registry import ModelChoice
+from .services import NeedsKey, Services
+from .settings import Sampling
+
+LETTERS = "ABCD"
+MAX_PANES = 4
+
+
+class Refused(Exception):
+    """A request the session does not carry out; the message says why and what to do."""
+
+
+@dataclass
+class PaneState:
+    choice: ModelChoice | None  # None: the conversation named a model this app cannot parse
+    overrides: dict = field(default_factory=dict)  # this pane's sampling, over the shared settings
+    earlier: list[dict] = field(default_factory=list)  # its memory before the open round
+
+
+@dataclass
+class Vote:
+    outcome: str
+    best_position: int | None
+    note: str = ""
+
+
+@dataclass
+class OpenRound:
+    """The round the vote acts on: live, or the last one of a reopened conversation."""
+
+    round_id: int
+    prompt: str
+    response_ids: list[int]  # by pane (panes added later have none)
+    positions: list[int]  # where each of those panes is shown
+    choices: list[ModelChoice | None]  # who answered: a regenerate asks them again
+    results: list[Result | None]
+    blind: bool
+    revealed: bool = False
+    vote: Vote | None = None
+    round: Round | None = None  # the live Round; None for a reopened one
+
+    @property
+    def panes(self) -> int:
+        return len(self.response_ids)
+
+
+class ComparisonSession:
+    def __init__(self, services: Services, *, contestants: Contestants | None = None,
+                 on_delta: Callable[[int, str], None] | None = None,
+                 on_answer: Callable[[int, Result], None] | None = None,
+                 on_round_done: Callable[[], None] | None = None,
+                 rng: random.Random | None = None):
+        self.services = services
+        self.contestants = contestants or Contestants(services)
+        self.on_delta, self.on_answer, self.on_round_done = on_delta, on_answer, on_round_done
+        self.panes: list[PaneState] = []
+        self.conversation_id: int | None = None
+        self.open_round: OpenRound | None = None
+        self.system_prompt: str | None = None  # None: the settings' system prompt
+        self._rng = rng
+        self._pending: set[int] = set()
+        self._lock = threading.Lock()
+
+    # -- panes ------------------------------------------------------------------------------
+    @property
+    def blind(self) -> bool:
+        """Blind mode for the next prompt (the open round keeps the mode it was sent in)."""
+        return self.services.settings.blind
+
+    @blind.setter
+    def blind(self, on: bool) -> None:
+        self.services.settings.blind = on
+
+    def add_pane(self, choice: ModelChoice | None = None) -> int:
+        if len(self.panes) >= MAX_PANES:
+            raise Refused(f"At most {MAX_PANES} panes.")
+        if self.running:
+            raise Refused("Wait for the answers (or press Esc) before adding a pane.")
+        if choice is None:
+            choice = self.contestants.unused([p.choice for p in self.panes])
+            choice = choice or (self.panes[-1].choice if self.panes else ModelChoice("local", "default"))
+        self.panes.append(PaneState(choice))
+        return len(self.panes) - 1
+
+    def remove_pane(self, i: int) -> None:
+        if len(self.panes) <= 1:
+            raise Refused("The last pane stays.")
+        if self.running:
+            raise Refused("Wait for the answers (or press Esc) before removing a pane.")
+        if self.hidden:
+            raise Refused("Vote first (or start a new chat): this blind round's names would show.")
+        if self.open_round is not None and i < self.open_round.panes:
+            # The open round no longer matches the panes: it stays in history, unvotable here.
+            self._close_open_round()
+        del self.panes[i]
+
+    def set_choice(self, i: int, choice: ModelChoice) -> None:
+        """The model for this pane's next prompt (a regenerate still asks the round's model)."""
+        self.panes[i].choice = choice
+
+    def set_override(self, i: int, name: str, value) -> None:
+        if value is None:
+            self.panes[i].overrides.pop(name, None)
+        else:
+            self.panes[i].overrides[name] = value
+
+    def params(self, i: int) -> Sampling:
+        return replace(self.services.settings.sampling, **self.panes[i].overrides)
+
+    def history(self, i: int) -> list[dict]:
+        """What pane i's model is shown before the next prompt: its earlier turns, then the
+        open round's exchange if it has an answer to remember."""
+        pane, cur = self.panes[i], self.open_round
+        if cur is None or i >= cur.panes or cur.results[i] is None:
+            return list(pane.earlier)
+        r = cur.results[i]
+        return pane.earlier + turn_messages(cur.prompt, r.status, r.text)
+
+    def problems(self) -> dict[int, str]:
+        """Panes whose model cannot answer the next prompt, with why and what to do."""
+        out = {}
+        for i, p in enumerate(self.panes):
+            if p.choice is None:
+                out[i] = "This conversation names a model ArenaDesk does not know: pick one for this pane."
+            else:
+                why = self.contestants.problem(p.choice)
+                if why:
+                    out[i] = why
+        return out
+
+    # -- what the screen shows --------------------------------------------------------------
+    @property
+    def hidden(self) -> bool:
+        """Names stay hidden: the open round is blind and nobody has voted on it yet."""
+        cur = self.open_round
+        return cur is not None and cur.blind and not cur.revealed
+
+    def position(self, i: int) -> int:
+        cur = self.open_round
+        return cur.positions[i] if cur is not None and i < cur.panes else i
+
+    def letter(self, i: int) -> str:
+        return LETTERS[self.position(i)]
+
+    def answered_by(self, i: int) -> ModelChoice | None:
+        """The model that gave pane i's open answer (it may differ from the pane's next choice)."""
+        cur = self.open_round
+        return cur.choices[i] if cur is not None and i < cur.panes else self.panes[i].choice
+
+    def heading(self, i: int) -> str:
+        """The open answer's heading: "Model A" while blind, else the model's name."""
+        if self.hidden:
+            return f"Model {self.letter(i)}"
+        choice = self.answered_by(i)
+        return choice.label if choice is not None else "(unknown model)"
+
+    def footer(self, i: int) -> str:
+        """The figures under the open answer. While blind, nothing that tells the sides apart:
+        no cost or "free", no estimated-token mark, no load time, no engine's error wording."""
+        cur = self.open_round
+        r = cur.results[i] if cur is not None and i < cur.panes else None
+        if r is None:
+            return ""
+        if self.hidden:
+            figures = format_metrics(r, blind=True)
+            if r.status == "error":
+                figures.insert(0, "failed")
+            return " · ".join(figures) or r.status
+        figures = format_metrics(r)
+        if r.load_s:
+            figures.append(f"model loaded in {r.load_s:.1f} s")
+        return " · ".join(figures) or r.status
+
+    def note(self, i: int) -> str:
+        """What is said under the open answer: why it failed, or that it was stopped."""
+        cur = self.open_round
+        r = cur.results[i] if cur is not None and i < cur.panes else None
+        if r is None:
+            return ""
+        if r.status == "error":
+            if self.hidden:  # an engine's error wording would tell which side is which
+                return "This answer failed; why shows when you vote."
+            return r.error or "The answer failed."
+        if r.status == "cancelled":
+            return "Stopped."
+        return f"[{cut_off_note(r.finish_reason, r.max_tokens)}]" if r.cut_off else ""
+
+    def revealed_names(self) -> str:
+        cur = self.open_round
+        n = cur.panes if cur is not None else len(self.panes)
+        order = sorted(range(n), key=self.position)
+        return ", ".join(f"{self.letter(i)} = {self.heading(i)}" for i in order)
+
+    # -- sending ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return bool(self._pending)
+
+    def send(self, prompt: str, tag: str | None = None) -> OpenRound:
+        """Every pane answers `prompt` with its own memory. Checks everything first; a refusal
+        records nothing."""
+        prompt = prompt.strip()
+        if self.running:
+            raise Refused("Wait for the answers (or press Esc) before sending again.")
+        if not prompt:
+            raise Refused("Type a prompt first.")
+        problems = self.problems()
+        if problems:
+            raise Refused(" ".join(f"Pane {self.letter(i)}: {why}" for i, why in sorted(problems.items())))
+        engines = []
+        for i, p in enumerate(self.panes):
+            try:
+                engines.append(self.services.engines.get(p.choice, instance=i))
+            except NeedsKey as exc:
+                raise Refused(f"{exc} Or pick a local model for pane {self.letter(i)}.") from None
+            except Exception as exc:  # a model file that cannot be opened, a bad endpoint setting
+                raise Refused(f"Pane {self.letter(i)} ({p.choice.label}): {exc}") from None
+        blind = self.blind
+        n = len(self.panes)
+        # The open round's answers become each pane's memory once the next round is recorded.
+        memory = [self.history(i) for i in range(n)]
+        slots = [Slot(p.choice, e, self.params(i), history=list(memory[i]))
+                 for i, (p, e) in enumerate(zip(self.panes, engines))]
+        positions = shuffled_positions(n, self._rng) if blind else list(range(n))
+        if self.conversation_id is None:
+            self.conversation_id = self.services.store.new_conversation(blind=blind)
+        system = self.services.settings.system_prompt if self.system_prompt is None else self.system_prompt
+        rnd = Round(self.services.store, self.services.prices, self.conversation_id, prompt, slots,
+                    system_prompt=system, blind=blind, tag=tag or None, positions=positions)
+        for p, earlier in zip(self.panes, memory):
+            p.earlier = earlier
+        self.open_round = OpenRound(rnd.round_id, prompt, list(rnd.response_ids), positions,
+                                    [p.choice for p in self.panes], [None] * n, blind, round=rnd)
+        with self._lock:
+            self._pending = set(range(n))
+        rnd.start(self._delta, self._answer)
+        return self.open_round
+
+    def stop(self, i: int | None = None) -> None:
+        cur = self.open_round
+        if cur is not None and cur.round is not None and self.running:
+            cur.round.cancel(i)
+
+    def regenerate(self, panes: list[int] | None = None) -> list[int]:
+        """Answer the open round's prompt again in these panes (all by default), each with the
+        model that answered it; the other answers stay, the round's vote is dropped. Returns
+        the panes that answer again."""
+        cur = self.open_round
+        if cur is None or cur.round is None:
+            raise Refused("Nothing to regenerate: send a prompt first (a reopened round is kept as it was).")
+        if self.running:
+            raise Refused("Wait for the answers (or press Esc) before regenerating.")
+        todo = [i for i in (range(cur.panes) if panes is None else panes) if i < cur.panes]
+        if not todo:
+            return []
+        cur.vote = None  # the store drops it too: the answer it judged is gone
+        for i in todo:
+            cur.results[i] = None
+            cur.round.slots[i].params = self.params(i)
+        with self._lock:
+            self._pending = set(todo)
+        for i in todo:
+            cur.round.regenerate(i, self._delta, self._answer)
+        return todo
+
+    def wait(self, timeout: float | None = None) -> list[Result | None]:
+        cur = self.open_round
+        if cur is not None and cur.round is not None:
+            cur.round.wait(timeout)
+        return list(cur.results) if cur is not None else []
+
+    # Worker threads.
+    def _delta(self, i: int, text: str) -> None:
+        if self.on_delta:
+            self.on_delta(i, text)
+
+    def _answer(self, i: int, result: Result) -> None:
+        cur = self.open_round
+        if cur is not None and cur.round is not None:
+            cur.results[i] = result
+        with self._lock:
+            self._pending.discard(i)
+            done = not self._pending
+        if self.on_answer:
+            self.on_answer(i, result)
+        if done and self.on_round_done:
+            self.on_round_done()
+
+    # -- voting -----------------------------------------------------------------------------
+    def vote(self, outcome: str, best_position: int | None = None, note: str = "") -> bool:
+        """Save (or change) the vote on the open round. A blind round's vote stays blind when it
+        is changed after the reveal: the judgement was first made without the names. Returns
+        True when this vote revealed the names."""
+        cur = self.open_round
+        if cur is None:
+            raise Refused("Nothing to vote on yet: send a prompt first.")
+        if self.running:
+            raise Refused("Wait for every answer before voting.")
+        self.services.store.cast_vote(cur.round_id, outcome, best_position=best_position, note=note,
+                                      blind=cur.blind)
+        cur.vote = Vote(outcome, best_position, note)
+        was_hidden, cur.revealed = self.hidden, True
+        return was_hidden
+
+    def set_note(self, note: str) -> None:
+        cur = self.open_round
+        if cur is not None and cur.vote is not None:
+            cur.vote.note = note
+            self.services.store.set_note(cur.round_id, note)
+
+    def set_stars(self, i: int, stars: int | None) -> None:
+        cur = self.open_round
+        if cur is not None and i < cur.panes and cur.response_ids[i] >= 0:
+            self.services.store.set_stars(cur.response_ids[i], stars)
+
+    # -- conversations ----------------------------------------------------------------------
+    def new(self) -> None:
+        """A new conversation with the same panes and models; nothing remembered."""
+        if self.running:
+            raise Refused("Wait for the answers (or press Esc) before starting a new comparison.")
+        self.conversation_id = None
+        self.open_round = None
+        for p in self.panes:
+            p.earlier = []
+
+    def open(self, conversation_id: int):
+        """Reopen a stored conversation to read, vote on or continue: each pane gets the model it
+        had (shown as gone if it is; never silently another) and its memory. Returns the
+        stored panes (PaneRecord), for the window to show their transcripts."""
+        from .arena import pane_records
+
+        if self.running:
+            raise Refused("Wait for the answers (or press Esc) before opening another comparison.")
+        conv = self.services.store.conversation(conversation_id)
+        if not conv.rounds:
+            raise Refused("This comparison has no rounds to show.")
+        records = pane_records(conv)
+        last = conv.rounds[-1]
+        by_slot = {r.slot: r for r in last.responses}
+        panes, results, response_ids, positions, choices = [], [], [], [], []
+        for rec in records:
+            try:
+                choice = ModelChoice.parse(rec.choice) if rec.choice else None
+            except ValueError:
+                choice = None
+            row = by_slot.get(rec.slot)
+            panes.append(PaneState(choice, earlier=rec.earlier))
+            results.append(Result(text=row.text, status=row.status, error=row.error, finish_reason=row.finish_reason,
+                                  max_tokens=row.max_tokens) if row else None)
+            response_ids.append(row.id if row else -1)
+            positions.append(rec.position)
+            choices.append(choice)
+        self.panes = panes
+        self.conversation_id = conv.id
+        vote = Vote(last.vote.outcome, last.vote.best_position, last.vote.note) if last.vote else None
+        # An unvoted blind round stays blind; one voted on was revealed then.
+        self.open_round = OpenRound(last.id, last.prompt, response_ids, positions, choices, results, last.blind,
+                                    revealed=not (last.blind and vote is None), vote=vote)
+        return records
+
+    def _close_open_round(self) -> None:
+        for i, p in enumerate(self.panes):
+            p.earlier = self.history(i)
+        self.open_round = None

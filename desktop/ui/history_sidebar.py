@@ -1,0 +1,141 @@
+"""The History sidebar: search, the comparisons newest activity first, open / rename / delete.
+
+Each item is drawn as two lines, the title (elided) and its facts (date · rounds · to
+rate · blind), by a delegate with a fixed height, so the date line is never cut off
+or wrapped away, wherever the list is scrolled."""
+from __future__ import annotations
+
+import datetime as dt
+
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QPalette
+from PySide6.QtWidgets import (
+    QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
+    QVBoxLayout, QWidget,
+)
+
+FACTS_ROLE = Qt.UserRole + 1
+PAD = 6
+
+
+class TwoLineDelegate(QStyledItemDelegate):
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802 (Qt override)
+        return QSize(option.rect.width(), 2 * option.fontMetrics.lineSpacing() + 2 * PAD + 2)
+
+    def paint(self, painter, option, index) -> None:
+        option = QStyleOptionViewItem(option)
+        self.initStyleOption(option, index)
+        style = option.widget.style() if option.widget else None
+        text, option.text = option.text, ""
+        if style is not None:
+            style.drawControl(QStyle.CE_ItemViewItem, option, painter, option.widget)  # background, selection
+        selected = bool(option.state & QStyle.State_Selected)
+        pal = option.palette
+        r = option.rect.adjusted(PAD, PAD, -PAD, -PAD)
+        fm = option.fontMetrics
+        painter.save()
+        title = fm.elidedText(text, Qt.ElideRight, r.width())
+        font = QFont(option.font)
+        font.setWeight(QFont.Weight.DemiBold)
+        painter.setFont(font)
+        painter.setPen(pal.color(QPalette.HighlightedText if selected else QPalette.Text))
+        painter.drawText(r.adjusted(0, 0, 0, -fm.lineSpacing()), Qt.AlignLeft | Qt.AlignTop, title)
+        font.setWeight(QFont.Weight.Normal)
+        painter.setFont(font)
+        painter.setPen(pal.color(QPalette.HighlightedText if selected else QPalette.PlaceholderText))
+        facts = fm.elidedText(index.data(FACTS_ROLE) or "", Qt.ElideRight, r.width())
+        painter.drawText(r.adjusted(0, fm.lineSpacing(), 0, 0), Qt.AlignLeft | Qt.AlignTop, facts)
+        painter.restore()
+
+
+class HistorySidebar(QWidget):
+    openRequested = Signal(int)
+    renameRequested = Signal(int)
+    deleteRequested = Signal(int)
+    searchChanged = Signal(str)  # after typing pauses
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("sidebar")
+        self.setMinimumWidth(150)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search history")
+        self.search.setClearButtonEnabled(True)
+        self._timer = QTimer(self, singleShot=True, interval=200)
+        self._timer.timeout.connect(lambda: self.searchChanged.emit(self.query()))
+        self.search.textChanged.connect(lambda _t: self._timer.start())
+        self.list = QListWidget(self)
+        self.list.setObjectName("history")
+        self.list.setItemDelegate(TwoLineDelegate(self.list))
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.list.setUniformItemSizes(True)
+        self.list.itemActivated.connect(self._open)
+        self.list.itemClicked.connect(self._open)
+        self.list.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._menu)
+        self.list.installEventFilter(self)
+        title = QLabel("History", self)
+        title.setObjectName("sideTitle")
+        self.empty = QLabel(self)
+        self.empty.setObjectName("historyEmpty")
+        self.empty.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 4, 8)
+        lay.addWidget(title)
+        lay.addWidget(self.search)
+        lay.addWidget(self.empty)
+        lay.addWidget(self.list, 1)
+
+    def query(self) -> str:
+        return self.search.text().strip()
+
+    def show_conversations(self, conversations, current_id: int | None) -> None:
+        self.list.clear()
+        for conv in conversations:
+            when = dt.datetime.fromtimestamp(conv.created_at).strftime("%b %d, %H:%M")
+            facts = [when, f"{conv.n_rounds} round{'s' if conv.n_rounds != 1 else ''}"]
+            if conv.n_unrated:
+                facts.append(f"{conv.n_unrated} to rate")
+            if conv.blind:
+                facts.append("blind")
+            item = QListWidgetItem(conv.title or "(untitled)")
+            item.setData(Qt.UserRole, conv.id)
+            item.setData(FACTS_ROLE, " · ".join(facts))
+            item.setToolTip(f"{conv.title}\n{' · '.join(facts)}")
+            self.list.addItem(item)
+            if conv.id == current_id:
+                item.setSelected(True)
+                self.list.setCurrentItem(item)
+        self.empty.setText("Nothing matches." if self.query() else
+                           "Your comparisons appear here: every prompt, answer and vote is kept.")
+        self.empty.setVisible(self.list.count() == 0)
+
+    def item_texts(self) -> list[str]:
+        """Each item as the user reads it: title, then its facts line."""
+        return [f"{self.list.item(i).text()}\n{self.list.item(i).data(FACTS_ROLE)}" for i in range(self.list.count())]
+
+    def selected_id(self) -> int | None:
+        item = self.list.currentItem()
+        return item.data(Qt.UserRole) if item is not None else None
+
+    def _open(self, item: QListWidgetItem) -> None:
+        self.openRequested.emit(item.data(Qt.UserRole))
+
+    def _menu(self, pos) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        cid = item.data(Qt.UserRole)
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.openRequested.emit(cid))
+        menu.addAction("Rename…\tF2", lambda: self.renameRequested.emit(cid))
+        menu.addAction("Delete…\tDel", lambda: self.deleteRequested.emit(cid))
+        menu.exec(self.list.mapToGlobal(pos))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
+        if obj is self.list and event.type() == QEvent.KeyPress and event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
+            cid = self.selected_id()
+            if cid is not None:
+                self.deleteRequested.emit(cid)
+                return True
+        return super().eventFilter(obj, event)

@@ -1,0 +1,73 @@
+"""A pane's model picker: every contestant, names elided in the middle when the pane is
+narrow (the start and the quantisation both stay readable), the full name in a tooltip,
+and a model that is gone shown as gone rather than replaced."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePainter
+
+GONE = " (gone)"
+
+
+class ModelPicker(QComboBox):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        # Four panes must fit a 1280-pixel screen: the picker asks for little and elides.
+        self.setMinimumContentsLength(4)
+        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.view().setTextElideMode(Qt.ElideMiddle)
+        self.currentIndexChanged.connect(self._update_tooltip)
+        self._gone = ""
+
+    def set_items(self, items: list[tuple[str, str]], current: str | None, gone: str = "") -> None:
+        """items: (label, choice) with ("-", "-") for a separator. `current` is selected; if it is
+        not offered it is added and marked gone, and `gone` says why (the tooltip shows it)."""
+        self.blockSignals(True)
+        self.clear()
+        for label, choice in items:
+            if choice == "-":
+                self.insertSeparator(self.count())
+            else:
+                self.addItem(label, choice)
+                self.setItemData(self.count() - 1, label, Qt.ToolTipRole)
+        i = self.findData(current) if current else -1
+        if i < 0 and current:
+            name = current.split(":", 1)[-1]
+            self.addItem(name + GONE, current)
+            i = self.count() - 1
+            self.setItemData(i, gone or f"{name} is not offered any more", Qt.ToolTipRole)
+        self._gone = gone if current and (gone or self.itemText(i).endswith(GONE)) else ""
+        self.setCurrentIndex(max(i, 0))
+        self.blockSignals(False)
+        self._update_tooltip()
+
+    def choice(self) -> str | None:
+        return self.currentData()
+
+    def _update_tooltip(self, *_args) -> None:
+        full = self.currentText()
+        self.setToolTip(f"{full}\n{self._gone}" if self._gone else f"{full}\nWhich model answers in this pane")
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt override)
+        """As QComboBox paints itself, with the current name elided in the middle."""
+        painter = QStylePainter(self)
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        painter.drawComplexControl(QStyle.CC_ComboBox, opt)
+        opt.currentText = self._fit(opt)
+        painter.drawControl(QStyle.CE_ComboBoxLabel, opt)
+
+    def shown_text(self) -> str:
+        """What the closed picker shows at its present width (tests read it as the user would)."""
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        return self._fit(opt)
+
+    def _fit(self, opt: QStyleOptionComboBox) -> str:
+        """The label if it fits; else the model's name alone (" · local/API" goes to the tooltip),
+        elided in the middle, so its start and its quantisation both stay readable."""
+        width = max(self.style().subControlRect(QStyle.CC_ComboBox, opt, QStyle.SC_ComboBoxEditField, self).width(), 10)
+        fm, text = self.fontMetrics(), self.currentText()
+        if fm.horizontalAdvance(text) <= width:
+            return text
+        return fm.elidedText(text.rsplit(" · ", 1)[0], Qt.ElideMiddle, width)

@@ -1,0 +1,213 @@
+"""The comparison session's rules, as specifications, without Qt: scripted engines stand in
+for the models (each answers "<model> says: <n>"), the store is a real SQLite file."""
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+from fakes import scripted_services
+
+from desktop.core.engines.registry import ModelChoice
+from desktop.core.session import ComparisonSession, Refused
+
+GPT4O, GPT41, LOCAL = ModelChoice("openai", "gpt-4o"), ModelChoice("openai", "gpt-4.1"), ModelChoice("local", "default")
+
+
+@pytest.fixture
+def engines():
+    return {}
+
+
+@pytest.fixture
+def services(arenadesk_home, engines):
+    s = scripted_services(engines)
+    s.settings.openai_base_url = "http://127.0.0.1:9/v1"  # keyless endpoint: engines are scripted anyway
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def session(services):
+    done = threading.Event()
+    s = ComparisonSession(services, on_round_done=done.set, rng=random.Random(3))
+    s.round_done = done
+    s.add_pane(GPT4O)
+    s.add_pane(GPT41)
+    return s
+
+
+def send(session, prompt="Hello?"):
+    session.round_done.clear()
+    session.send(prompt)
+    assert session.round_done.wait(10)
+    assert not session.running
+
+
+def answers(session):
+    return [r.text for r in session.open_round.results]
+
+
+def test_a_round_remembers_each_panes_own_turns(session, engines):
+    send(session, "First")
+    send(session, "Second")
+    assert [m["content"] for m in session.history(0)] == ["First", "gpt-4o says: 1", "Second", "gpt-4o says: 2"]
+    assert [m["content"] for m in session.history(1)][-1] == "gpt-4.1 says: 2"
+    seen = engines["openai:gpt-4.1"].seen[-1]
+    assert [m["content"] for m in seen] == ["First", "gpt-4.1 says: 1", "Second"]
+
+
+def test_blind_reveal_keeps_the_answers_and_the_blind_flag(session, services):
+    session.blind = True
+    send(session)
+    assert session.hidden
+    assert {session.heading(0), session.heading(1)} == {"Model A", "Model B"}
+    # Before the vote nothing tells the sides apart: no cost, no "free", no "~" on estimated counts.
+    for i in range(2):
+        assert "free" not in session.footer(i) and "~" not in session.footer(i) and "$" not in session.footer(i)
+    before = answers(session)
+    assert session.vote("left") is True  # this vote revealed the names
+    assert not session.hidden
+    assert answers(session) == before  # the answers stay
+    assert {session.heading(0), session.heading(1)} == {"gpt-4o", "gpt-4.1"}
+    assert services.store.query("SELECT blind FROM votes") == [(1,)]
+
+
+def test_a_vote_changed_after_the_reveal_stays_blind(session, services):
+    session.blind = True
+    send(session)
+    session.vote("left")
+    assert session.vote("tie") is False  # already revealed
+    assert services.store.query("SELECT outcome, blind FROM votes") == [("tie", 1)]
+    # Reopened later and changed again: still the blind judgement it started as.
+    conv = session.conversation_id
+    session.new()
+    session.open(conv)
+    assert not session.hidden
+    session.vote("right")
+    assert services.store.query("SELECT outcome, blind FROM votes") == [("right", 1)]
+
+
+def test_blind_sides_are_shuffled_by_position_and_left_means_the_side_shown(session, services):
+    session.blind = True
+    for _ in range(6):  # with this seed the sides swap at least once in six rounds
+        send(session)
+        if session.position(0) == 1:
+            break
+    assert session.position(0) == 1
+    session.vote("left")  # the answer shown on the left: pane 1's
+    (winner,) = services.store.query(
+        "SELECT pa.choice FROM battles b JOIN responses pa ON pa.id = b.response_a WHERE b.winner = 'a'")
+    assert winner == ("openai:gpt-4.1",)
+
+
+def test_regenerate_replaces_one_answer_and_keeps_the_other(session, services, engines):
+    send(session, "Question")
+    session.vote("left")
+    session.round_done.clear()
+    assert session.regenerate([0]) == [0]
+    assert session.round_done.wait(10)
+    assert answers(session) == ["gpt-4o says: 2", "gpt-4.1 says: 1"]
+    assert session.open_round.vote is None and services.store.query("SELECT COUNT(*) FROM votes") == [(0,)]
+    # The model was shown the conversation without the answer it replaces, and remembers the new one once.
+    assert [m["content"] for m in engines["openai:gpt-4o"].seen[-1]] == ["Question"]
+    assert [m["content"] for m in session.history(0)] == ["Question", "gpt-4o says: 2"]
+
+
+def test_regenerate_asks_the_rounds_model_even_after_the_picker_changed(session, engines):
+    send(session)
+    session.set_choice(0, ModelChoice("openai", "gpt-5"))
+    session.round_done.clear()
+    session.regenerate([0])
+    assert session.round_done.wait(10)
+    assert engines["openai:gpt-4o"].calls == 2 and "openai:gpt-5" not in engines
+    assert session.heading(0) == "gpt-4o"
+    send(session, "Next")
+    assert engines["openai:gpt-5"].calls == 1
+
+
+def test_continue_uses_the_same_models_and_memory(session, services, engines):
+    send(session, "My name is Ada.")
+    conv = session.conversation_id
+    session.new()
+    session.set_choice(0, ModelChoice("openai", "gpt-5"))
+    session.open(conv)
+    assert [p.choice for p in session.panes] == [GPT4O, GPT41]
+    send(session, "What is my name?")
+    assert [m["content"] for m in engines["openai:gpt-4o"].seen[-1]] == [
+        "My name is Ada.", "gpt-4o says: 1", "What is my name?"]
+    assert services.store.query("SELECT COUNT(*) FROM rounds WHERE conversation_id = ?", (conv,)) == [(2,)]
+
+
+def test_continue_says_why_it_cannot_when_a_model_is_gone(session, services):
+    send(session)
+    conv = session.conversation_id
+    # The endpoint now offers other models (a base URL pointed at a local server).
+    session.contestants.set_api_models(["local-server-model", "gpt-4.1"])
+    session.new()
+    session.open(conv)
+    assert session.panes[0].choice == GPT4O  # shown as it was, never switched
+    problems = session.problems()
+    assert list(problems) == [0] and "gpt-4o" in problems[0] and "pick another model" in problems[0]
+    rounds_before = services.store.query("SELECT COUNT(*) FROM rounds")
+    with pytest.raises(Refused, match="Pane A: gpt-4o is not offered"):
+        session.send("Go on")
+    assert services.store.query("SELECT COUNT(*) FROM rounds") == rounds_before  # nothing recorded
+    session.set_choice(0, ModelChoice("openai", "local-server-model"))
+    send(session, "Go on")
+
+
+def test_a_local_model_whose_file_is_gone_is_shown_as_gone(session, services, tmp_path):
+    gone = ModelChoice("local", str(tmp_path / "deleted.gguf"))
+    session.set_choice(1, gone)
+    assert "deleted.gguf is gone" in session.problems()[1]
+
+
+def test_no_key_refuses_before_anything_is_recorded(session, services):
+    services.settings.openai_base_url = ""  # no key, no keyless endpoint
+    services.engines = type(services.engines)(services._make_engine)  # the real factory: it needs a key
+    with pytest.raises(Refused, match="No OpenAI key.*Settings"):
+        session.send("Hello?")
+    assert services.store.query("SELECT COUNT(*) FROM conversations") == [(0,)]
+    assert session.conversation_id is None
+
+
+def test_inputs_are_checked_first(session):
+    with pytest.raises(Refused, match="Type a prompt"):
+        session.send("   ")
+    with pytest.raises(Refused, match="Nothing to vote on"):
+        session.vote("left")
+    with pytest.raises(Refused, match="Nothing to regenerate"):
+        session.regenerate()
+
+
+def test_reopening_an_unvoted_blind_round_keeps_it_hidden(session):
+    session.blind = True
+    send(session)
+    conv = session.conversation_id
+    positions = [session.position(0), session.position(1)]
+    session.new()
+    session.blind = False
+    session.open(conv)
+    assert session.hidden and [session.position(0), session.position(1)] == positions
+    assert answers(session) == ["gpt-4o says: 1", "gpt-4.1 says: 1"]
+
+
+def test_a_failed_answer_says_nothing_engine_specific_while_blind(session, engines):
+    session.blind = True
+    send(session)
+    engines["openai:gpt-4.1"].fail_next = True
+    send(session, "Again")
+    failed = 1
+    assert "Network" not in session.note(failed) and "failed" in session.footer(failed)
+    session.vote("tie")
+    assert "Network down" in session.note(failed)
+
+
+def test_removing_a_pane_keeps_the_others_memory(session):
+    session.add_pane(ModelChoice("openai", "gpt-5"))
+    send(session, "Hi")
+    session.remove_pane(1)
+    assert session.open_round is None and len(session.panes) == 2
+    assert [m["content"] for m in session.history(0)] == ["Hi", "gpt-4o says: 1"]
+    assert session.position(1) == 1

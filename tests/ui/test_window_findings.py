@@ -1,0 +1,276 @@
+"""The findings of issue 11's new-user run, one test each, in the real window with scripted
+engines (each answers "<model> says: <n>"): what the user sees is asserted."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fakes import scripted_services
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from desktop.ui import actions
+from desktop.ui.main_window import MainWindow
+
+TIMEOUT_MS = 10_000
+LONG_A = "Meta-Llama-3.1-8B-Instruct-abliterated-Q4_K_M"
+LONG_B = "Meta-Llama-3.1-8B-Instruct-abliterated-Q8_0"
+
+
+@pytest.fixture
+def engines():
+    return {}
+
+
+@pytest.fixture
+def services(arenadesk_home, engines):
+    s = scripted_services(engines)
+    s.settings.openai_base_url = "http://127.0.0.1:9/v1"  # keyless endpoint; the engines are scripted
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def window(qtbot, services):
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.choose_model(0, "openai:gpt-4o")
+    w.choose_model(1, "openai:gpt-4.1")
+    yield w
+    w.close()
+
+
+def send(qtbot, w, text="Hello?"):
+    w.prompt.setPlainText(text)
+    with qtbot.waitSignal(w.roundFinished, timeout=TIMEOUT_MS):
+        w.act_send.trigger()
+    qtbot.wait(120)  # the panes' render timer
+
+
+def visible_text(w, answers: bool = True) -> str:
+    """Everything a user can read in the panes: titles, pickers, transcripts, footers, notices,
+    tooltips (`answers=False`: not the transcripts, where scripted answers quote their model)."""
+    parts = []
+    for p in w.panes:
+        parts += [p.title.text(), p.title.toolTip(), p.metrics.text()] + ([p.view.toPlainText()] if answers else [])
+        if p.picker.isVisible():
+            parts += [p.picker.currentText(), p.picker.toolTip()]
+        if p.notice.isVisible():
+            parts.append(p.notice.text())
+    return "\n".join(parts)
+
+
+# -- blind mode ---------------------------------------------------------------------------------
+def test_blind_vote_keeps_every_answer_on_screen_and_reveals_the_names(qtbot, window, services):
+    window.act_toggle_blind.trigger()
+    send(qtbot, window, "Name a colour.")
+    answers = [p.view.toPlainText() for p in window.panes]
+    assert all("says: 1" in a for a in answers)
+    qtbot.keyClick(window.rating, Qt.Key_1)
+    for p, before in zip(window.panes, answers):
+        text = p.view.toPlainText()
+        assert "Name a colour." in text and "says: 1" in text  # the answer is still there
+        assert "Model A" not in text and "Model B" not in text
+    assert "gpt-4o · API" in window.panes[0].view.toPlainText()
+    assert "gpt-4.1 · API" in window.panes[1].view.toPlainText()
+    assert "Revealed: A = " in window.statusBar().currentMessage()
+
+
+def test_before_the_blind_vote_nothing_tells_the_sides_apart(qtbot, window, services):
+    window.choose_model(0, "local:default")  # a local model: its footer used to say "free (local)"
+    services.settings.openai_base_url = "http://127.0.0.1:9/v1"
+    window.act_toggle_blind.trigger()
+    send(qtbot, window, "Name a colour.")
+    seen = visible_text(window, answers=False)
+    for giveaway in ("free", "local", "~", "$", "API", "gpt", "Gemma", "loaded", "key"):
+        assert giveaway not in seen, giveaway
+    headings = "\n".join(p.view.toPlainText() for p in window.panes)
+    assert "Model A" in headings and "Model B" in headings and "· API" not in headings and "· local" not in headings
+    footers = [p.metrics.text() for p in window.panes]
+    assert all("tokens" in f for f in footers)
+    qtbot.keyClick(window.rating, Qt.Key_2)
+    assert "free (local)" in window.panes[0].metrics.text()  # shown once the names are
+
+
+def test_a_blind_failure_is_explained_only_after_the_vote(qtbot, window, engines):
+    window.act_toggle_blind.trigger()
+    send(qtbot, window)
+    engines["openai:gpt-4.1"].fail_next = True
+    send(qtbot, window, "Again")
+    assert "Network down" not in visible_text(window) and "failed" in window.panes[1].metrics.text()
+    qtbot.keyClick(window.rating, Qt.Key_3)
+    assert "Network down" in window.panes[1].view.toPlainText()
+
+
+# -- models that are gone --------------------------------------------------------------------
+def test_reopening_with_a_model_that_is_gone_shows_it_gone_and_sends_nothing(qtbot, window, services):
+    send(qtbot, window, "Old question")
+    conv = window.session.conversation_id
+    window.new_chat()
+    window.set_api_models(["local-server-model", "gpt-4.1"])  # the base URL now points elsewhere
+    window.open_conversation(conv)
+    left = window.panes[0]
+    assert left.picker.currentText() == "gpt-4o (gone)"  # never silently another model
+    assert left.notice.isVisible() and "gpt-4o is not offered" in left.notice.text()
+    rounds = services.store.query("SELECT COUNT(*) FROM rounds")
+    window.prompt.setPlainText("Go on")
+    window.act_send.trigger()
+    assert "Pane A: gpt-4o is not offered" in window.statusBar().currentMessage()
+    assert services.store.query("SELECT COUNT(*) FROM rounds") == rounds
+    window.choose_model(0, "openai:local-server-model")
+    assert not left.notice.isVisible()
+    send(qtbot, window, "Go on")
+    assert services.store.query("SELECT choice FROM responses ORDER BY id DESC LIMIT 2") == [
+        ("openai:gpt-4.1",), ("openai:local-server-model",)]
+
+
+# -- fitting the screen ----------------------------------------------------------------------
+def test_four_panes_fit_1280x720_and_the_window_never_grows(qtbot, window, services):
+    window.resize(1280, 720)
+    for _ in range(2):
+        window.add_pane()
+    window.set_api_models([LONG_A, LONG_B, "gpt-4.1", "gpt-4o"])
+    window.choose_model(2, f"openai:{LONG_A}")
+    window.choose_model(3, f"openai:{LONG_B}")
+    qtbot.wait(50)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720, hint
+    assert window.width() <= 1280 and window.height() <= 720
+    send(qtbot, window)
+    assert window.width() <= 1280 and window.height() <= 720
+    # Long names stay distinguishable: elided in the middle, the full name in the tooltip.
+    c, d = window.panes[2].picker, window.panes[3].picker
+    assert c.shown_text() != d.shown_text(), c.shown_text()
+    assert "…" in c.shown_text() and c.shown_text().startswith("Me") and c.shown_text().endswith("_M")
+    assert LONG_A in c.toolTip()
+
+
+def test_leaderboard_chart_names_keep_their_ends():
+    from desktop.ui.leaderboard import elide_middle, unique_short_names
+
+    a, b = elide_middle(LONG_A, 22), elide_middle(LONG_B, 22)
+    assert a != b and a.startswith("Meta") and a.endswith("Q4_K_M") and len(a) == 22
+    assert len(set(unique_short_names([LONG_A, LONG_B], 22))) == 2
+
+
+# -- theme -----------------------------------------------------------------------------------
+def test_dark_theme_applies_to_the_open_window_at_once(qtbot, window):
+    from desktop.ui.theme import apply_theme, load_style
+
+    app = QApplication.instance()
+    load_style(app)
+    try:
+        apply_theme(app, "light")
+        qtbot.wait(20)
+        pane = window.panes[0]
+        light = pane.grab().toImage().pixelColor(pane.width() // 2, pane.height() // 2)
+        apply_theme(app, "dark")
+        qtbot.wait(20)
+        dark = pane.grab().toImage().pixelColor(pane.width() // 2, pane.height() // 2)
+        assert light.lightness() > 200 and dark.lightness() < 60, (light.name(), dark.name())
+    finally:
+        apply_theme(app, "light")
+        app.setStyleSheet("")
+
+
+# -- history ---------------------------------------------------------------------------------
+def test_history_counts_to_rate_and_puts_a_continued_conversation_on_top(qtbot, window):
+    send(qtbot, window, "first one")
+    assert "1 to rate" in window.sidebar.item_texts()[0]
+    qtbot.keyClick(window.rating, Qt.Key_1)
+    assert "to rate" not in window.sidebar.item_texts()[0]
+    first = window.session.conversation_id
+    window.new_chat()
+    send(qtbot, window, "second one")
+    assert window.sidebar.item_texts()[0].startswith("second one")
+    window.open_conversation(first)
+    send(qtbot, window, "continued")
+    assert window.sidebar.item_texts()[0].startswith("first one")
+
+
+def test_history_items_keep_their_date_line_when_scrolled(qtbot, window, services):
+    for n in range(30):
+        conv = services.store.new_conversation(f"A rather long title for comparison number {n} that wraps")
+    window.refresh_history()
+    lst = window.history
+    lst.scrollToBottom()
+    qtbot.wait(20)
+    line = lst.fontMetrics().lineSpacing()
+    item = lst.item(lst.count() - 1)
+    assert lst.visualItemRect(item).height() >= 2 * line
+    assert "rounds" in window.sidebar.item_texts()[-1].split("\n")[1]
+    assert conv
+
+
+# -- inputs, panes, categories, hints -------------------------------------------------------
+def test_removing_a_pane_renumbers_the_letters(qtbot, window):
+    window.add_pane()
+    window.act_toggle_blind.trigger()
+    for _ in range(8):  # until the sides are shuffled
+        send(qtbot, window)
+        if [p.position for p in window.panes] != [0, 1, 2]:
+            break
+    qtbot.keyClick(window.rating, Qt.Key_1)
+    window.remove_pane(window.panes[0])
+    shown = sorted(window.panes, key=lambda p: window.pane_area.indexOf(p))
+    assert [p.title.text() for p in shown] == ["A", "B"]
+
+
+def test_the_category_resets_on_a_new_chat(qtbot, window):
+    window.tag.setEditText("coding")
+    send(qtbot, window)
+    window.new_chat()
+    assert window.tag.currentText() == ""
+    assert [window.tag.itemText(i) for i in range(window.tag.count())] == ["coding"]  # still offered
+
+
+def test_arrow_keys_are_suggested_only_with_two_panes(qtbot, window):
+    send(qtbot, window)
+    assert "←/→" in window.statusBar().currentMessage()
+    window.add_pane()
+    send(qtbot, window)
+    assert "←" not in window.statusBar().currentMessage() and "1-4" in window.statusBar().currentMessage()
+
+
+def test_export_dialogs_open_in_the_export_folder(qtbot, window, services, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (asked.append(a[2]), ("", ""))[1])
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (asked.append(a[2]), ("", ""))[1])
+    window.open_leaderboard()
+    view = window._dialogs["leaderboard"].view
+    view.export_as("csv")
+    view.import_from()
+    assert asked[0].startswith(str(services.folders.exports)) and asked[0].endswith(".csv")
+    assert asked[1] == str(services.folders.exports)
+
+
+def test_rename_has_a_shortcut_listed_in_f1(qtbot, window, services, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    assert ("F2", "rename the selected comparison") in actions.shortcuts_rows()
+    send(qtbot, window, "to be renamed")
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Renamed", True))
+    window.history.setFocus()
+    window.history.setCurrentRow(0)
+    qtbot.keyClick(window.history, Qt.Key_F2)
+    assert window.sidebar.item_texts()[0].startswith("Renamed")
+
+
+def test_every_shortcut_in_f1_is_an_action_or_a_widget_key():
+    rows = dict(actions.shortcuts_rows())
+    for command in actions.COMMANDS:
+        if command.keys:
+            assert actions.key_text(command.keys[0]) in rows
+
+
+def test_a_stopped_round_and_thread_reports_only_through_the_inbox(qtbot, window, engines):
+    """Workers never touch widgets: the session's callbacks run on worker threads."""
+    threads = []
+    original = window.session.on_answer
+    window.session.on_answer = lambda i, r: (threads.append(threading.current_thread()), original(i, r))
+    send(qtbot, window)
+    assert threads and all(t is not threading.main_thread() for t in threads)
