@@ -189,7 +189,6 @@ def run(argv: list[str]) -> int:
 # -- commands ------------------------------------------------------------------------------
 
 def cmd_ask(services, args) -> int:
-    from .core.connections import contestant_label
     from .core.engines.registry import ModelChoice
     from .core.session import ComparisonSession, Refused
 
@@ -236,7 +235,7 @@ def cmd_ask(services, args) -> int:
             if getattr(args, name) is not None:
                 session.set_override(i, name, getattr(args, name))
     if not args.json:
-        say(f"── {contestant_label(services, choices[0])}")
+        say(f"── {answer_name(services, choices[0])}")
     try:
         rnd = session.send(args.prompt, tag=args.tag)
     except Refused as exc:
@@ -256,7 +255,7 @@ def cmd_ask(services, args) -> int:
     for i, (choice, result) in enumerate(zip(choices, results)):
         if args.json:  # json.dumps escapes every control character: nothing reaches the terminal raw
             print(json.dumps({
-                "round_id": rnd.round_id, "slot": i, "model": contestant_label(services, choice),
+                "round_id": rnd.round_id, "slot": i, "model": answer_name(services, choice),
                 "engine": choice.engine, "connection": choice.connection, "reported_model": result.reported_model,
                 "text": result.text, "status": result.status, "error": result.error,
                 "finish_reason": result.finish_reason, "max_tokens": result.max_tokens,
@@ -268,7 +267,7 @@ def cmd_ask(services, args) -> int:
             if i == 0:
                 sys.stdout.write(shown.flush())
             if i > 0:
-                say(f"── {contestant_label(services, choice)}")
+                say(f"── {answer_name(services, choice)}")
                 say(result.text, end="")
             print()
             if result.reasoning.strip():
@@ -292,6 +291,13 @@ def reasoning_block(reasoning: str) -> str:
     """A model's reasoning, set apart from its answer (indented under a heading)."""
     lines = reasoning.strip().splitlines()
     return "   reasoning (before the answer, not part of it):\n" + "\n".join(f"   │ {line}" for line in lines)
+
+
+def answer_name(services, choice) -> str:
+    """A local model's own name (a found model's, e.g. "llama3.2:3b"); an API model's with its connection."""
+    from .core.connections import contestant_label
+
+    return services.local_model_name(choice) if choice.engine == "local" else contestant_label(services, choice)
 
 
 def vote_hint(round_id: int, answers: int) -> str:

@@ -124,7 +124,7 @@ class Services:
     def local_model_name(self, choice: ModelChoice) -> str:
         """The name answers are recorded under: a found model's own name ("llama3.2:3b", where the
         file is an Ollama blob named by its hash), else the file's name."""
-        if choice.model != "default":
+        if choice.engine == "local" and choice.model != "default":
             from .library.discover import origin_of
 
             origin = origin_of(self, Path(os.path.expanduser(choice.model)))

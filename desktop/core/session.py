@@ -205,7 +205,7 @@ class ComparisonSession:
             return ""
         if r.status == "error":
             if self.hidden:  # an engine's error wording would tell which side is which
-                return "This answer failed; why shows when you vote."
+                return "This answer failed."
             return r.error or "The answer failed."
         if r.status == "cancelled":
             return "Stopped."

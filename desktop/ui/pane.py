@@ -107,9 +107,12 @@ class Pane(QFrame):
         self.metrics.setWordWrap(True)
         self.stars = StarRating(self)
         self.stars.changed.connect(self.starsChanged)
-        foot = QHBoxLayout()
-        foot.addWidget(self.metrics, 1)
-        foot.addWidget(self.stars)
+        # The figures get the pane's whole width (a narrow pane wraps them at " · ", not
+        # word by word beside the stars); the stars sit under them on the right.
+        foot = QVBoxLayout()
+        foot.setSpacing(0)
+        foot.addWidget(self.metrics)
+        foot.addWidget(self.stars, 0, Qt.AlignRight)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 6)

@@ -29,8 +29,8 @@ def window(qtbot, arenadesk_home, fault_server):
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
-    for pane in w.panes[:2]:
-        pane.set_choices(w._model_items(), prefer="openai:gpt-4o")
+    for i in range(2):
+        w.choose_model(i, "openai:gpt-4o")
     yield w, services
     w.close()
     services.close()

@@ -36,3 +36,15 @@ def test_models_lists_installed_and_found_with_their_origin(capsys, tmp_path, ch
     again = json.loads(capsys.readouterr().out)
     assert again["use_found_models"] == "yes"
     assert next(m for m in again["models"] if m["name"] == "smollm2:135m")["used"]
+
+
+def test_ask_names_a_found_model_as_its_app_does(capsys, chat_model):
+    blob = ollama(Path.home() / ".ollama" / "models", "smollm2", "135m", chat_model, CHAT_SHA)
+    assert run(["models", "--use", "yes"]) == 0
+    capsys.readouterr()
+    assert run(["ask", "Say hello.", "--local", str(blob), "--max-tokens", "8", "--temperature", "0",
+                "--json"]) == 0
+    (answer,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert answer["model"] == "smollm2:135m" and answer["status"] == "done" and answer["text"].strip()
+    assert run(["ask", "Say hello.", "--local", str(blob), "--max-tokens", "4"]) == 0
+    assert capsys.readouterr().out.startswith("── smollm2:135m")

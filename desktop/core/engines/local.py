@@ -33,6 +33,7 @@ class LocalEngine:
         self.runtime = runtime or LocalRuntime()
         self.info = ModelInfo("local", name or self.model_path.name, ref or f"file:{self.model_path.name}")
         self.load_info: dict | None = None  # what the child reported: layers, GPU offload, chat template
+        self.prompt_reused = 0  # prompt tokens of the last answer the child did not read again (prompt cache)
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
@@ -210,6 +211,8 @@ class LocalEngine:
                     yield Error(msg[2], msg[1])
                     return
                 elif kind == "usage":
+                    # How much of the prompt the child did not have to read again (its prompt cache).
+                    self.prompt_reused = msg[3] if len(msg) > 3 else 0
                     yield Usage(msg[1], msg[2])
         finally:
             if not finished and self._unloads == unloads:

@@ -5,13 +5,16 @@ Qt and shares nothing with the app but a pipe and a cancel flag. If llama.cpp
 crashes or aborts, only this process dies; the parent turns that into an error.
 
 Messages from the parent:  ("generate", messages, params_dict) | ("quit",)
-Messages to the parent:    ("loaded", info) | ("delta", text) | ("reasoning", text) | ("usage", prompt, completion)
+Messages to the parent:    ("loaded", info) | ("delta", text) | ("reasoning", text) | ("usage", prompt, completion, reused)
                            | ("done", finish_reason, details) | ("error", kind, message)
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
+
+from .prompt_cache import PromptStates, common_prefix
 
 STOP = ["\nUSER:", "USER:", "\nASSISTANT:"]
 
@@ -55,13 +58,14 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
     try:
         import llama_cpp
 
-        llm = llama_cpp.Llama(
-            model_path=model_path,
-            n_ctx=int(runtime.get("context_length") or 4096),
-            n_gpu_layers=int(runtime.get("gpu_layers") or 0),
-            n_threads=int(runtime.get("threads") or 0) or None,
-            verbose=bool(os.environ.get("ARENADESK_LLAMA_VERBOSE")),
-        )
+        with _template_errors_left_to_us():
+            llm = llama_cpp.Llama(
+                model_path=model_path,
+                n_ctx=int(runtime.get("context_length") or 4096),
+                n_gpu_layers=int(runtime.get("gpu_layers") or 0),
+                n_threads=int(runtime.get("threads") or 0) or None,
+                verbose=bool(os.environ.get("ARENADESK_LLAMA_VERBOSE")),
+            )
     except Exception as exc:  # llama.cpp reports a bad file as ValueError
         conn.send(("error", "load", f"Could not load {os.path.basename(model_path)}: {exc}"))
         return
@@ -91,6 +95,10 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
         "context_length": llm.n_ctx(),
         "threads": llm.n_threads if hasattr(llm, "n_threads") else None,
     }))
+    # Panes on this model take turns in this one context: keep each conversation's state so a
+    # follow-up reads only its new tokens (see prompt_cache.py). ARENADESK_PROMPT_CACHE=0 turns it
+    # off (the follow-up benchmark compares both).
+    states = PromptStates() if os.environ.get("ARENADESK_PROMPT_CACHE", "1") != "0" else None
     while True:
         try:
             msg = conn.recv()
@@ -100,10 +108,35 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
             return
         _, messages, params = msg
         try:
-            _generate(conn, cancel, llm, chat, messages, params)
+            _generate(conn, cancel, llm, chat, messages, params, states)
         except Exception as exc:
             traceback.print_exc()  # stderr is llama.log: the details go there, the pane gets one clear line
             conn.send(("error", "crash", f"The local model failed: {type(exc).__name__}: {exc}"))
+
+
+@contextlib.contextmanager
+def _template_errors_left_to_us():
+    """Llama() compiles the file's chat template for its own chat API, which this app does not
+    use, and a template Jinja cannot read (an unknown filter) makes the whole load fail. While
+    it loads, a template error is set aside: ChatTemplate reports it per answer, naming the
+    problem and the plain-transcript way out, and the plain transcript still works."""
+    import jinja2
+    from llama_cpp import llama_chat_format
+
+    strict = llama_chat_format.Jinja2ChatFormatter
+
+    class SetAside(strict):
+        def __init__(self, *args, **kwargs):
+            try:
+                super().__init__(*args, **kwargs)
+            except jinja2.TemplateError:
+                pass
+
+    llama_chat_format.Jinja2ChatFormatter = SetAside
+    try:
+        yield
+    finally:
+        llama_chat_format.Jinja2ChatFormatter = strict
 
 
 def _render(chat, messages):
@@ -114,7 +147,7 @@ def _render(chat, messages):
     return out.prompt, out.stop, out.opens_reasoning
 
 
-def _generate(conn, cancel, llm, chat, messages, params):
+def _generate(conn, cancel, llm, chat, messages, params, states=None):
     from llama_cpp import StoppingCriteriaList
 
     from .chat_template import TemplateProblem, ThinkSplitter
@@ -148,6 +181,9 @@ def _generate(conn, cancel, llm, chat, messages, params):
         seen[0] = max(seen[0], len(ids))
         return False
 
+    # Prompt tokens that need no reading: already in the context, or put back from a saved state.
+    reused = (states.restore(llm, prompt_tokens) if states is not None
+              else common_prefix(llm.input_ids[: llm.n_tokens].tolist(), prompt_tokens))
     seed = int(params.get("seed", -1))
     stream = llm.create_completion(
         prompt=prompt,
@@ -185,10 +221,12 @@ def _generate(conn, cancel, llm, chat, messages, params):
     send(splitter.finish())
     completion = "".join(text)
     completion_tokens = len(llm.tokenize(completion.encode("utf-8"), add_bos=False, special=False)) if completion else 0
-    conn.send(("usage", len(prompt_tokens), completion_tokens))
+    conn.send(("usage", len(prompt_tokens), completion_tokens, reused))
     # Why an answer may be empty: its first token ended the turn, or a stop string cut it at once.
     cause = None
     if finish == "stop":
         cause = "end_token" if seen[0] <= len(prompt_tokens) else "stop_sequence"
     conn.send(("done", finish, {"cause": cause, "max_tokens": int(params.get("max_tokens", 512)),
                                 "stops": stop if cause == "stop_sequence" else []}))
+    if states is not None:
+        states.save(llm)  # after "done": the pane does not wait for the copy

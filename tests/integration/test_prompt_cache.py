@@ -1,0 +1,56 @@
+"""Two panes on one local model take turns in one llama.cpp context. With the per-conversation
+prompt states (engines/prompt_cache.py) each follow-up starts from its own conversation's saved
+state, so the child reads only the new tokens; the answers are the same as without it.
+Real models: the built-in base model and the chat model with its template."""
+from __future__ import annotations
+
+import pytest
+
+from desktop.core.engines.base import Recorder
+from desktop.core.engines.local import LocalEngine
+from desktop.core.settings import LocalRuntime, Sampling
+
+PANES = [
+    ["Name a fruit.", "Name another one.", "Which of the two is sweeter?"],
+    ["Name a city in Italy.", "Name a river there.", "Which is older?"],
+]
+
+
+def converse(model, monkeypatch, cache: bool):
+    monkeypatch.setenv("ARENADESK_PROMPT_CACHE", "1" if cache else "0")  # read by the child when it starts
+    engine = LocalEngine(model, LocalRuntime(context_length=2048, threads=2))
+    params = Sampling(max_tokens=12, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=3)
+    history = [[], []]
+    out = []  # (pane, turn, text, prompt tokens, prompt tokens not read again)
+    try:
+        for turn in range(3):
+            for pane in (0, 1):
+                history[pane].append({"role": "user", "content": PANES[pane][turn]})
+                rec = Recorder()
+                for event in engine.stream(history[pane], params):
+                    rec.feed(event)
+                r = rec.result
+                assert r.status == "done" or r.error_kind == "empty", r.error
+                history[pane].append({"role": "assistant", "content": r.text})
+                out.append((pane, turn, r.text, r.tokens_in, engine.prompt_reused))
+    finally:
+        engine.close()
+    return out
+
+
+@pytest.mark.parametrize("which", ["embedded_model", "chat_model"])
+def test_follow_ups_start_from_their_own_conversation(which, request, monkeypatch):
+    model = request.getfixturevalue(which)
+    without = converse(model, monkeypatch, cache=False)
+    with_states = converse(model, monkeypatch, cache=True)
+    # Same answers: a restored state is the same context the prompt would have built.
+    assert [o[2] for o in with_states] == [o[2] for o in without]
+    assert any(o[2].strip() for o in with_states)
+    # Without saved states, a pane's follow-up reuses only what both conversations share (the
+    # system text and examples); with them, everything up to its own previous answer.
+    for (pane, turn, _, prompt, reused), (_, _, _, _, reused_before) in zip(with_states, without):
+        if turn == 0:
+            continue
+        previous_prompt = next(o[3] for o in with_states if o[0] == pane and o[1] == turn - 1)
+        assert reused >= previous_prompt > reused_before, (pane, turn, reused, previous_prompt, reused_before)
+        assert reused < prompt
