@@ -48,7 +48,8 @@ def add_parser(sub) -> None:
     run.add_argument("--system", default=None, help="system prompt (default: the one in Settings)")
     run.add_argument("--base-url", help="OpenAI-compatible endpoint for this run (else Settings)")
     run.add_argument("--parallel", type=int, default=None, metavar="N",
-                     help="API requests in flight at once (default 4)")
+                     help="API requests in flight at once (default 4; 1 for a local server such as "
+                          "llama_cpp.server, which cuts a request when the next one arrives)")
     run.add_argument("--yes", action="store_true", help="start without asking about the estimated cost")
     res = s.add_parser("resume", help="carry on a stopped, paused or crashed run where it stopped")
     res.add_argument("run_id", type=int)

@@ -61,6 +61,7 @@ class Variant:
     template: str
     end_marker: str | None = None  # the family's end-of-turn marker (None: a broken template)
     tokens: dict[int, str] = field(default_factory=dict)  # SmolLM2 special token id -> this family's text
+    bos: int | None = None  # another token as the beginning-of-text token (the family's own BOS text)
     problem: str | None = None  # words the pane error must contain, for a broken template
 
 
@@ -69,8 +70,8 @@ class Variant:
 VARIANTS = [
     Variant("chatml", CHATML, "<|im_end|>"),
     Variant("llama3", LLAMA3, "<|eot_id|>",
-            {0: "<|begin_of_text|>", 1: "<|start_header_id|>", 2: "<|eot_id|>", 3: "<|end_header_id|>"}),
-    Variant("gemma", GEMMA, "<end_of_turn>", {0: "<bos>", 1: "<start_of_turn>", 2: "<end_of_turn>"}),
+            {0: "<|begin_of_text|>", 1: "<|start_header_id|>", 2: "<|eot_id|>", 3: "<|end_header_id|>"}, bos=0),
+    Variant("gemma", GEMMA, "<end_of_turn>", {0: "<bos>", 1: "<start_of_turn>", 2: "<end_of_turn>"}, bos=0),
     Variant("mistral", MISTRAL, "</s>", {0: "<unk>", 1: "<s>", 2: "</s>"}),
     Variant("phi3", PHI3, "<|end|>", {2: "<|end|>", 3: "<|user|>", 4: "<|assistant|>", 5: "<|system|>"}),
     Variant("reasoning", REASONING, "<|im_end|>"),
@@ -80,7 +81,8 @@ VARIANTS = [
 ]
 
 
-def write_variant(source, target: Path, template: str, tokens: dict[int, str] | None = None) -> Path:
+def write_variant(source, target: Path, template: str, tokens: dict[int, str] | None = None,
+                  bos: int | None = None) -> Path:
     """`source`: the file's path, or a GGUFReader of it (parsing its 49,152 tokens is the slow part)."""
     from gguf import GGUFReader, GGUFValueType
 
@@ -115,6 +117,9 @@ def write_variant(source, target: Path, template: str, tokens: dict[int, str] | 
             out.append(kv_string(f.name, template))
         elif f.name == "tokenizer.ggml.tokens" and tokens:
             out.append(kv_tokens(f))
+        elif f.name == "tokenizer.ggml.bos_token_id" and bos is not None:
+            assert f.types == [GGUFValueType.UINT32], f.types
+            out.append(string(f.name) + struct.pack("<II", GGUFValueType.UINT32, bos))
         else:
             a, b = span(f)
             out.append(raw[a:b].tobytes())
@@ -140,7 +145,7 @@ def variant_files(source: Path, folder: Path) -> dict[str, Path]:
     for v in VARIANTS:
         target = folder / f"smollm2-{v.name}.gguf"
         if not target.exists():
-            write_variant(reader, target, v.template, v.tokens)
+            write_variant(reader, target, v.template, v.tokens, v.bos)
         out[v.name] = target
     return out
 

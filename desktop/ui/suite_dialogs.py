@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
-    QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QTableView, QTableWidget, QTableWidgetItem,
+    QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QTableView, QTableWidget, QTableWidgetItem,
     QVBoxLayout, QWidget,
 )
 
@@ -23,7 +23,7 @@ from ..core.rating_queue import QueuePair, RatingQueue
 from ..core.services import NeedsKey, Services
 from ..core.store.suite_runs import SuiteRuns
 from ..core.suite_runner import (
-    MAX_CONTESTANTS, Progress, RunBusy, SuiteRunner, estimate_cost, estimate_plan_cost, plan_run,
+    API_LIMIT, MAX_CONTESTANTS, Progress, RunBusy, SuiteRunner, estimate_cost, estimate_plan_cost, plan_run,
 )
 from ..core.suites import SuiteError, SuiteLibrary, parse
 from .inbox import Inbox
@@ -93,6 +93,14 @@ class SuiteRunDialog(QDialog):
             box.currentIndexChanged.connect(self._estimate)
             self.pickers.append(box)
             form.addRow(f"Model {n + 1}:" if n < 2 else f"Model {n + 1} (optional):", box)
+        self.parallel = QSpinBox(self)
+        self.parallel.setObjectName("suiteParallel")
+        self.parallel.setRange(1, 16)
+        self.parallel.setValue(API_LIMIT)
+        self.parallel.setToolTip("API requests in flight at once. A local OpenAI-compatible server such as "
+                                 "llama_cpp.server answers one at a time (a new request cuts the one it is "
+                                 "answering): set 1 for those.")
+        form.addRow("API requests at once:", self.parallel)
         self.estimate = QLabel(self)
         self.estimate.setObjectName("suiteEstimate")
         self.estimate.setWordWrap(True)
@@ -289,7 +297,7 @@ class SuiteRunDialog(QDialog):
             QMessageBox.information(self, "ArenaDesk", "A run is in progress; stop it first.")
             return
         self.runner = SuiteRunner(self.services.store, self.services.prices, self.services.engines, run_id,
-                                  on_change=lambda p: self._inbox.post(self._show, p))
+                                  api_limit=self.parallel.value(), on_change=lambda p: self._inbox.post(self._show, p))
         try:
             self.runner.start()
         except RunBusy as exc:

@@ -39,10 +39,15 @@ def test_each_family_shape_renders_and_stops_on_its_own_end_marker(variants, nam
     result, info = answer(variants[name])
     assert info["prompt_format"] == "template" and info["template_problem"] is None
     assert variant.end_marker in info["stops"] and all(s.strip() for s in info["stops"])
-    # Its end-of-turn token (SmolLM2's own, renamed to this family's marker) ends the answer.
-    assert result.status == "done", result.error
-    assert result.text.strip() and result.finish_reason == "stop"
+    # Its end-of-turn token (SmolLM2's own, renamed to this family's marker) ends the answer,
+    # never the token limit. Under a foreign shape the small model may end its turn at once:
+    # then the pane says so (an empty answer is an error that says why), never a silent "done".
+    assert result.finish_reason == "stop"
     assert variant.end_marker not in result.text
+    if result.status == "error":
+        assert result.error_kind == "empty" and "end-of-turn token came first" in result.error
+    else:
+        assert result.status == "done" and result.text.strip()
 
 
 def test_a_reasoning_template_keeps_the_thinking_apart(variants):

@@ -10,6 +10,7 @@ Messages to the parent:    ("loaded", info) | ("delta", text) | ("reasoning", te
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
 
@@ -57,13 +58,14 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
     try:
         import llama_cpp
 
-        llm = llama_cpp.Llama(
-            model_path=model_path,
-            n_ctx=int(runtime.get("context_length") or 4096),
-            n_gpu_layers=int(runtime.get("gpu_layers") or 0),
-            n_threads=int(runtime.get("threads") or 0) or None,
-            verbose=bool(os.environ.get("ARENADESK_LLAMA_VERBOSE")),
-        )
+        with _template_errors_left_to_us():
+            llm = llama_cpp.Llama(
+                model_path=model_path,
+                n_ctx=int(runtime.get("context_length") or 4096),
+                n_gpu_layers=int(runtime.get("gpu_layers") or 0),
+                n_threads=int(runtime.get("threads") or 0) or None,
+                verbose=bool(os.environ.get("ARENADESK_LLAMA_VERBOSE")),
+            )
     except Exception as exc:  # llama.cpp reports a bad file as ValueError
         conn.send(("error", "load", f"Could not load {os.path.basename(model_path)}: {exc}"))
         return
@@ -110,6 +112,31 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
         except Exception as exc:
             traceback.print_exc()  # stderr is llama.log: the details go there, the pane gets one clear line
             conn.send(("error", "crash", f"The local model failed: {type(exc).__name__}: {exc}"))
+
+
+@contextlib.contextmanager
+def _template_errors_left_to_us():
+    """Llama() compiles the file's chat template for its own chat API, which this app does not
+    use, and a template Jinja cannot read (an unknown filter) makes the whole load fail. While
+    it loads, a template error is set aside: ChatTemplate reports it per answer, naming the
+    problem and the plain-transcript way out, and the plain transcript still works."""
+    import jinja2
+    from llama_cpp import llama_chat_format
+
+    strict = llama_chat_format.Jinja2ChatFormatter
+
+    class SetAside(strict):
+        def __init__(self, *args, **kwargs):
+            try:
+                super().__init__(*args, **kwargs)
+            except jinja2.TemplateError:
+                pass
+
+    llama_chat_format.Jinja2ChatFormatter = SetAside
+    try:
+        yield
+    finally:
+        llama_chat_format.Jinja2ChatFormatter = strict
 
 
 def _render(chat, messages):
