@@ -58,13 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("prompt")
     ask.add_argument("--local", action="append", default=[], metavar="MODEL",
                      help="'default' (the built-in model) or a .gguf path; repeat for more")
-    ask.add_argument("--remote", action="append", default=[], metavar="MODEL",
-                     help="an OpenAI (or compatible) model name, e.g. gpt-4o-mini; repeat for more")
+    ask.add_argument("--remote", action="append", default=[], metavar="CONNECTION:MODEL",
+                     help="a model on one of your connections, e.g. OpenAI:gpt-4o-mini or my-box:qwen2.5-7b "
+                     "(a bare MODEL uses the connection made from the old base URL, or --base-url); repeat for more")
     ask.add_argument("--system", default=None, help="system prompt")
     ask.add_argument("--max-tokens", type=int)
     ask.add_argument("--temperature", type=float)
     ask.add_argument("--seed", type=int)
-    ask.add_argument("--base-url", help="OpenAI-compatible endpoint for this call (else Settings)")
+    ask.add_argument("--base-url", help="an OpenAI-compatible endpoint for this call only, for --remote models "
+                     "named without a connection (a saved connection with this URL is used, with its key)")
     ask.add_argument("--tag", help="a category for this prompt, for filtering the leaderboard")
     ask.add_argument("--json", action="store_true", help="print one JSON object per answer instead of text")
     ask.add_argument("--plain-transcript", action="store_true",
@@ -96,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="merge an ArenaDesk JSONL export into this machine's store")
     imp.add_argument("file")
 
+    conns = sub.add_parser("connections", help="list your API connections and whether each answers; add or remove one",
+                           description="With no action: every connection, where its key comes from, and a live "
+                           "check (reachable, key accepted, N models); the model lists are refreshed.")
+    conns.add_argument("action", nargs="?", choices=["list", "add", "remove"], default="list")
+    conns.add_argument("name", nargs="?", help="with add/remove: the connection's name")
+    conns.add_argument("--no-check", action="store_true", help="list only, without contacting the servers")
+    conns.add_argument("--preset", default="custom", help="with add: one of " + ", ".join(_preset_ids()))
+    conns.add_argument("--base-url", help="with add: the endpoint (default: the preset's)")
+    conns.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                       help="with add: an extra HTTP header; repeat for more (not for keys: headers are saved in "
+                       "the settings file)")
+    conns.add_argument("--timeout", type=float, help="with add: seconds to wait for the next part of an answer")
+    conns.add_argument("--max-concurrent", type=int, help="with add: answers at once over it (0: no limit)")
+    conns.add_argument("--key-stdin", action="store_true",
+                       help="with add: read the API key from standard input and keep it in the keychain")
     models = sub.add_parser("models", help="list installed models and those found in other apps' folders "
                             "(LM Studio, Ollama, GPT4All, Jan, the Hugging Face cache, llama.cpp)")
     models.add_argument("--json", action="store_true", help="print one JSON object")
@@ -107,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)  # judge, verdict
     suite_cli.add_parser(sub)
     return p
+
+
+def _preset_ids() -> list[str]:
+    from .core.connections import PRESETS
+
+    return [p.id for p in PRESETS]
 
 
 def run(argv: list[str]) -> int:
@@ -169,7 +192,12 @@ def cmd_ask(services, args) -> int:
     from .core.engines.registry import ModelChoice
     from .core.session import ComparisonSession, Refused
 
-    choices = [ModelChoice("local", m) for m in args.local] + [ModelChoice("openai", m) for m in args.remote]
+    # Inputs are checked before any work starts (and before a round is recorded).
+    if args.base_url:
+        check_base_url(args.base_url)
+    remote_default = base_url_connection(services, args.base_url) if args.base_url else None
+    choices = [ModelChoice("local", m) for m in args.local] + [remote_choice(services, m, remote_default)
+                                                                 for m in args.remote]
     if not choices:
         choices = [ModelChoice("local", "default")]
     # Inputs are checked before any work starts (and before a round is recorded): a model
@@ -183,11 +211,9 @@ def cmd_ask(services, args) -> int:
             problem = LocalEngine(services.local_model_path(c.model)).check_file()
             if problem:
                 raise UsageError(problem)
-    if args.base_url:
-        check_base_url(args.base_url)
-        services.settings.openai_base_url = args.base_url
-    elif any(c.engine == "openai" for c in choices) and services.settings.openai_base_url:
-        check_base_url(services.settings.openai_base_url)
+    for c in choices:
+        if c.engine == "openai":
+            check_base_url(services.connection(c.connection).base_url)
     if args.plain_transcript:
         services.settings.runtime.prompt_format = "transcript"  # this call only: settings are not saved
     services.settings.blind = False  # the command line shows names; its rounds are not blind
@@ -209,7 +235,7 @@ def cmd_ask(services, args) -> int:
             if getattr(args, name) is not None:
                 session.set_override(i, name, getattr(args, name))
     if not args.json:
-        say(f"── {services.local_model_name(choices[0])}")
+        say(f"── {answer_name(services, choices[0])}")
     try:
         rnd = session.send(args.prompt, tag=args.tag)
     except Refused as exc:
@@ -229,7 +255,8 @@ def cmd_ask(services, args) -> int:
     for i, (choice, result) in enumerate(zip(choices, results)):
         if args.json:  # json.dumps escapes every control character: nothing reaches the terminal raw
             print(json.dumps({
-                "round_id": rnd.round_id, "slot": i, "model": services.local_model_name(choice), "engine": choice.engine,
+                "round_id": rnd.round_id, "slot": i, "model": answer_name(services, choice),
+                "engine": choice.engine, "connection": choice.connection, "reported_model": result.reported_model,
                 "text": result.text, "status": result.status, "error": result.error,
                 "finish_reason": result.finish_reason, "max_tokens": result.max_tokens,
                 "reasoning": result.reasoning or None,
@@ -240,7 +267,7 @@ def cmd_ask(services, args) -> int:
             if i == 0:
                 sys.stdout.write(shown.flush())
             if i > 0:
-                say(f"── {services.local_model_name(choice)}")
+                say(f"── {answer_name(services, choice)}")
                 say(result.text, end="")
             print()
             if result.reasoning.strip():
@@ -266,6 +293,13 @@ def reasoning_block(reasoning: str) -> str:
     return "   reasoning (before the answer, not part of it):\n" + "\n".join(f"   │ {line}" for line in lines)
 
 
+def answer_name(services, choice) -> str:
+    """A local model's own name (a found model's, e.g. "llama3.2:3b"); an API model's with its connection."""
+    from .core.connections import contestant_label
+
+    return services.local_model_name(choice) if choice.engine == "local" else contestant_label(services, choice)
+
+
 def vote_hint(round_id: int, answers: int) -> str:
     if answers < 2:
         return "add a second model (--local or --remote) to have something to rate"
@@ -275,20 +309,121 @@ def vote_hint(round_id: int, answers: int) -> str:
 
 
 def check_base_url(url: str) -> None:
+    from .core.connections import check_base_url as problem_with
+
+    problem = problem_with(url)
+    if problem:
+        raise UsageError(problem)
+
+
+def remote_choice(services, text: str, default=None):
+    """--remote CONNECTION:MODEL (the connection by id or name), or a bare MODEL on `default`,
+    else on the connection made from the old single base URL (else the only one)."""
+    from .core.engines.registry import ModelChoice
+    from .core.settings import LEGACY_CONNECTION
+
+    prefix, sep, model = text.partition(":")
+    conn = services.settings.connection(prefix) if sep and model else None
+    if conn is not None:
+        return ModelChoice("openai", model, conn.id)
+    conns = services.settings.connections
+    conn = default or services.settings.connection(LEGACY_CONNECTION) or (conns[0] if len(conns) == 1 else None)
+    if conn is None:
+        names = ", ".join(c.name for c in conns) or "none yet: add one with `arenadesk connections add`"
+        raise UsageError(f"--remote {text}: say which connection, as CONNECTION:MODEL (your connections: {names})")
+    return ModelChoice("openai", text, conn.id)
+
+
+def base_url_connection(services, url: str):
+    """--base-url: the saved connection with this URL (its key and settings), or one for this
+    call only, named after the host, that sends no key and is not saved."""
+    from .core.connections import new_connection
+
+    wanted = url.strip().rstrip("/")
+    for conn in services.settings.connections:
+        if conn.base_url.strip().rstrip("/") == wanted:
+            return conn
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        from .core.secrets import without_credentials
-
-        raise UsageError(f"{without_credentials(url)!r} is not a usable base URL; give the endpoint's full address, "
-                         "e.g. http://127.0.0.1:8080/v1 or https://api.openai.com/v1")
+    conn = new_connection(services.settings, "custom", name=urlsplit(wanted).netloc, base_url=wanted)
+    services.settings.connections.append(conn)  # in memory only: `ask` never saves settings
+    return conn
 
 
 def metrics_line(result) -> str:
     from .core.arena import format_metrics
 
     return " · ".join(format_metrics(result))
+
+
+def cmd_connections(services, args) -> int:
+    from .core import connections as cx
+    from .core import secrets
+
+    settings = services.settings
+    if args.action == "add":
+        if not args.name:
+            raise UsageError("connections add needs a NAME, e.g. arenadesk connections add my-box --preset vllm "
+                             "--base-url http://gpu-box:8000/v1")
+        if args.preset not in _preset_ids():
+            raise UsageError(f"unknown preset {args.preset!r}; one of: {', '.join(_preset_ids())}")
+        if settings.connection(args.name) is not None:
+            raise UsageError(f"there is already a connection named {args.name!r}")
+        conn = cx.new_connection(settings, args.preset, name=args.name, base_url=args.base_url)
+        check_base_url(conn.base_url)
+        try:
+            conn.headers = cx.parse_headers("\n".join(args.header))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if args.timeout is not None:
+            conn.timeout_s = max(1.0, args.timeout)
+        if args.max_concurrent is not None:
+            conn.max_concurrent = max(0, args.max_concurrent)
+        if args.key_stdin:
+            key = sys.stdin.readline().strip()
+            if key:
+                try:
+                    services.secrets.set(secrets.connection_key_name(conn.id), key, env=conn.key_env)
+                except secrets.NoKeychain as exc:
+                    raise UsageError(f"{exc} The connection was not added.") from None
+        settings.connections.append(conn)
+        services.save_settings()
+        print(f"added {conn.name} ({conn.id}) · {conn.base_url} · {cx.key_status(services, conn)}")
+        print(cx.preset(conn.preset).key_help)
+        print(f"use it with: arenadesk ask PROMPT --remote {conn.id}:MODEL")
+        return 0
+    if args.action == "remove":
+        conn = settings.connection(args.name or "")
+        if conn is None:
+            raise UsageError(f"there is no connection {args.name!r}; `arenadesk connections` lists them")
+        settings.connections.remove(conn)
+        services.secrets.delete(secrets.connection_key_name(conn.id))
+        services.save_settings()
+        print(f"removed {conn.name}; its answers keep their attribution ({conn.id}) in the history")
+        return 0
+    if not settings.connections:
+        print("No connections. Add one: arenadesk connections add NAME --preset "
+              "openai|ollama|lmstudio|vllm|llamacpp|... (see --help)")
+        return 0
+    verdicts = [None] * len(settings.connections) if args.no_check else cx.check_all(services)
+    changed = False
+    for conn, verdict in zip(settings.connections, verdicts):
+        limit = f"{conn.max_concurrent} at once" if conn.max_concurrent else "no limit"
+        print(f"{conn.name} ({conn.id}) · {conn.base_url} · {cx.key_status(services, conn)} · {limit}")
+        if verdict is None:
+            print(f"   {len(conn.models)} models known" + (": " + ", ".join(conn.models[:8]) if conn.models else ""))
+            continue
+        print(f"   {verdict.summary()}")
+        if verdict.ok and verdict.models != conn.models:
+            import time
+
+            conn.models, conn.models_fetched_at, changed = list(verdict.models), time.time(), True
+        if verdict.ok and verdict.models:
+            more = f" … (+{len(verdict.models) - 8})" if len(verdict.models) > 8 else ""
+            print("   " + ", ".join(verdict.models[:8]) + more)
+    if changed:
+        services.save_settings()
+    return 0 if all(v is None or v.ok for v in verdicts) else 1
 
 
 def cmd_vote(services, args) -> int:
@@ -321,6 +456,7 @@ def cmd_leaderboard(services, args) -> int:
     if args.blind_only:
         filters.append("blind only")
     board = ratings.leaderboard(battles, include_ties=not args.exclude_ties, filtered=", ".join(filters))
+    board.snapshot_notes = ratings.snapshot_changes(services.store.reported_models())
     say(ratings.format_table(board))  # model names come from imports and servers
     return 0
 
@@ -411,6 +547,7 @@ COMMANDS = {
     "leaderboard": cmd_leaderboard,
     "export": cmd_export,
     "import": cmd_import,
+    "connections": cmd_connections,
     "suite": suite_cli.cmd_suite,
 }
 

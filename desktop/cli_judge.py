@@ -13,20 +13,21 @@ def add_parsers(sub) -> None:
     j = sub.add_parser("judge", help="an optional LLM judge: check it against your votes, then let it rate "
                                      "rounds you have not voted on",
                        description="Any model can judge: local:default (the built-in model), local:<file.gguf> or "
-                                   "openai:<model>. Its verdicts are kept apart from your votes and stay out of "
+                                   "openai:<model>[@<connection>]. Its verdicts are kept apart from your votes and stay out of "
                                    "your leaderboard unless you ask (leaderboard --with-judge).")
     acts = j.add_subparsers(dest="judge_command", metavar="ACTION", required=True)
     for name, text in (("calibrate", "judge rounds you voted on, and show how often it agrees with you"),
                        ("rate", "judge rounds you have not voted on (only after calibrate)")):
         a = acts.add_parser(name, help=text)
         a.add_argument("--judge", required=True, metavar="MODEL",
-                       help="local:default, local:<file.gguf> or openai:<model>")
+                       help="local:default, local:<file.gguf> or openai:<model>[@<connection id>]")
         a.add_argument("--tag", help="only rounds with this category")
         a.add_argument("--limit", type=int, metavar="N", help="judge at most N pairs this time")
         a.add_argument("--max-tokens", type=int, help="the judge's reply length (default 160)")
         a.add_argument("--reference", metavar="TEXT",
                        help="a reference answer shown to the judge for rounds that have none of their own")
-        a.add_argument("--base-url", help="OpenAI-compatible endpoint for an openai: judge (else Settings)")
+        a.add_argument("--base-url", help="OpenAI-compatible endpoint for an openai: judge named without a "
+                       "connection (a saved connection with this URL is used, with its key)")
     r = acts.add_parser("report", help="the judge's agreement with you, its position bias and its own leaderboard")
     r.add_argument("--judge", metavar="MODEL", help="which judge (default: the one used last)")
 
@@ -59,11 +60,16 @@ def _judge_engine(services, text: str, args):
         if problem:
             raise UsageError(problem)
     if choice.engine == "openai":
+        from .cli import base_url_connection
+
         if getattr(args, "base_url", None):
             check_base_url(args.base_url)
-            services.settings.openai_base_url = args.base_url
-        elif services.settings.openai_base_url:
-            check_base_url(services.settings.openai_base_url)
+            conn = base_url_connection(services, args.base_url)
+            if "@" not in text:  # a judge named without a connection runs on --base-url's
+                choice = ModelChoice("openai", choice.model, conn.id)
+        if services.settings.connection(choice.connection) is None:
+            raise UsageError(f"there is no connection '{choice.connection}'; `arenadesk connections` lists them")
+        check_base_url(services.connection(choice.connection).base_url)
     try:
         return choice, services.engines.get(choice)
     except NeedsKey as exc:

@@ -58,10 +58,21 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def llama_server(embedded_model: Path, tmp_path_factory) -> str:
     """`python -m llama_cpp.server` on 127.0.0.1 with the embedded model; yields its /v1 base URL."""
+    yield from serve_llama(embedded_model, "vicuna", tmp_path_factory.mktemp("llama-server"))
+
+
+@pytest.fixture(scope="session")
+def chat_llama_server(chat_model: Path, tmp_path_factory) -> str:
+    """A second, separate `llama_cpp.server` process with the chat model (its ChatML template):
+    two servers on loopback stand for two machines a user reaches as two connections."""
+    yield from serve_llama(chat_model, "chatml", tmp_path_factory.mktemp("chat-llama-server"))
+
+
+def serve_llama(model: Path, chat_format: str, folder: Path):
     port = free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model), "--host", "127.0.0.1",
-           "--port", str(port), "--chat_format", "vicuna", "--n_ctx", "2048"]
+    log_path = folder / "server.log"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+           "--port", str(port), "--chat_format", chat_format, "--n_ctx", "2048"]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/v1"
@@ -130,6 +141,7 @@ class FaultServer:
     retry_after: str = "1"
     model_ids: list[str] = field(default_factory=lambda: ["gpt-4o-mini"])
     answer_text: tuple[str, ...] = ("Hel", "lo, ", "wor", "ld!")
+    served_model: str | None = None  # the model name its chunks report (default: the one asked for)
     requests: list[Seen] = field(default_factory=list)
 
     def __post_init__(self):
@@ -261,7 +273,7 @@ def _handler_for(server: FaultServer):
 
         def _chunk(self, body, content=None, finish=None, usage=None, choices=True):
             return {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0,
-                    "model": body.get("model", "test"),
+                    "model": server.served_model or body.get("model", "test"),
                     "choices": [{"index": 0, "delta": {} if content is None else {"content": content},
                                  "finish_reason": finish}] if choices else [],
                     "usage": usage}

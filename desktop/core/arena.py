@@ -84,7 +84,7 @@ class Round:
     def _spec(self, i: int) -> SlotSpec:
         s = self.slots[i]
         return SlotSpec(i, self.positions[i], s.choice.engine, s.engine.info.model, s.engine.info.ref,
-                        asdict(s.params), str(s.choice))
+                        asdict(s.params), str(s.choice), s.choice.connection)
 
     # -- running ----------------------------------------------------------------------------
     def start(self, on_delta: Callable[[int, str], None] | None = None,
@@ -189,7 +189,7 @@ class Round:
     def cost(self, slot: Slot, result: Result) -> float | None:
         if slot.choice.engine == "local":
             return 0.0
-        return self.prices.cost(slot.choice.model, result.tokens_in, result.tokens_out)
+        return self.prices.cost(slot.choice.model, result.tokens_in, result.tokens_out, slot.choice.connection)
 
 
 def turn_messages(prompt: str, status: str, text: str) -> list[dict]:

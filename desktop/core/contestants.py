@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .engines.registry import ModelChoice
-
-FALLBACK_API_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "gpt-5-mini", "gpt-5"]
+from .settings import LEGACY_CONNECTION
 
 
 @dataclass(frozen=True)
 class Contestant:
     choice: ModelChoice
     name: str  # what the user reads: a file's model name, an API model id
-    kind: str  # "local" | "API"
+    kind: str  # "local" | the connection's name ("OpenAI", "my-box")
 
     @property
     def label(self) -> str:
@@ -30,9 +29,10 @@ class Contestants:
         self.services = services
         self._local: list[Contestant] | None = None
         self._local_missing: dict[ModelChoice, str] = {}
-        # The endpoint's own list once it has answered; until then (offline, no key) the
-        # well-known OpenAI names are offered and no API model is judged gone.
-        self.api_models: list[str] | None = None
+        # Each connection's own list once it has answered this session (by connection id); until
+        # then the list it gave last time (or its preset's usual names) is offered, and no model
+        # on it is judged gone.
+        self.api_models: dict[str, list[str]] = {}
 
     # -- what is offered ------------------------------------------------------------------
     def refresh_local(self) -> None:
@@ -47,18 +47,30 @@ class Contestants:
         self._local = [Contestant(m.choice, m.display_name, "local") for m in installed if m.available]
         self._local_missing = {m.choice: m.error or "" for m in installed if not m.available}
 
-    def set_api_models(self, names: list[str] | None) -> None:
-        """The endpoint's model list (None: unknown, e.g. the settings changed and it is being fetched)."""
-        self.api_models = list(names) if names else None
+    def set_api_models(self, names: list[str] | None, connection: str = LEGACY_CONNECTION) -> None:
+        """A connection's model list; None: unknown again (the settings changed; every list is refetched)."""
+        if names:
+            self.api_models[connection] = list(names)
+        else:
+            self.api_models = {}
 
     def local(self) -> list[Contestant]:
         if self._local is None:
             self.refresh_local()
         return list(self._local or [])
 
+    def groups(self) -> list[list[Contestant]]:
+        """The API models by connection, in settings order (connections.contestant_groups)."""
+        from .connections import contestant_groups
+
+        out = []
+        for group in contestant_groups(self.services, self.api_models, with_local=False):
+            choices = [ModelChoice.parse(c.choice) for c in group.contestants]
+            out.append([Contestant(choice, choice.model, group.title) for choice in choices])
+        return out
+
     def api(self) -> list[Contestant]:
-        names = self.api_models or sorted(set(FALLBACK_API_MODELS + [self.services.settings.default_remote_model]))
-        return [Contestant(ModelChoice("openai", n), n, "API") for n in names]
+        return [c for group in self.groups() for c in group]
 
     def all(self) -> list[Contestant]:
         return self.local() + self.api()
@@ -67,7 +79,10 @@ class Contestants:
         for c in self.all():
             if c.choice == choice:
                 return c.label
-        return f"{choice.label} · {'local' if choice.engine == 'local' else 'API'}"
+        if choice.engine == "local":
+            return f"{choice.label} · local"
+        conn = self.services.settings.connection(choice.connection)
+        return f"{choice.model} · {conn.name if conn else choice.connection}"
 
     def unused(self, taken: list[ModelChoice | None]) -> ModelChoice | None:
         """For a new pane: the first model no pane shows yet (else None)."""
@@ -86,7 +101,11 @@ class Contestants:
                 return None  # a file named directly (the command line), not in the library
             why = self._local_missing.get(choice) or "its file is no longer in your models"
             return f"{choice.label} is gone ({why}): pick another model for this pane."
-        if self.api_models is not None and choice.model not in self.api_models:
-            where = self.services.settings.openai_base_url or "OpenAI"
-            return f"{choice.model} is not offered by {where} any more: pick another model for this pane."
+        conn = self.services.settings.connection(choice.connection)
+        if conn is None:
+            return (f"{choice.model}'s connection '{choice.connection}' is no longer in Settings → Connections: "
+                    "add it again or pick another model for this pane.")
+        listed = self.api_models.get(conn.id)
+        if listed is not None and choice.model not in listed:
+            return f"{choice.model} is not offered by {conn.name} any more: pick another model for this pane."
         return None

@@ -100,7 +100,7 @@ def export(store, fmt: str, out_path, *, include_judge: bool = False, **filters)
 _RESP_COLS = (
     "id, uid, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
     "first_token_at, last_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, "
-    "finish_reason, reasoning, first_answer_at"
+    "finish_reason, reasoning, first_answer_at, connection, reported_model"
 )
 _RESP_KEYS = [c.strip() for c in _RESP_COLS.split(",")]
 
@@ -231,7 +231,8 @@ def _pane_prefix(k: int) -> str:
 
 
 _PANE_FIELDS = ("model", "model_ref", "engine", "answer", "status", "stars", "tokens_in", "tokens_out",
-                "ttft_s", "tokens_per_s", "cost_usd", "finish_reason", "finish_note", "first_answer_s", "reasoning")
+                "ttft_s", "tokens_per_s", "cost_usd", "finish_reason", "finish_note", "first_answer_s", "reasoning",
+                "connection", "reported_model")
 
 
 def _export_csv(store, path: Path, filters) -> int:
@@ -299,7 +300,8 @@ def _pane_cells(shown: list[dict], panes: int, names: dict) -> list:
                 None if ttft is None else round(ttft, 4), None if tps is None else round(tps, 2),
                 p["cost_usd"], p.get("finish_reason"),
                 cut_off_note(p.get("finish_reason"), _params(p["params"]).get("max_tokens")),
-                None if first_answer is None else round(first_answer, 4), p.get("reasoning") or ""]
+                None if first_answer is None else round(first_answer, 4), p.get("reasoning") or "",
+                p.get("connection", ""), p.get("reported_model")]
     return row
 
 
@@ -357,7 +359,8 @@ def _export_jsonl(store, path: Path, filters) -> int:
         f"'finished_at', {_num('p.finished_at')}, 'tokens_in', p.tokens_in, 'tokens_out', p.tokens_out, "
         f"'tokens_estimated', {_bool('p.tokens_estimated')}, 'cost_usd', {_num('p.cost_usd')}, 'stars', p.stars, "
         f"'finish_reason', p.finish_reason, 'finish_note', {_FINISH_NOTE}, 'reasoning', p.reasoning, "
-        f"'first_answer_at', {_num('p.first_answer_at')}) "
+        f"'first_answer_at', {_num('p.first_answer_at')}, "
+        "'connection', p.connection, 'reported_model', p.reported_model) "
         f"FROM responses p JOIN rounds r ON r.id = p.round_id WHERE {in_r}"),
 
         ("v", "SELECT v.id, json_object('type', 'vote', 'uid', v.uid, 'round', r.uid, 'outcome', v.outcome, "
@@ -524,21 +527,28 @@ def import_jsonl(store, path) -> str:
             if rid is None:
                 skipped["response"] += 1
                 continue
-            rows.append((p["uid"], rid, p.get("slot"), p.get("position"), str(p.get("engine") or ""),
-                         str(p.get("model") or ""), str(p.get("model_ref") or ""),
+            engine, ref, connection = str(p.get("engine") or ""), str(p.get("model_ref") or ""), p.get("connection")
+            if engine == "openai" and "connection" not in p:
+                # An export from before connections: its API answers came through the one base URL,
+                # which became the connection "openai" (as migration 0006 does for the local store).
+                connection = "openai"
+                ref = ref if "@" in ref else f"{ref}@openai"
+            rows.append((p["uid"], rid, p.get("slot"), p.get("position"), engine,
+                         str(p.get("model") or ""), ref,
                          json.dumps(_params(p.get("params")), sort_keys=True), str(p.get("text") or ""),
                          p.get("status") or "done", p.get("error"), p.get("started_at"), p.get("first_token_at"),
                          p.get("last_token_at"), p.get("finished_at"), p.get("tokens_in"), p.get("tokens_out"),
                          int(bool(p.get("tokens_estimated"))), p.get("cost_usd"), p.get("stars"),
                          _text_or_none(p.get("finish_reason")), str(p.get("reasoning") or ""),
-                         p.get("first_answer_at")))
+                         p.get("first_answer_at"), connection if isinstance(connection, str) else "",
+                         p["reported_model"] if isinstance(p.get("reported_model"), str) else None))
         already["response"] = _already(db, "responses", recs["response"])
         before = db.total_changes
         db.executemany(
             "INSERT OR IGNORE INTO responses (uid, round_id, slot, position, engine, model, model_ref, params, text, "
             "status, error, started_at, first_token_at, last_token_at, finished_at, tokens_in, tokens_out, "
-            "tokens_estimated, cost_usd, stars, finish_reason, reasoning, first_answer_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "tokens_estimated, cost_usd, stars, finish_reason, reasoning, first_answer_at, connection, reported_model) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows)
         added["response"] = db.total_changes - before
         resp_ids = dict(((uid, (rid, round_id)) for uid, rid, round_id in

@@ -28,12 +28,22 @@ class Prices:
             models = json.loads(shipped.read_text(encoding="utf-8"))["models"]
         return cls({k: v for k, v in models.items() if isinstance(v, dict)})
 
-    def price(self, model: str) -> dict[str, float] | None:
-        best = max((k for k in self.table if model == k or model.startswith(k + "-")), key=len, default=None)
-        return self.table.get(best) if best else None
+    def price(self, model: str, connection: str = "") -> dict[str, float] | None:
+        """The row for `model`; a row named "<model>@<connection id>" wins over the plain one, so
+        the same model can cost differently per provider (OpenRouter's markup, a free local box).
+        A row matches a longer dated name too ("gpt-4o-mini" prices "gpt-4o-mini-2024-07-18")."""
+        def matches(key: str, wanted: str) -> bool:
+            row_model, _, row_connection = key.rpartition("@") if "@" in key else (key, "", "")
+            return row_connection == wanted and (model == row_model or model.startswith(row_model + "-"))
 
-    def cost(self, model: str, tokens_in: int | None, tokens_out: int | None) -> float | None:
-        p = self.price(model)
+        for wanted in ([connection] if connection else []) + [""]:
+            rows = [k for k in self.table if matches(k, wanted)]
+            if rows:
+                return self.table[max(rows, key=len)]
+        return None
+
+    def cost(self, model: str, tokens_in: int | None, tokens_out: int | None, connection: str = "") -> float | None:
+        p = self.price(model, connection)
         if p is None or tokens_in is None or tokens_out is None:
             return None
         try:

@@ -3,7 +3,10 @@
 What the leaderboard says and how it is computed (no Qt here):
 
 * **Model identity.** A model is its ref (``sha256:<file hash>`` for a local
-  file, so two quants are two entries; the API model name for a remote one).
+  file, so two quants are two entries; ``<model>@<connection id>`` for an API
+  model, so "gpt-4o-mini @ OpenAI" and "gpt-4o-mini @ my-box" are two entries).
+  The model name a server reports answering is kept with each answer;
+  ``snapshot_changes`` says when it changed under one contestant.
   Labels are only for display; two refs that share a label are told apart by a
   short piece of their ref.
 * **Outcomes.** ``a`` / ``b`` is a win; ``tie`` counts as half a win each way;
@@ -136,6 +139,7 @@ class Board:
     seed: int
     elo_k: float = ELO_K
     bootstrap: np.ndarray | None = field(default=None, repr=False)  # (rounds, len(rows)) ratings
+    snapshot_notes: list[str] = field(default_factory=list)  # from snapshot_changes, filled by the caller
 
     @property
     def refs(self) -> list[str]:
@@ -578,6 +582,30 @@ def _join(*parts: str) -> str:
 
 # -- text ------------------------------------------------------------------------------------
 
+def snapshot_changes(rows) -> list[str]:
+    """One sentence per API contestant whose server reported more than one model name over
+    time (a provider moved an alias to a new snapshot), from Store.reported_models() rows:
+    (model_ref, label, reported_model, first seen, last seen, answers), oldest first."""
+    import datetime as dt
+
+    def day(t) -> str:
+        return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d") if t else "?"
+
+    by_ref: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_ref.setdefault(row[0], []).append(row)
+    out = []
+    for ref, seen in by_ref.items():
+        if len(seen) < 2:
+            continue
+        label = seen[0][1] or ref
+        spans = ", then ".join(f"{r[2]} ({r[5]} answer{'s' if r[5] != 1 else ''}, {day(r[3])} to {day(r[4])})"
+                               for r in seen)
+        out.append(f"Snapshot changed: {label} answered as {spans}. Its rating mixes these; "
+                   "compare the dates before reading much into it.")
+    return out
+
+
 def format_ci(r: ModelRating) -> str:
     if not (math.isfinite(r.lower) and math.isfinite(r.upper)):
         return "n/a"
@@ -610,6 +638,7 @@ def format_table(board: Board) -> str:
             f"95% intervals from {board.rounds} bootstrap rounds (seed {board.seed}); {ties}."
         )
     lines.append(board.verdict)
+    lines += board.snapshot_notes
     return "\n".join(lines)
 
 

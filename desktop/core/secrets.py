@@ -24,6 +24,12 @@ HUGGINGFACE = "huggingface_token"
 _ENV = {OPENAI: "OPENAI_API_KEY", HUGGINGFACE: "HF_TOKEN"}
 
 
+def connection_key_name(connection_id: str) -> str:
+    """The keychain entry of a connection's API key. The connection made from the old single
+    base URL (id "openai") keeps the entry the OpenAI key always had, so nothing moves."""
+    return OPENAI if connection_id == "openai" else f"api_key:{connection_id}"
+
+
 class Source(str, Enum):
     KEYCHAIN = "keychain"
     SESSION = "session"  # in memory only, gone when the app quits
@@ -59,7 +65,8 @@ class Secrets:
     def keychain_name(self) -> str:
         return type(keyring.get_keyring()).__name__
 
-    def get(self, name: str) -> Secret:
+    def get(self, name: str, env: str | None = None) -> Secret:
+        """env: the environment variable to read last (default: the one this name always had)."""
         if name in self._session:
             return Secret(self._session[name], Source.SESSION)
         if self.keychain_available():
@@ -69,12 +76,13 @@ class Secrets:
                 value = None
             if value:
                 return Secret(value, Source.KEYCHAIN)
-        env = os.environ.get(_ENV.get(name, ""), "").strip()  # a pasted key's newline breaks the HTTP header
-        if env:
-            return Secret(env, Source.ENVIRONMENT)
+        variable = env if env is not None else _ENV.get(name, "")
+        value = os.environ.get(variable, "").strip() if variable else ""  # a pasted key's newline breaks the header
+        if value:
+            return Secret(value, Source.ENVIRONMENT)
         return Secret(None, Source.NONE)
 
-    def set(self, name: str, value: str, *, session_only: bool = False) -> Source:
+    def set(self, name: str, value: str, *, session_only: bool = False, env: str | None = None) -> Source:
         """Store a key. Raises NoKeychain when there is no backend and session_only is False."""
         value = value.strip()
         if not value:
@@ -83,10 +91,10 @@ class Secrets:
             self._session[name] = value
             return Source.SESSION
         if not self.keychain_available():
+            variable = env or _ENV.get(name)
             raise NoKeychain(
-                "No system keychain is available, so the key cannot be saved. "
-                "Keep it for this session only, or set the environment variable "
-                f"{_ENV.get(name, name.upper())}."
+                "No system keychain is available, so the key cannot be saved. Keep it for this session only"
+                + (f", or set the environment variable {variable}." if variable else ".")
             )
         try:
             keyring.set_password(self.service, name, value)

@@ -3,6 +3,7 @@ built once and handed to whoever needs them (the window, the command line, tests
 """
 from __future__ import annotations
 
+import threading
 import functools
 import os
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from .engines.registry import EnginePool, ModelChoice
 from .paths import Folders, folders as default_folders
 from .pricing import Prices
 from .secrets import Secrets
+from .settings import Connection
 from .store import Store
 
 
@@ -22,7 +24,11 @@ KEYLESS = "no-key"
 
 
 class NeedsKey(RuntimeError):
-    """No OpenAI key anywhere: the message says where to add one."""
+    """A connection that needs a key has none: the message says where to add one."""
+
+
+class UnknownConnection(ValueError):
+    """A choice names a connection that is not (or no longer) in Settings."""
 
 
 @dataclass
@@ -37,12 +43,18 @@ class Services:
 
     def __post_init__(self):
         self.engines = EnginePool(self._make_engine)
+        self._gates: dict[str, threading.Semaphore] = {}  # connection id -> its concurrency limit
+        self._gates_lock = threading.Lock()
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> "Services":
         f = default_folders(home).ensure()
         loaded = settings_io.load(f.settings_file)
         warnings = [loaded.warning] if loaded.warning else []
+        try:
+            settings_io.save_upgraded(loaded, f.settings_file)
+        except OSError as exc:  # a read-only folder: the upgrade is redone in memory next time
+            warnings.append(f"Settings were upgraded but could not be written to {f.settings_file}: {exc}")
         store = Store(f.database)
         # Answers a crashed or killed run left 'streaming' are marked interrupted now (a run still
         # alive, e.g. a second window, keeps its own); see Store.close_interrupted.
@@ -53,9 +65,14 @@ class Services:
             raise
         return cls(f, loaded.settings, store, Secrets(), Prices.load(f.prices_file), warnings)
 
-    def save_settings(self) -> None:
+    def save_settings(self, reset_engines: bool = True) -> None:
+        """Write the settings; unless told otherwise, engines are remade for the next answer so
+        runtime and endpoint changes take effect (a fetched model list changes neither)."""
         settings_io.save(self.settings, self.folders.settings_file)
-        self.engines.reset()  # runtime and endpoint settings take effect on the next answer
+        if reset_engines:
+            self.engines.reset()
+            with self._gates_lock:
+                self._gates.clear()  # a new limit applies to the next answers (running ones keep their gate)
 
     @functools.cached_property
     def discovery(self):
@@ -115,15 +132,36 @@ class Services:
                 return origin[1]
         return choice.label
 
-    def openai_key(self) -> str:
-        """The stored key; with a custom base URL and no key, a placeholder (a local
-        OpenAI-compatible server usually wants none, and the client insists on one)."""
-        key = self.secrets.get(secret_names.OPENAI).value
+    # -- connections ----------------------------------------------------------------------
+    def connection(self, connection_id: str) -> Connection:
+        conn = self.settings.connection(connection_id)
+        if conn is None:
+            raise UnknownConnection(f"There is no connection '{connection_id}': add it in Settings → Connections, "
+                                    "or pick a model on another connection.")
+        return conn
+
+    def api_key(self, conn: Connection) -> str:
+        """The connection's key; for a server that needs none, a placeholder (the client insists on one)."""
+        key = self.secrets.get(secret_names.connection_key_name(conn.id), env=conn.key_env or "").value
         if key:
             return key
-        if self.settings.openai_base_url:
+        if not conn.needs_key:
             return KEYLESS
-        raise NeedsKey("No OpenAI key: add one in Settings → Accounts (or set OPENAI_API_KEY).")
+        env = f" (or set {conn.key_env})" if conn.key_env else ""
+        raise NeedsKey(f"No {conn.name} key: add one in Settings → Connections → {conn.name}{env}.")
+
+    def openai_key(self) -> str:
+        """The key of the connection made from the old single base URL (what suites still use)."""
+        return self.api_key(self.connection(settings_io.LEGACY_CONNECTION))
+
+    def _gate(self, conn: Connection) -> threading.Semaphore | None:
+        if conn.max_concurrent <= 0:
+            return None
+        with self._gates_lock:
+            gate = self._gates.get(conn.id)
+            if gate is None:
+                gate = self._gates[conn.id] = threading.Semaphore(conn.max_concurrent)
+            return gate
 
     def _make_engine(self, choice: ModelChoice) -> Engine:
         if choice.engine == "local":
@@ -135,10 +173,16 @@ class Services:
                                log_dir=self.folders.logs)
         from .engines.openai_api import OpenAIEngine
 
+        conn = self.connection(choice.connection)
         return OpenAIEngine(
             choice.model,
-            api_key=self.openai_key(),
-            base_url=self.settings.openai_base_url or None,
-            timeout=self.settings.request_timeout_s,
+            api_key=self.api_key(conn),
+            base_url=conn.base_url,
+            timeout=conn.timeout_s,
             prices=self.prices,
+            headers=conn.headers,
+            gate=self._gate(conn),
+            label=f"{choice.model} @ {conn.name}",
+            ref=choice.ref,
+            connection=conn.id,
         )

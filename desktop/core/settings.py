@@ -12,8 +12,12 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
-SCHEMA_VERSION = 1
+# 2: one OpenAI base URL + timeout became a list of named connections (see _upgrade).
+SCHEMA_VERSION = 2
+OPENAI_ENDPOINT = "https://api.openai.com/v1"
+LEGACY_CONNECTION = "openai"  # the id of the connection made from version 1's single base URL
 
 # What each number may be (the settings dialog offers the same ranges). A value outside its range
 # in the file (a context length of -4096 or 10^9) keeps the default and is named in a warning,
@@ -28,7 +32,8 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("LocalRuntime", "context_length"): (512, 262144),
     ("LocalRuntime", "gpu_layers"): (-1, 999),
     ("LocalRuntime", "threads"): (0, 256),
-    ("Settings", "request_timeout_s"): (5.0, 600.0),
+    ("Connection", "timeout_s"): (1.0, 3600.0),
+    ("Connection", "max_concurrent"): (0, 64),
 }
 
 
@@ -54,6 +59,29 @@ class LocalRuntime:
 
 
 @dataclass
+class Connection:
+    """One OpenAI-compatible endpoint. Its key is not here: it lives in the keychain under
+    a name derived from `id` (secrets.connection_key_name), never in this file."""
+
+    id: str = ""  # stable: answers are attributed to it, so renaming keeps their identity
+    name: str = ""  # what the user sees: "OpenAI", "my-box"
+    base_url: str = ""
+    preset: str = "custom"  # which preset filled it (connections.PRESETS)
+    needs_key: bool = True  # False: a local server; a placeholder key is sent when none is stored
+    key_env: str = ""  # environment variable read when no key is stored, e.g. OPENAI_API_KEY
+    headers: dict = field(default_factory=dict)  # extra HTTP headers (name -> value), e.g. OpenRouter's HTTP-Referer
+    timeout_s: float = 60.0  # the pause allowed between chunks
+    max_concurrent: int = 4  # answers streamed at once over this connection; 0: no limit
+    models: list[str] = field(default_factory=list)  # as last fetched from its /models (refreshable)
+    models_fetched_at: float = 0.0
+
+
+def openai_connection() -> Connection:
+    return Connection(id=LEGACY_CONNECTION, name="OpenAI", base_url=OPENAI_ENDPOINT, preset="openai",
+                      key_env="OPENAI_API_KEY")
+
+
+@dataclass
 class Judging:
     """The LLM judge and the "can I switch?" verdict (core/judge.py, core/verdict.py)."""
 
@@ -65,7 +93,7 @@ class Judging:
 @dataclass
 class Settings:
     version: int = SCHEMA_VERSION
-    openai_base_url: str = ""  # empty: api.openai.com
+    connections: list[Connection] = field(default_factory=lambda: [openai_connection()])
     default_local_model: str = "default"  # "default" is the embedded model; else a file path
     default_remote_model: str = "gpt-4o-mini"
     system_prompt: str = ""
@@ -73,7 +101,6 @@ class Settings:
     runtime: LocalRuntime = field(default_factory=LocalRuntime)
     blind: bool = False
     theme: str = "system"  # system | light | dark
-    request_timeout_s: float = 60.0
     # Models found in other tools' folders (LM Studio, Ollama…): "ask" until the first window
     # has offered them, then "yes" or "no" (Models → Installed changes it).
     use_found_models: str = "ask"
@@ -87,7 +114,63 @@ class Settings:
     def from_dict(cls, raw: dict, problems: list[str] | None = None) -> "Settings":
         """Known keys of the right type and range are taken; anything else keeps its default
         (and, out of range, is named in `problems`)."""
-        return _fill(cls, raw, problems if problems is not None else [])
+        problems = problems if problems is not None else []
+        out = _fill(cls, raw, problems)
+        if isinstance(raw, dict) and isinstance(raw.get("connections"), list):
+            out.connections = []
+            for item in raw["connections"]:
+                conn = _fill(Connection, item, problems)
+                if conn.id and conn.base_url and conn.id not in {c.id for c in out.connections}:
+                    out.connections.append(conn)
+        return out
+
+    @property
+    def openai_base_url(self) -> str:
+        """The base URL of the connection made from version 1's single URL ("" when it is OpenAI's
+        own), for the code that still thinks in one endpoint (suites, tests); not saved itself."""
+        conn = self.connection(LEGACY_CONNECTION)
+        return "" if conn is None or conn.base_url.rstrip("/") == OPENAI_ENDPOINT else conn.base_url
+
+    @openai_base_url.setter
+    def openai_base_url(self, url: str) -> None:
+        """Point that connection elsewhere, as version 1 did: a custom URL needs no key; "" is OpenAI."""
+        conn = self.connection(LEGACY_CONNECTION)
+        if conn is None:
+            conn = openai_connection()
+            self.connections.insert(0, conn)
+        conn.base_url = url.strip() or OPENAI_ENDPOINT
+        conn.needs_key = not url.strip()
+
+    def connection(self, key: str) -> Connection | None:
+        """The connection with this id, or else this name (case-insensitive)."""
+        for c in self.connections:
+            if c.id == key:
+                return c
+        return next((c for c in self.connections if c.name.lower() == key.lower()), None)
+
+
+def _upgrade(raw: dict, version: int) -> dict:
+    """Bring an older file's keys to this version's shape (the user does nothing)."""
+    raw = dict(raw)
+    if version < 2 and "connections" not in raw:
+        # Version 1 had one base URL (empty: OpenAI) and one timeout. It becomes the connection
+        # with id "openai", whose key is the keychain entry the OpenAI key always had, so the
+        # key, and the answers recorded before (store migration 0006), follow it unchanged.
+        conn = openai_connection()
+        base = raw.get("openai_base_url")
+        if isinstance(base, str) and base.strip() and base.strip().rstrip("/") != OPENAI_ENDPOINT:
+            conn.base_url = base.strip()
+            conn.name = urlsplit(conn.base_url).netloc or conn.base_url
+            conn.preset = "custom"
+            conn.needs_key = False  # version 1 sent a placeholder to a custom URL when no key was stored
+        timeout = raw.get("request_timeout_s")
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+            conn.timeout_s = float(timeout)
+        raw["connections"] = [asdict(conn)]
+    raw.pop("openai_base_url", None)
+    raw.pop("request_timeout_s", None)
+    raw["version"] = SCHEMA_VERSION
+    return raw
 
 
 def _fill(kind, raw: dict, problems: list[str]):
@@ -114,6 +197,8 @@ def _fill(kind, raw: dict, problems: list[str]):
             setattr(obj, f.name, value)
         elif isinstance(default, list) and isinstance(value, list) and all(isinstance(v, str) for v in value):
             setattr(obj, f.name, list(value))
+        elif isinstance(default, dict) and isinstance(value, dict):
+            setattr(obj, f.name, {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)})
     return obj
 
 
@@ -121,6 +206,7 @@ def _fill(kind, raw: dict, problems: list[str]):
 class LoadedSettings:
     settings: Settings
     warning: str | None = None
+    upgraded_from: int | None = None  # the file's older schema version, when it was brought up to date
 
 
 def load(path: Path) -> LoadedSettings:
@@ -138,7 +224,7 @@ def load(path: Path) -> LoadedSettings:
             f"old file was kept as {path.name}.bad.",
         )
     # No version at all: a file the user wrote by hand; read what it names, like version 1.
-    version = raw.get("version", SCHEMA_VERSION)
+    version = raw.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int):
         _keep_aside(path)
         return LoadedSettings(
@@ -153,11 +239,22 @@ def load(path: Path) -> LoadedSettings:
             f"Settings file {path} is version {version!r}, newer than this ArenaDesk understands "
             f"({SCHEMA_VERSION}); defaults are in use and the file was kept as {path.name}.bad.",
         )
+    older = version if version < SCHEMA_VERSION and "version" in raw else None
     problems: list[str] = []
-    settings = Settings.from_dict(raw, problems)
-    if problems:
-        return LoadedSettings(settings, f"Settings file {path}: " + "; ".join(problems) + ". Fix it in Settings.")
-    return LoadedSettings(settings)
+    settings = Settings.from_dict(_upgrade(raw, version), problems)
+    warning = f"Settings file {path}: " + "; ".join(problems) + ". Fix it in Settings." if problems else None
+    return LoadedSettings(settings, warning, upgraded_from=older)
+
+
+def save_upgraded(loaded: LoadedSettings, path: Path) -> None:
+    """Write a file read in an older schema in the new one, keeping the old file beside it
+    (settings.json.v1) so going back to the older ArenaDesk loses nothing."""
+    if loaded.upgraded_from is None or not path.exists():
+        return
+    backup = path.with_name(f"{path.name}.v{loaded.upgraded_from}")
+    if not backup.exists():
+        backup.write_bytes(path.read_bytes())
+    save(loaded.settings, path)
 
 
 def save(settings: Settings, path: Path) -> None:

@@ -95,7 +95,7 @@ def format_duration(seconds: float) -> str:
 def contestant_record(choice: ModelChoice) -> dict:
     # An API model's ref is its name; a local file's ref (its hash) is filled in when its engine is made.
     return {"choice": str(choice), "label": choice.label, "engine": choice.engine,
-            "ref": choice.model if choice.engine == "openai" else ""}
+            "ref": choice.ref if choice.engine == "openai" else ""}  # model@connection, as answers record it
 
 
 def plan_run(store: Store, suite: Suite, choices: list[ModelChoice], sampling: Sampling,

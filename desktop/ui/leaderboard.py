@@ -739,6 +739,7 @@ class LeaderboardView(QWidget):
                 mine = len(battles)
             board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed,
                                         filtered=f.describe())
+            board.snapshot_notes = ratings.snapshot_changes(store.reported_models())
             panel = judge_panel(store, local_ref=local_ref, api_ref=api_ref, energy=energy, rounds=rounds, seed=seed,
                                 with_judge=f.with_judge, judged_in_board=len(battles) - mine)
             return generation, (board, panel), time.perf_counter() - started
@@ -794,7 +795,7 @@ class LeaderboardView(QWidget):
         fill_history_chart(self.history_chart, board)
         self.bias_bar.set_bias(board.position_bias)
         self.bias_text.setText(shown(board.position_bias.verdict))
-        self.verdict.setText(shown(board.verdict))
+        self.verdict.setText(shown("\n".join([board.verdict, *board.snapshot_notes])))  # names come from servers
         models = len(board.rows)
         self.status.setText(
             f"{board.n_battles} battles · {models} models · {board.rounds} bootstrap rounds · {seconds:.2f} s"

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
-from ..core import secrets as secret_names
+from ..core import connections as cx
 from ..core.contestants import Contestants
 from ..core.engines.registry import ModelChoice
 from ..core.services import NeedsKey, Services
@@ -31,8 +31,8 @@ from .pane_area import PaneArea
 from .rating_bar import RatingBar
 
 NO_KEY_NOTICE = (
-    "<b>No OpenAI key yet.</b> <a href='settings'>Add one in Settings → Accounts</a> to compare with GPT, "
-    "or point the base URL at any OpenAI-compatible server. The local pane works without it."
+    "<b>No {name} key yet.</b> <a href='settings'>Add one in Settings → Connections</a>, or pick a model on "
+    "another connection (a local server needs no key). The local pane works without it."
 )
 SIZE = (1280, 820)  # the first size, shrunk to the screen
 
@@ -227,9 +227,13 @@ class MainWindow(QMainWindow):
 
     # -- models ---------------------------------------------------------------------------
     def _model_items(self) -> list[tuple[str, str]]:
+        """The picker's entries: local files, then each connection's models, a separator between groups."""
         items = [(c.label, str(c.choice)) for c in self.contestants.local()]
-        items.append(("-", "-"))
-        return items + [(c.label, str(c.choice)) for c in self.contestants.api()]
+        for group in self.contestants.groups():
+            if group:
+                items.append(("-", "-"))
+                items += [(c.label, str(c.choice)) for c in group]
+        return items
 
     def _local_models(self) -> list[tuple[str, ModelChoice]]:
         """(label, choice) of the local models (the settings dialog offers them as the default)."""
@@ -245,22 +249,28 @@ class MainWindow(QMainWindow):
             choice = self.session.panes[i].choice
             p.set_choices(items, prefer=str(choice) if choice else None, gone=self._gone(i))
 
-    def set_api_models(self, names: list[str] | None) -> None:
-        """The endpoint's models (None: unknown, the well-known names are offered)."""
-        self.contestants.set_api_models(names)
+    def set_api_models(self, names: list[str] | None, connection: str = "openai") -> None:
+        """A connection's models (None: unknown again; every connection offers what it last listed)."""
+        self.contestants.set_api_models(names, connection)
         self.refresh_models()
 
     def _fetch_api_models(self) -> None:
-        try:
-            key = self.services.openai_key()
-        except NeedsKey:
-            return
-        base_url = self.services.settings.openai_base_url or None
-        from ..core.engines.openai_api import list_models
+        conns = list(self.services.settings.connections)
+        # Every connection at once; one that is offline or refuses keeps the list it had.
+        self._inbox.run("api-models", lambda: cx.check_all(self.services, conns, timeout=10),
+                        lambda verdicts, error: error is None and self._on_api_models(conns, verdicts))
 
-        # Offline or no access: the picker keeps its built-in list, and no API model is judged gone.
-        self._inbox.run("api-models", lambda: list_models(key, base_url=base_url, timeout=10),
-                        lambda names, error: error is None and names and self.set_api_models(names))
+    def _on_api_models(self, conns, verdicts) -> None:
+        fetched = {c.id: v.models for c, v in zip(conns, verdicts) if v.ok and v.models}
+        if not fetched:
+            return
+        for conn_id, names in fetched.items():
+            self.contestants.set_api_models(names, conn_id)
+        for conn in self.services.settings.connections:
+            if conn.id in fetched:
+                conn.models = list(fetched[conn.id])
+        self.services.save_settings(reset_engines=False)  # the lists are kept for the next start, offline too
+        self.refresh_models()
 
     def _warm_local_models(self) -> None:
         """Make and load the chosen local models in the background, so neither the first answer
@@ -295,16 +305,32 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{choice.label} loaded · {info.get('threads')} threads · {gpu}", 15000)
 
     def _update_key_notice(self) -> None:
-        has_key = bool(self.services.secrets.get(secret_names.OPENAI).value) or bool(self.services.settings.openai_base_url)
         for i, p in enumerate(self.panes):
             gone = self._gone(i)
             choice = self.session.panes[i].choice
+            missing = self._missing_key(choice) if not self.session.hidden else None
             if gone:
                 p.show_notice(f"<b>Model gone.</b> {gone}")
-            elif choice is not None and choice.engine == "openai" and not has_key and not self.session.hidden:
-                p.show_notice(NO_KEY_NOTICE)
-            elif p.notice.text() == NO_KEY_NOTICE or "Model gone" in p.notice.text():
+            elif missing:
+                p.show_notice(NO_KEY_NOTICE.format(name=missing))
+            elif p.notice.text().startswith(NO_KEY_NOTICE.split("{")[0]) or "Model gone" in p.notice.text():
                 p.notice.hide()
+
+    def _missing_key(self, choice: ModelChoice | None) -> str | None:
+        """The name of the pane's connection when it needs a key and has none."""
+        if choice is None or choice.engine != "openai":
+            return None
+        conn = self.services.settings.connection(choice.connection)
+        if conn is None:
+            return None
+        try:
+            self.services.api_key(conn)
+        except NeedsKey:
+            return conn.name
+        return None
+
+    def _keys(self) -> dict[str, str | None]:
+        return {c.id: cx.key_secret(self.services, c).value for c in self.services.settings.connections}
 
     # -- sending --------------------------------------------------------------------------
     def _running(self) -> bool:
@@ -621,17 +647,18 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from .settings_dialog import SettingsDialog
 
-        key_before = self.services.secrets.get(secret_names.OPENAI).value
-        url_before = self.services.settings.openai_base_url
+        keys_before = self._keys()
+        connections_before = [(c.id, c.base_url, dict(c.headers)) for c in self.services.settings.connections]
         dialog = SettingsDialog(self.services, self)
         accepted = dialog.exec()
-        key_changed = self.services.secrets.get(secret_names.OPENAI).value != key_before
+        key_changed = self._keys() != keys_before
         if key_changed and not accepted:  # saved or removed in the dialog, then Cancel: still takes effect
             for state in self.session.panes:
                 if state.choice is not None and state.choice.engine == "openai":
                     self.services.engines.drop(state.choice)
         if accepted or key_changed:
-            if self.services.settings.openai_base_url != url_before or key_changed:
+            now = [(c.id, c.base_url, dict(c.headers)) for c in self.services.settings.connections]
+            if now != connections_before or key_changed:
                 self.contestants.set_api_models(None)  # another endpoint: its list is fetched again
             self.refresh_models()
             self._update_key_notice()

@@ -1,4 +1,4 @@
-"""Settings: accounts (keys in the keychain, never shown), models, sampling, runtime, appearance."""
+"""Settings: connections (keys in the keychain, never shown), accounts, models, sampling, runtime, appearance."""
 from __future__ import annotations
 
 from PySide6.QtCore import QUrl
@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
 from ..core import secrets as secret_names
 from ..core.secrets import NoKeychain, Source
 from ..core.services import Services
+from .connections_tab import ConnectionsTab
 
 SOURCE_TEXT = {
     Source.KEYCHAIN: "A key is stored in the system keychain ({backend}).",
@@ -50,12 +51,12 @@ class KeyRow(QWidget):
         if not services.secrets.keychain_available():
             self.session_only.setChecked(True)
             self.session_only.setEnabled(False)
-            self.session_only.setText(
-                f"No system keychain was found: a key can be kept for this session only, or set {env}.")
+            self.session_only.setText("No system keychain was found: a key can be kept for this session only"
+                                      + (f", or set {env}." if env else "."))
         self.refresh()
 
     def refresh(self) -> None:
-        src = self.services.secrets.get(self.name).source
+        src = self.services.secrets.get(self.name, env=self.env).source
         self.status.setText(SOURCE_TEXT[src].format(backend=self.services.secrets.keychain_name(), env=self.env))
         self.remove.setEnabled(src in (Source.KEYCHAIN, Source.SESSION))
 
@@ -65,7 +66,7 @@ class KeyRow(QWidget):
         if not value:
             return True
         try:
-            self.services.secrets.set(self.name, value, session_only=self.session_only.isChecked())
+            self.services.secrets.set(self.name, value, session_only=self.session_only.isChecked(), env=self.env)
         except NoKeychain as exc:
             QMessageBox.warning(self, "Key not saved", str(exc))
             return False
@@ -87,16 +88,14 @@ class SettingsDialog(QDialog):
         self.setMinimumWidth(560)
         tabs = QTabWidget(self)
 
+        # Connections: every OpenAI-compatible endpoint, each with its own key
+        self.connections = ConnectionsTab(services, lambda name, env, placeholder: KeyRow(services, name, env,
+                                                                                          placeholder))
+        tabs.addTab(self.connections, "Connections")
+
         # Accounts
         acc = QWidget()
         form = QFormLayout(acc)
-        self.openai_key = KeyRow(services, secret_names.OPENAI, "OPENAI_API_KEY", "sk-… (paste a new key)")
-        form.addRow("OpenAI API key", self.openai_key)
-        self.base_url = QLineEdit(s.openai_base_url)
-        self.base_url.setPlaceholderText("https://api.openai.com/v1 (leave empty), or any OpenAI-compatible /v1 URL")
-        form.addRow("Base URL", self.base_url)
-        self.timeout = QDoubleSpinBox(minimum=5, maximum=600, decimals=0, suffix=" s", value=s.request_timeout_s)
-        form.addRow("Request timeout", self.timeout)
         self.hf_token = KeyRow(services, secret_names.HUGGINGFACE, "HF_TOKEN", "hf_… (for gated models)")
         form.addRow("Hugging Face token", self.hf_token)
         tabs.addTab(acc, "Accounts")
@@ -193,11 +192,14 @@ class SettingsDialog(QDialog):
 
     def accept(self) -> None:
         # A key typed but not yet stored with "Save key" is what the user means to keep.
-        if not (self.openai_key._save() and self.hf_token._save()):
+        if not (self.connections.save_key() and self.hf_token._save()):
+            return
+        problem = self.connections.validate()
+        if problem:
+            self.connections.warn(problem)
             return
         s = self.services.settings
-        s.openai_base_url = self.base_url.text().strip()
-        s.request_timeout_s = self.timeout.value()
+        self.connections.apply()
         if self.default_local.currentData():
             s.default_local_model = self.default_local.currentData()
         s.default_remote_model = self.default_remote.text().strip() or s.default_remote_model
@@ -217,3 +219,7 @@ class SettingsDialog(QDialog):
 
         apply_theme(QApplication.instance(), s.theme)
         super().accept()
+
+    def reject(self) -> None:
+        self.connections.discard()
+        super().reject()

@@ -9,7 +9,8 @@ def test_a_hand_written_file_without_a_version_is_read_not_thrown_away(tmp_path)
     path.write_text(json.dumps({"openai_base_url": "http://127.0.0.1:8080/v1", "runtime": {"threads": 3}}))
     loaded = settings.load(path)
     assert loaded.warning is None
-    assert loaded.settings.openai_base_url == "http://127.0.0.1:8080/v1" and loaded.settings.runtime.threads == 3
+    conn = loaded.settings.connection("openai")
+    assert conn.base_url == "http://127.0.0.1:8080/v1" and loaded.settings.runtime.threads == 3
     assert path.exists()
 
 

@@ -23,7 +23,8 @@ def test_round_trip_and_atomic_save(tmp_path):
     s = settings_io.Settings()
     s.sampling.temperature = 0.2
     s.runtime.gpu_layers = -1
-    s.openai_base_url = "http://127.0.0.1:9/v1"
+    s.connections[0].base_url = "http://127.0.0.1:9/v1"
+    s.connections[0].headers = {"X-Title": "ArenaDesk"}
     settings_io.save(s, path)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     loaded = settings_io.load(path)

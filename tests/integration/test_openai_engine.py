@@ -72,8 +72,8 @@ def test_a_round_through_services_is_recorded_in_the_store(services, llama_serve
     from desktop.core.engines.registry import ModelChoice
 
     services.secrets.set(secrets.OPENAI, KEY, session_only=True)
-    services.settings.openai_base_url = llama_server
-    services.settings.request_timeout_s = 30
+    conn = services.settings.connection("openai")
+    conn.base_url, conn.timeout_s, conn.name = llama_server, 30, "my-box"
     choice = ModelChoice("openai", "gemma-via-llama-server")
     engine = services.engines.get(choice)
     assert isinstance(engine, OpenAIEngine) and engine.endpoint == llama_server
@@ -84,7 +84,9 @@ def test_a_round_through_services_is_recorded_in_the_store(services, llama_serve
     [result] = rnd.run()
     assert result.status == "done", result.error
     row = services.store.response(rnd.response_ids[0])
-    assert row.status == "done" and row.engine == "openai" and row.model == "gemma-via-llama-server"
+    assert row.status == "done" and row.engine == "openai" and row.model == "gemma-via-llama-server @ my-box"
+    assert (row.model_ref, row.connection) == ("gemma-via-llama-server@openai", "openai")
+    assert row.reported_model and row.reported_model == result.reported_model  # what the server said answered
     assert row.text == result.text and row.text.strip()
     assert row.first_token_at is not None and row.first_token_at >= row.started_at
     assert row.finished_at >= row.first_token_at

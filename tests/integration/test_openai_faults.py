@@ -9,7 +9,7 @@ import time
 import pytest
 from servers import free_port
 
-from desktop.core.engines.base import Done, Error, Recorder, TextDelta
+from desktop.core.engines.base import Done, Error, Recorder, Reported, TextDelta
 from desktop.core.engines.openai_api import OpenAIEngine, OpenAIUnavailable, list_models
 from desktop.core.settings import Sampling
 
@@ -42,7 +42,7 @@ def test_bad_key(fault_server):
     fault_server.on_chat("unauthorized")
     result, _ = run(fault_server.url)
     message = failed(result, "auth")
-    assert "rejected the API key" in message and "Settings → Accounts" in message
+    assert "rejected the API key" in message and "Settings → Connections" in message
     assert len(fault_server.chat_requests()) == 1  # a bad key is not retried
 
 
@@ -59,7 +59,7 @@ def test_bad_key_on_the_real_openai_endpoint_is_worded_for_openai():
     response = httpx.Response(401, request=httpx.Request("POST", DEFAULT_ENDPOINT + "/chat/completions"))
     exc = openai.AuthenticationError("Incorrect API key provided: " + KEY, response=response, body=None)
     assert describe(exc, DEFAULT_ENDPOINT, "gpt-4o") == (
-        "auth", "OpenAI rejected the API key: check it in Settings → Accounts.")
+        "auth", "OpenAI rejected the API key: check it in Settings → Connections.")
 
 
 def test_unknown_model_is_named(fault_server):
@@ -122,7 +122,8 @@ def test_stream_cut_mid_answer_keeps_the_text(fault_server, cut):
     message = failed(result, "dropped")
     assert result.text == "Hello, wor"  # the three chunks that arrived
     assert "text so far is kept" in message
-    assert [type(e) for e in events] == [TextDelta, TextDelta, TextDelta, Error]
+    assert [type(e) for e in events] == [Reported, TextDelta, TextDelta, TextDelta, Error]
+    assert events[0] == Reported("gpt-4o-mini")  # the name the server's chunks carry
     assert len(fault_server.chat_requests()) == 1  # text had streamed: no retry, no duplicate answer
 
 
@@ -133,7 +134,7 @@ def test_stream_cut_mid_answer_is_stored_with_its_partial_text(services, fault_s
 
     fault_server.on_chat("cut")
     services.secrets.set(secrets.OPENAI, KEY, session_only=True)
-    services.settings.openai_base_url = fault_server.url
+    services.settings.connection("openai").base_url = fault_server.url
     choice = ModelChoice("openai", "gpt-4o-mini")
     rnd = Round(services.store, services.prices, services.store.new_conversation(), "Say hello.",
                 [Slot(choice, services.engines.get(choice), PARAMS)])
@@ -193,7 +194,7 @@ def test_model_list_errors_are_clear(fault_server):
     with pytest.raises(OpenAIUnavailable) as bad_key:
         list_models(KEY, fault_server.url, timeout=5)
     assert bad_key.value.kind == "auth" and KEY not in str(bad_key.value)
-    assert "Settings → Accounts" in str(bad_key.value)
+    assert "Settings → Connections" in str(bad_key.value)
 
     fault_server.on_models("hang")
     with pytest.raises(OpenAIUnavailable) as slow:

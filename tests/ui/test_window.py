@@ -28,7 +28,7 @@ def window(qtbot, services):
 def remote_window(window, services, llama_server):
     """Right pane: the OpenAI engine against a real OpenAI-compatible server."""
     services.secrets.set(secrets.OPENAI, "sk-test-window-key-0000")
-    services.settings.openai_base_url = llama_server
+    services.settings.connection("openai").base_url = llama_server
     window.set_api_models(["gemma-via-api"])
     window.choose_model(0, "local:default")
     window.choose_model(1, "openai:gemma-via-api")
@@ -49,7 +49,7 @@ def db(services):
 def test_first_run_without_key_is_ready_and_explains_the_gpt_pane(window):
     assert window.panes[0].choice() == "local:default"
     assert window.panes[1].choice().startswith("openai:")
-    assert window.panes[1].notice.isVisible() and window.panes[1].notice.text() == NO_KEY_NOTICE
+    assert window.panes[1].notice.isVisible() and window.panes[1].notice.text() == NO_KEY_NOTICE.format(name="OpenAI")
     assert not window.panes[0].notice.isVisible()
 
 
@@ -186,7 +186,7 @@ def test_votes_cast_in_the_window_make_the_leaderboard(qtbot, window, services):
     view = window._dialogs["leaderboard"].view
     qtbot.waitUntil(lambda: not view.busy and bool(view.rows()), timeout=30_000)
     rows = view.rows()
-    assert [r.label for r in rows] == ["Gemma 3 270M (built in)", "gpt-4o-mini"]
+    assert [r.label for r in rows] == ["Gemma 3 270M (built in)", "gpt-4o-mini @ OpenAI"]
     assert rows[0].rating > rows[1].rating
     assert all(r.lower <= r.rating <= r.upper for r in rows)
     # A vote changed while the board is open refreshes it.

@@ -43,7 +43,8 @@ def window(qtbot, services):
     qtbot.waitExposed(w)
     w.choose_model(0, "openai:gpt-4o")
     w.choose_model(1, "openai:gpt-4.1")
-    services.settings.openai_base_url = "http://127.0.0.1:9/v1"  # no key notice; engines are scripted
+    conn = services.settings.connection("openai")  # no key notice; engines are scripted
+    conn.base_url, conn.needs_key = "http://127.0.0.1:9/v1", False
     yield w
     w.close()
 
@@ -292,16 +293,16 @@ def test_keyboard_only_round_vote_and_typing_on(qtbot, window, services):
 def test_a_key_saved_in_settings_clears_the_notice_even_if_the_dialog_is_cancelled(qtbot, window, services):
     from desktop.ui.settings_dialog import SettingsDialog
 
-    services.settings.openai_base_url = ""
+    services.settings.connection("openai").needs_key = True
     window._update_key_notice()
     assert window.panes[0].notice.isVisible()
     done = []
 
     def drive():
         d = next(w for w in qtbot_app().topLevelWidgets() if isinstance(w, SettingsDialog) and w.isVisible())
-        d.openai_key.field.setText("sk-test-123")
-        d.openai_key.save.click()
-        done.append(d.openai_key.status.text())
+        d.connections.key_row.field.setText("sk-test-123")
+        d.connections.key_row.save.click()
+        done.append(d.connections.key_row.status.text())
         d.reject()
 
     from PySide6.QtCore import QTimer
@@ -318,7 +319,7 @@ def test_enter_in_the_key_field_or_dialog_save_keeps_the_typed_key(qtbot, window
 
     d = SettingsDialog(services, window)
     qtbot.addWidget(d)
-    d.openai_key.field.setText("sk-typed-not-saved")
+    d.connections.key_row.field.setText("sk-typed-not-saved")
     d.accept()
     assert services.secrets.get(secrets.OPENAI).value == "sk-typed-not-saved"
 

@@ -51,27 +51,35 @@ class Loaded:
 
 
 @dataclass(frozen=True)
+class Reported:
+    """The model name an API server says answered (`model` in its chunks), e.g. a dated
+    snapshot behind an alias; stored with the answer so a silent change can be seen."""
+
+    model: str
+
+
+@dataclass(frozen=True)
 class Error:
     message: str  # what happened and what to do, safe to show (no keys)
     kind: str = "error"  # auth | model | quota | rate_limit | server | timeout | connection | dropped | crash | load | input | context | unloaded | template | empty
 
 
-Event = Union[Loaded, TextDelta, ReasoningDelta, Usage, Done, Error]
+Event = Union[Loaded, Reported, TextDelta, ReasoningDelta, Usage, Done, Error]
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     engine: str  # "local" | "openai"
     model: str  # what the user sees: file name or API model name
-    ref: str  # what identifies it in ratings: "sha256:..." of the file, or the API model name
+    ref: str  # what identifies it in ratings: "sha256:..." of the file, or "<model>@<connection id>"
 
 
 class Engine(Protocol):
     info: ModelInfo
 
     def stream(self, messages: list[dict], params: Sampling) -> Iterator[Event]:
-        """Yield [Loaded], (TextDelta | ReasoningDelta)*, then Usage, then Done; or Error at any point
-        (and nothing after)."""
+        """Yield [Loaded], [Reported], (TextDelta | ReasoningDelta)*, then Usage, then Done; or Error at any
+        point (and nothing after). Reported (an API server's own name for the model) comes with the first chunk."""
 
     def cancel(self) -> None:
         """Stop the current stream soon (any thread); the stream then ends with Done('cancelled')."""
@@ -113,6 +121,7 @@ class Result:
     cost_usd: float | None = None
     finish_reason: str | None = None
     load_s: float | None = None  # time spent loading a local model before this answer
+    reported_model: str | None = None  # the model name the API server reported answering
     reasoning: str = ""  # what a reasoning model thought before answering; not part of text
     first_answer_at: float | None = None  # the first token of the answer proper (after any reasoning)
     max_tokens: int | None = None  # the token limit it ran under (named when it was reached)
@@ -193,6 +202,8 @@ class Recorder:
         if isinstance(event, Loaded):
             r.load_s = event.seconds
             r.started_at = self.clock()
+        elif isinstance(event, Reported):
+            r.reported_model = event.model
         elif isinstance(event, TextDelta):
             if event.text:
                 r.last_token_at = self.clock()

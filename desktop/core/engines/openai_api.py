@@ -28,7 +28,7 @@ from ..pricing import Prices
 from ..secrets import redact, url_secrets, without_credentials
 from ..untrusted import storable
 from ..settings import Sampling
-from .base import Done, Error, Event, ModelInfo, ReasoningDelta, TextDelta, Usage
+from .base import Done, Error, Event, ModelInfo, ReasoningDelta, Reported, TextDelta, Usage
 from .chat_template import ThinkSplitter
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
@@ -55,23 +55,44 @@ class _Run:
         self.events: queue.Queue[Event | None] = queue.Queue()
         self.cancelled = threading.Event()
         self.response = None  # the live HTTP response, once the headers arrived
+        self._gate: threading.Semaphore | None = None  # the connection's slot this answer holds
+        self._gate_lock = threading.Lock()
 
     def stop(self) -> None:
         self.cancelled.set()
         _shut(self.response)
 
+    def hold(self, gate: threading.Semaphore) -> None:
+        with self._gate_lock:
+            self._gate = gate
+
+    def release(self) -> None:
+        """Give the connection's slot back, once: when the answer ends or the pane stops it, even
+        if the worker still waits for a server that does not answer (it may wait for the timeout)."""
+        with self._gate_lock:
+            gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.release()
+
 
 class OpenAIEngine:
+    """One model on one connection. `gate` is the connection's concurrency limit, shared by
+    every engine on it: a stream waits there (cancellable) before it sends its request."""
+
     def __init__(self, model: str, *, api_key: str, base_url: str | None = None, timeout: float = 60.0,
-                 prices: Prices | None = None, max_retries: int = 3):
-        self.info = ModelInfo("openai", model, model)
+                 prices: Prices | None = None, max_retries: int = 3, headers: dict | None = None,
+                 gate: threading.Semaphore | None = None, label: str | None = None, ref: str | None = None,
+                 connection: str = ""):
+        self.info = ModelInfo("openai", label or model, ref or model)
         self.model = model
+        self.connection = connection
         self.prices = prices
         self.max_retries = max(0, int(max_retries))
         self.timeout = float(timeout)
+        self.gate = gate
         self._key = api_key
         self._passwords = url_secrets(base_url)  # a base URL's user:password@ never reaches a message
-        self._client = _client(api_key, base_url, timeout)
+        self._client = _client(api_key, base_url, timeout, headers=headers)
         self.endpoint = without_credentials(str(self._client.base_url)).rstrip("/")
         self._runs: set[_Run] = set()  # one engine may serve two panes at once (same model twice)
         self._lock = threading.Lock()
@@ -101,6 +122,7 @@ class OpenAIEngine:
                     return
         finally:
             run.stop()  # also when the consumer walks away early: the worker must not stream on
+            run.release()
             with self._lock:
                 self._runs.discard(run)
 
@@ -115,10 +137,21 @@ class OpenAIEngine:
         self._client.close()
 
     def cost(self, tokens_in: int | None, tokens_out: int | None) -> float | None:
-        return self.prices.cost(self.model, tokens_in, tokens_out) if self.prices else None
+        return self.prices.cost(self.model, tokens_in, tokens_out, self.connection) if self.prices else None
 
     # -- the worker -----------------------------------------------------------------------
     def _pump(self, run: _Run, messages: list[dict], params: Sampling) -> None:
+        if self.gate is not None:
+            # The connection's other answers fill its limit: wait for one to end (or for cancel).
+            while not self.gate.acquire(timeout=POLL_S):
+                if run.cancelled.is_set():
+                    run.events.put(None)
+                    return
+            run.hold(self.gate)
+            if run.cancelled.is_set():  # stopped meanwhile: its stream() may have released already
+                run.release()
+                run.events.put(None)
+                return
         events = self._events(run, messages, params)
         try:
             for event in events:
@@ -130,6 +163,7 @@ class OpenAIEngine:
                                                f"{type(exc).__name__}: {exc}"))
         finally:
             events.close()  # after cancel: closes the HTTP response now, not whenever it is collected
+            run.release()
             run.events.put(None)
 
     def _events(self, run: _Run, messages: list[dict], params: Sampling) -> Iterator[Event]:
@@ -163,7 +197,7 @@ class OpenAIEngine:
             stream.close()
             return
         chunks = chars = 0
-        usage = finish = None
+        usage = finish = reported = None
         # Reasoning comes apart (reasoning_content: DeepSeek, vLLM, llama.cpp's server; reasoning:
         # OpenRouter, Ollama) or inside the content as <think>…</think> (servers that pass it through).
         splitter = ThinkSplitter()
@@ -171,6 +205,10 @@ class OpenAIEngine:
             for chunk in stream:
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
+                served = getattr(chunk, "model", None)
+                if reported is None and isinstance(served, str) and served.strip():
+                    reported = storable(served.strip()[:200])  # a hostile server's name must not bloat every row
+                    yield Reported(reported)
                 for choice in chunk.choices[:1]:
                     delta = choice.delta
                     thought = (getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
@@ -258,10 +296,10 @@ def describe(exc: Exception, endpoint: str, model: str | None = None, timeout: f
     if status == 401:
         # The server's own text is left out: OpenAI's quotes part of the key.
         who = "OpenAI" if endpoint == DEFAULT_ENDPOINT else f"The server at {endpoint}"
-        return "auth", f"{who} rejected the API key: check it in Settings → Accounts."
+        return "auth", f"{who} rejected the API key: check it in Settings → Connections."
     if status == 403:
         return "auth", (f"{endpoint} refused this API key access ({said}). Check the key's project and "
-                        "permissions in Settings → Accounts.")
+                        "permissions in Settings → Connections.")
     if status == 404 and (model is None or (code != "model_not_found" and "model" not in said.lower())):
         return "connection", (f"{endpoint} has no such API (HTTP 404): check the base URL in Settings "
                               "(it usually ends in /v1).")
@@ -326,12 +364,13 @@ def is_chat_model(name: str) -> bool:
     return not any(marker in low for marker in _NOT_CHAT)
 
 
-def list_models(api_key: str, base_url: str | None = None, timeout: float = 15.0) -> list[str]:
+def list_models(api_key: str, base_url: str | None = None, timeout: float = 15.0,
+                headers: dict | None = None) -> list[str]:
     """The endpoint's models, sorted, chat models first. Raises OpenAIUnavailable with a clear message."""
-    client = _client(api_key, base_url, timeout, max_retries=1)
+    client = _client(api_key, base_url, timeout, max_retries=1, headers=headers)
     endpoint = without_credentials(str(client.base_url)).rstrip("/")
     try:
-        ids = {m.id for m in client.models.list()}
+        ids = {m.id for m in client.models.list() if isinstance(getattr(m, "id", None), str) and m.id.strip()}
     except openai.OpenAIError as exc:
         kind, message = describe(exc, endpoint, timeout=timeout)
         # no chained text that might hold the key
@@ -342,13 +381,15 @@ def list_models(api_key: str, base_url: str | None = None, timeout: float = 15.0
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _client(api_key: str, base_url: str | None, timeout: float, max_retries: int = 0) -> openai.OpenAI:
+def _client(api_key: str, base_url: str | None, timeout: float, max_retries: int = 0,
+            headers: dict | None = None) -> openai.OpenAI:
     if not api_key:
-        raise OpenAIUnavailable("No OpenAI key: add one in Settings → Accounts (or set OPENAI_API_KEY). "
+        raise OpenAIUnavailable("No OpenAI key: add one in Settings → Connections (or set OPENAI_API_KEY). "
                                 "A local server that needs none accepts any text.", "auth")
     # Connecting should never take long; the read timeout is the pause allowed between chunks.
     limit = openai.Timeout(float(timeout), connect=min(float(timeout), 10.0))
-    return openai.OpenAI(api_key=api_key, base_url=base_url or None, timeout=limit, max_retries=max_retries)
+    return openai.OpenAI(api_key=api_key, base_url=base_url or None, timeout=limit, max_retries=max_retries,
+                         default_headers=dict(headers) if headers else None)
 
 
 def _adapt(request: dict, exc: openai.BadRequestError) -> bool:

@@ -1,11 +1,15 @@
 """From "which model" (what a picker or the command line names) to an engine.
 
-A choice is `local:<path>` (or `local:default`, the embedded model) or
-`openai:<model name>`. The pool keeps one engine per choice, so a local model
-stays loaded between rounds and is unloaded when it is no longer wanted.
+A choice is `local:<path>` (or `local:default`, the embedded model) or an API
+model on a connection: `openai:<model>@<connection id>`. Plain `openai:<model>`
+(what every choice was before connections existed, and what old rows and
+scripts hold) means the model on the connection with id "openai", the one the
+old single base URL became. The pool keeps one engine per choice, so a local
+model stays loaded between rounds and is unloaded when it is no longer wanted.
 """
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,21 +17,43 @@ from typing import Callable
 
 from .base import Engine
 
+LEGACY_CONNECTION = "openai"
+CONNECTION_ID = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
 
 @dataclass(frozen=True)
 class ModelChoice:
-    engine: str  # "local" | "openai"
+    engine: str  # "local" | "openai" (any OpenAI-compatible API)
     model: str  # a GGUF path, "default", or an API model name
+    connection: str = ""  # an API model's connection id; "" for local files
+
+    def __post_init__(self):
+        if self.engine == "openai" and not self.connection:
+            object.__setattr__(self, "connection", LEGACY_CONNECTION)
 
     @classmethod
     def parse(cls, text: str) -> "ModelChoice":
         engine, sep, model = text.partition(":")
         if not sep or engine not in ("local", "openai") or not model:
-            raise ValueError(f"{text!r} is not a model choice; use local:<file.gguf>, local:default or openai:<model>")
-        return cls(engine, model)
+            raise ValueError(f"{text!r} is not a model choice; use local:<file.gguf>, local:default or "
+                             "openai:<model>@<connection>")
+        if engine == "local":
+            return cls("local", model)
+        name, at, connection = model.rpartition("@")
+        if at and name and CONNECTION_ID.fullmatch(connection):
+            return cls("openai", name, connection)
+        return cls("openai", model, LEGACY_CONNECTION)
 
     def __str__(self) -> str:
+        if self.engine == "openai" and self.connection != LEGACY_CONNECTION:
+            return f"openai:{self.model}@{self.connection}"
         return f"{self.engine}:{self.model}"
+
+    @property
+    def ref(self) -> str | None:
+        """An API contestant's identity in ratings: model and connection ("gpt-4o-mini@openai").
+        A local file's identity is its checksum, which only the services can compute."""
+        return f"{self.model}@{self.connection}" if self.engine == "openai" else None
 
     @property
     def label(self) -> str:

@@ -96,7 +96,8 @@ class SlotSpec:
     model: str
     model_ref: str
     params: dict = field(default_factory=dict)
-    choice: str = ""  # local:<path> | openai:<model>, so a conversation can be continued
+    choice: str = ""  # local:<path> | openai:<model>[@<connection>], so a conversation can be continued
+    connection: str = ""  # an API answer's connection id ("" for a local file)
 
 
 @dataclass
@@ -126,6 +127,8 @@ class ResponseRow:
     finish_reason: str | None = None
     reasoning: str = ""
     first_answer_at: float | None = None
+    connection: str = ""
+    reported_model: str | None = None  # the model name the API server reported answering
 
     @property
     def max_tokens(self) -> int | None:
@@ -257,7 +260,7 @@ class BattleColumns:
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
     "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at, "
-    "finish_reason, reasoning, first_answer_at"
+    "finish_reason, reasoning, first_answer_at, connection, reported_model"
 )
 
 
@@ -474,10 +477,10 @@ class Store:
             for s in slots:
                 cur = db.execute(
                     "INSERT INTO responses (uid, round_id, slot, position, engine, model, model_ref, choice, params, "
-                    "started_at, writer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "started_at, writer, connection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (new_uid(), round_id, s.slot, s.position, s.engine, storable(s.model), storable(s.model_ref),
                      storable(s.choice),
-                     json.dumps(s.params, sort_keys=True), now, self.run_id),
+                     json.dumps(s.params, sort_keys=True), now, self.run_id, s.connection),
                 )
                 ids.append(cur.lastrowid)
             return round_id, ids
@@ -520,12 +523,13 @@ class Store:
             db.execute(
                 "UPDATE responses SET text = ?, status = ?, error = ?, started_at = ?, first_token_at = ?, "
                 "last_token_at = ?, finished_at = ?, tokens_in = ?, tokens_out = ?, tokens_estimated = ?, "
-                "cost_usd = ?, writer = ?, finish_reason = ?, reasoning = ?, first_answer_at = ? WHERE id = ?",
+                "cost_usd = ?, writer = ?, finish_reason = ?, reasoning = ?, first_answer_at = ?, reported_model = ? "
+                "WHERE id = ?",
                 (storable(result.text), result.status, storable(result.error or "") or None, result.started_at,
                  result.first_token_at, getattr(result, "last_token_at", None), result.finished_at, result.tokens_in,
                  result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self.run_id,
                  getattr(result, "finish_reason", None), storable(getattr(result, "reasoning", "") or ""),
-                 getattr(result, "first_answer_at", None), response_id),
+                 getattr(result, "first_answer_at", None), getattr(result, "reported_model", None), response_id),
             )
 
     def replace_response(self, response_id: int, spec: SlotSpec) -> None:
@@ -534,9 +538,10 @@ class Store:
             db.execute(
                 "UPDATE responses SET engine = ?, model = ?, model_ref = ?, choice = ?, params = ?, text = '', status = 'streaming', "
                 "error = NULL, started_at = ?, first_token_at = NULL, last_token_at = NULL, finished_at = NULL, tokens_in = NULL, "
-                "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL, writer = ? WHERE id = ?",
+                "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL, writer = ?, connection = ?, "
+                "reported_model = NULL WHERE id = ?",
                 (spec.engine, spec.model, spec.model_ref, spec.choice, json.dumps(spec.params, sort_keys=True), time.time(),
-                 self.run_id, response_id),
+                 self.run_id, spec.connection, response_id),
             )
             db.execute("DELETE FROM votes WHERE round_id = (SELECT round_id FROM responses WHERE id = ?)", (response_id,))
 
@@ -784,6 +789,17 @@ class Store:
             refs, labels, cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], packed & 3, (packed >> 2 & 1).astype(bool),
             packed >> 3 & 31, packed >> 8 & 255, tstamp[order], panes[order], battle_id[order],
             np.fromiter(vote_id, np.int64, n)[order], round_id[order],
+        )
+
+    def reported_models(self) -> list[tuple[str, str, str, float, float, int]]:
+        """For each API contestant, each model name its server reported: (model_ref, label,
+        reported_model, first seen, last seen, answers), oldest first; what shows a snapshot change."""
+        return self.query(
+            "SELECT model_ref, (SELECT p2.model FROM responses p2 WHERE p2.model_ref = p.model_ref "
+            "ORDER BY p2.started_at DESC LIMIT 1), reported_model, MIN(COALESCE(finished_at, started_at)), "
+            "MAX(COALESCE(finished_at, started_at)), COUNT(*) FROM responses p "
+            "WHERE engine = 'openai' AND reported_model IS NOT NULL AND reported_model != '' "
+            "GROUP BY model_ref, reported_model ORDER BY model_ref, MIN(COALESCE(finished_at, started_at))"
         )
 
     def tags(self) -> list[str]:

@@ -265,4 +265,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE suite_answers ADD COLUMN first_answer_at REAL;
         """,
     ),
+    (
+        "0006_connections_identity",
+        """
+        -- An API answer's identity is its connection and model, not the model name alone: the
+        -- same name on OpenAI and on a local server are different contestants. reported_model is
+        -- what the server said answered (a dated snapshot behind an alias).
+        ALTER TABLE responses ADD COLUMN connection TEXT NOT NULL DEFAULT '';
+        ALTER TABLE responses ADD COLUMN reported_model TEXT;
+        -- Before connections there was one base URL: every API answer came through it, and the
+        -- settings migration turns it into the connection with id 'openai'. Its answers go there.
+        UPDATE responses SET connection = 'openai', model_ref = model_ref || '@openai'
+            WHERE engine = 'openai' AND instr(model_ref, '@') = 0;
+        UPDATE responses SET connection = 'openai' WHERE engine = 'openai' AND connection = '';
+        -- A judge's identity is written the way answers' are (migration 0009 comes first in this list).
+        UPDATE judge_votes SET judge_ref = judge_ref || '@openai'
+            WHERE judge_choice LIKE 'openai:%' AND instr(judge_ref, '@') = 0;
+        CREATE INDEX responses_by_ref ON responses(model_ref);
+        """,
+    ),
 ]
