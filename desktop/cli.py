@@ -345,7 +345,12 @@ def base_url_connection(services, url: str):
             return conn
     from urllib.parse import urlsplit
 
-    conn = new_connection(services.settings, "custom", name=urlsplit(wanted).netloc, base_url=wanted)
+    from .core.secrets import without_credentials
+
+    # Named after the host only: the name is printed and stored with answers, and a URL's
+    # user:password@ must reach neither.
+    conn = new_connection(services.settings, "custom", name=urlsplit(without_credentials(wanted)).netloc,
+                          base_url=wanted)
     services.settings.connections.append(conn)  # in memory only: `ask` never saves settings
     return conn
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .engines.registry import ModelChoice
-from .secrets import Secret, Source, connection_key_name
+from .secrets import Secret, Source, connection_key_name, without_credentials
 from .settings import LEGACY_CONNECTION, Connection, Settings
 
 if TYPE_CHECKING:
@@ -101,7 +101,8 @@ def check_base_url(url: str) -> str | None:
 
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return (f"{url!r} is not a usable base URL; give the endpoint's full address, "
+        # The message is shown and printed: a URL's user:password@ stays out of it.
+        return (f"{without_credentials(url)!r} is not a usable base URL; give the endpoint's full address, "
                 "e.g. http://127.0.0.1:8080/v1 or https://api.openai.com/v1")
     return None
 

@@ -99,7 +99,8 @@ def test_three_pane_blind_round_vote_change_leaderboard_and_exports(qtbot, windo
     view = w._dialogs["leaderboard"].view
     qtbot.waitUntil(lambda: not view.busy and len(view.rows()) == 3, timeout=60_000)
     labels = [r.label for r in view.rows()]
-    assert labels[0] == BASE and set(labels) == set(names)
+    # An API contestant is its model at its connection (the journey's server is the OpenAI connection's URL).
+    assert labels[0] == BASE and set(labels) == {BASE, w.chat_name, f"{API} @ OpenAI"}
 
     # Every export, written from the leaderboard, names the right models (or carries their answers).
     out = {fmt: tmp_path / f"out.{fmt}" for fmt in ("csv", "jsonl", "fastchat", "pairs")}
@@ -115,7 +116,7 @@ def test_three_pane_blind_round_vote_change_leaderboard_and_exports(qtbot, windo
     assert len(battles) == 2  # the winner against each of the others
     for b in battles:
         winner = b[b["winner"]]
-        assert winner == BASE and {b["model_a"], b["model_b"]} - {BASE} <= {w.chat_name, API}
+        assert winner == BASE and {b["model_a"], b["model_b"]} - {BASE} <= {w.chat_name, f"{API} @ OpenAI"}
     pairs = [json.loads(line) for line in out["pairs"].read_text(encoding="utf-8").splitlines()]
     assert pairs and all(p["chosen"][0]["content"].strip() == answers[0] for p in pairs)
     assert {p["rejected"][0]["content"].strip() for p in pairs} <= {answers[1], answers[2]}
