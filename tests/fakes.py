@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from desktop.core.engines.base import Done, Error, ModelInfo, TextDelta, Usage
+from desktop.core.engines.base import Done, Error, ModelInfo, Recorder, TextDelta, Usage
 
 
 class ScriptedEngine:
@@ -64,3 +64,12 @@ def scripted_services(engines: dict, gate=None):
 
     s.engines = EnginePool(make)
     return s
+
+
+def record(engine, messages, params):
+    """Stream one answer from a real or scripted engine: (every event, the folded Result)."""
+    rec, events = Recorder(), []
+    for event in engine.stream(messages, params):
+        events.append(event)
+        rec.feed(event)
+    return events, rec.result

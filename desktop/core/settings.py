@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from .atomic import write_text_atomic
 from urllib.parse import urlsplit
 
 # 2: one OpenAI base URL + timeout became a list of named connections (see _upgrade).
@@ -258,19 +259,8 @@ def save_upgraded(loaded: LoadedSettings, path: Path) -> None:
 
 
 def save(settings: Settings, path: Path) -> None:
-    """Write to a temporary file beside the target, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(settings.to_dict(), indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomically: a crash mid-write leaves the previous settings, never half of them."""
+    write_text_atomic(path, json.dumps(settings.to_dict(), indent=2, sort_keys=True))
 
 
 def _keep_aside(path: Path) -> None:

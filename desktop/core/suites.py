@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import write_text_atomic
 from .resources import resource
 from .untrusted import storable
 
@@ -183,19 +183,7 @@ def read(path: str | os.PathLike, name: str | None = None) -> Suite:
 
 def write(suite: Suite, path: str | os.PathLike) -> Path:
     """Write atomically (a temporary file renamed over the target)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".suite-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(suite.to_jsonl())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, suite.to_jsonl())
 
 
 def starter() -> Suite:

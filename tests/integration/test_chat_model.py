@@ -6,9 +6,10 @@ import json
 import pytest
 
 from desktop.cli import run as cli
-from desktop.core.engines.base import Done, Recorder, TextDelta
+from desktop.core.engines.base import Done, TextDelta
 from desktop.core.engines.local import LocalEngine
 from desktop.core.settings import LocalRuntime, Sampling
+from fakes import record
 
 GREEDY = Sampling(max_tokens=64, temperature=0.0, seed=1)
 
@@ -21,12 +22,7 @@ def chat_engine(chat_model):
 
 
 def ask(engine, messages, params=GREEDY):
-    rec = Recorder()
-    events = []
-    for ev in engine.stream(messages, params):
-        events.append(ev)
-        rec.feed(ev)
-    return events, rec.result
+    return record(engine, messages, params)
 
 
 def test_answers_a_factual_question_and_stops_on_its_own(chat_engine):

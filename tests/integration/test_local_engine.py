@@ -10,6 +10,7 @@ import pytest
 from desktop.core.engines.base import Done, Loaded, Recorder, TextDelta, Usage
 from desktop.core.engines.local import LocalEngine
 from desktop.core.settings import LocalRuntime, Sampling
+from fakes import record
 
 GREEDY = Sampling(max_tokens=24, temperature=0.0, seed=1)
 LONG = Sampling(max_tokens=1500, temperature=0.0, seed=1, repeat_penalty=1.0)
@@ -26,12 +27,7 @@ def engine(embedded_model):
 
 
 def run(engine, messages, params=GREEDY):
-    rec = Recorder()
-    events = []
-    for ev in engine.stream(messages, params):
-        events.append(ev)
-        rec.feed(ev)
-    return events, rec.result
+    return record(engine, messages, params)
 
 
 def test_answers_sensibly_with_usage_and_timings(engine):

@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..atomic import write_text_atomic
 from .hardware import Fit, FitVerdict, MemoryInfo
 
 SLOW_TPS = 5.0
@@ -231,10 +232,7 @@ class SpeedCache:
         return profile if profile is not None and profile.fingerprint == fingerprint_now else None
 
     def save(self, profile: SpeedProfile) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(profile.to_json(), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, profile.to_json())
 
 
 def profile_inputs(services, memory: MemoryInfo) -> tuple[Path, int, int, str]:
