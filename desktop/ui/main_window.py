@@ -275,15 +275,28 @@ class MainWindow(QMainWindow):
     def _warm_local_models(self) -> None:
         """Make and load the chosen local models in the background, so neither the first answer
         nor the window waits (writing out the built-in model, hashing a new file, loading)."""
-        for state in self.session.panes:
+        for i, state in enumerate(self.session.panes):
             choice = state.choice
-            if choice is None or choice.engine != "local" or str(choice) in self._warming:
+            if choice is not None and choice.engine != "local":
+                self._make_api_engine(i, choice)
+                continue
+            if choice is None or str(choice) in self._warming:
                 continue
             if self.contestants.problem(choice):
                 continue
             self._warming.add(str(choice))
             self._inbox.run("warm", lambda choice=choice: self._warm(choice),
                             lambda result, error, choice=choice: self._on_warmed(choice, result, error))
+
+    def _make_api_engine(self, i: int, choice: ModelChoice) -> None:
+        """Build pane i's API engine in the background: setting up the `openai` client (its import
+        and HTTP pool) took ~0.8 s, and on the GUI thread at Send it froze the window."""
+        key = f"{choice}#{i}"
+        if key in self._warming or self.contestants.problem(choice):
+            return
+        self._warming.add(key)
+        self._inbox.run("api-engine", lambda: self.services.engines.get(choice, instance=i),
+                        lambda _engine, _error: self._warming.discard(key))  # a missing key is said at Send
 
     def _warm(self, choice: ModelChoice):
         """Worker thread: make the engine and load its model; (load error or None, load info)."""
