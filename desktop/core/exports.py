@@ -105,16 +105,17 @@ _RESP_COLS = (
 _RESP_KEYS = [c.strip() for c in _RESP_COLS.split(",")]
 
 
-def _vote_where(filters) -> tuple[str, list]:
+def _vote_where(filters, alias: str = "v", blind_clause: str = " AND v.blind = 1") -> tuple[str, list]:
+    """The export filters as SQL on a votes-like table `alias` joined to rounds `r`."""
     sql, args = "", []
     if filters.get("since") is not None:
-        sql += " AND v.created_at >= ?"
+        sql += f" AND {alias}.created_at >= ?"
         args.append(filters["since"])
     if filters.get("until") is not None:
-        sql += " AND v.created_at < ?"
+        sql += f" AND {alias}.created_at < ?"
         args.append(filters["until"])
     if filters.get("blind_only"):
-        sql += " AND v.blind = 1"
+        sql += blind_clause
     if filters.get("tag"):
         sql += " AND r.tag = ?"
         args.append(filters["tag"])
@@ -847,18 +848,8 @@ class _JudgeData(_Data):
     `_Data` gives the user's votes (so history() and names() work the same)."""
 
     def __init__(self, store, filters):
-        sql, args = "", []
-        if filters.get("since") is not None:
-            sql += " AND j.created_at >= ?"
-            args.append(filters["since"])
-        if filters.get("until") is not None:
-            sql += " AND j.created_at < ?"
-            args.append(filters["until"])
-        if filters.get("tag"):
-            sql += " AND r.tag = ?"
-            args.append(filters["tag"])
-        if filters.get("blind_only"):
-            sql += " AND 0"  # a judge never votes blind in the user's sense
+        # A judge never votes blind in the user's sense: blind_only keeps none of its verdicts.
+        sql, args = _vote_where(filters, alias="j", blind_clause=" AND 0")
         keys = ("id", "uid", "round_id", "response_a", "response_b", "judge_label", "winner", "reason", "created_at")
         self.votes = [dict(zip(keys, r)) for r in store.query(
             "SELECT j.id, j.uid, j.round_id, j.response_a, j.response_b, j.judge_label, j.winner, "
