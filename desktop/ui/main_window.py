@@ -339,14 +339,12 @@ class MainWindow(QMainWindow):
         self.send_button.setEnabled(not on)
         self.stop_button.setEnabled(on)
         self.act_stop_all.setEnabled(on)
-        cur = self.session.open_round
-        can_regen = not on and cur is not None and cur.round is not None
-        self.act_regenerate_all.setEnabled(can_regen)
+        can_regen = [not on and self.session.can_regenerate(i) for i in range(len(self.panes))]
+        self.act_regenerate_all.setEnabled(any(can_regen))
         self.act_add_pane.setEnabled(not on and len(self.panes) < MAX_PANES)
         self.act_new_chat.setEnabled(not on)
-        n = cur.panes if cur is not None else 0
         for i, p in enumerate(self.panes):
-            p.regen.setEnabled(can_regen and i < n)  # a pane added after the round has nothing to redo
+            p.regen.setEnabled(can_regen[i])  # a pane added after the round has nothing to redo
             p.remove.setEnabled(not on)
 
     def send(self) -> None:
