@@ -21,8 +21,11 @@ from .splits import split_part  # noqa: F401 (its home was here; callers still i
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
-_WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.I)
-_BAD_NAME_CHARS = re.compile(r'[<>:"|?*\x00-\x1f]')
+# Windows device names, also with an extension and with spaces before it ("nul .gguf" is NUL there).
+_WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³]) *(\..*)?$", re.I)
+# Characters Windows refuses in names, control characters, and the bidi controls that make a name
+# read as another ("model\u202efgg.exe" shows as "modelexe.ggf").
+_BAD_NAME_CHARS = re.compile('[<>:"|?*\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]')
 
 
 def safe_filename(name: str) -> str | None:
