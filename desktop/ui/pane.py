@@ -1,7 +1,10 @@
 """One answer pane: model picker, the conversation, the live answer, its figures and stars."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+import time
+
+import shiboken6
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolButton,
@@ -14,6 +17,59 @@ from .model_picker import ModelPicker
 from .transcript import Transcript
 
 RENDER_INTERVAL_MS = 66  # at most ~15 re-renders a second, however fast tokens arrive
+# At most this much new text goes on screen per render: Qt lays out what was added at the next
+# paint, so a server that sends 100 KB between two renders would otherwise stall the window for
+# as long as laying all of it out takes (0.4 s a pane on a loaded 2-core machine). The rest
+# waits for the next renders; the answer itself is whole in the pane from the start.
+RENDER_CHARS_PER_TICK = 2_000
+# All streaming panes render from one clock, each tick until this much GUI time is spent (the
+# next tick starts with the panes left out): four panes of hostile text never add up to a stall.
+RENDER_BUDGET_S = 0.040
+
+
+class RenderClock(QObject):
+    """The one timer that puts streaming panes' new text on screen, in turns, within a budget."""
+
+    _instance: "RenderClock | None" = None
+
+    @classmethod
+    def shared(cls) -> "RenderClock":
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def __init__(self):
+        super().__init__()
+        self._panes: list[Pane] = []
+        self._next = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(RENDER_INTERVAL_MS)
+        self._timer.timeout.connect(self.tick)
+
+    def add(self, pane: "Pane") -> None:
+        if pane not in self._panes:
+            self._panes.append(pane)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def remove(self, pane: "Pane") -> None:
+        if pane in self._panes:
+            self._panes.remove(pane)
+        if not self._panes:
+            self._timer.stop()
+
+    def tick(self) -> None:
+        deadline = time.perf_counter() + RENDER_BUDGET_S
+        order = self._panes[self._next:] + self._panes[:self._next]
+        for n, pane in enumerate(order):
+            if not shiboken6.isValid(pane):  # its window closed while it streamed
+                self.remove(pane)
+                continue
+            pane._render()
+            if time.perf_counter() > deadline:
+                # The panes after this one go first next time.
+                self._next = (self._next + n + 1) % max(len(self._panes), 1)
+                break
 LETTERS = "ABCD"
 
 
@@ -64,8 +120,12 @@ class Pane(QFrame):
         self.setFrameShape(QFrame.StyledPanel)
         self.position = 0
         self.hidden_name = False
-        self._text = ""
-        self._dirty = False
+        # The answer shown in this pane, in the pieces it arrived in: `+=` on one string would copy
+        # the whole answer on every delta (2.2 s of GUI time over a 2 MB answer in 2 KB pieces).
+        self._chunks: list[str] = []
+        self._unshown: list[str] = []  # the pieces not yet handed to the transcript
+        self._handed = 0  # characters of the answer handed to the transcript
+        self._finished: tuple[str, str, str] | None = None  # an ended answer still going on screen: text, note, reasoning
         self._streaming = False
 
         self.title = QLabel(self)
@@ -121,9 +181,7 @@ class Pane(QFrame):
         lay.addWidget(self.view, 1)
         lay.addLayout(foot)
 
-        self._timer = QTimer(self)
-        self._timer.setInterval(RENDER_INTERVAL_MS)
-        self._timer.timeout.connect(self._render)
+        self._clock = RenderClock.shared()
         self.set_streaming(False)
         self.stars.setEnabled(False)
 
@@ -215,36 +273,74 @@ class Pane(QFrame):
     def start_answer(self, prompt: str | None, label: str | None = None) -> None:
         """A new answer begins; `prompt` is None when regenerating the last one. `label`: the
         heading when the answering model is not the picker's (regenerate after a change)."""
+        self._flush()
         self.notice.hide()
         if prompt is None:
             self.view.discard_answer()  # the old answer, heading and all: the model may have changed
         else:
             self.view.add_prompt(prompt)
         self.view.begin_answer(label or self.answer_label())
-        self._text = ""
-        self._dirty = False
+        self._set_text("")
         self.metrics.setText("waiting for the first token…")
         self.stars.set_value(None)
         self.stars.setEnabled(False)
         self.set_streaming(True)
-        self._timer.start()
+        self._clock.add(self)
 
     def append(self, text: str) -> None:
-        if not self._text and text:
+        if not text:
+            return
+        if not self._chunks:
             self.metrics.setText("streaming…")
-        self._text += text
-        self._dirty = True
+        self._chunks.append(text)
+        self._unshown.append(text)
 
     def _render(self) -> None:
-        if self._dirty:
-            self._dirty = False
-            self.view.show_answer(self._text)
+        """Every RENDER_INTERVAL_MS: what arrived since goes on screen, up to RENDER_CHARS_PER_TICK."""
+        if not self._unshown:
+            if self._finished is not None:
+                self._end_answer()
+            return
+        new = "".join(self._unshown) if len(self._unshown) > 1 else self._unshown[0]
+        if self.view.showing_all_of_answer():
+            new, rest = new[:RENDER_CHARS_PER_TICK], new[RENDER_CHARS_PER_TICK:]
+        else:
+            rest = ""  # past the display cap: the rest is only counted, however long
+        self._unshown = [rest] if rest else []
+        self._handed += len(new)
+        self.view.extend_answer(new)
+        if not rest and self._finished is not None:
+            self._end_answer()
+
+    def _end_answer(self) -> None:
+        """The ended answer is all on screen: its note and reasoning follow it."""
+        text, note, reasoning = self._finished
+        self._finished = None
+        self._clock.remove(self)
+        self.view.end_answer(text, note, reasoning=reasoning)
+
+    def answer_text(self) -> str:
+        """The whole answer in this pane (streaming or not), whatever part of it is on screen."""
+        if len(self._chunks) > 1:
+            self._chunks[:] = ["".join(self._chunks)]
+        return self._chunks[0] if self._chunks else ""
+
+    _text = property(answer_text)  # the name tests have long read
+
+    def _flush(self) -> None:
+        """Anything else is about to change the transcript: an ended answer still going on screen
+        is completed at once."""
+        if self._finished is not None:
+            self._end_answer()
+
+    def _set_text(self, text: str) -> None:
+        self._chunks = [text] if text else []
+        self._unshown = []
+        self._handed = 0
 
     def finish(self, result: Result, note: str | None = None, figures: str | None = None) -> None:
         """The answer ended. `note` and `figures`, when given, are said instead of the result's own
         (a blind round's wording, from the session)."""
-        self._timer.stop()
-        self._text = result.text
         if note is None:
             note = ""
             if result.status == "error":
@@ -253,7 +349,17 @@ class Pane(QFrame):
                 note = "Stopped."
             elif result.cut_off:
                 note = f"[{cut_off_note(result.finish_reason, result.max_tokens)}]"
-        self.view.end_answer(result.text, note, reasoning=result.reasoning)
+        # What the transcript has not shown yet goes on at the usual pace (a fast server's last
+        # 100 KB laid out at once would stall the window); then the note and reasoning.
+        text, handed = result.text, self._handed
+        self._chunks = [text] if text else []
+        self._finished = (text, note, result.reasoning)
+        if len(text) - handed > RENDER_CHARS_PER_TICK and self.view.showing_all_of_answer():
+            self._unshown = [text[handed:]]
+            self._clock.add(self)
+        else:
+            self._unshown = []
+            self._end_answer()
         if figures is None:
             parts = format_metrics(result)
             if result.load_s:
@@ -263,11 +369,12 @@ class Pane(QFrame):
         self.set_streaming(False)
 
     def copy_answer(self) -> None:
-        QGuiApplication.clipboard().setText(self._text)
+        QGuiApplication.clipboard().setText(self.answer_text())
 
     def show_history(self, turns: list[tuple[str, str, str]], last_note: str | None = None) -> None:
         """Reopened conversation: (prompt, answer, note) per turn; `last_note` replaces the last
         turn's note (a blind round's failure is not explained before the vote)."""
+        self._finished = None
         self.view.clear_all()
         self.notice.hide()
         self.metrics.setText("")
@@ -278,14 +385,16 @@ class Pane(QFrame):
                 self.view.end_answer(answer, note if last_note is None else last_note)
             else:
                 self.view.add_answer(answer, self.answer_label(), note)
-        self._text = turns[-1][1] if turns else ""
+        self._set_text(turns[-1][1] if turns else "")
 
     def show_notice(self, html: str) -> None:
         self.notice.setText(html)
         self.notice.show()
 
     def reset(self) -> None:
-        self._text = ""
+        self._finished = None
+        self._clock.remove(self)
+        self._set_text("")
         self.view.clear_all()
         self.metrics.setText("")
         self.stars.set_value(None)

@@ -16,8 +16,8 @@ An answer is written by a model, so it is untrusted input:
   reverses what follows) are dropped from what is shown;
 - an answer too big to lay out as Markdown in a few milliseconds (more than
   PLAIN_TEXT_BEYOND characters, a line of MAX_MARKDOWN_LINE, a table of more than
-  MAX_TABLE_ROWS rows) is shown as
-  plain text, appended as it streams instead of re-rendered, in paragraphs of at most
+  MAX_TABLE_ROWS rows) is shown as plain text from there on (what was rendered stays),
+  appended as it streams instead of re-rendered, in paragraphs of at most
   PLAIN_BLOCK_CHARS characters (Qt lays a paragraph out whole, so a 2 MB line would take
   minutes). The text is all there; only its formatting is not.
 """
@@ -52,11 +52,16 @@ MARKDOWN = QTextDocument.MarkdownDialectGitHub | QTextDocument.MarkdownNoHTML
 PLAIN_TEXT_BEYOND = 40_000  # characters of answer
 MAX_TABLE_ROWS = 60  # a table lays out far slower than prose
 MAX_MARKDOWN_LINE = 4_000  # characters in one line
+# The part of a streaming Markdown answer after its last block boundary is rendered again on
+# every update; beyond this many characters it is cut after its last whole line instead.
+MAX_OPEN_TAIL = 3_000
 PLAIN_BLOCK_CHARS = 2_000  # plain text: long lines are cut into paragraphs this long
 # Beyond this many characters an answer is not laid out at all (QTextDocument re-lays out and
 # repaints in proportion to the document: a 2 MB answer froze the window for seconds at a time);
-# a line says so. The answer itself is whole in the pane (Copy) and in the database.
-PLAIN_DISPLAY_LIMIT = 100_000
+# a line says so. The answer itself is whole in the pane (Copy) and in the database. A change of
+# width lays out every shown character again: 100,000 took 100-180 ms a pane on a loaded 2-core
+# machine (four panes: half a second per window resize), 50,000 about half that.
+PLAIN_DISPLAY_LIMIT = 50_000
 NOT_SHOWN = ("\n\n[… the rest of this answer is not shown here, it is too long to display; it is saved whole, "
              "and Copy takes all of it]")
 _LONG_LINE = re.compile("[^\n]{%d}" % MAX_MARKDOWN_LINE)
@@ -69,6 +74,21 @@ _NO_IMAGE.fill(0)
 def too_big_for_markdown(text: str) -> bool:
     return (len(text) > PLAIN_TEXT_BEYOND or _LONG_LINE.search(text) is not None
             or len(_TABLE_ROW.findall(text)) > MAX_TABLE_ROWS)
+
+
+_FENCE_OPENER = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*", re.M)
+
+
+def _open_fence(text: str) -> str:
+    """The opening line of the code fence still open at the end of `text` ("" if none)."""
+    opener, marker = "", ""
+    for m in _FENCE_OPENER.finditer(text):
+        info = m.group(0)[m.end(1) - m.start(0):]
+        if not opener:
+            opener, marker = m.group(0), m.group(1)
+        elif m.group(1)[0] == marker[0] and len(m.group(1)) >= len(marker) and not info.strip():
+            opener = ""  # its closing line: the same character, at least as many, nothing after
+    return opener
 
 
 def stable_split(text: str, start: int = 0) -> int:
@@ -105,8 +125,12 @@ class Transcript(QTextBrowser):
         # A reasoning model's thinking, shown as one collapsed line under its answer's heading;
         # clicking it shows or hides the text. id -> (cursor on the line, text, cursor on the shown text)
         self._reasoning: dict[int, list] = {}
-        self._plain_shown: int | None = None  # the live answer shown as plain text: how much of it (None: Markdown)
-        self._plain_chars = 0  # characters of it on screen (at most PLAIN_DISPLAY_LIMIT)
+        # The live answer as it arrives (extend_answer): how many characters of it came so far;
+        # while it is shown as Markdown, its (filtered) text, re-rendered from `_rendered` on;
+        # once it is plain text (None here), only new characters are appended.
+        self._received = 0
+        self._markdown: str | None = ""
+        self._plain_chars = 0  # characters of it on screen as plain text (at most PLAIN_DISPLAY_LIMIT)
 
     # -- safety ---------------------------------------------------------------------------
     def loadResource(self, kind: int, url: QUrl):  # noqa: N802 (Qt override)
@@ -151,8 +175,12 @@ class Transcript(QTextBrowser):
         cursor = self._end()
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._live_start = self._tail_start = cursor.position()
-        self._rendered = 0
-        self._plain_shown = None
+        self._reset_live()
+
+    def _reset_live(self) -> None:
+        self._rendered = self._received = self._plain_chars = 0
+        self._markdown = ""
+        self._reopen = ""  # a code fence's opening line, when a forced split cut the fence open
 
     def rename_last_answer(self, label: str) -> None:
         """A blind round's vote reveals who answered: the heading says so from then on."""
@@ -173,46 +201,85 @@ class Transcript(QTextBrowser):
         c.setPosition(self._answer_start, QTextCursor.KeepAnchor)
         c.removeSelectedText()
         self._live_start = self._answer_start = None
-        self._rendered = 0
-        self._plain_shown = None
+        self._reset_live()
 
     def show_answer(self, text: str) -> None:
-        """Bring the live answer up to `text` (the whole answer so far)."""
+        """Bring the live answer up to `text` (the whole answer so far, which extends what was
+        shown: only the characters after those already given are read)."""
         if self._live_start is None:
             return
+        if len(text) < self._received:  # not an extension (cannot happen while streaming): start over
+            c = self._end()
+            c.setPosition(self._live_start, QTextCursor.KeepAnchor)
+            c.removeSelectedText()
+            c.setBlockFormat(QTextBlockFormat())
+            self._tail_start = self._live_start
+            self._reset_live()
+        self.extend_answer(text[self._received:])
+
+    def showing_all_of_answer(self) -> bool:
+        """False once the live answer passed the display cap: more of it is only counted."""
+        return self._markdown is not None or self._plain_chars < PLAIN_DISPLAY_LIMIT
+
+    def extend_answer(self, new: str) -> None:
+        """The live answer grew by `new`. An update costs what the new text and the open Markdown
+        tail cost, never the whole answer: a 2 MB answer arriving in 2 KB pieces is 1,000 small
+        appends, not 1,000 copies of everything so far."""
+        if self._live_start is None or not new:
+            return
+        self._received += len(new)
+        shown = without_bidi_overrides(new)  # dropping characters: what is shown grows only at its end
         at_bottom = self._at_bottom()
         cursor = self._end()
         cursor.beginEditBlock()
-        if self._plain_shown is None:
-            # Dropping characters keeps offsets consistent: the filtered answer grows only at its end.
-            shown = without_bidi_overrides(text)
-            if too_big_for_markdown(shown):  # it just grew too big: the Markdown shown so far gives way
-                cursor.setPosition(self._live_start, QTextCursor.KeepAnchor)
+        if self._markdown is not None:
+            self._markdown += shown  # bounded: beyond PLAIN_TEXT_BEYOND it is dropped below
+            if too_big_for_markdown(self._markdown):
+                # It just grew too big: what is rendered for good stays as it is (laying it all out
+                # again as plain text would stall the window); the open tail and the rest are plain.
+                cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
                 cursor.removeSelectedText()
                 cursor.setBlockFormat(QTextBlockFormat())
-                self._plain_shown = self._plain_chars = 0
-        if self._plain_shown is not None:  # plain text: only what is new is appended, up to the display cap
-            if self._plain_chars < PLAIN_DISPLAY_LIMIT:
-                self._plain_chars += _append_plain(cursor, without_bidi_overrides(text[self._plain_shown:]),
-                                                   PLAIN_DISPLAY_LIMIT - self._plain_chars)
-            self._plain_shown = len(text)
-            cursor.endEditBlock()
-            if at_bottom:
-                self._scroll_to_bottom()
-            return
-        text = shown
-        cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
-        cursor.removeSelectedText()
-        split = stable_split(text, self._rendered)
-        if split > self._rendered:
-            _insert_markdown(cursor, text[self._rendered:split], self._code_background())
-            self._rendered = split
-            cursor.movePosition(QTextCursor.End)
-            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())  # nothing carries over (a code block's format)
-            self._tail_start = cursor.position()
-        tail = text[self._rendered:]
-        if tail:
-            _insert_markdown(cursor, tail, self._code_background())
+                shown, self._plain_chars = self._markdown[self._rendered:], self._rendered
+                self._markdown = None
+        if self._markdown is None:  # plain text: only what is new is appended, up to the display cap
+            room = PLAIN_DISPLAY_LIMIT - self._plain_chars
+            if room > 0:
+                self._plain_chars += _append_plain(cursor, shown, room)
+            elif room == 0 and shown:  # the shown part ended exactly at the cap, and more came
+                _append_not_shown(cursor)
+                self._plain_chars += 1
+        else:
+            cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
+            cursor.removeSelectedText()
+            # What is not rendered for good yet; a code fence cut open by the last forced split is
+            # opened again in front of it.
+            work = self._reopen + self._markdown[self._rendered:]
+            split = stable_split(work)
+            reopen = ""
+            if len(work) - split > MAX_OPEN_TAIL:
+                # The open tail is re-rendered on every update, so it must stay short: a long code
+                # block or list with no blank line would cost more each time. Cut it after its
+                # last whole line; a code fence open there is closed, and opened again after.
+                cut = work.rfind("\n", split, len(work) - 1) + 1
+                line = work[work.rfind("\n", 0, max(cut - 1, 0)) + 1:cut]
+                # Not inside a table: its rest would lose the header (MAX_TABLE_ROWS bounds it).
+                if cut > len(self._reopen) and not _TABLE_ROW.match(line):
+                    fence = _open_fence(work[:cut])
+                    split, reopen = cut, (fence + "\n" if fence else "")
+            if split > 0:
+                stable = work[:split]
+                if reopen:
+                    stable += _FENCE_OPENER.match(reopen).group(1) + "\n"  # the same marker closes it
+                _insert_markdown(cursor, stable, self._code_background())
+                self._rendered += split - len(self._reopen)
+                self._reopen = reopen
+                cursor.movePosition(QTextCursor.End)
+                cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())  # nothing carries over (a code block's format)
+                self._tail_start = cursor.position()
+                work = self._reopen + self._markdown[self._rendered:]
+            if work.strip() and work != self._reopen:
+                _insert_markdown(cursor, work, self._code_background())
         cursor.endEditBlock()
         if at_bottom:
             self._scroll_to_bottom()
@@ -379,11 +446,15 @@ def _append_plain(cursor: QTextCursor, text: str, room: int) -> int:
             lines[i] = "\n".join(pieces)
     cursor.insertText("\n".join(lines), QTextCharFormat())
     if cut:
-        note = QTextCharFormat()
-        note.setFontItalic(True)
-        cursor.insertText(NOT_SHOWN, note)
+        _append_not_shown(cursor)
         return taken + 1  # the cap is reached: nothing more is appended
     return taken
+
+
+def _append_not_shown(cursor: QTextCursor) -> None:
+    note = QTextCharFormat()
+    note.setFontItalic(True)
+    cursor.insertText(NOT_SHOWN, note)
 
 
 def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | None = None) -> None:
