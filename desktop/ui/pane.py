@@ -126,6 +126,11 @@ class Pane(QFrame):
         self._unshown: list[str] = []  # the pieces not yet handed to the transcript
         self._handed = 0  # characters of the answer handed to the transcript
         self._finished: tuple[str, str, str] | None = None  # an ended answer still going on screen: text, note, reasoning
+        # A reasoning model's thinking as it streams: not yet shown, and its words counted as
+        # they come (counting the whole of it every render would grow with it).
+        self._reasoning_unshown: list[str] = []
+        self._reasoning_words = 0
+        self._reasoning_mid_word = False
         self._streaming = False
 
         self.title = QLabel(self)
@@ -295,8 +300,25 @@ class Pane(QFrame):
         self._chunks.append(text)
         self._unshown.append(text)
 
+    def append_reasoning(self, text: str) -> None:
+        """A piece of the model's reasoning (before or beside its answer)."""
+        if not text:
+            return
+        if not self._chunks and not self._reasoning_words:
+            self.metrics.setText("reasoning…")
+        n = len(text.split())
+        if n and self._reasoning_mid_word and not text[0].isspace():
+            n -= 1  # the first word continues the last piece's
+        self._reasoning_words += n
+        self._reasoning_mid_word = not text[-1].isspace()
+        self._reasoning_unshown.append(text)
+
     def _render(self) -> None:
         """Every RENDER_INTERVAL_MS: what arrived since goes on screen, up to RENDER_CHARS_PER_TICK."""
+        if self._reasoning_unshown:
+            new = "".join(self._reasoning_unshown)
+            self._reasoning_unshown = []
+            self.view.extend_reasoning(new, self._reasoning_words)
         if not self._unshown:
             if self._finished is not None:
                 self._end_answer()
@@ -337,6 +359,8 @@ class Pane(QFrame):
         self._chunks = [text] if text else []
         self._unshown = []
         self._handed = 0
+        self._reasoning_unshown = []
+        self._reasoning_words, self._reasoning_mid_word = 0, False
 
     def finish(self, result: Result, note: str | None = None, figures: str | None = None) -> None:
         """The answer ended. `note` and `figures`, when given, are said instead of the result's own
@@ -353,6 +377,7 @@ class Pane(QFrame):
         # 100 KB laid out at once would stall the window); then the note and reasoning.
         text, handed = result.text, self._handed
         self._chunks = [text] if text else []
+        self._reasoning_unshown = []  # the whole reasoning comes with the end
         self._finished = (text, note, result.reasoning)
         if len(text) - handed > RENDER_CHARS_PER_TICK and self.view.showing_all_of_answer():
             self._unshown = [text[handed:]]
@@ -371,20 +396,24 @@ class Pane(QFrame):
     def copy_answer(self) -> None:
         QGuiApplication.clipboard().setText(self.answer_text())
 
-    def show_history(self, turns: list[tuple[str, str, str]], last_note: str | None = None) -> None:
-        """Reopened conversation: (prompt, answer, note) per turn; `last_note` replaces the last
-        turn's note (a blind round's failure is not explained before the vote)."""
+    def show_history(self, turns: list[tuple[str, str, str]], last_note: str | None = None,
+                     reasonings: list[str] | None = None) -> None:
+        """Reopened conversation: (prompt, answer, note) per turn, and each turn's reasoning (""
+        for none); `last_note` replaces the last turn's note (a blind round's failure is not
+        explained before the vote)."""
         self._finished = None
         self.view.clear_all()
         self.notice.hide()
         self.metrics.setText("")
+        reasonings = reasonings or []
         for n, (prompt, answer, note) in enumerate(turns):
+            reasoning = reasonings[n] if n < len(reasonings) else ""
             self.view.add_prompt(prompt)
             if n == len(turns) - 1:
                 self.view.begin_answer(self.answer_label())  # the open round's heading: renamed on the reveal
-                self.view.end_answer(answer, note if last_note is None else last_note)
+                self.view.end_answer(answer, note if last_note is None else last_note, reasoning=reasoning)
             else:
-                self.view.add_answer(answer, self.answer_label(), note)
+                self.view.add_answer(answer, self.answer_label(), note, reasoning=reasoning)
         self._set_text(turns[-1][1] if turns else "")
 
     def show_notice(self, html: str) -> None:

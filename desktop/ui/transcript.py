@@ -39,8 +39,8 @@ SAFE_SCHEMES = {"http", "https", "mailto"}
 REASONING_SCHEME = "arenadesk-reasoning"  # the collapsed reasoning line's link: shows or hides it
 
 
-def reasoning_summary(reasoning: str, shown: bool) -> str:
-    words = len(reasoning.split())
+def reasoning_summary(reasoning: str, shown: bool, words: int | None = None) -> str:
+    words = len(reasoning.split()) if words is None else words
     return f"{'▾' if shown else '▸'} Reasoning ({words} word{'s' if words != 1 else ''}) — click to {'hide' if shown else 'show'}"
 
 
@@ -123,8 +123,10 @@ class Transcript(QTextBrowser):
         self._rendered = 0  # how much of the answer's text is rendered for good
         self._answer_start: int | None = None  # where the last answer (its heading) begins: regenerate replaces it
         # A reasoning model's thinking, shown as one collapsed line under its answer's heading;
-        # clicking it shows or hides the text. id -> (cursor on the line, text, cursor on the shown text)
-        self._reasoning: dict[int, list] = {}
+        # clicking it shows or hides the text. key (in the line's link) -> the block
+        self._reasoning: dict[int, _Reasoning] = {}
+        self._live_reasoning: int | None = None  # the streaming answer's reasoning block (its key)
+        self._keeping = 0  # nested _keeping_live_place blocks
         # The live answer as it arrives (extend_answer): how many characters of it came so far;
         # while it is shown as Markdown, its (filtered) text, re-rendered from `_rendered` on;
         # once it is plain text (None here), only new characters are appended.
@@ -153,6 +155,7 @@ class Transcript(QTextBrowser):
     def clear_all(self) -> None:
         self._last_heading = None
         self._reasoning.clear()
+        self._live_reasoning = None
         self.clear()
         self._live_start = None
         self._answer_start = None
@@ -161,10 +164,12 @@ class Transcript(QTextBrowser):
         self._heading(label, self._accent(), top=18)
         self._append_markdown(text)
 
-    def add_answer(self, text: str, label: str, note: str = "") -> None:
-        """A finished answer (history)."""
+    def add_answer(self, text: str, label: str, note: str = "", reasoning: str = "") -> None:
+        """A finished answer (history), with its reasoning's collapsed line if it has one."""
         self._answer_start = self._end().position()
-        self._heading(label)
+        heading = self._heading(label)
+        if reasoning.strip():
+            self._add_reasoning(heading, reasoning)
         self._append_markdown(text or "*(no answer)*")
         if note:
             self._note(note)
@@ -176,6 +181,7 @@ class Transcript(QTextBrowser):
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._live_start = self._tail_start = cursor.position()
         self._reset_live()
+        self._live_reasoning = None
 
     def _reset_live(self) -> None:
         self._rendered = self._received = self._plain_chars = 0
@@ -197,9 +203,12 @@ class Transcript(QTextBrowser):
         with another model); `begin_answer` then opens the new one."""
         if self._answer_start is None:
             return
+        for key in [k for k, r in self._reasoning.items() if r.line.selectionStart() >= self._answer_start]:
+            del self._reasoning[key]  # its line goes with the answer
         c = self._end()
         c.setPosition(self._answer_start, QTextCursor.KeepAnchor)
         c.removeSelectedText()
+        self._live_reasoning = None
         self._live_start = self._answer_start = None
         self._reset_live()
 
@@ -288,15 +297,57 @@ class Transcript(QTextBrowser):
         self.show_answer(text or "*(no answer)*")
         if note:
             self._note(note)
-        if reasoning.strip() and self._last_heading is not None:
-            self._add_reasoning(self._last_heading, reasoning)
+        if reasoning.strip():
+            live = self._reasoning.get(self._live_reasoning) if self._live_reasoning is not None else None
+            if live is not None:  # shown while it streamed: brought up to the whole of it
+                self.extend_reasoning(reasoning[len(live.text()):] if reasoning.startswith(live.text()) else "")
+            elif self._last_heading is not None:
+                self._add_reasoning(self._last_heading, reasoning)
         self._live_start = None
+        self._live_reasoning = None
 
     # -- reasoning ------------------------------------------------------------------------
-    def _add_reasoning(self, heading: QTextCursor, reasoning: str) -> None:
-        """One collapsed line right under the answer's heading, apart from the answer."""
+    def extend_reasoning(self, new: str, words: int | None = None) -> None:
+        """The live answer's reasoning grew by `new` (`words`: how many words it has now, when the
+        caller counts them as they come; else they are counted here). Its collapsed line shows
+        from the first piece on and counts the words; opened, the text grows in it."""
+        if self._last_heading is None or not new:
+            return
+        with self._keeping_live_place():
+            entry = self._reasoning.get(self._live_reasoning) if self._live_reasoning is not None else None
+            if entry is None:
+                self._live_reasoning = self._add_reasoning(self._last_heading, new, words)
+                return
+            entry.parts.append(new)
+            entry.words = words if words is not None else len(entry.text().split())
+            if entry.body is not None:
+                entry.append_shown(new, self._muted())
+            entry.relabel()
+
+    def _keeping_live_place(self):
+        """Edits above the streaming answer (its reasoning) move where it begins."""
+        transcript = self
+
+        class _Keep:
+            def __enter__(self):
+                transcript._keeping += 1
+                self.before = transcript.document().characterCount()
+
+            def __exit__(self, *exc):
+                transcript._keeping -= 1
+                moved = transcript.document().characterCount() - self.before
+                if transcript._live_start is not None and not transcript._keeping:  # the outermost counts
+                    transcript._live_start += moved
+                    transcript._tail_start += moved
+                return False
+
+        return _Keep()
+
+    def _add_reasoning(self, heading: QTextCursor, reasoning: str, words: int | None = None) -> int:
+        """One collapsed line right under the answer's heading, apart from the answer; its key."""
         key = len(self._reasoning)
         c = QTextCursor(heading)
+        c.setKeepPositionOnInsert(False)  # the heading's cursor stays put on inserts; this one moves on
         c.clearSelection()
         c.movePosition(QTextCursor.EndOfBlock)
         char = QTextCharFormat()
@@ -304,15 +355,19 @@ class Transcript(QTextBrowser):
         char.setFontItalic(True)
         char.setAnchor(True)
         char.setAnchorHref(f"{REASONING_SCHEME}:{key}")
-        c.insertBlock(QTextBlockFormat(), char)
-        start = c.position()
-        c.insertText(reasoning_summary(reasoning, shown=False), char)
-        c.setPosition(start, QTextCursor.KeepAnchor)
-        self._reasoning[key] = [c, reasoning, None]
+        entry = _Reasoning(c, [reasoning], len(reasoning.split()) if words is None else words)
+        entry.format = char
+        with self._keeping_live_place():
+            c.insertBlock(QTextBlockFormat(), char)
+            start = c.position()
+            c.insertText(entry.summary(), char)
+            c.setPosition(start, QTextCursor.KeepAnchor)
+        self._reasoning[key] = entry
+        return key
 
     def reasoning_shown(self, key: int = -1) -> bool:
         entry = self._reasoning.get(key if key >= 0 else len(self._reasoning) - 1)
-        return bool(entry and entry[2] is not None)
+        return bool(entry and entry.body is not None)
 
     def toggle_reasoning(self, key: int = -1) -> None:
         """Show or hide a reasoning block (the last one by default)."""
@@ -320,32 +375,26 @@ class Transcript(QTextBrowser):
         entry = self._reasoning.get(key)
         if entry is None:
             return
-        line, text, shown = entry
-        fmt = line.charFormat()
-        if shown is not None:
-            # From the end of the summary line to the end of the text: the text's block goes too.
-            c = QTextCursor(line)
-            c.clearSelection()
-            c.movePosition(QTextCursor.EndOfBlock)
-            c.setPosition(shown.selectionEnd(), QTextCursor.KeepAnchor)
-            c.removeSelectedText()
-            entry[2] = None
-        else:
-            c = QTextCursor(line)
-            c.clearSelection()
-            c.movePosition(QTextCursor.EndOfBlock)
-            body = QTextCharFormat()
-            body.setForeground(self._muted())
-            block = QTextBlockFormat()
-            block.setLeftMargin(14)
-            c.insertBlock(block, body)
-            start = c.position()
-            c.insertText(without_bidi_overrides(text.strip()), body)
-            c.setPosition(start, QTextCursor.KeepAnchor)
-            entry[2] = c
-        summary = reasoning_summary(text, shown=entry[2] is not None)
-        line.insertText(summary, fmt)
-        line.setPosition(line.position() - len(summary), QTextCursor.KeepAnchor)
+        with self._keeping_live_place():
+            if entry.body is not None:
+                # From the end of the summary line to the end of the text: the text's block goes too.
+                c = QTextCursor(entry.line)
+                c.clearSelection()
+                c.movePosition(QTextCursor.EndOfBlock)
+                c.setPosition(entry.body.selectionEnd(), QTextCursor.KeepAnchor)
+                c.removeSelectedText()
+                entry.body = None
+            else:
+                c = QTextCursor(entry.line)
+                c.clearSelection()
+                c.movePosition(QTextCursor.EndOfBlock)
+                block = QTextBlockFormat()
+                block.setLeftMargin(14)
+                c.insertBlock(block, QTextCharFormat())
+                c.setPosition(c.position())
+                entry.body, entry.shown_chars = c, 0
+                entry.append_shown(entry.text().lstrip(), self._muted())
+            entry.relabel()
 
     # -- helpers --------------------------------------------------------------------------
     def _end(self) -> QTextCursor:
@@ -487,3 +536,52 @@ def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | N
                 break
             b = b.next()
     parsed.setParent(None)  # freed with the Python object, now
+
+
+class _Reasoning:
+    """A reasoning block: its summary line (selected by `line`), its text (in the pieces it came
+    in), and while open, the shown text (selected by `body`, at most PLAIN_DISPLAY_LIMIT of it)."""
+
+    def __init__(self, line: QTextCursor, parts: list[str], words: int):
+        self.line, self.parts, self.words = line, parts, words
+        self.body: QTextCursor | None = None
+        self.shown_chars = 0
+        self.format = QTextCharFormat()  # the line's: muted, italic, its link
+
+    def text(self) -> str:
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+    def summary(self) -> str:
+        return reasoning_summary("", shown=self.body is not None, words=self.words)
+
+    def relabel(self) -> None:
+        """Say the summary again (words, open or not). The line is its block, from where it starts
+        (text inserted right after it, the opened text's block, may have joined the selection)."""
+        c = self.line
+        start = c.selectionStart()
+        fmt = self.format
+        c.setPosition(start)
+        c.movePosition(QTextCursor.EndOfBlock, QTextCursor.KeepAnchor)
+        summary = self.summary()
+        c.insertText(summary, fmt)
+        c.setPosition(start, QTextCursor.KeepAnchor)
+
+    def append_shown(self, new: str, color: QColor) -> None:
+        body = QTextCharFormat()
+        body.setForeground(color)
+        c = QTextCursor(self.body)
+        start = c.selectionStart()
+        c.setPosition(c.selectionEnd())
+        room = PLAIN_DISPLAY_LIMIT - self.shown_chars
+        if room > 0:
+            piece = without_bidi_overrides(new[:room])
+            c.insertText(piece, body)
+            self.shown_chars += len(piece)
+            if len(new) > room:
+                c.insertText(NOT_SHOWN, body)
+                self.shown_chars = PLAIN_DISPLAY_LIMIT + 1
+        end = c.position()
+        self.body.setPosition(start)
+        self.body.setPosition(end, QTextCursor.KeepAnchor)
