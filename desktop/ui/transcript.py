@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import QByteArray, QUrl, Signal
+from PySide6.QtCore import QByteArray, QEvent, QUrl, Signal
 from PySide6.QtGui import (
     QColor, QDesktopServices, QFont, QImage, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument, QTextFormat,
 )
@@ -37,6 +37,9 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
 _TABLE_ROW = re.compile(r"^ {0,3}\|", re.M)
 SAFE_SCHEMES = {"http", "https", "mailto"}
 REASONING_SCHEME = "arenadesk-reasoning"  # the collapsed reasoning line's link: shows or hides it
+# Text the transcript colours itself carries its role ("accent", "note", "muted"), so a change of
+# light/dark theme can colour it again: a document keeps the colours it was written with.
+COLOR_ROLE = QTextFormat.UserProperty + 1
 
 
 def reasoning_summary(reasoning: str, shown: bool, words: int | None = None) -> str:
@@ -161,7 +164,7 @@ class Transcript(QTextBrowser):
         self._answer_start = None
 
     def add_prompt(self, text: str, label: str = "You") -> None:
-        self._heading(label, self._accent(), top=18)
+        self._heading(label, "accent", top=18)
         self._append_markdown(text)
 
     def add_answer(self, text: str, label: str, note: str = "", reasoning: str = "") -> None:
@@ -351,6 +354,7 @@ class Transcript(QTextBrowser):
         c.clearSelection()
         c.movePosition(QTextCursor.EndOfBlock)
         char = QTextCharFormat()
+        char.setProperty(COLOR_ROLE, "muted")
         char.setForeground(self._muted())
         char.setFontItalic(True)
         char.setAnchor(True)
@@ -412,15 +416,16 @@ class Transcript(QTextBrowser):
             _insert_markdown(c, text, self._code_background())
         self._scroll_to_bottom()
 
-    def _heading(self, label: str, color: QColor | None = None, top: int = 10) -> QTextCursor:
+    def _heading(self, label: str, role: str | None = None, top: int = 10) -> QTextCursor:
         """Adds a bold heading line; returns a cursor selecting its text (it follows later edits)."""
         block = QTextBlockFormat()
         block.setTopMargin(0 if self.document().isEmpty() else top)
         block.setBottomMargin(2)
         char = QTextCharFormat()
         char.setFontWeight(QFont.Bold)
-        if color is not None:
-            char.setForeground(color)
+        if role is not None:
+            char.setProperty(COLOR_ROLE, role)
+            char.setForeground(self._role_color(role))
         c = self._end()
         if self.document().isEmpty():
             c.setBlockFormat(block)
@@ -433,11 +438,62 @@ class Transcript(QTextBrowser):
 
     def _note(self, text: str) -> None:
         char = QTextCharFormat()
-        char.setForeground(QColor("#ff8a80") if self._dark() else QColor("#b03a2e"))
+        char.setProperty(COLOR_ROLE, "note")
+        char.setForeground(self._role_color("note"))
         c = self._end()
         c.insertBlock(QTextBlockFormat(), char)
         c.insertText(without_bidi_overrides(text), char)
         self._scroll_to_bottom()
+
+    def _role_color(self, role: str) -> QColor:
+        if role == "accent":
+            return self._accent()
+        if role == "note":
+            return QColor("#ff8a80") if self._dark() else QColor("#b03a2e")
+        return self._muted()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.PaletteChange:
+            self.recolor()
+
+    def recolor(self) -> None:
+        """Colour what is already written for the current palette (a theme change): headings,
+        notes, reasoning, links and code blocks' shade."""
+        doc = self.document()
+        code, link = self._code_background(), self.palette().color(QPalette.Link)
+        blocks, spans = [], []
+        b = doc.begin()
+        while b.isValid():
+            fmt = b.blockFormat()
+            if fmt.hasProperty(QTextFormat.BlockCodeFence) or fmt.nonBreakableLines():
+                blocks.append(b)
+            it = b.begin()
+            while not it.atEnd():
+                frag = it.fragment()
+                char = frag.charFormat()
+                role = char.property(COLOR_ROLE)
+                if role:
+                    spans.append((frag.position(), frag.length(), self._role_color(role)))
+                elif char.isAnchor():
+                    spans.append((frag.position(), frag.length(), link))  # an answer's link
+                it += 1
+            b = b.next()
+        c = QTextCursor(doc)
+        c.beginEditBlock()
+        for b in blocks:
+            fmt = b.blockFormat()
+            fmt.setBackground(code)
+            QTextCursor(b).setBlockFormat(fmt)
+        for start, length, color in spans:
+            c.setPosition(start)
+            c.setPosition(start + length, QTextCursor.KeepAnchor)
+            fmt = QTextCharFormat()
+            fmt.setForeground(color)
+            c.mergeCharFormat(fmt)
+        c.endEditBlock()
+        for entry in self._reasoning.values():  # what they write next
+            entry.format.setForeground(self._muted())
 
     def _muted(self) -> QColor:
         return QColor("#9aa0a6") if self._dark() else QColor("#5f6368")
@@ -570,6 +626,7 @@ class _Reasoning:
 
     def append_shown(self, new: str, color: QColor) -> None:
         body = QTextCharFormat()
+        body.setProperty(COLOR_ROLE, "muted")
         body.setForeground(color)
         c = QTextCursor(self.body)
         start = c.selectionStart()
