@@ -217,6 +217,7 @@ class PaneRecord:
     last_response_id: int | None
     earlier: list[dict] = field(default_factory=list)  # its memory before the last round
     reasonings: list[str] = field(default_factory=list)  # a reasoning model's thinking, per turn ("" if none)
+    choices: list[str] = field(default_factory=list)  # the model that answered, per turn ("" if unknown)
 
 
 def pane_records(conversation) -> list[PaneRecord]:
@@ -226,7 +227,7 @@ def pane_records(conversation) -> list[PaneRecord]:
     by_slot = [{r.slot: r for r in rnd.responses} for rnd in rounds]
     out = []
     for i in range(n):
-        turns, history, earlier, reasonings = [], [], [], []
+        turns, history, earlier, reasonings, choices = [], [], [], [], []
         for rnd, slots in zip(rounds, by_slot):
             r = slots.get(i)
             if r is None:
@@ -237,11 +238,12 @@ def pane_records(conversation) -> list[PaneRecord]:
                 note = f"[{cut_off_note(r.finish_reason, r.max_tokens)}]"
             turns.append((rnd.prompt, r.text, note or ""))
             reasonings.append(r.reasoning or "")
+            choices.append(r.choice or "")
             history += turn_messages(rnd.prompt, r.status, r.text)
         last = by_slot[-1].get(i) if by_slot else None
         out.append(PaneRecord(i, last.choice if last else "", last.position if last else i, turns, history,
                               last.stars if last else None, last.id if last else None,
-                              earlier if last else history, reasonings))
+                              earlier if last else history, reasonings, choices))
     return out
 
 

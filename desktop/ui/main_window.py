@@ -556,7 +556,8 @@ class MainWindow(QMainWindow):
             choice = self.session.panes[i].choice
             pane.set_choices(items, prefer=str(choice) if choice else None, gone=self._gone(i))
             pane.set_position(self.session.position(i), hidden=hidden)
-            pane.show_history(rec.turns, last_note=self.session.note(i) or None, reasonings=rec.reasonings)
+            pane.show_history(rec.turns, last_note=self.session.note(i) or None, reasonings=rec.reasonings,
+                              choices=rec.choices)
             pane.stars.set_value(rec.stars)
             pane.stars.setEnabled(True)
         self.pane_area.arrange([self.session.position(i) for i in range(len(self.panes))], hidden=hidden)

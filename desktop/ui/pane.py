@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (
 
 from ..core.arena import format_metrics
 from ..core.engines.base import Result, cut_off_note
-from .model_picker import ModelPicker
+from ..core.engines.registry import ModelChoice
+from .model_picker import GONE, ModelPicker
 from .transcript import Transcript
 
 RENDER_INTERVAL_MS = 66  # at most ~15 re-renders a second, however fast tokens arrive
@@ -71,6 +72,26 @@ class RenderClock(QObject):
                 self._next = (self._next + n + 1) % max(len(self._panes), 1)
                 break
 LETTERS = "ABCD"
+
+
+def contestant_heading(label: str, choice: str, connection_name: str = "") -> str:
+    """An answer's heading names who answered as the leaderboard and the exports do: "gpt-4o @
+    OpenAI" for a model on a connection, the file's name for a local one. `label` is the picker's
+    ("gpt-4o · OpenAI", "name · local"); a model no longer offered is named from its choice
+    ("openai:gpt-4o@my-box"), never shown bare or as "(gone)": the heading says who answered."""
+    name, dot, kind = label.rpartition(" · ")
+    if dot and not label.endswith(GONE):
+        return name if kind == "local" else f"{name} @ {kind}"
+    if choice:
+        try:
+            parsed = ModelChoice.parse(choice)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            if parsed.engine == "local":
+                return parsed.label
+            return f"{parsed.model} @ {connection_name or parsed.connection}"
+    return label.removesuffix(GONE) or "(unknown model)"
 
 
 class StarRating(QWidget):
@@ -230,11 +251,34 @@ class Pane(QFrame):
         self.title.setAccessibleName(self.title.text())
 
     def label_for(self, choice: str) -> str:
+        """The heading of an answer `choice` gave (who answered, named as in the leaderboard)."""
         i = self.picker.findData(choice)
-        return self.picker.itemText(i) if i >= 0 else choice.split(":", 1)[-1]
+        label = self.picker.itemText(i) if i >= 0 else ""
+        return contestant_heading(label, choice, self._connection_name(choice))
 
     def answer_label(self) -> str:
-        return f"Model {LETTERS[self.position]}" if self.hidden_name else self.model_label()
+        if self.hidden_name:
+            return f"Model {LETTERS[self.position]}"
+        choice = self.choice() or ""
+        return contestant_heading(self.model_label(), choice, self._connection_name(choice))
+
+    def _connection_name(self, choice: str) -> str:
+        """The name the picker gives `choice`'s connection (from another of its models): a model
+        it no longer offers is still named "gpt-4o @ OpenAI", not by the connection's id."""
+        try:
+            wanted = ModelChoice.parse(choice)
+        except ValueError:
+            return ""
+        for i in range(self.picker.count()):
+            other, label = self.picker.itemData(i), self.picker.itemText(i)
+            try:
+                same = other and other != "-" and ModelChoice.parse(other).connection == wanted.connection
+            except ValueError:
+                same = False
+            name, dot, kind = label.rpartition(" · ")
+            if same and dot and not label.endswith(GONE):
+                return kind
+        return ""
 
     # -- sampling overrides ---------------------------------------------------------------
     def _overrides_menu(self) -> QMenu:
@@ -284,7 +328,7 @@ class Pane(QFrame):
             self.view.discard_answer()  # the old answer, heading and all: the model may have changed
         else:
             self.view.add_prompt(prompt)
-        self.view.begin_answer(label or self.answer_label())
+        self.view.begin_answer(contestant_heading(label, "") if label else self.answer_label())
         self._set_text("")
         self.metrics.setText("waiting for the first token…")
         self.stars.set_value(None)
@@ -397,23 +441,26 @@ class Pane(QFrame):
         QGuiApplication.clipboard().setText(self.answer_text())
 
     def show_history(self, turns: list[tuple[str, str, str]], last_note: str | None = None,
-                     reasonings: list[str] | None = None) -> None:
-        """Reopened conversation: (prompt, answer, note) per turn, and each turn's reasoning (""
-        for none); `last_note` replaces the last turn's note (a blind round's failure is not
-        explained before the vote)."""
+                     reasonings: list[str] | None = None, choices: list[str] | None = None) -> None:
+        """Reopened conversation: (prompt, answer, note) per turn, each turn's reasoning ("" for
+        none) and the model that answered it (headed by its name; the picker's when unknown);
+        `last_note` replaces the last turn's note (a blind round's failure is not explained
+        before the vote)."""
         self._finished = None
         self.view.clear_all()
         self.notice.hide()
         self.metrics.setText("")
-        reasonings = reasonings or []
+        reasonings, choices = reasonings or [], choices or []
         for n, (prompt, answer, note) in enumerate(turns):
             reasoning = reasonings[n] if n < len(reasonings) else ""
+            choice = choices[n] if n < len(choices) else ""
+            heading = self.label_for(choice) if choice and not self.hidden_name else self.answer_label()
             self.view.add_prompt(prompt)
             if n == len(turns) - 1:
-                self.view.begin_answer(self.answer_label())  # the open round's heading: renamed on the reveal
+                self.view.begin_answer(heading)  # the open round's heading: renamed on the reveal
                 self.view.end_answer(answer, note if last_note is None else last_note, reasoning=reasoning)
             else:
-                self.view.add_answer(answer, self.answer_label(), note, reasoning=reasoning)
+                self.view.add_answer(answer, heading, note, reasoning=reasoning)
         self._set_text(turns[-1][1] if turns else "")
 
     def show_notice(self, html: str) -> None:
