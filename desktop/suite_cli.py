@@ -40,13 +40,15 @@ def add_parser(sub) -> None:
     run.add_argument("name", help="a suite's name or a .jsonl file")
     run.add_argument("--local", action="append", default=[], metavar="MODEL",
                      help="'default' (the built-in model) or a .gguf path; repeat for more")
-    run.add_argument("--remote", action="append", default=[], metavar="MODEL",
-                     help="an OpenAI (or compatible) model name; repeat for more")
+    run.add_argument("--remote", action="append", default=[], metavar="[CONNECTION:]MODEL",
+                     help="a model on one of your connections, e.g. openrouter:meta-llama/llama-3-8b "
+                          "(a bare name: --base-url's server, else OpenAI); repeat for more")
     run.add_argument("--max-tokens", type=int)
     run.add_argument("--temperature", type=float)
     run.add_argument("--seed", type=int)
     run.add_argument("--system", default=None, help="system prompt (default: the one in Settings)")
-    run.add_argument("--base-url", help="OpenAI-compatible endpoint for this run (else Settings)")
+    run.add_argument("--base-url", help="an OpenAI-compatible endpoint for this run's bare --remote "
+                                        "models (a saved connection with this URL is used as it is)")
     run.add_argument("--parallel", type=int, default=None, metavar="N",
                      help="API requests in flight at once (default 4; 1 for a local server such as "
                           "llama_cpp.server, which cuts a request when the next one arrives)")
@@ -54,7 +56,7 @@ def add_parser(sub) -> None:
     res = s.add_parser("resume", help="carry on a stopped, paused or crashed run where it stopped")
     res.add_argument("run_id", type=int)
     res.add_argument("--parallel", type=int, default=None, metavar="N")
-    res.add_argument("--base-url")
+    res.add_argument("--base-url", help="the --base-url the run was started with")
     rep = s.add_parser("report", help="write a run as a readable report (Markdown or self-contained HTML)")
     rep.add_argument("run_id", type=int)
     rep.add_argument("--format", choices=["md", "html"], default="html")
@@ -132,10 +134,16 @@ def _export(services, args) -> int:
 
 
 def _choices(services, args):
-    from .cli import UsageError
+    """--local FILE and --remote [CONNECTION:]MODEL, read as `arenadesk ask` reads them (a bare
+    model goes to --base-url's connection when given)."""
+    from .cli import UsageError, base_url_connection, check_base_url, remote_choice
     from .core.engines.registry import ModelChoice
 
-    choices = [ModelChoice("local", m) for m in args.local] + [ModelChoice("openai", m) for m in args.remote]
+    if getattr(args, "base_url", None):
+        check_base_url(args.base_url)
+    default = base_url_connection(services, args.base_url) if getattr(args, "base_url", None) else None
+    choices = [ModelChoice("local", m) for m in args.local] + [remote_choice(services, m, default)
+                                                                 for m in args.remote]
     for c in choices:
         if c.engine == "local" and c.model != "default":
             from .core.engines.local import LocalEngine
@@ -146,21 +154,18 @@ def _choices(services, args):
     return choices
 
 
-def _endpoint(services, args, remote: bool) -> None:
-    from .cli import check_base_url
-    from .core.services import NeedsKey
-    from .cli import UsageError
+def _endpoint(services, args, choices) -> None:
+    """Every API contestant's connection is there, has a usable URL and, where it needs one, a
+    key — before the run is planned or resumed."""
+    from .cli import UsageError, base_url_connection, check_base_url
+    from .core.connections import key_problem
 
-    if getattr(args, "base_url", None):
+    if getattr(args, "base_url", None):  # resuming a run that was started with --base-url
         check_base_url(args.base_url)
-        services.settings.openai_base_url = args.base_url
-    elif remote and services.settings.openai_base_url:
-        check_base_url(services.settings.openai_base_url)
-    if remote:
-        try:
-            services.openai_key()
-        except NeedsKey as exc:
-            raise UsageError(str(exc)) from None
+        base_url_connection(services, args.base_url)
+    problem = key_problem(services, choices)
+    if problem:
+        raise UsageError(problem)
 
 
 def _run(services, args) -> int:
@@ -177,7 +182,7 @@ def _run(services, args) -> int:
                          f"got {len(choices)}")
     if len(set(choices)) != len(choices):
         raise UsageError("each model may take part once")
-    _endpoint(services, args, any(c.engine == "openai" for c in choices))
+    _endpoint(services, args, choices)
     sampling = services.settings.sampling
     for name in ("max_tokens", "temperature", "seed"):
         if getattr(args, name) is not None:
@@ -209,7 +214,9 @@ def _resume(services, args) -> int:
         run = runs.run(args.run_id)
     except KeyError:
         raise UsageError(f"there is no suite run {args.run_id}; `arenadesk suite list` shows them") from None
-    _endpoint(services, args, any(p["engine"] == "openai" for p in run.contestants))
+    from .core.engines.registry import ModelChoice
+
+    _endpoint(services, args, [ModelChoice.parse(p["choice"]) for p in run.contestants])
     pending = {(a.item, a.turn, a.contestant) for a in runs.answers(run.id) if a.status != "done"}
     if not pending:
         say(f"Run {run.id} is complete: nothing to answer.")

@@ -196,6 +196,26 @@ def check_connection(services: "Services", conn: Connection, timeout: float = 10
     return Verdict(conn.name, True, True, models=names, keyless=key == KEYLESS)
 
 
+def key_problem(services: "Services", choices: list[ModelChoice]) -> str | None:
+    """Why one of these API contestants cannot be asked before anything starts (its connection is
+    gone, or it needs a key nobody gave), or None. Each is checked on its own connection: a
+    suite with an OpenRouter model needs OpenRouter's key, not OpenAI's."""
+    from .services import NeedsKey, UnknownConnection
+
+    for choice in choices:
+        if choice.engine != "openai":
+            continue
+        try:
+            conn = services.connection(choice.connection)
+            problem = check_base_url(conn.base_url)
+            if problem:
+                return f"{choice.model} @ {conn.name}: {problem}"
+            services.api_key(conn)
+        except (NeedsKey, UnknownConnection) as exc:
+            return str(exc)
+    return None
+
+
 def refresh_models(services: "Services", conn: Connection, timeout: float = 10.0) -> Verdict:
     """Test the connection and keep the model list it gave (the caller saves settings)."""
     verdict = check_connection(services, conn, timeout)

@@ -58,6 +58,7 @@ from pathlib import Path
 
 from .engines.base import cut_off_note, decode_rate
 from .ratings import display_names
+from .secrets import Redaction
 from .untrusted import storable
 
 FORMATS = ("csv", "jsonl", "fastchat", "pairs")
@@ -71,9 +72,14 @@ _FASTCHAT_WINNER = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "t
 
 # -- entry point -----------------------------------------------------------------------------
 
-def export(store, fmt: str, out_path, *, include_judge: bool = False, **filters) -> int:
+def export(store, fmt: str, out_path, *, include_judge: bool = False, redaction: Redaction | None = None,
+           **filters) -> int:
     """Write the store's data in `fmt` to out_path; returns the number of records written
-    (csv: votes, jsonl: lines after the header, fastchat: battles, pairs: pairs)."""
+    (csv: votes, jsonl: lines after the header, fastchat: battles, pairs: pairs).
+
+    Every text goes out through `redaction` (by default: the keys in this machine's keychain
+    and the passwords in its connections' URLs, secrets.Redaction.for_this_machine): rows
+    stored before a server's echo of a key was caught on saving may still hold it."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     unknown = set(filters) - {"since", "until", "blind_only", "tag"}
@@ -84,9 +90,11 @@ def export(store, fmt: str, out_path, *, include_judge: bool = False, **filters)
     tmp = out.with_name(out.name + ".part")
     if include_judge:
         filters["include_judge"] = True
+    if redaction is None:
+        redaction = Redaction.for_this_machine()
     try:
         n = {"csv": _export_csv, "jsonl": _export_jsonl, "fastchat": _export_fastchat, "pairs": _export_pairs}[fmt](
-            store, tmp, filters
+            store, tmp, filters, redaction
         )
         tmp.replace(out)
     finally:
@@ -125,7 +133,7 @@ def _vote_where(filters, alias: str = "v", blind_clause: str = " AND v.blind = 1
 class _Data:
     """The rows an export needs, read with a handful of queries (no per-row round trips)."""
 
-    def __init__(self, store, filters):
+    def __init__(self, store, filters, redaction: Redaction):
         where, args = _vote_where(filters)
         self.votes = [
             dict(zip(("id", "uid", "round_id", "outcome", "best_position", "note", "blind", "created_at",
@@ -175,6 +183,15 @@ class _Data:
             if vote_id in vote_ids:
                 self.battles.setdefault(vote_id, []).append((bid, ra, rb, winner))
         self._rounds_by_conv: dict[int, list[dict]] | None = None
+        self._redact(redaction)
+
+    def _redact(self, redaction: Redaction) -> None:
+        """Every text of every row read, through the export's redaction (errors at full strength)."""
+        for rows in (self.votes, self.conversations.values(), self.rounds.values(), self.responses.values()):
+            for row in rows:
+                for key, value in row.items():
+                    if isinstance(value, str) and not key.endswith("uid"):
+                        row[key] = redaction.error(value) if key == "error" else redaction.text(value)
 
     def names(self) -> dict[str, str]:
         rows = sorted(self.responses.values(), key=lambda d: (d["started_at"] or 0, d["id"]))
@@ -236,14 +253,14 @@ _PANE_FIELDS = ("model", "model_ref", "engine", "answer", "status", "stars", "to
                 "connection", "reported_model")
 
 
-def _export_csv(store, path: Path, filters) -> int:
-    data = _Data(store, filters)
+def _export_csv(store, path: Path, filters, redaction: Redaction) -> int:
+    data = _Data(store, filters, redaction)
     panes = max([2] + [len(data.by_round.get(v["round_id"], [])) for v in data.votes])
     header = ["vote_uid", "voted_at", "updated_at", "conversation_uid", "conversation_title", "turn", "tag", "blind",
               "system_prompt", "prompt", "outcome", "winner", "note"]
     for k in range(panes):
         header += [f"{_pane_prefix(k)}_{f}" for f in _PANE_FIELDS]
-    judged = _JudgeData(store, filters) if filters.get("include_judge") else None
+    judged = _JudgeData(store, filters, redaction) if filters.get("include_judge") else None
     if judged is not None:
         header.append("voter")
     names = data.names()
@@ -330,7 +347,7 @@ _FINISH_NOTE = ("CASE WHEN p.finish_reason = 'length' THEN 'stopped at the token
                 "COALESCE(' (Max tokens ' || json_extract(p.params, '$.max_tokens') || ')', '') ELSE '' END")
 
 
-def _export_jsonl(store, path: Path, filters) -> int:
+def _export_jsonl(store, path: Path, filters, redaction: Redaction) -> int:
     """Every record is rendered to JSON by SQLite itself (json_object): 100,000 votes with
     their conversations and answers take a few seconds instead of tens."""
     from .. import __version__
@@ -394,13 +411,35 @@ def _export_jsonl(store, path: Path, filters) -> int:
                 rows = store.query(page_sql, [*args, last])
                 if not rows:
                     break
-                fh.write("\n".join([row[1] for row in rows]))
+                fh.write("\n".join([_redacted_line(row[1], redaction) for row in rows]))
                 fh.write("\n")
                 n += len(rows)
                 last = rows[-1][0]
                 if len(rows) < _PAGE:
                     break
     return n
+
+
+def _redacted_line(line: str, redaction: Redaction) -> str:
+    """A JSON record (as SQLite wrote it) with its texts redacted; decoded only when it may
+    hold something to remove (most lines do not)."""
+    if not redaction.touches(line):
+        return line
+    record = json.loads(line)
+    for key, value in record.items():
+        if key not in ("type", "uid", "round", "conversation", "a", "b"):
+            record[key] = redaction.error(value) if key == "error" else _redacted_value(value, redaction)
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _redacted_value(value, redaction: Redaction):
+    if isinstance(value, str):
+        return redaction.text(value)
+    if isinstance(value, dict):
+        return {k: _redacted_value(v, redaction) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted_value(v, redaction) for v in value]
+    return value
 
 
 def import_jsonl(store, path) -> str:
@@ -764,8 +803,8 @@ def voter_id() -> str:
     return f"arena_user_{digest[:16]}"
 
 
-def _export_fastchat(store, path: Path, filters) -> int:
-    data = _Data(store, filters)
+def _export_fastchat(store, path: Path, filters, redaction: Redaction) -> int:
+    data = _Data(store, filters, redaction)
     names = data.names()
     judge = voter_id()
     out = []
@@ -786,7 +825,7 @@ def _export_fastchat(store, path: Path, filters) -> int:
             "tstamp": v["created_at"],
         })
     if filters.get("include_judge"):
-        judged = _JudgeData(store, filters)
+        judged = _JudgeData(store, filters, redaction)
         jnames = judged.names()
         for j, rnd, a, b in judged.rows():
             conv_a = _with_tokens(judged.history(rnd, a["slot"]) + [{"role": "user", "content": rnd["prompt"]}], a)
@@ -812,12 +851,12 @@ def _export_fastchat(store, path: Path, filters) -> int:
 
 # -- preference pairs ------------------------------------------------------------------------
 
-def _export_pairs(store, path: Path, filters) -> int:
-    data = _Data(store, filters)
+def _export_pairs(store, path: Path, filters, redaction: Redaction) -> int:
+    data = _Data(store, filters, redaction)
     marked = bool(filters.get("include_judge"))
     rows = [(data, rnd, a, b, winner, "you") for _v, rnd, a, b, winner in _battle_rows(data)]
     if marked:
-        judged = _JudgeData(store, filters)
+        judged = _JudgeData(store, filters, redaction)
         rows += [(judged, rnd, a, b, j["winner"], f"judge:{j['judge_label']}") for j, rnd, a, b in judged.rows()]
     n = 0
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
@@ -847,7 +886,7 @@ class _JudgeData(_Data):
     """A judge's verdicts with the rounds, answers and earlier turns they need, in the shape
     `_Data` gives the user's votes (so history() and names() work the same)."""
 
-    def __init__(self, store, filters):
+    def __init__(self, store, filters, redaction: Redaction):
         # A judge never votes blind in the user's sense: blind_only keeps none of its verdicts.
         sql, args = _vote_where(filters, alias="j", blind_clause=" AND 0")
         keys = ("id", "uid", "round_id", "response_a", "response_b", "judge_label", "winner", "reason", "created_at")
@@ -879,6 +918,7 @@ class _JudgeData(_Data):
             self.by_round.setdefault(d["round_id"], []).append(d)
         self.battles = {}
         self._rounds_by_conv = None
+        self._redact(redaction)
 
     def rows(self):
         """(judge vote, round, response a, response b) for every verdict."""

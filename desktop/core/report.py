@@ -15,11 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .arena import format_metrics
 from .engines.base import Result
+from .secrets import Redaction
 from .store import Store
 from .store.suite_runs import SuiteRuns
 
@@ -236,10 +237,29 @@ def to_html(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
-def write(report: Report, fmt: str, path) -> Path:
+def write(report: Report, fmt: str, path, redaction: Redaction | None = None) -> Path:
+    """The report as a file. Every text goes through `redaction` first (by default the keys and
+    URL passwords this machine knows, as exports.export does): old rows may hold a key echo."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; use md or html")
     path = Path(path)
+    report = redacted(report, redaction if redaction is not None else Redaction.for_this_machine())
     text = to_markdown(report) if fmt == "md" else to_html(report)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def redacted(report: Report, redaction: Redaction) -> Report:
+    """A copy of `report` with every text through `redaction` (errors at full strength)."""
+    t = redaction.text
+
+    def answer(a: Answer) -> Answer:
+        return replace(a, label=t(a.label), text=t(a.text), metrics=t(a.metrics), error=redaction.error(a.error))
+
+    def turn(x: Turn) -> Turn:
+        return replace(x, prompt=t(x.prompt), reference=t(x.reference), answers=[answer(a) for a in x.answers])
+
+    return Report(t(report.title), [t(line) for line in report.summary], [
+        replace(e, title=t(e.title), category=t(e.category), turns=[turn(x) for x in e.turns],
+                votes=[t(v) for v in e.votes])
+        for e in report.entries])

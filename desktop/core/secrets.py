@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import unquote, urlsplit
 from enum import Enum
 
@@ -89,6 +90,7 @@ class Secrets:
             raise ValueError("an empty key cannot be stored")
         if session_only:
             self._session[name] = value
+            _SESSION_KEYS.add(value)
             return Source.SESSION
         if not self.keychain_available():
             variable = env or _ENV.get(name)
@@ -120,6 +122,7 @@ def _is_keychain(backend) -> bool:
 
 
 _KEY_PREFIX = re.compile(r"^(?:sk-(?:proj-|svcacct-|admin-|ant-(?:api\d\d-)?)?|hf_|Bearer\s+)", re.I)
+_OPENAI_KEY = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")  # anything shaped like an OpenAI key
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@?#]+@")
 MIN_SECRET_CHARS = 8  # shorter "keys" (a placeholder like "x" for a keyless local server) are no secret
 MIN_PASSWORD_CHARS = 4  # a password from a URL is a secret even when short
@@ -162,4 +165,93 @@ def redact(text: str, *secrets: str | None, passwords: list[str] | tuple = ()) -
     forms.update(p for p in passwords if p and len(p) >= MIN_PASSWORD_CHARS)
     for form in sorted(forms, key=len, reverse=True):  # longest first: a prefixed key before its body
         text = text.replace(form, "[redacted]")
-    return re.sub(r"sk-[A-Za-z0-9_\-]{8,}", "sk-[redacted]", text)
+    return _OPENAI_KEY.sub("sk-[redacted]", text)
+
+
+# Session-only keys of every Secrets in this process: an export made without the app's own
+# Secrets at hand (Redaction.for_this_machine) still knows them.
+_SESSION_KEYS: set[str] = set()
+_SECRET_HEADER = re.compile(r"(authori[sz]ation|api[_-]?key|token|secret|passw|cookie)", re.I)
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """What an export removes from every text it writes: the keys and tokens this machine knows
+    (each connection's, the Hugging Face token, session-only ones) and the passwords in the
+    connections' URLs, in every form `redact` knows. Rows stored before a server's echo was
+    caught (or before a key was rotated in) may hold them; exports run every text through this.
+
+    Two strengths: `text` for what a model or a person wrote (answers, prompts, notes) removes
+    the known secrets and anything shaped like an OpenAI key, but keeps a URL's user:password@
+    (an answer explaining `postgres://user:pass@host/db` is content); `error` for what a server
+    or the app wrote also removes any URL's user:password@, as saving an error does."""
+
+    secrets: tuple[str, ...] = ()
+    passwords: tuple[str, ...] = ()
+
+    @classmethod
+    def known(cls, settings, secrets: "Secrets") -> "Redaction":
+        keys, passwords = [HUGGINGFACE], []
+        values: list[str] = []
+        for conn in getattr(settings, "connections", []) or []:
+            keys.append(connection_key_name(conn.id))
+            values.append(secrets.get(connection_key_name(conn.id), env=conn.key_env or "").value or "")
+            passwords += url_secrets(conn.base_url)
+            values += [v for k, v in (conn.headers or {}).items() if isinstance(v, str) and _SECRET_HEADER.search(k)]
+        values += [secrets.get(k).value or "" for k in keys]
+        values += list(secrets._session.values()) + list(_SESSION_KEYS)
+        values += [os.environ.get(v, "") for v in _ENV.values()]
+        return cls(tuple(sorted({v.strip() for v in values if v and v.strip()})), tuple(sorted(set(passwords))))
+
+    @classmethod
+    def for_this_machine(cls) -> "Redaction":
+        """From the settings file and the keychain: for callers that have no Services at hand."""
+        from . import settings as settings_io
+        from .paths import folders
+
+        try:
+            loaded = settings_io.load(folders().settings_file).settings
+        except Exception:  # an unreadable settings file must not stop an export; the keychain still counts
+            loaded = None
+        return cls.known(loaded, Secrets())
+
+    def text(self, value):
+        if not isinstance(value, str) or not value:
+            return value
+        out = value
+        for form in self._forms:
+            if form in out:
+                out = out.replace(form, "[redacted]")
+        return _OPENAI_KEY.sub("sk-[redacted]", out) if "sk-" in out else out
+
+    def error(self, value):
+        if not isinstance(value, str) or not value:
+            return value
+        return redact(value, *self.secrets, passwords=self.passwords)
+
+    def touches(self, raw: str) -> bool:
+        """Whether `raw` (a serialized record, e.g. a JSON line) may hold anything to remove: a
+        cheap test so that only such records are decoded, redacted and written again."""
+        if "sk-" in raw or "://" in raw:
+            return True
+        return any(form in raw for form in self._serialized_forms)
+
+    @cached_property
+    def _serialized_forms(self) -> tuple[str, ...]:
+        return tuple({f for form in self._forms for f in (form, _json_form(form))})
+
+    @cached_property
+    def _forms(self) -> tuple[str, ...]:
+        forms: set[str] = set()
+        for s in self.secrets:
+            if len(s) >= MIN_SECRET_CHARS:
+                forms.update(f for f in (s, unquote(s), _KEY_PREFIX.sub("", s)) if len(f) >= MIN_SECRET_CHARS)
+        forms.update(p for p in self.passwords if len(p) >= MIN_PASSWORD_CHARS)
+        return tuple(sorted(forms, key=len, reverse=True))  # longest first: a prefixed key before its body
+
+
+
+def _json_form(text: str) -> str:
+    import json
+
+    return json.dumps(text, ensure_ascii=False)[1:-1]

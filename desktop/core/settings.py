@@ -37,6 +37,34 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("Connection", "max_concurrent"): (0, 64),
 }
 
+# What the dialog calls each number, for messages about a value outside its range.
+LABELS: dict[str, str] = {
+    "temperature": "Temperature", "top_p": "Top-p", "top_k": "Top-k", "repeat_penalty": "Repeat penalty",
+    "max_tokens": "Max tokens", "seed": "Seed", "context_length": "Context length", "gpu_layers": "GPU layers",
+    "threads": "CPU threads", "timeout_s": "Timeout", "max_concurrent": "Requests at once",
+}
+
+
+def out_of_range(obj) -> list[str]:
+    """Each number of a settings object (Sampling, LocalRuntime, Connection) outside RANGES, in
+    words: "Context length -4,096 is not between 512 and 262,144". Settings read from a file are
+    already checked on load; this is for values that come another way (code, a suite, a CLI)."""
+    problems = []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        bounds = RANGES.get((type(obj).__name__, f.name))
+        if bounds is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        low, high = bounds
+        if not (low <= value <= high):  # NaN fails this too
+            problems.append(f"{LABELS.get(f.name, f.name)} {_number(value)} is not between {_number(low)} "
+                            f"and {_number(high)}")
+    return problems
+
+
+def _number(x: float) -> str:
+    return f"{int(x):,}" if isinstance(x, int) or (math.isfinite(x) and float(x).is_integer()) else f"{x:g}"
+
 
 @dataclass
 class Sampling:

@@ -148,7 +148,7 @@ def _upper_bound(items: list[dict], choices: list[ModelChoice], prices: Prices, 
     for c, choice in enumerate(choices):
         if choice.engine != "openai":
             continue
-        if prices.price(choice.model) is None:
+        if prices.price(choice.model, choice.connection) is None:
             unpriced.append(choice.model)
         for i, item in enumerate(items):
             context = estimate_tokens(item.get("system") or system_prompt or "")
@@ -156,7 +156,7 @@ def _upper_bound(items: list[dict], choices: list[ModelChoice], prices: Prices, 
                 context += estimate_tokens(prompt)
                 if pending is None or (i, t, c) in pending:
                     answers += 1
-                    total += prices.cost(choice.model, context, max_out) or 0.0
+                    total += prices.cost(choice.model, context, max_out, choice.connection) or 0.0
                 context += max_out
     return CostEstimate(total, unpriced, answers)
 
@@ -339,8 +339,12 @@ class SuiteRunner:
                 if result is None:  # stopped: asked again on resume
                     self.runs.unstart_answer(a.id)
                     return
-                result.cost_usd = 0.0 if run.contestants[c]["engine"] == "local" else self.prices.cost(
-                    ModelChoice.parse(run.contestants[c]["choice"]).model, result.tokens_in, result.tokens_out)
+                if run.contestants[c]["engine"] == "local":
+                    result.cost_usd = 0.0
+                else:  # priced per connection, as a round's answer is ("model@connection" rows win)
+                    choice = ModelChoice.parse(run.contestants[c]["choice"])
+                    result.cost_usd = self.prices.cost(choice.model, result.tokens_in, result.tokens_out,
+                                                       choice.connection)
                 self.runs.finish_answer(a.id, result)
                 self._answered()
                 if result.status == "done":

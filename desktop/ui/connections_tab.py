@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from ..core import connections as cx
 from ..core.secrets import connection_key_name
 from ..core.services import Services
+from ..core.settings import RANGES
 from .inbox import Inbox
 
 
@@ -70,10 +71,12 @@ class ConnectionsTab(QWidget):
                                         "file, so not for keys)")
         self.headers.setFixedHeight(54)
         form.addRow("Headers", self.headers)
-        self.timeout = QDoubleSpinBox(minimum=5, maximum=3600, decimals=0, suffix=" s")
+        self.timeout = QDoubleSpinBox(decimals=0, suffix=" s")
+        self.timeout.setRange(*RANGES[("Connection", "timeout_s")])  # the settings file's own range
         self.timeout.setToolTip("How long to wait for the next part of an answer before giving up")
         form.addRow("Timeout", self.timeout)
-        self.max_concurrent = QSpinBox(minimum=0, maximum=64)
+        self.max_concurrent = QSpinBox()
+        self.max_concurrent.setRange(*RANGES[("Connection", "max_concurrent")])
         self.max_concurrent.setSpecialValueText("no limit")
         self.max_concurrent.setToolTip("Answers streamed at once over this connection; more wait their turn")
         form.addRow("At once", self.max_concurrent)

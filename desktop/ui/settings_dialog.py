@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
 from ..core import secrets as secret_names
 from ..core.secrets import NoKeychain, Source
 from ..core.services import Services
+from ..core.settings import RANGES
 from .connections_tab import ConnectionsTab
 
 SOURCE_TEXT = {
@@ -19,6 +20,15 @@ SOURCE_TEXT = {
     Source.ENVIRONMENT: "Using the key from the environment variable {env}.",
     Source.NONE: "No key stored.",
 }
+
+
+def ranged(spin, settings_object, name: str):
+    """`spin` limited to the range settings.RANGES gives this number (the one source of truth:
+    the settings file is checked against the same ranges), showing the object's value."""
+    low, high = RANGES[(type(settings_object).__name__, name)]
+    spin.setRange(low, high)
+    spin.setValue(getattr(settings_object, name))
+    return spin
 
 
 class KeyRow(QWidget):
@@ -116,12 +126,12 @@ class SettingsDialog(QDialog):
         self.system_prompt.setFixedHeight(70)
         form.addRow("System prompt", self.system_prompt)
         sp = s.sampling
-        self.temperature = QDoubleSpinBox(minimum=0, maximum=2, singleStep=0.1, decimals=2, value=sp.temperature)
-        self.top_p = QDoubleSpinBox(minimum=0, maximum=1, singleStep=0.05, decimals=2, value=sp.top_p)
-        self.top_k = QSpinBox(minimum=0, maximum=1000, value=sp.top_k)
-        self.repeat_penalty = QDoubleSpinBox(minimum=0.5, maximum=2, singleStep=0.05, decimals=2, value=sp.repeat_penalty)
-        self.max_tokens = QSpinBox(minimum=1, maximum=32768, singleStep=64, value=sp.max_tokens)
-        self.seed = QSpinBox(minimum=-1, maximum=2**31 - 1, value=sp.seed)
+        self.temperature = ranged(QDoubleSpinBox(singleStep=0.1, decimals=2), sp, "temperature")
+        self.top_p = ranged(QDoubleSpinBox(singleStep=0.05, decimals=2), sp, "top_p")
+        self.top_k = ranged(QSpinBox(), sp, "top_k")
+        self.repeat_penalty = ranged(QDoubleSpinBox(singleStep=0.05, decimals=2), sp, "repeat_penalty")
+        self.max_tokens = ranged(QSpinBox(singleStep=64), sp, "max_tokens")
+        self.seed = ranged(QSpinBox(), sp, "seed")
         self.seed.setSpecialValueText("random")
         self.stop = QLineEdit(" | ".join(sp.stop))
         self.stop.setPlaceholderText("e.g.  USER: | ###   (separate with |)")
@@ -136,12 +146,12 @@ class SettingsDialog(QDialog):
         run = QWidget()
         form = QFormLayout(run)
         rt = s.runtime
-        self.gpu_layers = QSpinBox(minimum=-1, maximum=999, value=rt.gpu_layers)
+        self.gpu_layers = ranged(QSpinBox(), rt, "gpu_layers")
         self.gpu_layers.setSpecialValueText("all")
         self.gpu_layers.setToolTip("Layers to put on the GPU; 0 = CPU only. Needs a GPU build of llama-cpp-python.")
-        self.threads = QSpinBox(minimum=0, maximum=256, value=rt.threads)
+        self.threads = ranged(QSpinBox(), rt, "threads")
         self.threads.setSpecialValueText("automatic (physical cores)")
-        self.context = QSpinBox(minimum=512, maximum=262144, singleStep=1024, value=rt.context_length)
+        self.context = ranged(QSpinBox(singleStep=1024), rt, "context_length")
         form.addRow("GPU layers", self.gpu_layers)
         form.addRow("CPU threads", self.threads)
         form.addRow("Context length", self.context)

@@ -264,12 +264,12 @@ class SuiteRunDialog(QDialog):
         if len(set(choices)) != len(choices):
             QMessageBox.information(self, "ArenaDesk", "Pick each model once.")
             return
-        if any(c.engine == "openai" for c in choices):
-            try:
-                self.services.openai_key()
-            except NeedsKey as exc:
-                QMessageBox.information(self, "ArenaDesk", str(exc))
-                return
+        from ..core.connections import key_problem
+
+        problem = key_problem(self.services, choices)
+        if problem:
+            QMessageBox.information(self, "ArenaDesk", problem)
+            return
         try:
             suite = self.library.load(self.suite.currentText())
             run_id = plan_run(self.services.store, suite, choices, self.services.settings.sampling,

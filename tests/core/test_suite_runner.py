@@ -254,3 +254,23 @@ def test_plan_checks_its_inputs(tmp_path):
         plan_run(store, SUITE, [LOCAL_A, LOCAL_B, API_X, API_Y, ModelChoice("openai", "z")], Sampling())
     with pytest.raises(ValueError, match="different model"):
         plan_run(store, SUITE, [API_X, API_X], Sampling())
+
+
+def test_api_answers_are_priced_per_connection_as_a_rounds_are(tmp_path):
+    """The same model costs differently per provider: a "model@connection" price row wins over
+    the plain one, in the estimate and in what the run records as spent."""
+    prices = Prices({"gpt-x": {"input": 1.0, "output": 2.0},
+                     "gpt-x@openrouter": {"input": 100.0, "output": 200.0},
+                     "gpt-x@my-box": {"input": 0.0, "output": 0.0}})
+    routed, boxed = ModelChoice("openai", "gpt-x", "openrouter"), ModelChoice("openai", "gpt-x", "my-box")
+    store, log, pool, run_id, runner = make(tmp_path, [routed, boxed], prices=prices)
+    est = estimate_cost(SuiteRuns(store).run(run_id), prices)
+    assert est.unpriced == [] and est.api_answers == 8
+    assert 4 * 50 * 200e-6 < est.upper_usd < 4 * 50 * 200e-6 + 400 * 100e-6  # only openrouter's rows cost
+    runner.start()
+    assert runner.wait(20)
+    by_label = {}
+    for a in SuiteRuns(store).answers(run_id):
+        by_label.setdefault(a.contestant, []).append(a.cost_usd)
+    spent = sorted(sum(v) for v in by_label.values())
+    assert spent[0] == 0.0 and spent[1] > 4 * 2 * 200e-6  # the free box, and openrouter at its own rate

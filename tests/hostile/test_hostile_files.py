@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,47 @@ def test_crafted_gguf_headers_are_refused_quickly(tmp_path, data, said):
     with pytest.raises(GGUFError) as exc:
         read_info(path)
     assert said in str(exc.value)
+
+
+@pytest.mark.parametrize("value", [-4096, 10**9])
+def test_an_absurd_context_length_given_to_the_engine_is_refused_before_llama_cpp_sees_it(chat_model, value):
+    """Settings files are checked on load; a runtime made another way (a suite, code) is checked by
+    the engine: -4096 once reached llama.cpp as a four-billion-token context and the model process
+    was killed for memory, reported as a damaged file."""
+    from desktop.core.engines.base import Error
+    from desktop.core.engines.local import LocalEngine
+
+    engine = LocalEngine(chat_model, settings_io.LocalRuntime(context_length=value, threads=2))
+    events = list(engine.load())
+    assert engine.pid is None  # no model process was started
+    assert len(events) == 1 and isinstance(events[0], Error)
+    message = events[0].message
+    assert f"Context length {value:,} is not between 512 and 262,144" in message
+    assert "Settings → Local models" in message and "damaged" not in message
+
+
+_TOO_BIG_CONTEXT = """
+import resource, sys
+# Room for the model, not for a 262,144-token context's key-value cache (about 6 GB for this model).
+resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+from desktop.core.engines.local import LocalEngine
+from desktop.core.settings import LocalRuntime
+engine = LocalEngine(sys.argv[1], LocalRuntime(context_length=262144, threads=2))
+print("\\n".join(getattr(ev, "message", repr(ev)) for ev in engine.load()))
+engine.close()
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_context_too_large_for_memory_is_called_so_not_a_damaged_file(chat_model):
+    """A context length within the settings' range can still be more than this machine's memory
+    holds: llama.cpp reads the file, then fails to make the context. Run under a 4 GB address-space
+    limit so that it fails the same way on any machine (and never takes the machine's memory)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _TOO_BIG_CONTEXT, str(chat_model)], capture_output=True,
+                         text=True, timeout=150, cwd=Path(__file__).resolve().parents[2])
+    message = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
+    assert "could not set up a context of 262,144 tokens" in message, message
+    assert "smaller Context length" in message and "damaged" not in message

@@ -89,6 +89,26 @@ def test_cli_suite_run_list_report_with_both_models(services, chat_model, tmp_pa
     assert chat_model.name in page and "Count from one to three." in page
 
 
+def test_cli_suite_against_a_server_on_a_named_connection(services, llama_server, tmp_path, capsys):
+    """The built-in model against llama_cpp.server, the API side named as `ask` names it: a bare
+    --remote goes to --base-url's connection, CONNECTION:MODEL to a saved one."""
+    services.close()
+    suite_file = write_suite(tmp_path / "one.jsonl", Suite("one", [SMALL.items[0]]))
+    code = run(["suite", "run", str(suite_file), "--local", "default", "--remote", "gemma-via-api",
+                "--base-url", llama_server, "--max-tokens", "8", "--temperature", "0", "--parallel", "1", "--yes"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    runs = SuiteRuns(Store(services.folders.database))
+    (row,) = runs.runs()
+    api = row.contestants[1]
+    port = llama_server.split(":")[2].split("/")[0]
+    assert api["engine"] == "openai" and ModelChoice.parse(api["choice"]).connection == f"127.0.0.1-{port}"
+    assert api["label"].endswith(f"127.0.0.1:{port}"), api  # named after the host, as `ask` names it
+    answers = runs.answers(row.id)
+    assert [a.status for a in answers] == ["done", "done"] and all(a.text.strip() for a in answers)
+    assert answers[1].cost_usd in (0.0, None)  # a model the price table does not know is not priced
+
+
 def test_cli_refuses_what_it_cannot_run(services, capsys, tmp_path):
     services.close()
     assert run(["suite", "run", "starter", "--local", "default"]) == 2
@@ -100,6 +120,13 @@ def test_cli_refuses_what_it_cannot_run(services, capsys, tmp_path):
     err = capsys.readouterr().err
     assert "--yes" in err  # an API run is not started unattended without consent to its cost
     assert SuiteRuns(Store(services.folders.database)).runs() == []
+    # a model on another connection needs that connection's key, not OpenAI's
+    from desktop.core.connections import new_connection
+
+    services.settings.connections.append(new_connection(services.settings, "openrouter"))
+    services.save_settings()
+    assert run(["suite", "run", "starter", "--local", "default", "--remote", "openrouter:meta/llama", "--yes"]) == 2
+    assert "No OpenRouter key" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1}\n')
     assert run(["suite", "import", str(bad)]) == 2

@@ -12,17 +12,23 @@ alone does not give, and that every instruct model needs:
 - a system prompt folded into the first user turn when the template refuses or drops the
   system role (Gemma, older Mistral).
 
-A template that cannot be read, raises, or writes an empty prompt is a `TemplateProblem`
-whose message names the problem and offers the plain-transcript fallback.
+A template that cannot be read, raises, writes an empty prompt, or goes past a limit of
+template_guard.py (time, memory, size: the template is code from whoever made the file) is a
+`TemplateProblem` whose message names the problem and offers the plain-transcript fallback.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from .template_guard import GuardedEnvironment, TemplateLimit, run_limited
+
 # Where the user can switch a model to the plain transcript (LocalRuntime.prompt_format).
 FALLBACK_HINT = ("To talk to this model anyway, set Settings → Local models → Prompt format to "
                  "\"Plain transcript\" (arenadesk ask: --plain-transcript), or import a fixed file of the model.")
+
+# What a template may write beyond twice the conversation's own text (see ChatTemplate._format).
+OUTPUT_ALLOWANCE = 1_000_000
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
@@ -58,17 +64,18 @@ class ChatTemplate:
     def __init__(self, template: str, bos_token: str, eos_token: str, end_tokens: tuple[str, ...] = ()):
         self.source = template
         self.bos_token, self.eos_token = bos_token, eos_token
-        self.problem: str | None = None
-        self._formatter = None
+        self.problem: str | None = None  # once set, every render raises it
+        self._compiled = None
         import jinja2
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         try:
-            self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos_token, bos_token=bos_token)
+            self._compiled = run_limited(lambda: _environment().from_string(template))
         except jinja2.TemplateError as exc:  # TemplateSyntaxError, TemplateAssertionError (an unknown filter)
             self.problem = f"This model's chat template cannot be read: {_describe(exc)}. {FALLBACK_HINT}"
+        except TemplateLimit as exc:  # Jinja folds constant expressions while compiling
+            self.problem = _stopped(exc)
         self.end_markers: list[str] = []
-        if self._formatter is not None:
+        if self._compiled is not None:
             self.end_markers = self._find_end_markers()
         stops = [eos_token, *end_tokens, *self.end_markers]
         self.stops = list(dict.fromkeys(s for s in stops if s and s.strip()))
@@ -87,7 +94,7 @@ class ChatTemplate:
 
     # -- rendering -------------------------------------------------------------------------
     def render(self, messages: list[dict]) -> Rendered:
-        if self._formatter is None:
+        if self.problem:
             raise TemplateProblem(self.problem)
         prompt = self._render_with_system(messages)
         if not prompt.strip():
@@ -104,6 +111,8 @@ class ChatTemplate:
             if not system or system.strip() in prompt:
                 return prompt
             problem = None  # rendered, but the template dropped the system prompt
+        except TemplateProblem:
+            raise  # a limit: trying again without the system role would only hit it again
         except Exception as exc:
             if not system:
                 raise TemplateProblem(
@@ -112,13 +121,32 @@ class ChatTemplate:
             problem = exc
         try:
             return self._format(fold_system(messages))
+        except TemplateProblem:
+            raise
         except Exception as exc:
             raise TemplateProblem(
                 f"This model's chat template failed while writing the prompt: {_describe(problem or exc)}. "
                 f"{FALLBACK_HINT}") from None
 
     def _format(self, messages: list[dict]) -> str:
-        return self._formatter(messages=messages).prompt
+        """The template run on these messages within template_guard's limits, with the arguments
+        llama-cpp-python's and Transformers' chat APIs give it. A limit hit makes the template
+        unusable from then on (self.problem): the next render would only hit it again."""
+        if self.problem:
+            raise TemplateProblem(self.problem)
+        compiled = self._compiled
+        # A real template adds a few hundred characters per turn; megabytes more is the template's
+        # doing. The same bound holds for any one value it builds (template_guard's size checks).
+        compiled.environment.limit = OUTPUT_ALLOWANCE + 2 * sum(len(str(m.get("content") or ""))
+                                                                        for m in messages)
+        try:
+            return run_limited(lambda: compiled.render(
+                messages=messages, bos_token=self.bos_token, eos_token=self.eos_token,
+                add_generation_prompt=True, raise_exception=_raise_exception, strftime_now=_strftime_now,
+                functions=None, function_call=None, tools=None, tool_choice=None))
+        except TemplateLimit as exc:
+            self.problem = _stopped(exc)
+            raise TemplateProblem(self.problem) from None
 
     def _find_end_markers(self) -> list[str]:
         """The marker the template writes after an assistant turn (<|im_end|>, <|eot_id|>,
@@ -145,6 +173,33 @@ class ChatTemplate:
         return []
 
 
+def _environment():
+    """The environment llama-cpp-python's Jinja2ChatFormatter (and Transformers) compile chat
+    templates in (trim_blocks, lstrip_blocks, loop controls, a pass-through {% generation %},
+    JSON without ASCII escapes), in template_guard's GuardedEnvironment."""
+    import jinja2.ext
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    env = GuardedEnvironment(loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True,
+                             extensions=[Jinja2ChatFormatter.IgnoreGenerationTags, jinja2.ext.loopcontrols])
+    env.filters["tojson"] = Jinja2ChatFormatter.tojson
+    return env
+
+
+def _raise_exception(message: str):
+    raise ValueError(message)
+
+
+def _strftime_now(fmt: str) -> str:
+    from datetime import datetime
+
+    return datetime.now().strftime(fmt)
+
+
+def _stopped(limit: TemplateLimit) -> str:
+    return f"This model's chat template was stopped: {limit}. {FALLBACK_HINT}"
+
+
 def fold_system(messages: list[dict]) -> list[dict]:
     """The system prompt put at the head of the first user turn, for templates without a system role."""
     system = "\n".join(m["content"] for m in messages if m["role"] == "system" and m["content"].strip())
@@ -158,7 +213,7 @@ def fold_system(messages: list[dict]) -> list[dict]:
 
 
 def _describe(exc: Exception) -> str:
-    message = str(exc).strip() or type(exc).__name__
+    message = str(exc).strip().rstrip(".") or type(exc).__name__
     line = getattr(exc, "lineno", None)
     return f"{message} (line {line})" if line else message
 

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
-from ..settings import LocalRuntime, Sampling
+from ..settings import LocalRuntime, Sampling, out_of_range
 from .base import Done, Error, Event, Loaded, ModelInfo, ReasoningDelta, TextDelta, Usage
 from .local_worker import serve
 
@@ -59,6 +59,15 @@ class LocalEngine:
             return f"{p.name} is not a GGUF model file (it does not start with the GGUF signature)."
         return None
 
+    def _check_runtime(self) -> str | None:
+        """Numbers llama.cpp would take and fail on obscurely (a context of -4096 reads as four
+        billion tokens and the child is killed for memory) are refused before it starts."""
+        problems = out_of_range(self.runtime)
+        if problems:
+            return (f"Cannot load {self.model_path.name}: {'; '.join(problems)}. "
+                    "Set it in Settings → Local models.")
+        return None
+
     def load(self, cancellable: bool = False) -> Iterator[Event]:
         """Start the child and load the model: yields Loaded, or an Error; nothing if already loaded.
         With `cancellable` (an answer is waiting on it), cancel() ends the load: Done("cancelled")."""
@@ -66,7 +75,7 @@ class LocalEngine:
             return
         began = time.monotonic()
         unloads = self._unloads
-        problem = self.check_file()
+        problem = self.check_file() or self._check_runtime()
         if problem:
             yield Error(problem, "load")
             return
@@ -96,7 +105,13 @@ class LocalEngine:
                 yield Error(f"Loading {self.model_path.name} was stopped because the model was unloaded "
                             "(settings changed or the window closed). Send again to load it.", "unloaded")
                 return
-            if msg and msg[0] == "error":
+            if msg and msg[0] == "error" and "llama_context" in msg[2]:
+                # The file was read; the context (its KV cache) could not be made, for want of memory.
+                detail = (f"Could not load {self.model_path.name}: llama.cpp could not set up a context of "
+                          f"{self.runtime.context_length:,} tokens")
+                hint = ("This is most often too little memory for that context length: set a smaller Context "
+                        "length in Settings → Local models (4,096 suits most conversations), or fewer GPU layers.")
+            elif msg and msg[0] == "error":
                 detail = msg[2]  # llama.cpp refused the file
                 hint = "The file may be truncated or damaged; download it again from the library."
             else:

@@ -117,22 +117,26 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
 @contextlib.contextmanager
 def _template_errors_left_to_us():
     """Llama() compiles the file's chat template for its own chat API, which this app does not
-    use, and a template Jinja cannot read (an unknown filter) makes the whole load fail. While
-    it loads, a template error is set aside: ChatTemplate reports it per answer, naming the
-    problem and the plain-transcript way out, and the plain transcript still works."""
-    import jinja2
+    use: a template Jinja cannot read (an unknown filter) would make the whole load fail, and one
+    that asks for gigabytes while compiling (Jinja folds constant expressions such as
+    'x' * 10**10) would be reported as a damaged file. While it loads, llama-cpp-python's
+    formatter only keeps the template's text; ChatTemplate compiles and renders it within
+    template_guard's limits and reports a problem per answer, naming it and the plain-transcript
+    way out, and the plain transcript still works."""
     from llama_cpp import llama_chat_format
 
     strict = llama_chat_format.Jinja2ChatFormatter
 
-    class SetAside(strict):
-        def __init__(self, *args, **kwargs):
-            try:
-                super().__init__(*args, **kwargs)
-            except jinja2.TemplateError:
-                pass
+    class NotCompiled(strict):
+        def __init__(self, template, eos_token, bos_token, add_generation_prompt=True, stop_token_ids=None):
+            self.template, self.eos_token, self.bos_token = template, eos_token, bos_token
+            self.add_generation_prompt = add_generation_prompt
+            self.stop_token_ids = set(stop_token_ids) if stop_token_ids is not None else None
 
-    llama_chat_format.Jinja2ChatFormatter = SetAside
+        def __call__(self, **kwargs):
+            raise RuntimeError("ArenaDesk renders chat templates itself (engines/chat_template.py)")
+
+    llama_chat_format.Jinja2ChatFormatter = NotCompiled
     try:
         yield
     finally:
