@@ -448,15 +448,13 @@ def cmd_vote(services, args) -> int:
 def cmd_leaderboard(services, args) -> int:
     from .core import ratings
 
+    battles = services.store.battle_columns(blind_only=args.blind_only, tag=args.tag)  # the battles as arrays
     if args.with_judge or services.settings.judging.count_in_leaderboard:
         from .core import judge
 
-        battles = services.store.battles(blind_only=args.blind_only, tag=args.tag)
         mine = len(battles)
         battles = judge.with_judge(battles, services.store, blind_only=args.blind_only, tag=args.tag)
         print(f"(your {mine} votes and {len(battles) - mine} of the judge's verdicts on rounds you did not vote on)")
-    else:  # the fast path: the battles as arrays
-        battles = services.store.battle_columns(blind_only=args.blind_only, tag=args.tag)
     filters = [f"tag {args.tag!r}"] if args.tag else []
     if args.blind_only:
         filters.append("blind only")

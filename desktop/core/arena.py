@@ -68,6 +68,23 @@ class Round:
         self.round_id, self.response_ids = store.add_round(
             conversation_id, prompt, specs, system_prompt=system_prompt, blind=blind, tag=tag
         )
+        self._prepare()
+
+    @classmethod
+    def reattach(cls, store: Store, prices: Prices, round_id: int, response_ids: list[int], prompt: str,
+                 slots: list[Slot], *, system_prompt: str = "", positions: list[int] | None = None) -> "Round":
+        """A stored round (a reopened conversation's last one) made live again, so that an answer
+        of it can be regenerate()d in place; nothing is written until then."""
+        self = cls.__new__(cls)
+        self.store, self.prices = store, prices
+        self.prompt, self.slots, self.system_prompt = prompt, slots, system_prompt
+        self.positions = positions or list(range(len(slots)))
+        self.round_id, self.response_ids = round_id, list(response_ids)
+        self._prepare()
+        return self
+
+    def _prepare(self) -> None:
+        slots = self.slots
         self.results: list[Result | None] = [None] * len(slots)
         self.save_errors: list[str | None] = [None] * len(slots)  # why an answer could not be stored
         self._cancelled = [False] * len(slots)

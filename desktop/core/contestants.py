@@ -25,10 +25,13 @@ class Contestant:
 
 
 class Contestants:
-    def __init__(self, services):
+    def __init__(self, services, *, list_on_demand: bool = True):
+        """list_on_demand: list the installed models the first time they are needed, on the caller's
+        thread. The window passes False: it lists them on a worker once it is shown, and until then
+        the built-in model and the default one are offered."""
         self.services = services
-        self._local: list[Contestant] | None = None
-        self._local_missing: dict[ModelChoice, str] = {}
+        self.list_on_demand = list_on_demand
+        self._unreadable = False  # the library could not be listed: the built-in model is offered alone
         # Each connection's own list once it has answered this session (by connection id); until
         # then the list it gave last time (or its preset's usual names) is offered, and no model
         # on it is judged gone.
@@ -36,16 +39,33 @@ class Contestants:
 
     # -- what is offered ------------------------------------------------------------------
     def refresh_local(self) -> None:
+        """List the installed models now, on the caller's thread (the window does it on a worker)."""
         try:
-            from .library.installed import list_installed
-
-            installed = list_installed(self.services)
+            self.services.installed.read()
+            self._unreadable = False
         except Exception:  # the library cannot be read: the built-in model still works
-            default = ModelChoice("local", "default")
-            self._local, self._local_missing = [Contestant(default, default.label, "local")], {}
-            return
-        self._local = [Contestant(m.choice, m.display_name, "local") for m in installed if m.available]
-        self._local_missing = {m.choice: m.error or "" for m in installed if not m.available}
+            self._unreadable = True
+
+    def mark_unreadable(self) -> None:
+        """Listing failed (on a worker): offer the built-in model alone, as refresh_local does."""
+        self._unreadable = True
+
+    def _installed(self) -> tuple[list[Contestant], dict[ModelChoice, str]]:
+        """(the local models offered, why each unavailable one cannot answer), from the list the
+        services keep. Until it is first read: the built-in model and the settings' default, and
+        no file that exists is judged gone."""
+        installed = None if self._unreadable else self.services.installed.current()
+        if installed is None and self.list_on_demand and not self._unreadable:
+            self.refresh_local()
+            installed = None if self._unreadable else self.services.installed.current()
+        if installed is None:
+            choices = [ModelChoice("local", "default")]
+            default = self.services.settings.default_local_model
+            if not self._unreadable and default and default != "default":
+                choices.append(ModelChoice("local", default))
+            return [Contestant(c, c.label, "local") for c in choices], {}
+        return ([Contestant(m.choice, m.display_name, "local") for m in installed if m.available],
+                {m.choice: m.error or "" for m in installed if not m.available})
 
     def set_api_models(self, names: list[str] | None, connection: str = LEGACY_CONNECTION) -> None:
         """A connection's model list; None: unknown again (the settings changed; every list is refetched)."""
@@ -55,9 +75,11 @@ class Contestants:
             self.api_models = {}
 
     def local(self) -> list[Contestant]:
-        if self._local is None:
-            self.refresh_local()
-        return list(self._local or [])
+        return self._installed()[0]
+
+    def local_listed(self) -> bool:
+        """Whether `local()` is the listed models, not yet the provisional few."""
+        return self._unreadable or self.services.installed.current() is not None
 
     def groups(self) -> list[list[Contestant]]:
         """The API models by connection, in settings order (connections.contestant_groups)."""
@@ -95,11 +117,12 @@ class Contestants:
     def problem(self, choice: ModelChoice) -> str | None:
         """Why this model cannot answer any more, with what to do; None when it can."""
         if choice.engine == "local":
-            if choice.model == "default" or any(c.choice == choice for c in self.local()):
+            offered, missing = self._installed()
+            if choice.model == "default" or any(c.choice == choice for c in offered):
                 return None
-            if choice not in self._local_missing and self.services.local_model_path(choice.model).is_file():
+            if choice not in missing and self.services.local_model_path(choice.model).is_file():
                 return None  # a file named directly (the command line), not in the library
-            why = self._local_missing.get(choice) or "its file is no longer in your models"
+            why = missing.get(choice) or "its file is no longer in your models"
             return f"{choice.label} is gone ({why}): pick another model for this pane."
         conn = self.services.settings.connection(choice.connection)
         if conn is None:

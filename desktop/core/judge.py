@@ -44,7 +44,7 @@ from typing import Callable, Iterable
 from .engines.base import Recorder
 from .ratings import wilson_interval
 from .settings import Sampling
-from .store.db import Battle
+from .store.db import Battle, BattleColumns
 
 MIN_CALIBRATION = 10
 """Rounds the user voted on that the judge must have judged (with a verdict) before it may rate
@@ -545,14 +545,51 @@ def battles(store, judge_ref: str | None = None, *, since: float | None = None, 
             for r in store.query(sql, args)]
 
 
-def with_judge(user_battles: list, store, judge_ref: str | None = None, **filters) -> list:
+def with_judge(user_battles, store, judge_ref: str | None = None, **filters):
     """The user's battles plus the judge's on rounds the user has not voted on (where the user
-    voted, the user's vote stands). Only for a leaderboard the user switched this on for."""
+    voted, the user's vote stands). Only for a leaderboard the user switched this on for.
+
+    user_battles: Battle rows (a list back) or store.battle_columns() (columns back, the
+    leaderboard's fast path). Either way the judge's follow the user's in time order, a
+    judge's verdict after a vote of the same time."""
     judged = battles(store, judge_ref, unvoted_only=True, since=filters.get("since"), until=filters.get("until"),
                      tag=filters.get("tag"))
     if filters.get("blind_only"):
         judged = []  # the judge never votes blind in the user's sense: a blind-only board is the user's own
+    if isinstance(user_battles, BattleColumns):
+        return _joined(user_battles, BattleColumns.from_battles(judged))
     return sorted(list(user_battles) + judged, key=lambda b: b.tstamp)
+
+
+def _joined(user: BattleColumns, judged: BattleColumns) -> BattleColumns:
+    """Two sets of battle columns as one, in time order (stable: the user's first at equal times)."""
+    import numpy as np
+
+    if not len(judged):
+        return user
+    refs, labels = list(user.refs), list(user.labels)
+    ref_at = {r: k for k, r in enumerate(refs)}
+    label_at = {x: k for k, x in enumerate(labels)}
+    ref_map = np.array([ref_at.setdefault(r, len(ref_at)) for r in judged.refs], dtype=np.int64)
+    label_map = np.array([label_at.setdefault(x, len(label_at)) for x in judged.labels], dtype=np.int64)
+    refs, labels = list(ref_at), list(label_at)
+    # A judge's verdicts on one round stand or fall together in the bootstrap, as a vote's battles
+    # do; the user's votes are numbered by vote id, so the judge's rounds take negative numbers.
+    judged.vote_id = -np.abs(judged.round_id) - 1
+
+    def cat(name, mapping=None):
+        theirs = getattr(judged, name)
+        return np.concatenate([getattr(user, name), theirs if mapping is None else mapping[theirs]])
+
+    both = BattleColumns(refs, labels, cat("model_a", ref_map), cat("model_b", ref_map), cat("label_a", label_map),
+                         cat("label_b", label_map), cat("winner"), cat("blind"), cat("position_a"),
+                         cat("position_b"), cat("tstamp"), cat("panes"), cat("battle_id"), cat("vote_id"),
+                         cat("round_id"))
+    order = np.argsort(both.tstamp, kind="stable")
+    for name in ("model_a", "model_b", "label_a", "label_b", "winner", "blind", "position_a", "position_b", "tstamp",
+                 "panes", "battle_id", "vote_id", "round_id"):
+        setattr(both, name, getattr(both, name)[order])
+    return both
 
 
 # -- calibration -----------------------------------------------------------------------------

@@ -183,10 +183,13 @@ def _short_ref(ref: str) -> str:
 # -- the fit ---------------------------------------------------------------------------------
 
 def fit_bt(wins: np.ndarray, ridge: float = RIDGE, max_iter: int = 100, tol: float = 1e-7,
-           prior: float = PRIOR_GAMES) -> np.ndarray:
+           prior: float = PRIOR_GAMES, start: np.ndarray | None = None) -> np.ndarray:
     """Bradley–Terry log-strengths (natural log) maximising the penalised likelihood.
 
     wins: (n, n) or (B, n, n), wins[.., i, j] = (possibly fractional) wins of i over j.
+    start: (n,) strengths to start Newton's method from (the full data's fit, for bootstrap
+    replicates: they lie near it, so a few steps reach the same maximum, which is unique —
+    the penalised likelihood is strictly concave — as from zero).
     Returns (n,) or (B, n) strengths summing to zero over each replicate's models.
     """
     single = wins.ndim == 2
@@ -195,7 +198,7 @@ def fit_bt(wins: np.ndarray, ridge: float = RIDGE, max_iter: int = 100, tol: flo
     N = W + W.transpose(0, 2, 1)
     won = W.sum(axis=2)
     eye = np.eye(n)
-    theta = np.zeros((B, n))
+    theta = np.zeros((B, n)) if start is None else np.repeat(np.asarray(start, dtype=float)[None], B, axis=0)
 
     f = _objective_rows(W, theta, ridge, prior)
     active = np.ones(B, dtype=bool)
@@ -215,15 +218,18 @@ def fit_bt(wins: np.ndarray, ridge: float = RIDGE, max_iter: int = 100, tol: flo
         # backtracking: halve the step where the likelihood would not improve
         alpha = np.ones(idx.size)
         fi = f[idx]
+        Wi = W[idx]
         for _ls in range(30):
             cand = t + alpha[:, None] * step
-            fc = _objective_rows(W[idx], cand, ridge, prior)
+            fc = _objective_rows(Wi, cand, ridge, prior)
             bad = fc < fi - 1e-12 * (1 + np.abs(fi))
             if not bad.any():
                 break
             alpha = np.where(bad, alpha * 0.5, alpha)
+        else:  # the search gave up: the last candidates are not the ones taken
+            fc = _objective_rows(Wi, t + alpha[:, None] * step, ridge, prior)
         theta[idx] = t + alpha[:, None] * step
-        f[idx] = _objective_rows(W[idx], theta[idx], ridge, prior)
+        f[idx] = fc  # the objective at the step taken, computed in the search
         moved = np.abs(alpha[:, None] * step).max(axis=1)
         active[idx] = moved > tol
     return theta[0] if single else theta
@@ -345,13 +351,12 @@ def leaderboard(
     # row of P, and P @ M is what one vote of that pattern adds to the win matrix.
     cell_of = np.searchsorted(cells, (i * n + j) * 3 + o)
     pattern_counts, P = _vote_patterns(cols.vote_id[order][used], cell_of, cells.size)
-    MP = P @ M
     total = int(pattern_counts.sum())
     rng = np.random.default_rng(seed)
     if rounds > 0:
         sample = rng.multinomial(total, pattern_counts / total, size=rounds).astype(float)
-        Wb = (sample @ MP).reshape(rounds, n, n)
-        tb = fit_bt(Wb)
+        Wb = _bootstrap_wins(sample, P, ci, cj, co, n)
+        tb = fit_bt(Wb, start=theta)
         boot = to_elo(tb - tb.mean(axis=1, keepdims=True))
         played = (Wb + Wb.transpose(0, 2, 1)).sum(axis=2) > 0
         boot[~played] = np.nan  # a model absent from a resample has no rating there
@@ -414,6 +419,29 @@ def leaderboard(
     )
 
 
+def _bootstrap_wins(sample: np.ndarray, P: np.ndarray, ci, cj, co, n: int) -> np.ndarray:
+    """(rounds, n, n) win matrices from (rounds, patterns) vote counts: sample @ P @ M without
+    the dense products. P's first rows are single cells (every one-battle vote), the rest are
+    the votes of several battles; a cell adds 1 to W[i, j] (i won), W[j, i] (j won) or ½ to
+    both (a tie). The counts are whole numbers and halves, so any order of sums is exact."""
+    rounds, n_cells = sample.shape[0], ci.size
+    single = int((P.sum(axis=1) == 1).sum()) if P.size else 0
+    # _vote_patterns puts the one-cell patterns first, one per cell, in cell order
+    cell_sample = np.zeros((rounds, n_cells))
+    first_cells = np.argmax(P[:single], axis=1)
+    cell_sample[:, first_cells] = sample[:, :single]
+    if single < P.shape[0]:
+        cell_sample += sample[:, single:] @ P[single:]
+    W = np.zeros((rounds, n * n))
+    won_i, won_j, tie = co == 0, co == 1, co == 2
+    # within one of these assignments the targets are distinct (cells are distinct), so += is exact
+    W[:, (ci * n + cj)[won_i]] += cell_sample[:, won_i]
+    W[:, (cj * n + ci)[won_j]] += cell_sample[:, won_j]
+    W[:, (ci * n + cj)[tie]] += 0.5 * cell_sample[:, tie]
+    W[:, (cj * n + ci)[tie]] += 0.5 * cell_sample[:, tie]
+    return W.reshape(rounds, n, n)
+
+
 def _vote_patterns(vote_key: np.ndarray, cell_of: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
     """Group battles into votes and votes into distinct patterns: (votes per pattern,
     (patterns, cells) battle counts). A vote of one battle (every two-answer vote) is the
@@ -430,10 +458,13 @@ def _vote_patterns(vote_key: np.ndarray, cell_of: np.ndarray, n_cells: int) -> t
     if multi.size:
         ordered = multi[np.lexsort((cell_of[multi], vote[multi]))]
         bounds = np.nonzero(np.diff(vote[ordered]))[0] + 1
-        patterns: dict[tuple, int] = {}
+        found: dict[tuple, int] = {}
         for members in np.split(cell_of[ordered], bounds):
             key = tuple(members.tolist())
-            patterns[key] = patterns.get(key, 0) + 1
+            found[key] = found.get(key, 0) + 1
+        # In the patterns' own order, not the votes': how votes are numbered (vote ids, round
+        # ids, a judge's verdicts) must not change which resample a seed draws.
+        patterns = dict(sorted(found.items()))
         extra = np.zeros((len(patterns), n_cells))
         for k, key in enumerate(patterns):
             np.add.at(extra[k], list(key), 1.0)
@@ -463,7 +494,8 @@ def online_elo(ia, ib, outcome, tstamps, n: int, k: float = ELO_K, max_points: i
 
     outcome: 0 = a won, 1 = b won, 2 = tie. Models start at 1000 when first seen;
     before that their history is NaN."""
-    ia, ib, outcome = list(map(int, ia)), list(map(int, ib)), list(map(int, outcome))
+    ia, ib = np.asarray(ia, dtype=np.int64).tolist(), np.asarray(ib, dtype=np.int64).tolist()
+    outcome = np.asarray(outcome, dtype=np.int64).tolist()
     m = len(ia)
     rating = [INIT_RATING] * n
     stride = max(1, -(-m // max_points))
@@ -473,13 +505,13 @@ def online_elo(ia, ib, outcome, tstamps, n: int, k: float = ELO_K, max_points: i
     times: list[float] = []
     snaps: list[list[float]] = []
     score_of = (1.0, 0.0, 0.5)
+    scores = [score_of[x] for x in outcome]
+    base, scale = BASE, SCALE  # locals: this loop runs once per battle (100,000 on a big store)
     start = 0
     for end in ends:  # battle by battle, a snapshot after every `stride` of them and after the last
-        for t in range(start, end + 1):
-            a, b = ia[t], ib[t]
+        for a, b, score in zip(ia[start:end + 1], ib[start:end + 1], scores[start:end + 1]):
             ra, rb = rating[a], rating[b]
-            ea = 1.0 / (1.0 + BASE ** ((rb - ra) / SCALE))
-            delta = k * (score_of[outcome[t]] - ea)
+            delta = k * (score - 1.0 / (1.0 + base ** ((rb - ra) / scale)))
             rating[a] = ra + delta
             rating[b] = rb - delta
         start = end + 1

@@ -14,10 +14,10 @@ from functools import cached_property
 from urllib.parse import unquote, urlsplit
 from enum import Enum
 
-import keyring
-import keyring.errors
-
 from .paths import APP_ID
+
+# keyring is imported where a key is read or written: importing it and finding its backend takes
+# a few hundred milliseconds, which the window's start does not wait for.
 
 OPENAI = "openai_api_key"
 HUGGINGFACE = "huggingface_token"
@@ -59,11 +59,15 @@ class Secrets:
     def keychain_available(self) -> bool:
         """A real keychain: not keyring's fail/null backends, and not keyrings.alt's file
         backends (a plaintext or home-made encrypted file is exactly what keys must not be in)."""
+        import keyring
+
         backend = keyring.get_keyring()
         layers = getattr(backend, "backends", None) or [backend]  # a ChainerBackend tries several
         return any(_is_keychain(b) for b in layers)
 
     def keychain_name(self) -> str:
+        import keyring
+
         return type(keyring.get_keyring()).__name__
 
     def get(self, name: str, env: str | None = None) -> Secret:
@@ -71,6 +75,8 @@ class Secrets:
         if name in self._session:
             return Secret(self._session[name], Source.SESSION)
         if self.keychain_available():
+            import keyring.errors
+
             try:
                 value = keyring.get_password(self.service, name)
             except keyring.errors.KeyringError:
@@ -98,6 +104,8 @@ class Secrets:
                 "No system keychain is available, so the key cannot be saved. Keep it for this session only"
                 + (f", or set the environment variable {variable}." if variable else ".")
             )
+        import keyring.errors
+
         try:
             keyring.set_password(self.service, name, value)
         except keyring.errors.KeyringError as exc:
@@ -108,6 +116,8 @@ class Secrets:
     def delete(self, name: str) -> None:
         self._session.pop(name, None)
         if self.keychain_available():
+            import keyring.errors
+
             try:
                 keyring.delete_password(self.service, name)
             except keyring.errors.KeyringError:

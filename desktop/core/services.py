@@ -43,11 +43,15 @@ class Services:
 
     def __post_init__(self):
         self.engines = EnginePool(self._make_engine)
+        self._interrupted_marked = False
+        self._interrupted_lock = threading.Lock()
         self._gates: dict[str, threading.Semaphore] = {}  # connection id -> its concurrency limit
         self._gates_lock = threading.Lock()
 
     @classmethod
-    def open(cls, home: str | Path | None = None) -> "Services":
+    def open(cls, home: str | Path | None = None, *, mark_interrupted: bool = True) -> "Services":
+        """mark_interrupted=False leaves `mark_interrupted()` to the caller: the window calls it on
+        a worker once it is shown, so starting writes nothing on the GUI thread."""
         f = default_folders(home).ensure()
         loaded = settings_io.load(f.settings_file)
         warnings = [loaded.warning] if loaded.warning else []
@@ -56,14 +60,25 @@ class Services:
         except OSError as exc:  # a read-only folder: the upgrade is redone in memory next time
             warnings.append(f"Settings were upgraded but could not be written to {f.settings_file}: {exc}")
         store = Store(f.database)
-        # Answers a crashed or killed run left 'streaming' are marked interrupted now (a run still
-        # alive, e.g. a second window, keeps its own); see Store.close_interrupted.
-        try:
-            store.close_interrupted()
-        except Exception:
-            store.close()
-            raise
-        return cls(f, loaded.settings, store, Secrets(), Prices.load(f.prices_file), warnings)
+        services = cls(f, loaded.settings, store, Secrets(), Prices.load(f.prices_file), warnings)
+        if mark_interrupted:
+            try:
+                services.mark_interrupted()
+            except Exception:
+                store.close()
+                raise
+        return services
+
+    def mark_interrupted(self) -> int:
+        """Answers a crashed or killed run left 'streaming' are marked interrupted (a run still
+        alive, e.g. a second window, keeps its own; see Store.close_interrupted). Once per start;
+        returns how many were marked."""
+        with self._interrupted_lock:
+            if self._interrupted_marked:
+                return 0
+            closed = self.store.close_interrupted()
+            self._interrupted_marked = True
+            return closed
 
     def save_settings(self, reset_engines: bool = True) -> None:
         """Write the settings; unless told otherwise, engines are remade for the next answer so
@@ -73,6 +88,13 @@ class Services:
             self.engines.reset()
             with self._gates_lock:
                 self._gates.clear()  # a new limit applies to the next answers (running ones keep their gate)
+
+    @functools.cached_property
+    def installed(self):
+        """The installed models, listed once and kept current (library/installed.py)."""
+        from .library.installed import InstalledModels
+
+        return InstalledModels(self)
 
     @functools.cached_property
     def discovery(self):

@@ -28,6 +28,7 @@ from .engines.base import Result, cut_off_note
 from .engines.registry import ModelChoice
 from .services import NeedsKey, Services
 from .settings import Sampling
+from .store.db import INTERRUPTED
 
 LETTERS = "ABCD"
 MAX_PANES = 4
@@ -35,6 +36,13 @@ MAX_PANES = 4
 
 class Refused(Exception):
     """A request the session does not carry out; the message says why and what to do."""
+
+
+def interrupted(result: Result | None) -> bool:
+    """An answer cut off because ArenaDesk itself stopped (a crash, a kill, a power cut), as the
+    store marks it on the next start (Store.close_interrupted)."""
+    return result is not None and result.status == "error" and (
+        result.error_kind == "interrupted" or result.error == INTERRUPTED)
 
 
 @dataclass
@@ -64,7 +72,8 @@ class OpenRound:
     blind: bool
     revealed: bool = False
     vote: Vote | None = None
-    round: Round | None = None  # the live Round; None for a reopened one
+    round: Round | None = None  # the live Round; None for a reopened one until an answer is regenerated
+    system_prompt: str = ""
 
     @property
     def panes(self) -> int:
@@ -272,18 +281,31 @@ class ComparisonSession:
         if cur is not None and cur.round is not None and self.running:
             cur.round.cancel(i)
 
+    def can_regenerate(self, i: int) -> bool:
+        """Whether pane i's open answer can be asked for again: any answer of a live round; of a
+        reopened round only one cut off when the app stopped (the rest is kept as it was)."""
+        cur = self.open_round
+        if cur is None or i >= cur.panes:
+            return False
+        return cur.round is not None or interrupted(cur.results[i])
+
     def regenerate(self, panes: list[int] | None = None) -> list[int]:
         """Answer the open round's prompt again in these panes (all by default), each with the
         model that answered it; the other answers stay, the round's vote is dropped. Returns
         the panes that answer again."""
         cur = self.open_round
-        if cur is None or cur.round is None:
-            raise Refused("Nothing to regenerate: send a prompt first (a reopened round is kept as it was).")
+        if cur is None:
+            raise Refused("Nothing to regenerate: send a prompt first.")
         if self.running:
             raise Refused("Wait for the answers (or press Esc) before regenerating.")
-        todo = [i for i in (range(cur.panes) if panes is None else panes) if i < cur.panes]
+        todo = [i for i in (range(cur.panes) if panes is None else panes) if self.can_regenerate(i)]
         if not todo:
+            if cur.round is None:
+                raise Refused("A reopened round is kept as it was (only an answer cut off when ArenaDesk closed can "
+                              "be answered again): send a new prompt to continue.")
             return []
+        if cur.round is None:
+            cur.round = self._reattach(cur)
         cur.vote = None  # the store drops it too: the answer it judged is gone
         for i in todo:
             cur.results[i] = None
@@ -331,6 +353,15 @@ class ComparisonSession:
             raise Refused("Nothing to vote on yet: send a prompt first.")
         if self.running:
             raise Refused("Wait for every answer before voting.")
+        # A vote credits and debits the models. An answer cut off because the app stopped says
+        # nothing about its model (a model that answers nothing is still judged: that *is* its
+        # answer), so such a round is not voted on until that answer is asked for again.
+        cut = sorted(self.position(i) for i in range(cur.panes) if interrupted(cur.results[i]))
+        if cut:
+            which = " and ".join(f"Model {LETTERS[p]}" if self.hidden else f"pane {p + 1}" for p in cut)
+            raise Refused(f"The answer in {which} was cut off when ArenaDesk closed, which says nothing about the "
+                          f"model, so this round cannot be voted on as it is. Regenerate that answer (the pane's "
+                          f"Regenerate button), then vote.")
         self.services.store.cast_vote(cur.round_id, outcome, best_position=best_position, note=note,
                                       blind=cur.blind)
         cur.vote = Vote(outcome, best_position, note)
@@ -390,8 +421,31 @@ class ComparisonSession:
         vote = Vote(last.vote.outcome, last.vote.best_position, last.vote.note) if last.vote else None
         # An unvoted blind round stays blind; one voted on was revealed then.
         self.open_round = OpenRound(last.id, last.prompt, response_ids, positions, choices, results, last.blind,
-                                    revealed=not (last.blind and vote is None), vote=vote)
+                                    revealed=not (last.blind and vote is None), vote=vote,
+                                    system_prompt=last.system_prompt)
         return records
+
+    def _reattach(self, cur: OpenRound) -> Round:
+        """A reopened round made live again to regenerate answers of it, each pane's engine
+        being the model that answered there (never the picker's next choice)."""
+        slots = []
+        for i in range(cur.panes):
+            choice = cur.choices[i]
+            if choice is None or cur.response_ids[i] < 0:
+                raise Refused(f"Pane {self.letter(i)}: the model that answered here is not known to ArenaDesk, so "
+                              "this round cannot be answered again. Send a new prompt instead.")
+            why = self.contestants.problem(choice)
+            if why:
+                raise Refused(f"Pane {self.letter(i)}: {why}")
+            try:
+                engine = self.services.engines.get(choice, instance=i)
+            except NeedsKey as exc:
+                raise Refused(str(exc)) from None
+            except Exception as exc:
+                raise Refused(f"Pane {self.letter(i)} ({choice.label}): {exc}") from None
+            slots.append(Slot(choice, engine, self.params(i), history=list(self.panes[i].earlier)))
+        return Round.reattach(self.services.store, self.services.prices, cur.round_id, cur.response_ids,
+                              cur.prompt, slots, system_prompt=cur.system_prompt, positions=cur.positions)
 
     def _close_open_round(self) -> None:
         for i, p in enumerate(self.panes):

@@ -9,12 +9,13 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QToolBar
 
-from ..core.library import discover
+# core.library.discover (and services.discovery) import gguf, numpy and huggingface_hub: they are
+# reached in start() and after, once the window is on screen, never while it is being built.
 
 
 class FoundModelsOffer(QToolBar):
-    """Scans once the window is up (on a worker); offers what it found while the settings say
-    "ask"; when the user chose "yes", adds new finds to the pickers and starts identifying them."""
+    """Scans once the window is up (start(), on a worker); offers what it found while the settings
+    say "ask"; when the user chose "yes", adds new finds to the pickers and starts identifying them."""
 
     def __init__(self, window: QMainWindow, services, inbox, on_models_changed):
         super().__init__("Models found in other apps", window)
@@ -40,14 +41,24 @@ class FoundModelsOffer(QToolBar):
         window.addToolBar(Qt.TopToolBarArea, self)
         self.hide()
         self._listener = lambda p: self.inbox.post(self._on_progress, p)  # called on the worker thread
-        services.discovery.subscribe(self._listener)
-        self.destroyed.connect(lambda *_: services.discovery.unsubscribe(self._listener))
+        self._started = False
+
+    def start(self) -> None:
+        """Listen to the identifying job and scan (the window calls this once it is shown)."""
+        if self._started:
+            return
+        self._started = True
+        services, listener = self.services, self._listener
+        self.destroyed.connect(lambda *_: "discovery" in services.__dict__ and services.discovery.unsubscribe(listener))
         self.scan()
 
     def scan(self) -> None:
-        d = self.services.discovery
+        services, listener = self.services, self._listener
 
         def work():
+            d = services.discovery  # made here, on the worker: its imports take a moment
+            d.unsubscribe(listener)  # once, however often this scans
+            d.subscribe(listener)
             d.scan()
             return d.new_models() if self.services.settings.use_found_models == "ask" else []
 
@@ -57,6 +68,8 @@ class FoundModelsOffer(QToolBar):
         if error is not None:
             self.window_.statusBar().showMessage(f"Could not look for models in other apps: {error}", 15000)
             return
+        from ..core.library import discover
+
         use = self.services.settings.use_found_models
         if use == "ask" and new:
             self.found = new
@@ -68,6 +81,8 @@ class FoundModelsOffer(QToolBar):
             self.services.discovery.start_identifying()
 
     def accept(self) -> None:
+        from ..core.library import discover
+
         discover.set_use(self.services, True)
         self.hide()
         self.on_models_changed()
@@ -77,6 +92,8 @@ class FoundModelsOffer(QToolBar):
         self.services.discovery.start_identifying()
 
     def decline(self) -> None:
+        from ..core.library import discover
+
         discover.set_use(self.services, False)
         self.hide()
         self.window_.statusBar().showMessage("Not using them. Models → Installed can add them later.", 10000)

@@ -728,13 +728,10 @@ class LeaderboardView(QWidget):
 
         def work():
             started = time.perf_counter()
+            battles = store.battle_columns(**f.store_filters())  # the fast path: the battles as arrays
+            mine = len(battles)
             if f.with_judge:
-                battles = store.battles(**f.store_filters())
-                mine = len(battles)
                 battles = judge.with_judge(battles, store, **f.store_filters())
-            else:  # the fast path: the battles as arrays
-                battles = store.battle_columns(**f.store_filters())
-                mine = len(battles)
             board = ratings.leaderboard(battles, include_ties=f.include_ties, rounds=rounds, seed=seed,
                                         filtered=f.describe())
             board.snapshot_notes = ratings.snapshot_changes(store.reported_models())

@@ -39,12 +39,15 @@ SIZE = (1280, 820)  # the first size, shrunk to the screen
 
 class MainWindow(QMainWindow):
     roundFinished = Signal()  # every answer of a round (or a regenerate) is on screen
+    apiModelsFetched = Signal()  # every connection has answered (or failed) a model-list fetch
 
     def __init__(self, services: Services, parent=None):
         super().__init__(parent)
         self.services = services
         self.setWindowTitle("ArenaDesk")
-        self.contestants = Contestants(services)
+        # The installed models are listed on a worker once the window is shown (_start_background):
+        # until then the pickers offer the built-in model and the default one.
+        self.contestants = Contestants(services, list_on_demand=False)
         self._inbox = Inbox(self)  # every report from a worker thread comes back through here
         self.session = ComparisonSession(
             services, contestants=self.contestants,
@@ -55,6 +58,8 @@ class MainWindow(QMainWindow):
         self._on_screen = False  # a round is answering (until its last answer is shown)
         self._dialogs: dict[str, QWidget] = {}
         self._warming: set[str] = set()  # local models loading in the background
+        self._keys_known = False  # the keychain is first read on a worker (_start_background)
+        self._background_started = False
 
         actions.build(self)
         self.act_toggle_blind.setChecked(services.settings.blind)
@@ -67,15 +72,50 @@ class MainWindow(QMainWindow):
         for choice in (ModelChoice("local", s.default_local_model), ModelChoice("openai", s.default_remote_model)):
             self._add_pane(choice)
         self.refresh_history()
-        self._update_key_notice()
-        self._fetch_api_models()
-        self._warm_local_models()
         self._fit_screen(*SIZE)
         from .found_offer import FoundModelsOffer
 
         self.found_offer = FoundModelsOffer(self, services, self._inbox, self.refresh_models)
         for w in services.warnings:
             QTimer.singleShot(0, lambda w=w: QMessageBox.warning(self, "ArenaDesk", w))
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if not self._background_started:
+            self._background_started = True
+            QTimer.singleShot(0, self._start_background)
+
+    def _start_background(self) -> None:
+        """What the window needs soon but not to appear, started once it is shown, each on a
+        worker: marking answers a crashed run left streaming as interrupted, listing the installed
+        models, reading the keychain (the no-key notices), each connection's model list, loading
+        the chosen local models, and looking for models in other apps' folders. Each imports or
+        writes something that would keep the window from showing (keyring, gguf, numpy,
+        huggingface_hub, openai; the database)."""
+        self._inbox.run("interrupted", self.services.mark_interrupted, self._on_interrupted_marked)
+        self._inbox.run("installed", self.services.installed.read, lambda _models, error: self._on_listed(error))
+        self._inbox.run("keychain", self.services.secrets.keychain_available, lambda _ok, _error: self._on_keys_read())
+        self._fetch_api_models()
+        self._warm_local_models()
+        self.found_offer.start()
+
+    def _on_interrupted_marked(self, closed, error) -> None:
+        if error is not None:
+            self.statusBar().showMessage(f"Could not mark answers an earlier run left unfinished: {error}", 10000)
+        elif closed:
+            self.refresh_history()
+
+    def _on_listed(self, error) -> None:
+        if error is not None:
+            self.contestants.mark_unreadable()  # the built-in model still answers
+            self.statusBar().showMessage(f"Your models could not be listed: {error}", 10000)
+        self._show_models()
+        self._update_key_notice()  # a model now known to be gone says so
+        self._warm_local_models()
+
+    def _on_keys_read(self) -> None:
+        self._keys_known = True
+        self._update_key_notice()
 
     # -- construction ---------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -213,6 +253,8 @@ class MainWindow(QMainWindow):
 
     def choose_model(self, i: int, choice: str) -> None:
         """Pick a model for pane i, as choosing it in the picker does (scripts and tests)."""
+        if not self.contestants.local_listed():
+            self.contestants.refresh_local()  # a script may name a model before the list is read
         self.panes[i].set_choices(self._model_items(), prefer=choice)
         self._on_choice_changed(self.panes[i])
 
@@ -223,6 +265,7 @@ class MainWindow(QMainWindow):
         pane.set_choices(self._model_items(), gone=self._gone(i))
         if not self._gone(i) and pane.notice.isVisible() and "gone" in pane.notice.text():
             pane.notice.hide()
+        self._keys_known = True  # a model was picked: say now if it needs a key (reading the keychain here if need be)
         self._update_key_notice()
         self._warm_local_models()
 
@@ -244,7 +287,11 @@ class MainWindow(QMainWindow):
         return self.session.problems().get(i, "")
 
     def refresh_models(self) -> None:
+        """The library changed (a download, an import, found models taken or not): list it again."""
         self.contestants.refresh_local()
+        self._show_models()
+
+    def _show_models(self) -> None:
         items = self._model_items()
         for i, p in enumerate(self.panes):
             choice = self.session.panes[i].choice
@@ -259,11 +306,12 @@ class MainWindow(QMainWindow):
         conns = list(self.services.settings.connections)
         # Every connection at once; one that is offline or refuses keeps the list it had.
         self._inbox.run("api-models", lambda: cx.check_all(self.services, conns, timeout=10),
-                        lambda verdicts, error: error is None and self._on_api_models(conns, verdicts))
+                        lambda verdicts, error: self._on_api_models(conns, verdicts if error is None else []))
 
     def _on_api_models(self, conns, verdicts) -> None:
         fetched = {c.id: v.models for c, v in zip(conns, verdicts) if v.ok and v.models}
         if not fetched:
+            self.apiModelsFetched.emit()
             return
         for conn_id, names in fetched.items():
             self.contestants.set_api_models(names, conn_id)
@@ -271,7 +319,8 @@ class MainWindow(QMainWindow):
             if conn.id in fetched:
                 conn.models = list(fetched[conn.id])
         self.services.save_settings(reset_engines=False)  # the lists are kept for the next start, offline too
-        self.refresh_models()
+        self._show_models()
+        self.apiModelsFetched.emit()
 
     def _warm_local_models(self) -> None:
         """Make and load the chosen local models in the background, so neither the first answer
@@ -331,8 +380,9 @@ class MainWindow(QMainWindow):
                 p.notice.hide()
 
     def _missing_key(self, choice: ModelChoice | None) -> str | None:
-        """The name of the pane's connection when it needs a key and has none."""
-        if choice is None or choice.engine != "openai":
+        """The name of the pane's connection when it needs a key and has none (None until the
+        keychain has been read once, on a worker while the window starts)."""
+        if choice is None or choice.engine != "openai" or not self._keys_known:
             return None
         conn = self.services.settings.connection(choice.connection)
         if conn is None:
@@ -355,14 +405,12 @@ class MainWindow(QMainWindow):
         self.send_button.setEnabled(not on)
         self.stop_button.setEnabled(on)
         self.act_stop_all.setEnabled(on)
-        cur = self.session.open_round
-        can_regen = not on and cur is not None and cur.round is not None
-        self.act_regenerate_all.setEnabled(can_regen)
+        can_regen = [not on and self.session.can_regenerate(i) for i in range(len(self.panes))]
+        self.act_regenerate_all.setEnabled(any(can_regen))
         self.act_add_pane.setEnabled(not on and len(self.panes) < MAX_PANES)
         self.act_new_chat.setEnabled(not on)
-        n = cur.panes if cur is not None else 0
         for i, p in enumerate(self.panes):
-            p.regen.setEnabled(can_regen and i < n)  # a pane added after the round has nothing to redo
+            p.regen.setEnabled(can_regen[i])  # a pane added after the round has nothing to redo
             p.remove.setEnabled(not on)
 
     def send(self) -> None:

@@ -17,9 +17,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ..core import ratings, report
+from typing import TYPE_CHECKING
+
+from ..core import report
 from ..core.engines.registry import ModelChoice
-from ..core.rating_queue import QueuePair, RatingQueue
 from ..core.services import NeedsKey, Services
 from ..core.store.suite_runs import SuiteRuns
 from ..core.suite_runner import (
@@ -27,8 +28,14 @@ from ..core.suite_runner import (
 )
 from ..core.suites import SuiteError, SuiteLibrary, parse
 from .inbox import Inbox
-from .leaderboard import LeaderboardModel
 from .rating_bar import RatingBar
+
+if TYPE_CHECKING:
+    from ..core import ratings
+    from ..core.rating_queue import QueuePair, RatingQueue
+
+# ratings, the rating queue and the leaderboard model (numpy, QtCharts) are imported where they
+# are used: this module builds the window's Tools menu while the window starts.
 
 NOBODY = "—"
 
@@ -462,6 +469,8 @@ class RatingQueueDialog(QDialog):
             self.heading.setText("No suite runs yet: run a suite first (Tools → Run a suite…).")
             return
         if self.queue is None or self.queue.run_id != run_id:
+            from ..core.rating_queue import RatingQueue
+
             self.queue = RatingQueue(self.services.store, run_id)
         self._show(self.queue.next())
 
@@ -551,6 +560,8 @@ class CategoryBoardDialog(QDialog):
         self.category.currentIndexChanged.connect(self._show_category)
         row.addWidget(self.category, 1)
         root.addLayout(row)
+        from .leaderboard import LeaderboardModel
+
         self.model = LeaderboardModel(self)
         self.table = QTableView(self)
         self.table.setModel(self.model)
@@ -573,6 +584,8 @@ class CategoryBoardDialog(QDialog):
         store, rounds = self.services.store, self.rounds
 
         def work():
+            from ..core import ratings
+
             battles = store.battles()
             boards = {self.ALL: ratings.leaderboard(battles, rounds=rounds)}
             boards.update(ratings.by_category(battles, rounds=rounds))
@@ -593,6 +606,8 @@ class CategoryBoardDialog(QDialog):
             self.category.setCurrentIndex(self.category.findText(keep))
         self.category.blockSignals(False)
         self._show_category()
+        from ..core import ratings
+
         per_category = {k: v for k, v in boards.items() if k != self.ALL}
         labels, categories, cells = ratings.category_matrix(per_category)
         self.matrix.clear()

@@ -84,6 +84,12 @@ def main() -> int:
         time.sleep(1.0)
     home = tempfile.mkdtemp(prefix="arenadesk-bench-start-")
     env["ARENADESK_HOME"] = home
+    # As an installed app starts: from compiled bytecode (pip compiles on install). A shell with
+    # PYTHONDONTWRITEBYTECODE (as these machines have) would otherwise compile every module of
+    # the app, and none of the bare window's, on every run. The bytecode goes to the temporary
+    # folder, not into the checkout; the warm-up runs below write it.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(home, "pycache")
     try:
         once(ARENADESK, env)  # first start writes out the built-in model, settings and the database
         once(BARE, env)  # and warms the file cache for Qt's libraries

@@ -107,3 +107,29 @@ def test_empty_and_self_only_stores(tmp_path):
     old, new = ratings.leaderboard(s.battles()), ratings.leaderboard(s.battle_columns())
     assert new.verdict == old.verdict and "compared with itself" in new.verdict
     s.close()
+
+
+def test_a_name_holding_the_separator_and_ids_past_32_bits_read_the_same(tmp_path):
+    """The fast query joins each battle's names with a control character and packs ids 32 bits
+    apart: a hostile model name holding that character, and a store whose ids outgrew 32 bits
+    (e.g. imported), are read another way, with the same rows."""
+    s = Store(tmp_path / "odd.sqlite3")
+    _fill(s, seed=5)
+    conv = s.new_conversation(blind=True)
+    for k in range(3):
+        rid, _ = s.add_round(conv, f"odd {k}", [SlotSpec(0, 0, "openai", "evil\x1fname", "evil\x1fref", {}),
+                                                SlotSpec(1, 1, "openai", "gpt-4o-mini", "gpt-4o-mini", {})], blind=True)
+        s.cast_vote(rid, "left" if k else "right")
+    expected = [(b.battle_id, b.model_a, b.model_b, b.label_a, b.label_b, b.winner, b.blind, b.position_a,
+                 b.position_b, b.tstamp, b.panes, b.round_id) for b in s.battles()]
+    assert "evil\x1fref" in {row[1] for row in expected} | {row[2] for row in expected}
+    assert _as_rows(s.battle_columns()) == expected
+    _same_board(ratings.leaderboard(s.battles(), rounds=100), ratings.leaderboard(s.battle_columns(), rounds=100))
+
+    with s.transaction() as db:
+        db.execute("UPDATE battles SET id = id + 5000000000")
+    expected = [(b.battle_id, b.model_a, b.model_b, b.label_a, b.label_b, b.winner, b.blind, b.position_a,
+                 b.position_b, b.tstamp, b.panes, b.round_id) for b in s.battles()]
+    assert expected[0][0] > 5000000000
+    assert _as_rows(s.battle_columns()) == expected
+    s.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 
+import numpy as np
 import pytest
 
 from desktop.core import exports, judge, ratings
@@ -314,6 +315,14 @@ def test_judge_votes_stay_out_of_the_users_leaderboard_and_exports(tmp_path):
     combined = judge.with_judge(store.battles(), store)
     assert len(combined) == 20 + 30
     assert ratings.leaderboard(combined, rounds=50).row("gpt-x").battles == 50
+    # the leaderboard's fast path (columns) counts them in with the same result, number for number
+    columns = judge.with_judge(store.battle_columns(), store)
+    assert len(columns) == 50
+    slow, fast = ratings.leaderboard(combined, rounds=50), ratings.leaderboard(columns, rounds=50)
+    assert [vars(r) for r in fast.rows] == [vars(r) for r in slow.rows]
+    assert np.array_equal(fast.bootstrap, slow.bootstrap, equal_nan=True)
+    assert np.array_equal(fast.history, slow.history, equal_nan=True)
+    assert len(judge.with_judge(store.battle_columns(), store, blind_only=True)) == 20  # a blind board is yours
 
 
 def test_a_regenerated_answer_loses_the_judges_verdict(tmp_path):

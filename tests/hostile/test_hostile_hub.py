@@ -8,7 +8,9 @@ installs a file that is not a loadable GGUF, never leaves the models folder."""
 from __future__ import annotations
 
 import os
+import re
 import threading
+import warnings
 import time
 from pathlib import Path, PureWindowsPath
 
@@ -57,6 +59,22 @@ class HostileHub(FakeHub):
             h.wfile.write(b"GGUF\x03\x00\x00\x00\x00\x00")
             h.wfile.flush()
             h.close_connection = True  # the body ends here, far short of its Content-Length
+            return
+        if self.mode == "claims_2gb":  # a Content-Length far beyond the published size, 10 bytes, drop
+            spec = next(iter(next(iter(self.repos.values())).files.values()))
+            h.send_response(200)
+            h.send_header("Content-Length", str(2_000_000_000))
+            h.send_header("ETag", f'"{spec.published_sha256}"')
+            h.end_headers()
+            h.wfile.write(b"GGUF\x03\x00\x00\x00\x00\x00")
+            h.wfile.flush()
+            h.close_connection = True
+            return
+        if self.mode == "redirect_loop":  # every answer sends the client back to where it came from
+            h.send_response(302)
+            h.send_header("Location", h.path)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
             return
         if self.mode == "redirect":
             h.send_response(302)
@@ -132,6 +150,35 @@ def test_a_server_that_ignores_range_and_drops_never_loops(hostile_hub, tmp_path
     _nothing_installed(tmp_path)
 
 
+@pytest.mark.parametrize("hostile_hub", ["claims_2gb"], indirect=True)
+def test_a_server_that_claims_another_size_is_refused_at_once(hostile_hub, tmp_path):
+    """The finding: a server claiming 2 GB, sending 10 bytes and ignoring Range made an endless
+    restart loop. A size the server states that is not the published one fails the download."""
+    src = make_gguf(tmp_path / "src" / FILE, n_floats=64 * 1024)
+    spec = hostile_hub.add_file(REPO, FILE, src)
+    events = Events()
+    m = _manager(tmp_path, events, retries=3, backoff=0.01, max_backoff=0.02)
+    m.start(DownloadRequest(REPO, FILE))
+    done = events.final(timeout=60)
+    assert done.state == DownloadState.FAILED
+    assert "2,000,000,000 bytes" in done.message and f"{spec.size:,} are published" in done.message
+    assert len(hostile_hub.body_requests()) <= 2
+    _nothing_installed(tmp_path)
+
+
+@pytest.mark.parametrize("hostile_hub", ["redirect_loop"], indirect=True)
+def test_a_redirect_loop_ends_with_a_plain_error(hostile_hub, tmp_path):
+    src = make_gguf(tmp_path / "src" / FILE, n_floats=16 * 1024)
+    hostile_hub.add_file(REPO, FILE, src)
+    events = Events()
+    m = _manager(tmp_path, events, retries=3, backoff=0.01, max_backoff=0.02)
+    m.start(DownloadRequest(REPO, FILE))
+    done = events.final(timeout=60)
+    assert done.state == DownloadState.FAILED and "Too many redirects" in done.message
+    assert len(hostile_hub.requests) < 40  # a bounded number of hops, not a loop
+    _nothing_installed(tmp_path)
+
+
 def test_a_file_with_the_published_checksum_that_is_no_gguf_is_not_installed(fake_hub, tmp_path):
     src = tmp_path / "src" / FILE
     src.parent.mkdir(parents=True)
@@ -147,7 +194,9 @@ def test_a_file_with_the_published_checksum_that_is_no_gguf_is_not_installed(fak
 
 
 @pytest.mark.parametrize("hostile_hub", ["redirect"], indirect=True)
-@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://127.0.0.1/x.gguf", "gopher://127.0.0.1:1/x"])
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "FILE:///etc/passwd", "file:/etc/passwd",
+                                      "ftp://127.0.0.1/x.gguf", "gopher://127.0.0.1:1/x",
+                                      "data:application/octet-stream;base64,R0dVRgM=", "jar:file:///x.zip!/x.gguf"])
 def test_a_redirect_to_anything_but_http_is_not_followed(hostile_hub, tmp_path, location):
     src = make_gguf(tmp_path / "src" / FILE, n_floats=16 * 1024)
     hostile_hub.add_file(REPO, FILE, src)
@@ -183,6 +232,9 @@ HOSTILE_NAMES = [
     "../../x.gguf", "..\\..\\x.gguf", "sub/../../x.gguf", "sub\\..\\..\\x.gguf", "..", ".", "",
     "C:x.gguf", "C:\\Windows\\x.gguf", "model.gguf:stream", "nul.gguf", "CON", "com1.gguf", "x.gguf.", "x.gguf ",
     "a\x00b.gguf", "a\nb.gguf", "a|b.gguf", "/etc/x.gguf", "\\\\server\\share\\x.gguf",
+    # Windows devices it also knows: console buffers, a device name with spaces before the extension,
+    # superscript digits; and a name whose bidi override shows it as another file type.
+    "conin$", "CONOUT$.gguf", "nul .gguf", "LPT\u00b9.gguf", "model\u202efgg.exe", "\\\\?\\C:\\x.gguf",
 ]
 
 
@@ -195,6 +247,10 @@ def test_no_hub_name_leaves_the_models_folder_under_linux_or_windows_rules(name)
         target = root / flavour(safe)
         assert target.parent == root and target.name == safe, (name, safe)
     assert ":" not in safe and "\\" not in safe and "/" not in safe and ".." not in safe
+    with warnings.catch_warnings():  # (deprecated in 3.13 for os.path.isreserved, which has the same rule)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert not PureWindowsPath(safe).is_reserved(), (name, safe)  # the standard library's Windows rule
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", safe)
 
 
 @pytest.mark.parametrize("name", ["..\\..\\x.gguf", "../../x.gguf", "nul.gguf", "C:x.gguf", "x.gguf."])

@@ -26,7 +26,8 @@ def window(qtbot, services, llama_server, chat_model):
     chat = import_file(services, str(chat_model))
     w = MainWindow(services)
     qtbot.addWidget(w)
-    w.show()
+    with qtbot.waitSignal(w.apiModelsFetched, timeout=30_000):  # the start's fetch, before the endpoint changes
+        w.show()
     # The endpoint is set as Settings would; its model is offered under a short name (the
     # server itself lists the file's path, and answers to any name).
     s.openai_base_url = llama_server  # a local server wants no key

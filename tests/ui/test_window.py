@@ -19,7 +19,8 @@ def window(qtbot, services):
     services.settings.sampling.seed = 1
     w = MainWindow(services)
     qtbot.addWidget(w)
-    w.show()
+    with qtbot.waitSignal(w.apiModelsFetched, timeout=30_000):  # the start's fetch, before a test changes the endpoint
+        w.show()
     yield w
     w.close()
 

@@ -33,8 +33,12 @@ def test_four_panes_on_four_places_stream_at_once_and_the_vote_names_them(qtbot,
     services = connected
     w = MainWindow(services)
     qtbot.addWidget(w)
-    w.show()
+    with qtbot.waitSignal(w.apiModelsFetched, timeout=30_000):  # fetched once the window shows
+        w.show()
     qtbot.waitExposed(w)
+    # The servers list their files' paths and answer to any name: offer them under short names.
+    w.set_api_models(["gemma"], "box-a")
+    w.set_api_models(["smollm2"], "box-b")
     while len(w.panes) < 4:
         w.add_pane()
     labels = [w.panes[0].picker.itemText(i) for i in range(w.panes[0].picker.count())]

@@ -17,10 +17,15 @@ from typing import Callable
 from huggingface_hub import HfApi
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
+from .splits import split_part  # noqa: F401 (its home was here; callers still import it from hub)
+
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
-_WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.I)
-_BAD_NAME_CHARS = re.compile(r'[<>:"|?*\x00-\x1f]')
+# Windows device names, also with an extension and with spaces before it ("nul .gguf" is NUL there).
+_WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³]) *(\..*)?$", re.I)
+# Characters Windows refuses in names, control characters, and the bidi controls that make a name
+# read as another ("model\u202efgg.exe" shows as "modelexe.ggf").
+_BAD_NAME_CHARS = re.compile('[<>:"|?*\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]')
 
 
 def safe_filename(name: str) -> str | None:
@@ -78,7 +83,6 @@ BITS_PER_WEIGHT = {
     "Q8_1": 9.0, "Q8_K_XL": 9.0, "TQ1_0": 1.69, "TQ2_0": 2.06, "MXFP4": 4.25, "F16": 16.0, "BF16": 16.0,
     "F32": 32.0,
 }
-_SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 
 
 def endpoint() -> str:
@@ -186,12 +190,6 @@ def _gguf_summary(info) -> dict:
         gg = {}
     return {"parameters": gg.get("total"), "architecture": gg.get("architecture"),
             "context_length": gg.get("context_length")}
-
-
-def split_part(filename: str) -> tuple[int, int] | None:
-    """(part, of) for one file of a split GGUF (name-00001-of-00003.gguf), else None."""
-    m = _SPLIT_RE.search(filename)
-    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def _classify(filename: str) -> tuple[str, tuple[int, int] | None]:

@@ -19,14 +19,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..engines.registry import ModelChoice
-from .gguf_info import GGUFError, GGUFInfo, read_info
-from .hashing import sha256_file
-from .hub import split_part
+from .splits import split_part
+
+if TYPE_CHECKING:
+    from .gguf_info import GGUFInfo
+
+# gguf_info (the gguf package, numpy) is imported only where a header must be read: listing the
+# models with an up-to-date header cache, as the window does while it starts, reads none.
 
 BUILT_IN_LABEL = "Gemma 3 270M (built in)"
 
@@ -72,6 +78,13 @@ class InstalledModel:
 
 
 _COLS = "path, sha256, size, mtime, name, architecture, parameters, quant, context_length, chat_template, source, added_at"
+
+
+def read_info(path: Path) -> "GGUFInfo":
+    """The file's header (gguf_info.read_info, imported here on first use)."""
+    from .gguf_info import read_info as read_header
+
+    return read_header(path)
 
 
 def _row(services, path: Path):
@@ -128,6 +141,8 @@ def _entry(services, path: Path, *, embedded: bool = False, source: str | None =
     if row is not None and row[2] == st.st_size and row[3] == st.st_mtime:
         return InstalledModel(path, name, st.st_size, row[7], row[5], row[6], row[8], bool(row[9]),
                               row[1] or embedded_sha, row[10] or source, embedded, managed, choice, is_default)
+    from .gguf_info import GGUFError
+
     try:
         info = read_info(path)
     except GGUFError as exc:
@@ -193,6 +208,39 @@ def list_installed(services, *, include_found: bool | None = None) -> list[Insta
     return out
 
 
+class InstalledModels:
+    """The installed models as last listed, kept by Services for whoever shows them (the window's
+    pickers, the session asking whether a model is gone).
+
+    Listing walks the models folder, stats every file and may write the header cache, so it is
+    done once (the window does it on a worker after it is shown) and again when the library
+    changes (download, import, delete, a new default: see `changed`), not each time a picker is
+    filled. `current()` is None until the first read."""
+
+    def __init__(self, services):
+        self._services = services
+        self._models: list[InstalledModel] | None = None
+        self._lock = threading.Lock()
+        self._reading = threading.Lock()  # one listing at a time: an older one never replaces a newer
+
+    def current(self) -> list[InstalledModel] | None:
+        with self._lock:
+            return None if self._models is None else list(self._models)
+
+    def read(self) -> list[InstalledModel]:
+        """List the models now (any thread) and keep the list."""
+        with self._reading:
+            models = list_installed(self._services)
+            with self._lock:
+                self._models = models
+        return list(models)
+
+    def changed(self) -> None:
+        """The library changed: list again if someone has listed before (else the first read will)."""
+        if self.current() is not None:
+            self.read()
+
+
 def find(services, model: str) -> InstalledModel | None:
     """The installed model a choice's model string ("default" or a path) names."""
     for m in list_installed(services):
@@ -206,7 +254,9 @@ def record_download(services, path: Path, *, sha256: str | None, source: str | N
     path = Path(path)
     info = read_info(path)
     _upsert(services, path, info, path.stat(), sha256=sha256, source=source)
-    return _entry(services, path, source=source)
+    entry = _entry(services, path, source=source)
+    services.installed.changed()
+    return entry
 
 
 def import_file(services, path: str | os.PathLike, *, copy: bool = False, compute_sha256: bool = True) -> InstalledModel:
@@ -215,6 +265,9 @@ def import_file(services, path: str | os.PathLike, *, copy: bool = False, comput
     Registers it in place unless `copy` (then it is copied into the models folder). Hashing a large file
     takes seconds: call this from a worker thread.
     """
+    from .gguf_info import GGUFError
+    from .hashing import sha256_file
+
     src = Path(path).expanduser()
     if not src.is_file():
         raise GGUFError(f"{src} does not exist or is not a file.")
@@ -236,7 +289,9 @@ def import_file(services, path: str | os.PathLike, *, copy: bool = False, comput
     info = read_info(target)
     sha = sha256_file(target) if compute_sha256 else None
     _upsert(services, target, info, target.stat(), sha256=sha, source="imported")
-    return _entry(services, target, source="imported")
+    entry = _entry(services, target, source="imported")
+    services.installed.changed()
+    return entry
 
 
 def delete(services, model: InstalledModel) -> str:
@@ -274,6 +329,7 @@ def delete(services, model: InstalledModel) -> str:
         services.settings.default_local_model = "default"
         services.save_settings()
         what += " The built-in model is the default again."
+    services.installed.changed()
     return what
 
 
@@ -282,6 +338,7 @@ def set_default(services, model: InstalledModel) -> None:
         raise ValueError(model.error)
     services.settings.default_local_model = model.choice.model
     services.save_settings()
+    services.installed.changed()  # its "default" mark
 
 
 def disk_usage(services) -> tuple[int, int]:

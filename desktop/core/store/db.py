@@ -731,17 +731,24 @@ class Store:
     ) -> "BattleColumns":
         """The rows `battles()` returns, in the same order, as arrays (one query, no object per battle).
 
-        What makes it fast: Python objects are the cost of reading 100,000 battles, so the query
-        returns few of them per row: winner, blindness and positions come back packed into one
-        integer; each distinct (model, label) pair is indexed once; the rounds without exactly two
-        answers are asked for once, not per battle; the sort is numpy's."""
+        What makes it fast: Python objects are the cost of reading 100,000 battles (SQLite's joins
+        take a fifth of the time), so the query returns four per row: the two models and their
+        labels joined into one string (a few hundred distinct ones, split once each), the round
+        with winner, blindness and positions packed into one integer, the time, and the vote and
+        battle ids packed into another. The rounds without exactly two answers are asked for
+        once, not per battle; the sort is numpy's."""
         import numpy as np
 
+        # The ids are packed 32 bits apart: a store whose ids outgrow that (never made by this
+        # app, which counts from 1) is read column by column instead.
+        big = self.query("SELECT (SELECT MAX(id) FROM battles) >= 2147483648 "
+                         "OR (SELECT MAX(id) FROM votes) >= 2147483648")[0][0]
+        sep = "\x1f"  # a control character no model name has; a name that has it takes the slow path below
         sql = (
-            "SELECT pa.model_ref, pb.model_ref, pa.model, pb.model, "
-            "(CASE b.winner WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END) "
-            "+ 4 * v.blind + 8 * pa.position + 256 * pb.position, "
-            "v.created_at, b.id, v.id, v.round_id "
+            "SELECT pa.model_ref || char(31) || pb.model_ref || char(31) || pa.model || char(31) || pb.model, "
+            "v.round_id * 65536 + (CASE b.winner WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END) "
+            "+ 4 * v.blind + 8 * MIN(pa.position, 31) + 256 * MIN(pb.position, 255), "
+            "v.created_at, " + ("NULL, b.id, v.id " if big else "v.id * 4294967296 + b.id ") +
             "FROM battles b JOIN votes v ON v.id = b.vote_id JOIN responses pa ON pa.id = b.response_a "
             "JOIN responses pb ON pb.id = b.response_b"
         )
@@ -758,23 +765,44 @@ class Store:
         if not n:
             e = np.zeros(0, dtype=np.int64)
             return BattleColumns([], [], e, e, e, e, e, np.zeros(0, bool), e, e, np.zeros(0), e, e, e, e)
-        ref_a, ref_b, label_a, label_b, packed, tstamp, battle_id, vote_id, round_id = zip(*rows)
-        combo_index: dict[tuple, int] = {}
-        combo = np.fromiter((combo_index.setdefault(c, len(combo_index)) for c in zip(ref_a, ref_b, label_a, label_b)),
-                            np.int64, n)
+        columns = list(zip(*rows))
+        combo_key, packed, tstamp = columns[:3]
+        combo_index: dict[str, int] = {}
+        combo = np.fromiter(map(combo_index.setdefault, combo_key, range(n)), np.int64, n)
+        first_row = np.fromiter(combo_index.values(), np.int64, len(combo_index))
+        combo = np.searchsorted(first_row, combo)  # the first row's number → the combination's (both ascend)
+        split = [key.split(sep) for key in combo_index]
+        if any(len(parts) != 4 for parts in split):
+            return self._battle_columns_by_rows(since, until, blind_only, tag, other_panes)
         refs: list[str] = []
         labels: list[str] = []
         ref_index: dict[str, int] = {}
         label_index: dict[str, int] = {}
         parts = np.zeros((len(combo_index), 4), dtype=np.int64)  # ref a, ref b, label a, label b per combo
-        for (ra, rb, la, lb), k in combo_index.items():
+        for k, (ra, rb, la, lb) in enumerate(split):
             parts[k] = (ref_index.setdefault(ra, len(ref_index)), ref_index.setdefault(rb, len(ref_index)),
                         label_index.setdefault(la, len(label_index)), label_index.setdefault(lb, len(label_index)))
         refs, labels = list(ref_index), list(label_index)
         packed = np.fromiter(packed, np.int64, n)
         tstamp = np.fromiter(tstamp, float, n)
-        battle_id = np.fromiter(battle_id, np.int64, n)
-        round_id = np.fromiter(round_id, np.int64, n)
+        if big:
+            battle_id = np.fromiter(columns[4], np.int64, n)
+            vote_id = np.fromiter(columns[5], np.int64, n)
+        else:
+            ids = np.fromiter(columns[3], np.int64, n)
+            battle_id, vote_id = ids & 0xFFFFFFFF, ids >> 32
+        round_id = packed >> 16
+        # Positions are the panes' order (0-3): the clamps above only keep a hostile value from
+        # spilling into the next field.
+        return self._columns(refs, labels, parts[combo], packed & 0xFFFF, tstamp, battle_id, vote_id, round_id,
+                             other_panes)
+
+    @staticmethod
+    def _columns(refs, labels, parts, packed, tstamp, battle_id, vote_id, round_id, other_panes) -> "BattleColumns":
+        """Sorted as battles() sorts (vote time, then battle id), with each battle's answer count."""
+        import numpy as np
+
+        n = len(packed)
         panes = np.full(n, 2, dtype=np.int64)
         if other_panes:
             keys = np.fromiter(sorted(other_panes), np.int64, len(other_panes))
@@ -783,13 +811,38 @@ class Store:
             hit = (where < len(keys)) & (keys[np.minimum(where, len(keys) - 1)] == round_id)
             panes[hit] = counts[where[hit]]
         order = np.lexsort((battle_id, tstamp))  # ORDER BY v.created_at, b.id
-        cols = parts[combo[order]]
+        cols = parts[order]
         packed = packed[order]
         return BattleColumns(
             refs, labels, cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], packed & 3, (packed >> 2 & 1).astype(bool),
-            packed >> 3 & 31, packed >> 8 & 255, tstamp[order], panes[order], battle_id[order],
-            np.fromiter(vote_id, np.int64, n)[order], round_id[order],
+            packed >> 3 & 31, packed >> 8 & 255, tstamp[order], panes[order], battle_id[order], vote_id[order],
+            round_id[order],
         )
+
+    def _battle_columns_by_rows(self, since, until, blind_only, tag, other_panes) -> "BattleColumns":
+        """battle_columns() for a store where a model's name holds the separator: the strings
+        come back one column each and are indexed per row (slower, same result)."""
+        import numpy as np
+
+        sql = ("SELECT pa.model_ref, pb.model_ref, pa.model, pb.model, "
+               "v.round_id * 65536 + (CASE b.winner WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END) "
+               "+ 4 * v.blind + 8 * MIN(pa.position, 31) + 256 * MIN(pb.position, 255), v.created_at, b.id, v.id "
+               "FROM battles b JOIN votes v ON v.id = b.vote_id JOIN responses pa ON pa.id = b.response_a "
+               "JOIN responses pb ON pb.id = b.response_b")
+        where, args = self._battle_filters(since, until, blind_only, tag)
+        if tag:
+            sql += " JOIN rounds r ON r.id = v.round_id"
+        rows = self.query(sql + " WHERE 1 = 1" + where, args)
+        n = len(rows)
+        ref_index: dict[str, int] = {}
+        label_index: dict[str, int] = {}
+        parts = np.array([(ref_index.setdefault(r[0], len(ref_index)), ref_index.setdefault(r[1], len(ref_index)),
+                           label_index.setdefault(r[2], len(label_index)),
+                           label_index.setdefault(r[3], len(label_index))) for r in rows], np.int64).reshape(n, 4)
+        packed = np.fromiter((r[4] for r in rows), np.int64, n)
+        return self._columns(list(ref_index), list(label_index), parts, packed & 0xFFFF,
+                             np.fromiter((r[5] for r in rows), float, n), np.fromiter((r[6] for r in rows), np.int64, n),
+                             np.fromiter((r[7] for r in rows), np.int64, n), packed >> 16, other_panes)
 
     def reported_models(self) -> list[tuple[str, str, str, float, float, int]]:
         """For each API contestant, each model name its server reported: (model_ref, label,

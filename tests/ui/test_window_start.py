@@ -1,0 +1,109 @@
+"""The window's start: it is built without the heavy libraries, and what it does not need to
+appear (listing the installed models, marking interrupted answers, reading the keychain) runs
+on workers once it is shown (tests/bench/bench_startup.py times the whole start)."""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from desktop.core.library import installed
+from desktop.core.store import SlotSpec
+from desktop.ui.main_window import MainWindow
+from found_layouts import tiny_gguf
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp")
+
+BUILD_THE_WINDOW = r"""
+import json, sys
+import desktop.app as app_module
+from desktop.core.services import Services
+from desktop.ui.main_window import MainWindow
+
+app = app_module.make_app()
+services = Services.open(mark_interrupted=False)
+window = MainWindow(services)
+tools = [m for m in window.menuBar().actions() if m.text() == "&Tools"][0].menu()
+print(json.dumps({
+    "loaded": sorted(m for m in sys.modules if m.split(".")[0] in sys.argv[1].split(",")),
+    "pickers": [[p.picker.itemText(i) for i in range(p.picker.count())] for p in window.panes],
+    "tools": [a.text() for a in tools.actions() if a.text()],
+}))
+"""
+
+
+def test_the_window_is_built_without_numpy_gguf_huggingface_hub_or_keyring(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", ARENADESK_HOME=str(tmp_path / "home"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", BUILD_THE_WINDOW, ",".join(HEAVY)], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["loaded"] == []
+    # Not an empty window: two panes offering the built-in model, and the whole Tools menu.
+    assert len(seen["pickers"]) == 2 and all("Gemma 3 270M (built in) · local" in p for p in seen["pickers"])
+    assert {"Models", "Leaderboard", "Settings", "Run a suite…", "Rating queue…",
+            "Leaderboard by category…"} <= set(seen["tools"])
+
+
+def picker_texts(pane):
+    return [pane.picker.itemText(i) for i in range(pane.picker.count())]
+
+
+def test_the_installed_models_are_listed_once_on_a_worker_after_the_window_shows(qtbot, services, monkeypatch):
+    mine = installed.import_file(services, tiny_gguf(services.folders.data / "elsewhere" / "Mine-Q4_K_M.gguf"))
+    services.installed.__init__(services)  # as at a fresh start: nothing listed yet
+    kept_reads, listings = [], []  # the list the pickers show; any listing (discovery lists its own, with finds)
+    real_read, real_list = installed.InstalledModels.read, installed.list_installed
+    monkeypatch.setattr(installed.InstalledModels, "read",
+                        lambda self: kept_reads.append(threading.current_thread()) or real_read(self))
+    monkeypatch.setattr(installed, "list_installed",
+                        lambda *a, **k: listings.append(threading.current_thread()) or real_list(*a, **k))
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    assert kept_reads == listings == []  # built without listing
+    assert "Mine-Q4_K_M · local" not in picker_texts(w.panes[0])  # the built-in model, until it is listed
+    w.show()
+    qtbot.waitUntil(lambda: "Mine-Q4_K_M · local" in picker_texts(w.panes[1]), timeout=30_000)
+    assert [t.name for t in kept_reads] == ["arenadesk-installed"]
+    w.add_pane()
+    w.choose_model(2, str(mine.choice))
+    assert w.panes[2].picker.currentText() == "Mine-Q4_K_M · local"
+    assert len(kept_reads) == 1  # a new pane and a choice use the list kept, not the folders
+    assert threading.main_thread() not in listings
+
+
+def test_the_list_kept_follows_an_import_and_a_delete(services):
+    assert services.installed.current() is None
+    names = [m.name for m in services.installed.read()]
+    path = tiny_gguf(services.folders.data / "elsewhere" / "Kept-Q4_K_M.gguf")
+    model = installed.import_file(services, path, compute_sha256=False)
+    assert [m.name for m in services.installed.current()] == names + ["Kept-Q4_K_M"]
+    installed.delete(services, model)
+    assert [m.name for m in services.installed.current()] == names
+
+
+def test_answers_a_crashed_run_left_streaming_are_marked_once_the_window_shows(qtbot, arenadesk_home):
+    from desktop.core.services import Services
+
+    first = Services.open()
+    conv = first.store.new_conversation("crashed")
+    first.store.add_round(conv, "cut off", [SlotSpec(0, 0, "local", "m", "m")], created_at=time.time() - 7200)
+    with first.store.transaction() as db:
+        db.execute("UPDATE responses SET writer = 'a-run-that-died'")
+    first.close()
+
+    services = Services.open(mark_interrupted=False)
+    try:
+        status = lambda: services.store.query("SELECT status FROM responses")[0][0]  # noqa: E731
+        w = MainWindow(services)
+        qtbot.addWidget(w)
+        assert status() == "streaming"  # nothing written while the window is built
+        w.show()
+        qtbot.waitUntil(lambda: status() == "error", timeout=10_000)
+        w.close()
+    finally:
+        services.close()
