@@ -11,7 +11,6 @@ Everything printed goes through the CLI's `say` (suite files and model names are
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time

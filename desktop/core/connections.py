@@ -216,6 +216,23 @@ def key_problem(services: "Services", choices: list[ModelChoice]) -> str | None:
     return None
 
 
+def missing_key(services: "Services", choice: ModelChoice | None) -> str | None:
+    """The name of the choice's connection when it needs a key and has none, else None (also for a
+    local model, and for a connection that is gone: that is said as the model being gone)."""
+    from .services import NeedsKey
+
+    if choice is None or choice.engine != "openai":
+        return None
+    conn = services.settings.connection(choice.connection)
+    if conn is None:
+        return None
+    try:
+        services.api_key(conn)
+    except NeedsKey:
+        return conn.name
+    return None
+
+
 def refresh_models(services: "Services", conn: Connection, timeout: float = 10.0) -> Verdict:
     """Test the connection and keep the model list it gave (the caller saves settings)."""
     verdict = check_connection(services, conn, timeout)

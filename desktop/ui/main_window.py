@@ -3,32 +3,37 @@
 The session owns the conversation (models, memory, the open round, blind
 positions, the vote); this window shows it and turns the user's input into the
 session's requests. Its parts live in their own modules: the history sidebar,
-the model picker, the pane area, the rating bar, and one table of commands
-(ui/actions.py) that builds the toolbar, the menus and F1. The session reports
-on worker threads; every report is posted to the window's Inbox, the one way
-work comes back to the GUI thread.
+the model picker, the pane area, the rating bar, the prompt bar, and one table of
+commands (ui/actions.py) that builds the toolbar, the menus and F1. Its jobs beside
+display live in their own too: the model lists (model_lists.py), loading ahead
+(model_warmup.py), adding a dropped .gguf (model_import.py), the dialogs
+(window_dialogs.py) and the saved comparisons (core/history.py). The session
+reports on worker threads; every report is posted to the window's Inbox, the one
+way work comes back to the GUI thread.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from ..core import connections as cx
 from ..core.contestants import Contestants
 from ..core.engines.registry import ModelChoice
-from ..core.services import NeedsKey, Services
+from ..core.history import ConversationHistory, StillAnswering
+from ..core.services import Services
 from ..core.session import MAX_PANES, ComparisonSession, Refused
 from . import actions
 from .confirm import confirm
 from .history_sidebar import HistorySidebar
 from .inbox import Inbox
+from .model_import import ModelImport, dropped_gguf_files
+from .model_lists import ModelLists
+from .model_warmup import ModelWarmup
 from .pane import Pane
 from .pane_area import PaneArea
+from .prompt_bar import PromptBar
 from .rating_bar import RatingBar
+from .window_dialogs import WindowDialogs
 
 NO_KEY_NOTICE = (
     "<b>No {name} key yet.</b> <a href='settings'>Add one in Settings → Connections</a>, or pick a model on "
@@ -55,11 +60,21 @@ class MainWindow(QMainWindow):
             on_reasoning=lambda i, text: self._inbox.post(self._on_reasoning, i, text),
             on_answer=lambda i, result: self._inbox.post(self._on_answer, i, result),
             on_round_done=lambda: self._inbox.post(self._on_round_done))
+        self.conversations = ConversationHistory(services.store)
         self._on_screen = False  # a round is answering (until its last answer is shown)
-        self._dialogs: dict[str, QWidget] = {}
-        self._warming: set[str] = set()  # local models loading in the background
         self._keys_known = False  # the keychain is first read on a worker (_start_background)
         self._background_started = False
+        say = lambda text, ms=8000: self.statusBar().showMessage(text, ms)  # noqa: E731
+        self.model_lists = ModelLists(services, self.contestants, self._inbox, on_changed=self._on_models_changed,
+                                      on_fetched=self.apiModelsFetched.emit, on_message=say)
+        self.warmup = ModelWarmup(services, self.contestants, self._inbox, on_loaded=self._on_model_loaded)
+        self.model_import = ModelImport(services, self._inbox, on_added=self._on_imported,
+                                        on_failed=self._on_import_failed, on_status=lambda text: say(text, 0))
+        self.dialogs = WindowDialogs(self, services, on_models_changed=self.refresh_models, on_message=say)
+        self._dialogs = self.dialogs.kept  # tests and scripts reach the kept dialogs here
+        # The commands that only open a dialog go straight to it (actions.build wires them by name).
+        self.open_library, self.open_leaderboard = self.dialogs.library, self.dialogs.leaderboard
+        self.open_about, self.show_shortcuts = self.dialogs.about, self.dialogs.shortcuts
 
         actions.build(self)
         self.act_toggle_blind.setChecked(services.settings.blind)
@@ -93,10 +108,10 @@ class MainWindow(QMainWindow):
         writes something that would keep the window from showing (keyring, gguf, numpy,
         huggingface_hub, openai; the database)."""
         self._inbox.run("interrupted", self.services.mark_interrupted, self._on_interrupted_marked)
-        self._inbox.run("installed", self.services.installed.read, lambda _models, error: self._on_listed(error))
+        self.model_lists.list_installed_in_background()
         self._inbox.run("keychain", self.services.secrets.keychain_available, lambda _ok, _error: self._on_keys_read())
-        self._fetch_api_models()
-        self._warm_local_models()
+        self.model_lists.fetch_api_models()
+        self._warm_chosen_models()
         self.found_offer.start()
 
     def _on_interrupted_marked(self, closed, error) -> None:
@@ -104,14 +119,6 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Could not mark answers an earlier run left unfinished: {error}", 10000)
         elif closed:
             self.refresh_history()
-
-    def _on_listed(self, error) -> None:
-        if error is not None:
-            self.contestants.mark_unreadable()  # the built-in model still answers
-            self.statusBar().showMessage(f"Your models could not be listed: {error}", 10000)
-        self._show_models()
-        self._update_key_notice()  # a model now known to be gone says so
-        self._warm_local_models()
 
     def _on_keys_read(self) -> None:
         self._keys_known = True
@@ -132,37 +139,18 @@ class MainWindow(QMainWindow):
         self.rating.noteEdited.connect(self._on_note)
         self.rating.typedAhead.connect(self._type_into_prompt)
 
-        self.prompt = QPlainTextEdit(self)
-        self.prompt.setObjectName("prompt")
-        self.prompt.setPlaceholderText("Ask every model the same thing…   Ctrl+Enter sends · Esc stops · F1 shortcuts")
-        self.prompt.setFixedHeight(84)
-        self.prompt.setTabChangesFocus(True)  # keyboard users can leave it; Tab is rarely wanted in a prompt
-        self.tag = QComboBox(self)
-        self.tag.setEditable(True)
-        self.tag.setToolTip("A category for this prompt (coding, writing…), to filter the leaderboard")
-        self.tag.lineEdit().setPlaceholderText("category")
-        self.tag.setMinimumWidth(110)
-        self.send_button = QPushButton("Send", self)
-        self.send_button.setObjectName("sendButton")
-        self.send_button.setToolTip("Send to every pane (Ctrl+Enter)")
-        self.send_button.clicked.connect(self.send)
-        self.stop_button = QPushButton("Stop", self)
-        self.stop_button.setToolTip("Stop every answer (Esc)")
-        self.stop_button.clicked.connect(self.stop_all)
-        buttons = QVBoxLayout()
-        buttons.addWidget(self.tag)
-        buttons.addWidget(self.send_button)
-        buttons.addWidget(self.stop_button)
-        prompt_row = QHBoxLayout()
-        prompt_row.addWidget(self.prompt, 1)
-        prompt_row.addLayout(buttons)
+        self.prompt_bar = PromptBar(self)
+        self.prompt_bar.sendRequested.connect(self.send)
+        self.prompt_bar.stopRequested.connect(self.stop_all)
+        bar = self.prompt_bar
+        self.prompt, self.tag, self.send_button, self.stop_button = bar.prompt, bar.tag, bar.send_button, bar.stop_button
 
         center = QWidget(self)
         cl = QVBoxLayout(center)
         cl.setContentsMargins(4, 8, 8, 8)
         cl.addWidget(self.pane_area, 1)
         cl.addWidget(self.rating)
-        cl.addLayout(prompt_row)
+        cl.addWidget(self.prompt_bar)
 
         split = QSplitter(Qt.Horizontal, self)
         split.setChildrenCollapsible(False)
@@ -267,7 +255,7 @@ class MainWindow(QMainWindow):
             pane.notice.hide()
         self._keys_known = True  # a model was picked: say now if it needs a key (reading the keychain here if need be)
         self._update_key_notice()
-        self._warm_local_models()
+        self._warm_chosen_models()
 
     # -- models ---------------------------------------------------------------------------
     def _model_items(self) -> list[tuple[str, str]]:
@@ -288,90 +276,37 @@ class MainWindow(QMainWindow):
 
     def refresh_models(self) -> None:
         """The library changed (a download, an import, found models taken or not): list it again."""
-        self.contestants.refresh_local()
-        self._show_models()
+        self.model_lists.relist_installed()
 
-    def _show_models(self) -> None:
+    def _on_models_changed(self) -> None:
+        """A list of models changed (listed, fetched, imported): the pickers show it, a model now
+        known to be gone says so, and the chosen ones are loaded ahead."""
         items = self._model_items()
         for i, p in enumerate(self.panes):
             choice = self.session.panes[i].choice
             p.set_choices(items, prefer=str(choice) if choice else None, gone=self._gone(i))
+        self._update_key_notice()
+        self._warm_chosen_models()
 
     def set_api_models(self, names: list[str] | None, connection: str = "openai") -> None:
         """A connection's models (None: unknown again; every connection offers what it last listed)."""
-        self.contestants.set_api_models(names, connection)
-        self.refresh_models()
+        self.model_lists.set_api_models(names, connection)
 
-    def _fetch_api_models(self) -> None:
-        conns = list(self.services.settings.connections)
-        # Every connection at once; one that is offline or refuses keeps the list it had.
-        self._inbox.run("api-models", lambda: cx.check_all(self.services, conns, timeout=10),
-                        lambda verdicts, error: self._on_api_models(conns, verdicts if error is None else []))
+    def _warm_chosen_models(self) -> None:
+        self.warmup.warm([state.choice for state in self.session.panes])
 
-    def _on_api_models(self, conns, verdicts) -> None:
-        fetched = {c.id: v.models for c, v in zip(conns, verdicts) if v.ok and v.models}
-        if not fetched:
-            self.apiModelsFetched.emit()
-            return
-        for conn_id, names in fetched.items():
-            self.contestants.set_api_models(names, conn_id)
-        for conn in self.services.settings.connections:
-            if conn.id in fetched:
-                conn.models = list(fetched[conn.id])
-        self.services.save_settings(reset_engines=False)  # the lists are kept for the next start, offline too
-        self._show_models()
-        self.apiModelsFetched.emit()
-
-    def _warm_local_models(self) -> None:
-        """Make and load the chosen local models in the background, so neither the first answer
-        nor the window waits (writing out the built-in model, hashing a new file, loading)."""
-        for i, state in enumerate(self.session.panes):
-            choice = state.choice
-            if choice is not None and choice.engine != "local":
-                self._make_api_engine(i, choice)
-                continue
-            if choice is None or str(choice) in self._warming:
-                continue
-            if self.contestants.problem(choice):
-                continue
-            self._warming.add(str(choice))
-            self._inbox.run("warm", lambda choice=choice: self._warm(choice),
-                            lambda result, error, choice=choice: self._on_warmed(choice, result, error))
-
-    def _make_api_engine(self, i: int, choice: ModelChoice) -> None:
-        """Build pane i's API engine in the background: setting up the `openai` client (its import
-        and HTTP pool) took ~0.8 s, and on the GUI thread at Send it froze the window."""
-        key = f"{choice}#{i}"
-        if key in self._warming or self.contestants.problem(choice):
-            return
-        self._warming.add(key)
-        self._inbox.run("api-engine", lambda: self.services.engines.get(choice, instance=i),
-                        lambda _engine, _error: self._warming.discard(key))  # a missing key is said at Send
-
-    def _warm(self, choice: ModelChoice):
-        """Worker thread: make the engine and load its model; (load error or None, load info)."""
-        engine = self.services.engines.get(choice)
-        error = None if getattr(engine, "loaded", True) else engine.warm()
-        return error, getattr(engine, "load_info", None)
-
-    def _on_warmed(self, choice: ModelChoice, result, failure) -> None:
-        self._warming.discard(str(choice))
+    def _on_model_loaded(self, text: str, failed: bool) -> None:
         if self.session.hidden or self._running():
             return  # a message naming a model would say which side is which, or talk over the round
-        error, info = result if failure is None else (str(failure), None)  # the pane says more on send
-        if error:
-            self.statusBar().showMessage(f"{choice.label}: {error}")
-            return
-        info = info or {}
-        gpu = ("GPU: " + (f"{info['gpu_layers_offloaded']}/{info['layers'] + 1} layers offloaded"
-                          if info.get("gpu_offload_supported") else "not in this llama.cpp build, running on CPU"))
-        self.statusBar().showMessage(f"{choice.label} loaded · {info.get('threads')} threads · {gpu}", 15000)
+        self.statusBar().showMessage(text, 0 if failed else 15000)
 
     def _update_key_notice(self) -> None:
+        """Each pane's notice: its model is gone, or its connection needs a key (not while blind:
+        that would tell an API side from a local one)."""
         for i, p in enumerate(self.panes):
             gone = self._gone(i)
             choice = self.session.panes[i].choice
-            missing = self._missing_key(choice) if not self.session.hidden else None
+            missing = cx.missing_key(self.services, choice) if self._keys_known and not self.session.hidden else None
             if gone:
                 p.show_notice(f"<b>Model gone.</b> {gone}")
             elif missing:
@@ -379,31 +314,13 @@ class MainWindow(QMainWindow):
             elif p.notice.text().startswith(NO_KEY_NOTICE.split("{")[0]) or "Model gone" in p.notice.text():
                 p.notice.hide()
 
-    def _missing_key(self, choice: ModelChoice | None) -> str | None:
-        """The name of the pane's connection when it needs a key and has none (None until the
-        keychain has been read once, on a worker while the window starts)."""
-        if choice is None or choice.engine != "openai" or not self._keys_known:
-            return None
-        conn = self.services.settings.connection(choice.connection)
-        if conn is None:
-            return None
-        try:
-            self.services.api_key(conn)
-        except NeedsKey:
-            return conn.name
-        return None
-
-    def _keys(self) -> dict[str, str | None]:
-        return {c.id: cx.key_secret(self.services, c).value for c in self.services.settings.connections}
-
     # -- sending --------------------------------------------------------------------------
     def _running(self) -> bool:
         return self._on_screen
 
     def _set_running(self, on: bool) -> None:
         self._on_screen = on
-        self.send_button.setEnabled(not on)
-        self.stop_button.setEnabled(on)
+        self.prompt_bar.set_running(on)
         self.act_stop_all.setEnabled(on)
         can_regen = [not on and self.session.can_regenerate(i) for i in range(len(self.panes))]
         self.act_regenerate_all.setEnabled(any(can_regen))
@@ -416,9 +333,9 @@ class MainWindow(QMainWindow):
     def send(self) -> None:
         if self._running():
             return
-        text = self.prompt.toPlainText().strip()
+        text = self.prompt_bar.text()
         try:
-            self.session.send(text, tag=self.tag.currentText().strip() or None)
+            self.session.send(text, tag=self.prompt_bar.category())
         except Refused as exc:
             self.statusBar().showMessage(str(exc), 10000)
             self.prompt.setFocus()
@@ -508,9 +425,7 @@ class MainWindow(QMainWindow):
         except Refused as exc:
             self.statusBar().showMessage(str(exc), 5000)
             return
-        board = self._dialogs.get("leaderboard")
-        if board is not None and board.isVisible():
-            board.view.refresh()
+        self.dialogs.refresh_leaderboard()
         if revealed:
             self._reveal()
             self.statusBar().showMessage(f"Vote saved. Revealed: {self.session.revealed_names()}", 15000)
@@ -574,15 +489,8 @@ class MainWindow(QMainWindow):
         self.prompt.setFocus()
 
     def refresh_history(self) -> None:
-        # The categories used so far, offered in the prompt's category box (the text typed stays).
-        typed = self.tag.currentText()
-        self.tag.blockSignals(True)
-        self.tag.clear()
-        self.tag.addItems(self.services.store.tags())
-        self.tag.setEditText(typed)
-        self.tag.blockSignals(False)
-        self.sidebar.show_conversations(self.services.store.conversations(self.sidebar.query()),
-                                        self.session.conversation_id)
+        self.prompt_bar.set_categories(self.conversations.categories())
+        self.sidebar.show_conversations(self.conversations.listed(self.sidebar.query()), self.session.conversation_id)
 
     def _on_history_open(self, conversation_id: int) -> None:
         if conversation_id != self.session.conversation_id:
@@ -617,7 +525,7 @@ class MainWindow(QMainWindow):
             self.rating.reset()
         self._after_panes_changed()
         gone = self.session.problems()
-        title = self.services.store.conversation(conversation_id).title
+        title = self.conversations.title(conversation_id)
         if gone:
             self.statusBar().showMessage(f"Reopened “{title}”. A model it used is gone: pick another in that pane "
                                          "to continue.", 10000)
@@ -625,15 +533,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Reopened “{title}”. Type to continue it.", 6000)
 
     def delete_conversation(self, conversation_id: int) -> None:
-        if conversation_id == self.session.conversation_id and self._running():
-            self.statusBar().showMessage("This comparison is still answering: stop it (Esc) before deleting it.", 6000)
+        try:
+            question = self.conversations.delete_question(
+                conversation_id, answering=conversation_id == self.session.conversation_id and self._running())
+        except StillAnswering as exc:
+            self.statusBar().showMessage(str(exc), 6000)
             return
-        conv = self.services.store.conversation(conversation_id)
-        if not confirm(self, "Delete comparison",
-                       f"Delete “{conv.title or 'untitled'}” with its {len(conv.rounds)} round(s) and votes?\n"
-                       "Its votes leave the leaderboard. This cannot be undone.", "Delete"):
+        if not confirm(self, question.title, question.text, "Delete"):
             return
-        self.services.store.delete_conversation(conversation_id)
+        self.conversations.delete(conversation_id)
         if conversation_id == self.session.conversation_id:
             self.new_chat()
         self.refresh_history()
@@ -641,10 +549,9 @@ class MainWindow(QMainWindow):
     def rename_conversation(self, conversation_id: int) -> None:
         from PySide6.QtWidgets import QInputDialog
 
-        conv = self.services.store.conversation(conversation_id)
-        title, ok = QInputDialog.getText(self, "Rename comparison", "Title:", text=conv.title)
-        if ok and title.strip():
-            self.services.store.rename_conversation(conversation_id, title.strip())
+        title, ok = QInputDialog.getText(self, "Rename comparison", "Title:",
+                                         text=self.conversations.title(conversation_id))
+        if ok and self.conversations.rename(conversation_id, title):
             self.refresh_history()
 
     def _selected_conversation(self) -> int | None:
@@ -668,30 +575,23 @@ class MainWindow(QMainWindow):
 
     # -- importing by drag and drop -------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
+        if dropped_gguf_files(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        for url in event.mimeData().urls():
-            if url.toLocalFile().lower().endswith(".gguf"):
-                self.import_model(url.toLocalFile())
+        for path in dropped_gguf_files(event.mimeData()):
+            self.import_model(path)
         event.acceptProposedAction()
 
     def import_model(self, path: str) -> None:
-        """Add a .gguf to the library where it lies (header read and checksum taken on a worker)."""
-        from ..core.library.installed import import_file
+        """Add a .gguf to the library where it lies; once added, a local pane answers with it."""
+        self.model_import.start(path)
 
-        name = Path(path).name
-        self.statusBar().showMessage(f"Adding {name}: reading its header and checksum…")
-        # GGUFError and I/O errors say what is wrong with the file.
-        self._inbox.run("import", lambda: import_file(self.services, path),
-                        lambda model, error: self._on_imported(name, model, error))
+    def _on_import_failed(self, name: str, error: str) -> None:
+        QMessageBox.warning(self, "Model not added", error)
+        self.statusBar().clearMessage()
 
-    def _on_imported(self, name: str, model, error) -> None:
-        if error:
-            QMessageBox.warning(self, "Model not added", str(error))
-            self.statusBar().clearMessage()
-            return
+    def _on_imported(self, name: str, model) -> None:
         self.refresh_models()
         local = [i for i, s in enumerate(self.session.panes) if s.choice is not None and s.choice.engine == "local"]
         if not self._running():
@@ -702,72 +602,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Added {name} to your models.", 8000)
 
     # -- dialogs --------------------------------------------------------------------------
-    def _dialog(self, name: str, make) -> QWidget:
-        d = self._dialogs.get(name)
-        if d is None:
-            d = self._dialogs[name] = make()
-        d.show()
-        d.raise_()
-        d.activateWindow()
-        return d
-
     def open_settings(self) -> None:
-        from .settings_dialog import SettingsDialog
-
-        keys_before = self._keys()
-        connections_before = [(c.id, c.base_url, dict(c.headers)) for c in self.services.settings.connections]
-        dialog = SettingsDialog(self.services, self)
-        accepted = dialog.exec()
-        key_changed = self._keys() != keys_before
-        if key_changed and not accepted:  # saved or removed in the dialog, then Cancel: still takes effect
-            for state in self.session.panes:
-                if state.choice is not None and state.choice.engine == "openai":
-                    self.services.engines.drop(state.choice)
-        if accepted or key_changed:
-            now = [(c.id, c.base_url, dict(c.headers)) for c in self.services.settings.connections]
-            if now != connections_before or key_changed:
-                self.contestants.set_api_models(None)  # another endpoint: its list is fetched again
-            self.refresh_models()
-            self._update_key_notice()
-            self._fetch_api_models()
-
-    def open_library(self) -> None:
-        from .library_dialog import LibraryDialog
-
-        def make():
-            d = LibraryDialog(self.services, self)
-            d.modelsChanged.connect(self.refresh_models)
-            return d
-
-        self._dialog("library", make)
-
-    def open_leaderboard(self) -> None:
-        from PySide6.QtWidgets import QDialog
-
-        from .leaderboard import LeaderboardView
-
-        def make():
-            d = QDialog(self)
-            d.setWindowTitle("Your leaderboard — ArenaDesk")
-            lay = QVBoxLayout(d)
-            d.view = LeaderboardView(self.services.store, d, export_dir=self.services.folders.exports,
-                                     judging=self.services.settings.judging)
-            d.view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-            lay.addWidget(d.view)
-            screen = self.screen().availableGeometry()
-            d.resize(min(1100, screen.width() - 40), min(760, screen.height() - 40))
-            return d
-
-        d = self._dialog("leaderboard", make)
-        d.view.refresh()
-
-    def show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", actions.shortcuts_html())
-
-    def open_about(self) -> None:
-        from .about import AboutDialog
-
-        AboutDialog(self.services, self).exec()
+        changed = self.dialogs.settings([state.choice for state in self.session.panes])
+        if changed is None:
+            return
+        if changed.endpoints:
+            self.contestants.set_api_models(None)  # another endpoint: its list is fetched again
+        self.refresh_models()
+        self.model_lists.fetch_api_models()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         self._inbox.close()  # background jobs finishing after this find no window to report to

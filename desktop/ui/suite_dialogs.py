@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..core import report
 from ..core.engines.registry import ModelChoice
-from ..core.services import NeedsKey, Services
+from ..core.services import Services
 from ..core.store.suite_runs import SuiteRuns
 from ..core.suite_runner import (
     API_LIMIT, MAX_CONTESTANTS, Progress, RunBusy, SuiteRunner, estimate_cost, estimate_plan_cost, plan_run,

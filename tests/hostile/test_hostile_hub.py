@@ -276,3 +276,24 @@ def test_the_hub_listing_offers_no_unsafe_file_name(fake_hub, tmp_path):
         fake_hub.add_file(REPO, name, src)
     _repo, files = Hub().list_files(REPO)
     assert [f.filename for f in files] == ["good-Q4_K_M.gguf"]
+
+
+def test_a_read_only_models_folder_is_a_plain_message_with_a_way_out(fake_hub, tmp_path):
+    """The read-only-folder drill for downloads: before, "stopped: OSError: [Errno 30] ..."."""
+    from test_hostile_storage import _mount_tmpfs, _umount
+
+    src = make_gguf(tmp_path / "src" / FILE, n_floats=64 * 1024)
+    fake_hub.add_file(REPO, FILE, src)
+    _, models = _dirs(tmp_path)
+    if not _mount_tmpfs(models, "400m", "ro"):  # roomy: the free-space check must not be what fails
+        pytest.skip("needs root to mount a read-only folder")
+    try:
+        events = Events()
+        m = _manager(tmp_path, events)
+        m.start(DownloadRequest(REPO, FILE))
+        done = events.final(timeout=60)
+        assert done.state == DownloadState.FAILED
+        assert f"{models} cannot be written" in done.message and "--home" in done.message
+        assert "Errno" not in done.message and "OSError" not in done.message
+    finally:
+        _umount(models)

@@ -1,6 +1,7 @@
 """The database under hostile conditions: a full disk (a real 3 MB tmpfs), a read-only file
 and folder, a file that fails SQLite's integrity check, and answers interrupted by a killed
-process while another live process shares the file.
+process while another live process shares the file; exports written into a read-only folder
+or onto a full disk.
 
 Rules checked: the CLI never claims a save that did not happen and never shows a traceback;
 a damaged database is refused on open with a plain message and a way out; interrupted
@@ -269,3 +270,45 @@ def test_storage_errors_are_sqlite_errors_with_a_plain_message(small_disk):
     (small_disk / "filler").unlink()
     store.add_round(conv, "after", SPEC)  # the store is usable again
     store.close()
+
+
+def _store_with_votes(path: Path, rounds: int, answer: str = "an answer") -> None:
+    store = Store(path)
+    conv = store.new_conversation()
+    for _ in range(rounds):
+        rid, ids = store.add_round(conv, "p", [SlotSpec(0, 0, "openai", "a", "a"), SlotSpec(1, 1, "openai", "b", "b")])
+        for k, i in enumerate(ids):
+            store.save_response(i, Result(text=f"{answer} {k}", status="done"))  # two different answers
+        store.cast_vote(rid, "left")
+    store.close()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "fastchat", "pairs"])
+def test_an_export_into_a_read_only_folder_is_a_plain_cli_message(tmp_path, capsys, fmt):
+    ro = tmp_path / "ro-out"
+    if not _mount_tmpfs(ro, "1m", "ro"):
+        pytest.skip("needs root to mount a read-only folder")
+    try:
+        home = tmp_path / "home"
+        assert run(["--home", str(home), "leaderboard"]) == 0  # a database to export from
+        capsys.readouterr()
+        code = run(["--home", str(home), "export", "--format", fmt, "--out", str(ro / f"out.{fmt}")])
+        err = capsys.readouterr().err
+        assert code != 0 and "Traceback" not in err
+        assert f"cannot write {ro / f'out.{fmt}'}" in err and "read-only" in err.lower()
+    finally:
+        _umount(ro)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "fastchat", "pairs"])
+def test_an_export_that_fills_the_disk_says_so_and_leaves_no_half_file(small_disk, tmp_path, capsys, fmt):
+    home = tmp_path / "home"
+    assert run(["--home", str(home), "leaderboard"]) == 0
+    _store_with_votes(next(home.rglob("*.sqlite3")), rounds=400, answer="x" * 4000)  # ~3 MB of answers
+    capsys.readouterr()
+    out = small_disk / f"out.{fmt}"
+    code = run(["--home", str(home), "export", "--format", fmt, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert f"cannot write {out}" in err and "space" in err.lower()
+    assert not out.exists() and not list(small_disk.glob("*.part"))  # no half-written export looks finished

@@ -46,6 +46,11 @@ HOSTILE = {
     # A text doubled 40 times by '~', which Jinja compiles to a plain join: only the memory limit sees it.
     "doubling": ("{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% endif %}{% endmacro %}{{ d('x', 40) }}" + LAST,
                  "MB of memory"),
+    "format_width_argument": ("{{ '{0:>{1}}'.format('x', 10**9) }}" + LAST, "1,000,000,000 characters"),
+    "list_times": ("{% set x = [0] * 10**9 %}" + LAST, "1,000,000,000 characters"),
+    "tojson_indent": ("{{ messages | tojson(indent=10**9) }}" + LAST, "1,000,000,000 characters"),
+    "join_separator": ("{{ range(100000) | join('x' * 999999) }}" + LAST, "the filter 'join'"),
+    "lipsum": ("{{ lipsum(n=10**9) }}" + LAST, "ran for more than 2 seconds"),  # Jinja's own global
     # Megabytes of prompt for a one-line question.
     "megabytes": ("{% for i in range(50000) %}{{ 'abcdefghij' * 10 }}{% endfor %}" + CHATML,
                   "wrote a prompt of more than"),
@@ -94,6 +99,15 @@ def test_a_hostile_template_is_stopped_with_a_named_problem(name):
         chat.render(QUESTION)
     assert time.monotonic() - again < 1.0
     print(f"{name}: stopped after {again - began:.2f} s")
+
+
+@pytest.mark.parametrize("template", [
+    "{{ '%d' | format(1700000000) }}{{ '{}'.format(1700000000) }}{{ messages | tojson(indent=2) }}",
+    "{{ ', '.join(['a', 'b']) }}{{ messages | map(attribute='role') | join(', ') }}{{ 'x' | center(40) }}",
+])
+def test_numbers_that_are_data_are_not_taken_for_widths(template):
+    out = ChatTemplate(template + LAST, "<s>", "</s>").render(QUESTION)
+    assert "1700000000" in out.prompt or "a, b" in out.prompt
 
 
 def test_the_limits_leave_ordinary_templates_and_long_conversations_alone():

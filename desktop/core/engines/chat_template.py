@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .template_guard import GuardedEnvironment, TemplateLimit, run_limited
+from .template_guard import GuardedEnvironment, TemplateLimit, guarded_filter, run_limited
 
 # Where the user can switch a model to the plain transcript (LocalRuntime.prompt_format).
 FALLBACK_HINT = ("To talk to this model anyway, set Settings → Local models → Prompt format to "
@@ -182,7 +182,7 @@ def _environment():
 
     env = GuardedEnvironment(loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True,
                              extensions=[Jinja2ChatFormatter.IgnoreGenerationTags, jinja2.ext.loopcontrols])
-    env.filters["tojson"] = Jinja2ChatFormatter.tojson
+    env.filters["tojson"] = guarded_filter(Jinja2ChatFormatter.tojson, "tojson", env)  # its indent too
     return env
 
 

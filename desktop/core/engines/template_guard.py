@@ -30,6 +30,8 @@ TIME_LIMIT_S = 2.0  # a real template renders a conversation in milliseconds
 MAX_TEXT = 1_000_000  # characters (or items) one operation may build, unless the conversation is longer
 MEMORY_HEADROOM = 512 * 1024 * 1024  # bytes a render may add to the process's address space (Linux)
 
+_NESTED_SPEC = re.compile(r"\{[^{}]*:[^{}]*\{")  # str.format's width taken from an argument
+_WIDTH_FILTERS = ("center", "indent", "tojson")  # filters whose numbers are widths or indents
 _WIDTH = re.compile(r"(\d{7,}|\*)")  # a %-format or str.format width of a million or more, or taken from an argument
 
 
@@ -98,8 +100,15 @@ def _check_str_method(obj: Any, args: tuple, kwargs: dict, limit: int) -> None:
         old, new = args[0], args[1]
         hits = self.count(old) if old else len(self) + 1
         _check_len(len(self) + hits * max(len(new) - len(old), 0), limit)
-    elif name in ("format", "format_map") and _WIDTH.search(self):
-        raise TemplateLimit("it used str.format with a width of a million characters or more")
+    elif name in ("format", "format_map"):
+        if _WIDTH.search(self):
+            raise TemplateLimit("it used str.format with a width of a million characters or more")
+        if _NESTED_SPEC.search(self):  # a width given as an argument: '{0:>{1}}'.format('x', 10**9)
+            for value in list(args) + list(kwargs.values()):
+                if isinstance(value, int) and not isinstance(value, bool):
+                    _check_len(abs(value), limit, "a text (str.format)")
+    elif name == "join" and args and hasattr(args[0], "__len__"):
+        _check_len(len(self) * max(len(args[0]) - 1, 0), limit)
 
 
 class GuardedEnvironment(ImmutableSandboxedEnvironment):
@@ -112,8 +121,9 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limit = MAX_TEXT
-        for name in ("center", "indent", "format"):
-            self.filters[name] = _guarded_filter(self.filters[name], name, self)
+        for name in ("center", "indent", "format", "join", "tojson"):
+            if name in self.filters:
+                self.filters[name] = guarded_filter(self.filters[name], name, self)
         self.concat = self._concat  # what Template.render joins the template's pieces with
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
@@ -134,14 +144,20 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
 
-def _guarded_filter(func: Callable, name: str, env: GuardedEnvironment) -> Callable:
+def guarded_filter(func: Callable, name: str, env: GuardedEnvironment) -> Callable:
+    """A filter whose numbers (widths, indents) and, for `join`, separator are checked first."""
     def guarded(*args: Any, **kwargs: Any) -> Any:
         values = list(args[1:]) + list(kwargs.values())  # args[0] is the value being filtered (or the env)
-        for value in values:
+        for value in values if name in _WIDTH_FILTERS else ():  # (format's and join's numbers are data)
             if isinstance(value, int) and not isinstance(value, bool):
                 _check_len(abs(value), env.limit, f"a text (the filter '{name}')")
         if name == "format" and args and isinstance(args[0], str) and _WIDTH.search(args[0]):
             raise TemplateLimit("it used the 'format' filter with a width of a million characters or more")
+        if name == "join":  # join(eval_ctx, value, d='', attribute=None)
+            seq = args[1] if len(args) > 1 else None
+            sep = args[2] if len(args) > 2 else kwargs.get("d", "")
+            if hasattr(seq, "__len__") and isinstance(sep, str):
+                _check_len(len(sep) * max(len(seq) - 1, 0), env.limit, "a text (the filter 'join')")
         return func(*args, **kwargs)
 
     # Keep Jinja's pass_context/pass_environment markers, which decide what it passes first.

@@ -647,7 +647,8 @@ class _Job(threading.Thread):
         except (DownloadError, HubError) as exc:
             self._fail(str(exc), fh, hasher)
         except Exception as exc:  # noqa: BLE001 - a bug or an unexpected OS error: report, keep the partial
-            self._fail(f"Downloading {req.basename} stopped: {type(exc).__name__}: {exc}", fh, hasher)
+            self._fail(f"Downloading {req.basename} stopped: {_unwritable(exc) or f'{type(exc).__name__}: {exc}'}",
+                       fh, hasher)
 
     def _fail(self, message: str, fh, hasher) -> None:
         if fh is not None:
@@ -954,3 +955,16 @@ __all__ = [
     "ChecksumMismatch", "DownloadError", "DownloadManager", "DownloadProgress", "DownloadRequest", "DownloadState",
     "NotEnoughSpace", "Sidecar",
 ]
+
+
+def _unwritable(exc: BaseException) -> str | None:
+    """A folder the download cannot write (read-only, no permission, full) in words with the way
+    out; None for any other error."""
+    if not isinstance(exc, OSError) or exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC,
+                                                         errno.EDQUOT):
+        return None
+    where = os.path.dirname(exc.filename) if isinstance(exc.filename, str) else "a folder it needs"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where} is full. Free some space, then start the download again."
+    return (f"{where} cannot be written ({exc.strerror}). Make it writable, or start ArenaDesk with a data "
+            "folder that is (--home or ARENADESK_HOME), then start the download again.")
