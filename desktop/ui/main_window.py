@@ -3,17 +3,18 @@
 The session owns the conversation (models, memory, the open round, blind
 positions, the vote); this window shows it and turns the user's input into the
 session's requests. Its parts live in their own modules: the history sidebar,
-the model picker, the pane area, the rating bar, and one table of commands
-(ui/actions.py) that builds the toolbar, the menus and F1. The session reports
-on worker threads; every report is posted to the window's Inbox, the one way
-work comes back to the GUI thread.
+the model picker, the pane area, the rating bar, the prompt bar, and one table of
+commands (ui/actions.py) that builds the toolbar, the menus and F1. Its jobs beside
+display live in their own too: the model lists (model_lists.py), loading ahead
+(model_warmup.py), adding a dropped .gguf (model_import.py), the dialogs
+(window_dialogs.py) and the saved comparisons (core/history.py). The session
+reports on worker threads; every report is posted to the window's Inbox, the one
+way work comes back to the GUI thread.
 """
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from ..core import connections as cx
 from ..core.contestants import Contestants
@@ -30,6 +31,7 @@ from .model_lists import ModelLists
 from .model_warmup import ModelWarmup
 from .pane import Pane
 from .pane_area import PaneArea
+from .prompt_bar import PromptBar
 from .rating_bar import RatingBar
 from .window_dialogs import WindowDialogs
 
@@ -136,37 +138,18 @@ class MainWindow(QMainWindow):
         self.rating.noteEdited.connect(self._on_note)
         self.rating.typedAhead.connect(self._type_into_prompt)
 
-        self.prompt = QPlainTextEdit(self)
-        self.prompt.setObjectName("prompt")
-        self.prompt.setPlaceholderText("Ask every model the same thing…   Ctrl+Enter sends · Esc stops · F1 shortcuts")
-        self.prompt.setFixedHeight(84)
-        self.prompt.setTabChangesFocus(True)  # keyboard users can leave it; Tab is rarely wanted in a prompt
-        self.tag = QComboBox(self)
-        self.tag.setEditable(True)
-        self.tag.setToolTip("A category for this prompt (coding, writing…), to filter the leaderboard")
-        self.tag.lineEdit().setPlaceholderText("category")
-        self.tag.setMinimumWidth(110)
-        self.send_button = QPushButton("Send", self)
-        self.send_button.setObjectName("sendButton")
-        self.send_button.setToolTip("Send to every pane (Ctrl+Enter)")
-        self.send_button.clicked.connect(self.send)
-        self.stop_button = QPushButton("Stop", self)
-        self.stop_button.setToolTip("Stop every answer (Esc)")
-        self.stop_button.clicked.connect(self.stop_all)
-        buttons = QVBoxLayout()
-        buttons.addWidget(self.tag)
-        buttons.addWidget(self.send_button)
-        buttons.addWidget(self.stop_button)
-        prompt_row = QHBoxLayout()
-        prompt_row.addWidget(self.prompt, 1)
-        prompt_row.addLayout(buttons)
+        self.prompt_bar = PromptBar(self)
+        self.prompt_bar.sendRequested.connect(self.send)
+        self.prompt_bar.stopRequested.connect(self.stop_all)
+        bar = self.prompt_bar
+        self.prompt, self.tag, self.send_button, self.stop_button = bar.prompt, bar.tag, bar.send_button, bar.stop_button
 
         center = QWidget(self)
         cl = QVBoxLayout(center)
         cl.setContentsMargins(4, 8, 8, 8)
         cl.addWidget(self.pane_area, 1)
         cl.addWidget(self.rating)
-        cl.addLayout(prompt_row)
+        cl.addWidget(self.prompt_bar)
 
         split = QSplitter(Qt.Horizontal, self)
         split.setChildrenCollapsible(False)
@@ -336,8 +319,7 @@ class MainWindow(QMainWindow):
 
     def _set_running(self, on: bool) -> None:
         self._on_screen = on
-        self.send_button.setEnabled(not on)
-        self.stop_button.setEnabled(on)
+        self.prompt_bar.set_running(on)
         self.act_stop_all.setEnabled(on)
         can_regen = [not on and self.session.can_regenerate(i) for i in range(len(self.panes))]
         self.act_regenerate_all.setEnabled(any(can_regen))
@@ -350,9 +332,9 @@ class MainWindow(QMainWindow):
     def send(self) -> None:
         if self._running():
             return
-        text = self.prompt.toPlainText().strip()
+        text = self.prompt_bar.text()
         try:
-            self.session.send(text, tag=self.tag.currentText().strip() or None)
+            self.session.send(text, tag=self.prompt_bar.category())
         except Refused as exc:
             self.statusBar().showMessage(str(exc), 10000)
             self.prompt.setFocus()
@@ -502,13 +484,7 @@ class MainWindow(QMainWindow):
         self.prompt.setFocus()
 
     def refresh_history(self) -> None:
-        # The categories used so far, offered in the prompt's category box (the text typed stays).
-        typed = self.tag.currentText()
-        self.tag.blockSignals(True)
-        self.tag.clear()
-        self.tag.addItems(self.conversations.categories())
-        self.tag.setEditText(typed)
-        self.tag.blockSignals(False)
+        self.prompt_bar.set_categories(self.conversations.categories())
         self.sidebar.show_conversations(self.conversations.listed(self.sidebar.query()), self.session.conversation_id)
 
     def _on_history_open(self, conversation_id: int) -> None:
