@@ -38,11 +38,11 @@ class Refused(Exception):
     """A request the session does not carry out; the message says why and what to do."""
 
 
-def interrupted(result: Result | None) -> bool:
+def interrupted(result) -> bool:
     """An answer cut off because ArenaDesk itself stopped (a crash, a kill, a power cut), as the
-    store marks it on the next start (Store.close_interrupted)."""
+    store marks it on the next start (Store.close_interrupted). `result`: a Result or a stored row."""
     return result is not None and result.status == "error" and (
-        result.error_kind == "interrupted" or result.error == INTERRUPTED)
+        getattr(result, "error_kind", None) == "interrupted" or result.error == INTERRUPTED)
 
 
 @dataclass
