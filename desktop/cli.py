@@ -436,6 +436,13 @@ def cmd_vote(services, args) -> int:
         if args.outcome == "best" and args.best is None:
             raise UsageError("'best' needs --best N: which answer won (1 = leftmost)")
         best = args.best - 1 if args.outcome == "best" else None
+        from .core.session import interrupted  # the window's rule (ComparisonSession.vote), here too
+
+        cut = [r.position + 1 for r in services.store.responses(args.round_id) if interrupted(r)]
+        if cut:
+            raise UsageError(f"round {args.round_id}: answer {', '.join(map(str, cut))} was cut off when ArenaDesk "
+                             "closed, which says nothing about its model, so this round is not voted on as it is. "
+                             "Reopen the conversation in the app (History), regenerate that answer, then vote.")
         services.store.cast_vote(args.round_id, args.outcome, best_position=best, note=args.note)
     except KeyError:
         raise UsageError(f"there is no round {args.round_id}; `arenadesk ask` prints the number of each round") from None

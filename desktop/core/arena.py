@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from .engines.base import Done, Engine, Error, Recorder, Result, TextDelta, cut_off_note
+from .engines.base import Done, Engine, Error, ReasoningDelta, Recorder, Result, TextDelta, cut_off_note
 from .engines.registry import ModelChoice
 from .pricing import Prices
 from .settings import Sampling
@@ -97,6 +97,8 @@ class Round:
         # it is answering, and stopping a pane that is still waiting must not stop another.
         self._turns = {id(s.engine): threading.Lock() for s in slots}
         self._on_engine = [False] * len(slots)
+        # Called with (pane, text) for each piece of a reasoning model's thinking, as it streams.
+        self.on_reasoning: Callable[[int, str], None] | None = None
 
     def _spec(self, i: int) -> SlotSpec:
         s = self.slots[i]
@@ -198,6 +200,8 @@ class Round:
                     except sqlite3.Error:
                         pass  # the answer goes on; the save at its end says whether it could be stored
                     last_save = time.monotonic()
+            elif isinstance(event, ReasoningDelta) and event.text and self.on_reasoning:
+                self.on_reasoning(i, event.text)
             if isinstance(event, (Done, Error)):
                 break
         else:
@@ -229,6 +233,8 @@ class PaneRecord:
     stars: int | None  # stars on its last answer
     last_response_id: int | None
     earlier: list[dict] = field(default_factory=list)  # its memory before the last round
+    reasonings: list[str] = field(default_factory=list)  # a reasoning model's thinking, per turn ("" if none)
+    choices: list[str] = field(default_factory=list)  # the model that answered, per turn ("" if unknown)
 
 
 def pane_records(conversation) -> list[PaneRecord]:
@@ -238,7 +244,7 @@ def pane_records(conversation) -> list[PaneRecord]:
     by_slot = [{r.slot: r for r in rnd.responses} for rnd in rounds]
     out = []
     for i in range(n):
-        turns, history, earlier = [], [], []
+        turns, history, earlier, reasonings, choices = [], [], [], [], []
         for rnd, slots in zip(rounds, by_slot):
             r = slots.get(i)
             if r is None:
@@ -248,11 +254,13 @@ def pane_records(conversation) -> list[PaneRecord]:
             if r.status == "done" and r.finish_reason == "length":
                 note = f"[{cut_off_note(r.finish_reason, r.max_tokens)}]"
             turns.append((rnd.prompt, r.text, note or ""))
+            reasonings.append(r.reasoning or "")
+            choices.append(r.choice or "")
             history += turn_messages(rnd.prompt, r.status, r.text)
         last = by_slot[-1].get(i) if by_slot else None
         out.append(PaneRecord(i, last.choice if last else "", last.position if last else i, turns, history,
                               last.stars if last else None, last.id if last else None,
-                              earlier if last else history))
+                              earlier if last else history, reasonings, choices))
     return out
 
 

@@ -8,7 +8,8 @@ line drives it; neither keeps a copy of any of this.
 
 Work happens on worker threads (one per answering pane, see arena.Round); the
 session reports through plain callbacks called on those threads:
-`on_delta(pane, text)`, `on_answer(pane, Result)` and `on_round_done()`. The
+`on_delta(pane, text)`, `on_reasoning(pane, text)` (a reasoning model's thinking),
+`on_answer(pane, Result)` and `on_round_done()`. The
 window posts them to its Inbox; the command line prints.
 
 Requests the session cannot honour raise `Refused` with what to do, before any
@@ -37,11 +38,11 @@ class Refused(Exception):
     """A request the session does not carry out; the message says why and what to do."""
 
 
-def interrupted(result: Result | None) -> bool:
+def interrupted(result) -> bool:
     """An answer cut off because ArenaDesk itself stopped (a crash, a kill, a power cut), as the
-    store marks it on the next start (Store.close_interrupted)."""
+    store marks it on the next start (Store.close_interrupted). `result`: a Result or a stored row."""
     return result is not None and result.status == "error" and (
-        result.error_kind == "interrupted" or result.error == INTERRUPTED)
+        getattr(result, "error_kind", None) == "interrupted" or result.error == INTERRUPTED)
 
 
 @dataclass
@@ -84,10 +85,12 @@ class ComparisonSession:
                  on_delta: Callable[[int, str], None] | None = None,
                  on_answer: Callable[[int, Result], None] | None = None,
                  on_round_done: Callable[[], None] | None = None,
+                 on_reasoning: Callable[[int, str], None] | None = None,
                  rng: random.Random | None = None):
         self.services = services
         self.contestants = contestants or Contestants(services)
         self.on_delta, self.on_answer, self.on_round_done = on_delta, on_answer, on_round_done
+        self.on_reasoning = on_reasoning  # (pane, text): a reasoning model's thinking as it streams
         self.panes: list[PaneState] = []
         self.conversation_id: int | None = None
         self.open_round: OpenRound | None = None
@@ -269,6 +272,7 @@ class ComparisonSession:
                                     [p.choice for p in self.panes], [None] * n, blind, round=rnd)
         with self._lock:
             self._pending = set(range(n))
+        rnd.on_reasoning = self._reasoning
         rnd.start(self._delta, self._answer)
         return self.open_round
 
@@ -322,6 +326,10 @@ class ComparisonSession:
     def _delta(self, i: int, text: str) -> None:
         if self.on_delta:
             self.on_delta(i, text)
+
+    def _reasoning(self, i: int, text: str) -> None:
+        if self.on_reasoning:
+            self.on_reasoning(i, text)
 
     def _answer(self, i: int, result: Result) -> None:
         cur = self.open_round

@@ -45,10 +45,12 @@ LABELS: dict[str, str] = {
 }
 
 
-def out_of_range(obj) -> list[str]:
+def out_of_range(obj, floors: dict[str, float] | None = None) -> list[str]:
     """Each number of a settings object (Sampling, LocalRuntime, Connection) outside RANGES, in
     words: "Context length -4,096 is not between 512 and 262,144". Settings read from a file are
-    already checked on load; this is for values that come another way (code, a suite, a CLI)."""
+    already checked on load; this is for values that come another way (code, a suite, a CLI).
+    `floors`: lower bounds that code may go below what the settings offer (a test's 256-token
+    context); the message still names the settings' range."""
     problems = []
     for f in fields(obj):
         value = getattr(obj, f.name)
@@ -56,7 +58,7 @@ def out_of_range(obj) -> list[str]:
         if bounds is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         low, high = bounds
-        if not (low <= value <= high):  # NaN fails this too
+        if not ((floors or {}).get(f.name, low) <= value <= high):  # NaN fails this too
             problems.append(f"{LABELS.get(f.name, f.name)} {_number(value)} is not between {_number(low)} "
                             f"and {_number(high)}")
     return problems

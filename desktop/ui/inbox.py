@@ -8,6 +8,8 @@ also coalesces a burst of tokens into one update.
 """
 from __future__ import annotations
 
+import collections
+import functools
 import queue
 import threading
 import time
@@ -23,6 +25,9 @@ class Inbox(QObject):
         super().__init__(parent)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
+        self._idle = threading.Condition()  # guards the two below; notified when a job ends
+        self._jobs = 0  # jobs given to run() that have not ended
+        self._lanes: dict[str, collections.deque] = {}  # lane -> its jobs, the running one first
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.drain)
@@ -38,18 +43,48 @@ class Inbox(QObject):
         if not self._closed:
             self._queue.put((fn, args))
 
-    def run(self, name: str, work, done) -> None:
+    def run(self, name: str, work, done, *, lane: str | None = None) -> None:
         """Run work() on a daemon thread; done(result, error) then runs on the GUI thread, with
-        the exception as `error` (and None as result) if work raised."""
+        the exception as `error` (and None as result) if work raised. Jobs given the same `lane`
+        run one at a time, in the order given (work that must not overlap, e.g. on one store)."""
 
         def job():
             try:
-                result, error = work(), None
-            except Exception as exc:  # handed to `done`, which says what went wrong
-                result, error = None, exc
-            self.post(done, result, error)
+                try:
+                    result, error = work(), None
+                except Exception as exc:  # handed to `done`, which says what went wrong
+                    result, error = None, exc
+                self.post(done, result, error)
+            finally:
+                with self._idle:
+                    self._jobs -= 1
+                    self._idle.notify_all()
 
+        with self._idle:
+            self._jobs += 1
+            if lane is not None:
+                waiting = self._lanes.setdefault(lane, collections.deque())
+                waiting.append(job)
+                if len(waiting) > 1:
+                    return  # the lane's thread runs it after the ones before it
+                job = functools.partial(self._run_lane, waiting)
         threading.Thread(target=job, daemon=True, name=f"arenadesk-{name}").start()
+
+    def _run_lane(self, waiting: collections.deque) -> None:
+        while True:
+            with self._idle:
+                job = waiting[0]
+            job()
+            with self._idle:
+                waiting.popleft()
+                if not waiting:
+                    return
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """Block until every job given to run() has ended (for shutdown and tests); their
+        `done` still runs later, on the GUI thread. False if some still run after timeout_s."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._jobs == 0, timeout_s)
 
     def drain(self) -> None:
         # A time budget keeps the GUI responsive when workers post faster than we can run.

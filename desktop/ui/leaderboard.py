@@ -2,9 +2,10 @@
 heatmap, rating over time, position bias, a plain-words verdict, exports and import.
 
 Layout and wiring only. The numbers come from `core.ratings` and the files from
-`core.exports`; both run on a worker thread (a QThreadPool of one) because a
-1,000-round bootstrap over many votes takes longer than a frame, and the results
-come back through an Inbox (ui/inbox.py). No SQL here: the store's own methods are called.
+`core.exports`; both run off the GUI thread, one job at a time in order (the Inbox's
+"leaderboard" lane, ui/inbox.py, the one way workers report back) because a 1,000-round
+bootstrap over many votes takes longer than a frame. No SQL here: the store's own methods
+are called.
 
 Model names come from other machines' exports and from servers, so they are untrusted text:
 labels are set as plain text, tooltips and chart labels (which Qt renders as HTML when they
@@ -35,7 +36,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QSize,
     Qt,
-    QThreadPool,
     QTime,
     QTimer,
     Signal,
@@ -480,9 +480,7 @@ class LeaderboardView(QWidget):
         self.export_dir = Path(export_dir) if export_dir is not None else Path.home()
         self.rounds, self.seed = rounds, seed
         self.board: ratings.Board | None = None
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)  # one job at a time: the store is shared, jobs run in order
-        self._inbox = Inbox(self)  # the pool's results, run on the GUI thread
+        self._inbox = Inbox(self)  # background jobs, and their results back on the GUI thread
         self._generation = 0
         self._shown_generation = -1
         self._computing = False
@@ -767,21 +765,20 @@ class LeaderboardView(QWidget):
             self.busyChanged.emit(on)
 
     def _run(self, fn, on_done, on_failed) -> None:
-        """Run fn on the pool's thread; on_done(result) or on_failed(message) then runs on the GUI thread."""
+        """Run fn off the GUI thread, after the jobs before it (the store is shared); on_done(result)
+        or on_failed(message) then runs on the GUI thread."""
 
-        def job():
-            try:
-                result = fn()
-            except Exception as exc:  # shown in the view, never raised into Qt's thread
-                self._inbox.post(on_failed, f"{type(exc).__name__}: {exc}")
+        def done(result, error):
+            if error is not None:  # shown in the view, never raised into Qt's thread
+                on_failed(f"{type(error).__name__}: {error}")
             else:
-                self._inbox.post(on_done, result)
+                on_done(result)
 
-        self._pool.start(job)
+        self._inbox.run("leaderboard", fn, done, lane="leaderboard")
 
     def wait_idle(self, msecs: int = 30_000) -> bool:
         """Block until background work ends (for shutdown); results still arrive through the inbox."""
-        return self._pool.waitForDone(msecs)
+        return self._inbox.wait_idle(msecs / 1000)
 
     # -- showing ------------------------------------------------------------------------
     def _show(self, board: ratings.Board, seconds: float) -> None:

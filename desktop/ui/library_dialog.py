@@ -2,7 +2,7 @@
 the installed models, importing a local .gguf, and the downloads in progress.
 
 Layout and wiring only. The network, header reads, hashing and hardware
-probes run on a QThreadPool; downloads run on the core's DownloadManager threads.
+probes run on the Inbox's threads; downloads run on the core's DownloadManager threads.
 Both hand their results to the GUI thread through an Inbox (ui/inbox.py): no
 widget is touched, and no Qt signal emitted, from a worker.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThreadPool, QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFrame, QGroupBox,
@@ -136,8 +135,6 @@ class LibraryDialog(QDialog):
         self.services = services
         self.setWindowTitle("Models — ArenaDesk")
         self.resize(1060, 760)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(4)
         self._seq = itertools.count()
         self._search_seq = 0
         self._files_seq = 0
@@ -338,24 +335,17 @@ class LibraryDialog(QDialog):
         return w
 
     # -- workers --------------------------------------------------------------------------------
-    def _run(self, fn, done=None, failed=None, *, apart: bool = False) -> None:
-        """Run fn() on the pool (or, `apart`, on a thread of its own); done(result) or failed(exception)
-        then runs on the GUI thread."""
+    def _run(self, fn, done=None, failed=None) -> None:
+        """Run fn() off the GUI thread; done(result) or failed(exception) then runs on the GUI thread."""
 
-        def job():
-            try:
-                result = fn()
-            except Exception as exc:  # noqa: BLE001 - shown to the user by `failed`
+        def finished(result, error):
+            if error is not None:
                 if failed is not None:
-                    self._inbox.post(failed, exc)
-                return
-            if done is not None:
-                self._inbox.post(done, result)
+                    failed(error)
+            elif done is not None:
+                done(result)
 
-        if apart:
-            threading.Thread(target=job, daemon=True, name="arenadesk-library-apart").start()
-        else:
-            self.pool.start(job)
+        self._inbox.run("library", fn, finished)
 
     def _show_error(self, title: str, exc) -> None:
         QMessageBox.warning(self, title, str(exc))
@@ -380,9 +370,9 @@ class LibraryDialog(QDialog):
             self.memory = mem
             self._show_hardware()
             self._refresh_verdicts()
-            # Its own thread, not the pool: the measurement takes seconds (more on a busy machine)
-            # and must not hold up searches and listings waiting for a pool thread.
-            self._run(lambda: current_profile(self.services, mem), speed_done, speed_failed, apart=True)
+            # A thread of its own, as every job here: the measurement takes seconds (more on a busy
+            # machine) and holds up no search or listing.
+            self._run(lambda: current_profile(self.services, mem), speed_done, speed_failed)
 
         def speed_done(profile: SpeedProfile):
             self.speed = profile
@@ -876,7 +866,7 @@ class LibraryDialog(QDialog):
         """Pause running downloads (kept for the next start) and let the workers finish."""
         self.manager.shutdown(timeout=5.0)
         self.services.discovery.unsubscribe(self._found_listener)
-        self.pool.waitForDone(5000)
+        self._inbox.wait_idle(5.0)
 
 
 __all__ = ["LibraryDialog", "DownloadRow", "confirm", "fmt_eta"]

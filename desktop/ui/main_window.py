@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.session = ComparisonSession(
             services, contestants=self.contestants,
             on_delta=lambda i, text: self._inbox.post(self._on_delta, i, text),
+            on_reasoning=lambda i, text: self._inbox.post(self._on_reasoning, i, text),
             on_answer=lambda i, result: self._inbox.post(self._on_answer, i, result),
             on_round_done=lambda: self._inbox.post(self._on_round_done))
         self.conversations = ConversationHistory(services.store)
@@ -358,6 +359,10 @@ class MainWindow(QMainWindow):
         if i < len(self.panes):
             self.panes[i].append(text)
 
+    def _on_reasoning(self, i: int, text: str) -> None:
+        if i < len(self.panes):
+            self.panes[i].append_reasoning(text)
+
     def _on_answer(self, i: int, result) -> None:
         if i >= len(self.panes):
             return
@@ -507,7 +512,8 @@ class MainWindow(QMainWindow):
             choice = self.session.panes[i].choice
             pane.set_choices(items, prefer=str(choice) if choice else None, gone=self._gone(i))
             pane.set_position(self.session.position(i), hidden=hidden)
-            pane.show_history(rec.turns, last_note=self.session.note(i) or None)
+            pane.show_history(rec.turns, last_note=self.session.note(i) or None, reasonings=rec.reasonings,
+                              choices=rec.choices)
             pane.stars.set_value(rec.stars)
             pane.stars.setEnabled(True)
         self.pane_area.arrange([self.session.position(i) for i in range(len(self.panes))], hidden=hidden)

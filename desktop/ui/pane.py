@@ -1,7 +1,10 @@
 """One answer pane: model picker, the conversation, the live answer, its figures and stars."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+import time
+
+import shiboken6
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolButton,
@@ -10,11 +13,85 @@ from PySide6.QtWidgets import (
 
 from ..core.arena import format_metrics
 from ..core.engines.base import Result, cut_off_note
-from .model_picker import ModelPicker
+from ..core.engines.registry import ModelChoice
+from .model_picker import GONE, ModelPicker
 from .transcript import Transcript
 
 RENDER_INTERVAL_MS = 66  # at most ~15 re-renders a second, however fast tokens arrive
+# At most this much new text goes on screen per render: Qt lays out what was added at the next
+# paint, so a server that sends 100 KB between two renders would otherwise stall the window for
+# as long as laying all of it out takes (0.4 s a pane on a loaded 2-core machine). The rest
+# waits for the next renders; the answer itself is whole in the pane from the start.
+RENDER_CHARS_PER_TICK = 2_000
+# All streaming panes render from one clock, each tick until this much GUI time is spent (the
+# next tick starts with the panes left out): four panes of hostile text never add up to a stall.
+RENDER_BUDGET_S = 0.040
+
+
+class RenderClock(QObject):
+    """The one timer that puts streaming panes' new text on screen, in turns, within a budget."""
+
+    _instance: "RenderClock | None" = None
+
+    @classmethod
+    def shared(cls) -> "RenderClock":
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def __init__(self):
+        super().__init__()
+        self._panes: list[Pane] = []
+        self._next = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(RENDER_INTERVAL_MS)
+        self._timer.timeout.connect(self.tick)
+
+    def add(self, pane: "Pane") -> None:
+        if pane not in self._panes:
+            self._panes.append(pane)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def remove(self, pane: "Pane") -> None:
+        if pane in self._panes:
+            self._panes.remove(pane)
+        if not self._panes:
+            self._timer.stop()
+
+    def tick(self) -> None:
+        deadline = time.perf_counter() + RENDER_BUDGET_S
+        order = self._panes[self._next:] + self._panes[:self._next]
+        for n, pane in enumerate(order):
+            if not shiboken6.isValid(pane):  # its window closed while it streamed
+                self.remove(pane)
+                continue
+            pane._render()
+            if time.perf_counter() > deadline:
+                # The panes after this one go first next time.
+                self._next = (self._next + n + 1) % max(len(self._panes), 1)
+                break
 LETTERS = "ABCD"
+
+
+def contestant_heading(label: str, choice: str, connection_name: str = "") -> str:
+    """An answer's heading names who answered as the leaderboard and the exports do: "gpt-4o @
+    OpenAI" for a model on a connection, the file's name for a local one. `label` is the picker's
+    ("gpt-4o · OpenAI", "name · local"); a model no longer offered is named from its choice
+    ("openai:gpt-4o@my-box"), never shown bare or as "(gone)": the heading says who answered."""
+    name, dot, kind = label.rpartition(" · ")
+    if dot and not label.endswith(GONE):
+        return name if kind == "local" else f"{name} @ {kind}"
+    if choice:
+        try:
+            parsed = ModelChoice.parse(choice)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            if parsed.engine == "local":
+                return parsed.label
+            return f"{parsed.model} @ {connection_name or parsed.connection}"
+    return label.removesuffix(GONE) or "(unknown model)"
 
 
 class StarRating(QWidget):
@@ -64,8 +141,17 @@ class Pane(QFrame):
         self.setFrameShape(QFrame.StyledPanel)
         self.position = 0
         self.hidden_name = False
-        self._text = ""
-        self._dirty = False
+        # The answer shown in this pane, in the pieces it arrived in: `+=` on one string would copy
+        # the whole answer on every delta (2.2 s of GUI time over a 2 MB answer in 2 KB pieces).
+        self._chunks: list[str] = []
+        self._unshown: list[str] = []  # the pieces not yet handed to the transcript
+        self._handed = 0  # characters of the answer handed to the transcript
+        self._finished: tuple[str, str, str] | None = None  # an ended answer still going on screen: text, note, reasoning
+        # A reasoning model's thinking as it streams: not yet shown, and its words counted as
+        # they come (counting the whole of it every render would grow with it).
+        self._reasoning_unshown: list[str] = []
+        self._reasoning_words = 0
+        self._reasoning_mid_word = False
         self._streaming = False
 
         self.title = QLabel(self)
@@ -121,9 +207,7 @@ class Pane(QFrame):
         lay.addWidget(self.view, 1)
         lay.addLayout(foot)
 
-        self._timer = QTimer(self)
-        self._timer.setInterval(RENDER_INTERVAL_MS)
-        self._timer.timeout.connect(self._render)
+        self._clock = RenderClock.shared()
         self.set_streaming(False)
         self.stars.setEnabled(False)
 
@@ -167,11 +251,34 @@ class Pane(QFrame):
         self.title.setAccessibleName(self.title.text())
 
     def label_for(self, choice: str) -> str:
+        """The heading of an answer `choice` gave (who answered, named as in the leaderboard)."""
         i = self.picker.findData(choice)
-        return self.picker.itemText(i) if i >= 0 else choice.split(":", 1)[-1]
+        label = self.picker.itemText(i) if i >= 0 else ""
+        return contestant_heading(label, choice, self._connection_name(choice))
 
     def answer_label(self) -> str:
-        return f"Model {LETTERS[self.position]}" if self.hidden_name else self.model_label()
+        if self.hidden_name:
+            return f"Model {LETTERS[self.position]}"
+        choice = self.choice() or ""
+        return contestant_heading(self.model_label(), choice, self._connection_name(choice))
+
+    def _connection_name(self, choice: str) -> str:
+        """The name the picker gives `choice`'s connection (from another of its models): a model
+        it no longer offers is still named "gpt-4o @ OpenAI", not by the connection's id."""
+        try:
+            wanted = ModelChoice.parse(choice)
+        except ValueError:
+            return ""
+        for i in range(self.picker.count()):
+            other, label = self.picker.itemData(i), self.picker.itemText(i)
+            try:
+                same = other and other != "-" and ModelChoice.parse(other).connection == wanted.connection
+            except ValueError:
+                same = False
+            name, dot, kind = label.rpartition(" · ")
+            if same and dot and not label.endswith(GONE):
+                return kind
+        return ""
 
     # -- sampling overrides ---------------------------------------------------------------
     def _overrides_menu(self) -> QMenu:
@@ -215,36 +322,93 @@ class Pane(QFrame):
     def start_answer(self, prompt: str | None, label: str | None = None) -> None:
         """A new answer begins; `prompt` is None when regenerating the last one. `label`: the
         heading when the answering model is not the picker's (regenerate after a change)."""
+        self._flush()
         self.notice.hide()
         if prompt is None:
             self.view.discard_answer()  # the old answer, heading and all: the model may have changed
         else:
             self.view.add_prompt(prompt)
-        self.view.begin_answer(label or self.answer_label())
-        self._text = ""
-        self._dirty = False
+        self.view.begin_answer(contestant_heading(label, "") if label else self.answer_label())
+        self._set_text("")
         self.metrics.setText("waiting for the first token…")
         self.stars.set_value(None)
         self.stars.setEnabled(False)
         self.set_streaming(True)
-        self._timer.start()
+        self._clock.add(self)
 
     def append(self, text: str) -> None:
-        if not self._text and text:
+        if not text:
+            return
+        if not self._chunks:
             self.metrics.setText("streaming…")
-        self._text += text
-        self._dirty = True
+        self._chunks.append(text)
+        self._unshown.append(text)
+
+    def append_reasoning(self, text: str) -> None:
+        """A piece of the model's reasoning (before or beside its answer)."""
+        if not text:
+            return
+        if not self._chunks and not self._reasoning_words:
+            self.metrics.setText("reasoning…")
+        n = len(text.split())
+        if n and self._reasoning_mid_word and not text[0].isspace():
+            n -= 1  # the first word continues the last piece's
+        self._reasoning_words += n
+        self._reasoning_mid_word = not text[-1].isspace()
+        self._reasoning_unshown.append(text)
 
     def _render(self) -> None:
-        if self._dirty:
-            self._dirty = False
-            self.view.show_answer(self._text)
+        """Every RENDER_INTERVAL_MS: what arrived since goes on screen, up to RENDER_CHARS_PER_TICK."""
+        if self._reasoning_unshown:
+            new = "".join(self._reasoning_unshown)
+            self._reasoning_unshown = []
+            self.view.extend_reasoning(new, self._reasoning_words)
+        if not self._unshown:
+            if self._finished is not None:
+                self._end_answer()
+            return
+        new = "".join(self._unshown) if len(self._unshown) > 1 else self._unshown[0]
+        if self.view.showing_all_of_answer():
+            new, rest = new[:RENDER_CHARS_PER_TICK], new[RENDER_CHARS_PER_TICK:]
+        else:
+            rest = ""  # past the display cap: the rest is only counted, however long
+        self._unshown = [rest] if rest else []
+        self._handed += len(new)
+        self.view.extend_answer(new)
+        if not rest and self._finished is not None:
+            self._end_answer()
+
+    def _end_answer(self) -> None:
+        """The ended answer is all on screen: its note and reasoning follow it."""
+        text, note, reasoning = self._finished
+        self._finished = None
+        self._clock.remove(self)
+        self.view.end_answer(text, note, reasoning=reasoning)
+
+    def answer_text(self) -> str:
+        """The whole answer in this pane (streaming or not), whatever part of it is on screen."""
+        if len(self._chunks) > 1:
+            self._chunks[:] = ["".join(self._chunks)]
+        return self._chunks[0] if self._chunks else ""
+
+    _text = property(answer_text)  # the name tests have long read
+
+    def _flush(self) -> None:
+        """Anything else is about to change the transcript: an ended answer still going on screen
+        is completed at once."""
+        if self._finished is not None:
+            self._end_answer()
+
+    def _set_text(self, text: str) -> None:
+        self._chunks = [text] if text else []
+        self._unshown = []
+        self._handed = 0
+        self._reasoning_unshown = []
+        self._reasoning_words, self._reasoning_mid_word = 0, False
 
     def finish(self, result: Result, note: str | None = None, figures: str | None = None) -> None:
         """The answer ended. `note` and `figures`, when given, are said instead of the result's own
         (a blind round's wording, from the session)."""
-        self._timer.stop()
-        self._text = result.text
         if note is None:
             note = ""
             if result.status == "error":
@@ -253,7 +417,18 @@ class Pane(QFrame):
                 note = "Stopped."
             elif result.cut_off:
                 note = f"[{cut_off_note(result.finish_reason, result.max_tokens)}]"
-        self.view.end_answer(result.text, note, reasoning=result.reasoning)
+        # What the transcript has not shown yet goes on at the usual pace (a fast server's last
+        # 100 KB laid out at once would stall the window); then the note and reasoning.
+        text, handed = result.text, self._handed
+        self._chunks = [text] if text else []
+        self._reasoning_unshown = []  # the whole reasoning comes with the end
+        self._finished = (text, note, result.reasoning)
+        if len(text) - handed > RENDER_CHARS_PER_TICK and self.view.showing_all_of_answer():
+            self._unshown = [text[handed:]]
+            self._clock.add(self)
+        else:
+            self._unshown = []
+            self._end_answer()
         if figures is None:
             parts = format_metrics(result)
             if result.load_s:
@@ -263,29 +438,39 @@ class Pane(QFrame):
         self.set_streaming(False)
 
     def copy_answer(self) -> None:
-        QGuiApplication.clipboard().setText(self._text)
+        QGuiApplication.clipboard().setText(self.answer_text())
 
-    def show_history(self, turns: list[tuple[str, str, str]], last_note: str | None = None) -> None:
-        """Reopened conversation: (prompt, answer, note) per turn; `last_note` replaces the last
-        turn's note (a blind round's failure is not explained before the vote)."""
+    def show_history(self, turns: list[tuple[str, str, str]], last_note: str | None = None,
+                     reasonings: list[str] | None = None, choices: list[str] | None = None) -> None:
+        """Reopened conversation: (prompt, answer, note) per turn, each turn's reasoning ("" for
+        none) and the model that answered it (headed by its name; the picker's when unknown);
+        `last_note` replaces the last turn's note (a blind round's failure is not explained
+        before the vote)."""
+        self._finished = None
         self.view.clear_all()
         self.notice.hide()
         self.metrics.setText("")
+        reasonings, choices = reasonings or [], choices or []
         for n, (prompt, answer, note) in enumerate(turns):
+            reasoning = reasonings[n] if n < len(reasonings) else ""
+            choice = choices[n] if n < len(choices) else ""
+            heading = self.label_for(choice) if choice and not self.hidden_name else self.answer_label()
             self.view.add_prompt(prompt)
             if n == len(turns) - 1:
-                self.view.begin_answer(self.answer_label())  # the open round's heading: renamed on the reveal
-                self.view.end_answer(answer, note if last_note is None else last_note)
+                self.view.begin_answer(heading)  # the open round's heading: renamed on the reveal
+                self.view.end_answer(answer, note if last_note is None else last_note, reasoning=reasoning)
             else:
-                self.view.add_answer(answer, self.answer_label(), note)
-        self._text = turns[-1][1] if turns else ""
+                self.view.add_answer(answer, heading, note, reasoning=reasoning)
+        self._set_text(turns[-1][1] if turns else "")
 
     def show_notice(self, html: str) -> None:
         self.notice.setText(html)
         self.notice.show()
 
     def reset(self) -> None:
-        self._text = ""
+        self._finished = None
+        self._clock.remove(self)
+        self._set_text("")
         self.view.clear_all()
         self.metrics.setText("")
         self.stars.set_value(None)

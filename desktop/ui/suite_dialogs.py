@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
 
 from typing import TYPE_CHECKING
 
-from ..core import report
 from ..core.engines.registry import ModelChoice
 from ..core.services import Services
 from ..core.store.suite_runs import SuiteRuns
@@ -34,8 +33,9 @@ if TYPE_CHECKING:
     from ..core import ratings
     from ..core.rating_queue import QueuePair, RatingQueue
 
-# ratings, the rating queue and the leaderboard model (numpy, QtCharts) are imported where they
-# are used: this module builds the window's Tools menu while the window starts.
+# ratings, the rating queue and the leaderboard model (numpy, QtCharts), and the report writer
+# are imported where they are used: this module builds the window's Tools menu while the window
+# starts.
 
 NOBODY = "—"
 
@@ -256,6 +256,8 @@ class SuiteRunDialog(QDialog):
             return
         fmt = "md" if path.endswith(".md") or kind.startswith("Markdown") else "html"
         try:
+            from ..core import report
+
             report.write(report.run_report(self.services.store, run_id), fmt, path)
         except OSError as exc:
             QMessageBox.warning(self, "ArenaDesk", f"The report was not written: {exc.strerror or exc}")

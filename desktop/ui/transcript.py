@@ -16,8 +16,8 @@ An answer is written by a model, so it is untrusted input:
   reverses what follows) are dropped from what is shown;
 - an answer too big to lay out as Markdown in a few milliseconds (more than
   PLAIN_TEXT_BEYOND characters, a line of MAX_MARKDOWN_LINE, a table of more than
-  MAX_TABLE_ROWS rows) is shown as
-  plain text, appended as it streams instead of re-rendered, in paragraphs of at most
+  MAX_TABLE_ROWS rows) is shown as plain text from there on (what was rendered stays),
+  appended as it streams instead of re-rendered, in paragraphs of at most
   PLAIN_BLOCK_CHARS characters (Qt lays a paragraph out whole, so a 2 MB line would take
   minutes). The text is all there; only its formatting is not.
 """
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import QByteArray, QUrl, Signal
+from PySide6.QtCore import QByteArray, QEvent, QUrl, Signal
 from PySide6.QtGui import (
     QColor, QDesktopServices, QFont, QImage, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument, QTextFormat,
 )
@@ -37,10 +37,13 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
 _TABLE_ROW = re.compile(r"^ {0,3}\|", re.M)
 SAFE_SCHEMES = {"http", "https", "mailto"}
 REASONING_SCHEME = "arenadesk-reasoning"  # the collapsed reasoning line's link: shows or hides it
+# Text the transcript colours itself carries its role ("accent", "note", "muted"), so a change of
+# light/dark theme can colour it again: a document keeps the colours it was written with.
+COLOR_ROLE = QTextFormat.UserProperty + 1
 
 
-def reasoning_summary(reasoning: str, shown: bool) -> str:
-    words = len(reasoning.split())
+def reasoning_summary(reasoning: str, shown: bool, words: int | None = None) -> str:
+    words = len(reasoning.split()) if words is None else words
     return f"{'▾' if shown else '▸'} Reasoning ({words} word{'s' if words != 1 else ''}) — click to {'hide' if shown else 'show'}"
 
 
@@ -52,11 +55,16 @@ MARKDOWN = QTextDocument.MarkdownDialectGitHub | QTextDocument.MarkdownNoHTML
 PLAIN_TEXT_BEYOND = 40_000  # characters of answer
 MAX_TABLE_ROWS = 60  # a table lays out far slower than prose
 MAX_MARKDOWN_LINE = 4_000  # characters in one line
+# The part of a streaming Markdown answer after its last block boundary is rendered again on
+# every update; beyond this many characters it is cut after its last whole line instead.
+MAX_OPEN_TAIL = 3_000
 PLAIN_BLOCK_CHARS = 2_000  # plain text: long lines are cut into paragraphs this long
 # Beyond this many characters an answer is not laid out at all (QTextDocument re-lays out and
 # repaints in proportion to the document: a 2 MB answer froze the window for seconds at a time);
-# a line says so. The answer itself is whole in the pane (Copy) and in the database.
-PLAIN_DISPLAY_LIMIT = 100_000
+# a line says so. The answer itself is whole in the pane (Copy) and in the database. A change of
+# width lays out every shown character again: 100,000 took 100-180 ms a pane on a loaded 2-core
+# machine (four panes: half a second per window resize), 50,000 about half that.
+PLAIN_DISPLAY_LIMIT = 50_000
 NOT_SHOWN = ("\n\n[… the rest of this answer is not shown here, it is too long to display; it is saved whole, "
              "and Copy takes all of it]")
 _LONG_LINE = re.compile("[^\n]{%d}" % MAX_MARKDOWN_LINE)
@@ -69,6 +77,21 @@ _NO_IMAGE.fill(0)
 def too_big_for_markdown(text: str) -> bool:
     return (len(text) > PLAIN_TEXT_BEYOND or _LONG_LINE.search(text) is not None
             or len(_TABLE_ROW.findall(text)) > MAX_TABLE_ROWS)
+
+
+_FENCE_OPENER = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*", re.M)
+
+
+def _open_fence(text: str) -> str:
+    """The opening line of the code fence still open at the end of `text` ("" if none)."""
+    opener, marker = "", ""
+    for m in _FENCE_OPENER.finditer(text):
+        info = m.group(0)[m.end(1) - m.start(0):]
+        if not opener:
+            opener, marker = m.group(0), m.group(1)
+        elif m.group(1)[0] == marker[0] and len(m.group(1)) >= len(marker) and not info.strip():
+            opener = ""  # its closing line: the same character, at least as many, nothing after
+    return opener
 
 
 def stable_split(text: str, start: int = 0) -> int:
@@ -103,10 +126,16 @@ class Transcript(QTextBrowser):
         self._rendered = 0  # how much of the answer's text is rendered for good
         self._answer_start: int | None = None  # where the last answer (its heading) begins: regenerate replaces it
         # A reasoning model's thinking, shown as one collapsed line under its answer's heading;
-        # clicking it shows or hides the text. id -> (cursor on the line, text, cursor on the shown text)
-        self._reasoning: dict[int, list] = {}
-        self._plain_shown: int | None = None  # the live answer shown as plain text: how much of it (None: Markdown)
-        self._plain_chars = 0  # characters of it on screen (at most PLAIN_DISPLAY_LIMIT)
+        # clicking it shows or hides the text. key (in the line's link) -> the block
+        self._reasoning: dict[int, _Reasoning] = {}
+        self._live_reasoning: int | None = None  # the streaming answer's reasoning block (its key)
+        self._keeping = 0  # nested _keeping_live_place blocks
+        # The live answer as it arrives (extend_answer): how many characters of it came so far;
+        # while it is shown as Markdown, its (filtered) text, re-rendered from `_rendered` on;
+        # once it is plain text (None here), only new characters are appended.
+        self._received = 0
+        self._markdown: str | None = ""
+        self._plain_chars = 0  # characters of it on screen as plain text (at most PLAIN_DISPLAY_LIMIT)
 
     # -- safety ---------------------------------------------------------------------------
     def loadResource(self, kind: int, url: QUrl):  # noqa: N802 (Qt override)
@@ -129,18 +158,21 @@ class Transcript(QTextBrowser):
     def clear_all(self) -> None:
         self._last_heading = None
         self._reasoning.clear()
+        self._live_reasoning = None
         self.clear()
         self._live_start = None
         self._answer_start = None
 
     def add_prompt(self, text: str, label: str = "You") -> None:
-        self._heading(label, self._accent(), top=18)
+        self._heading(label, "accent", top=18)
         self._append_markdown(text)
 
-    def add_answer(self, text: str, label: str, note: str = "") -> None:
-        """A finished answer (history)."""
+    def add_answer(self, text: str, label: str, note: str = "", reasoning: str = "") -> None:
+        """A finished answer (history), with its reasoning's collapsed line if it has one."""
         self._answer_start = self._end().position()
-        self._heading(label)
+        heading = self._heading(label)
+        if reasoning.strip():
+            self._add_reasoning(heading, reasoning)
         self._append_markdown(text or "*(no answer)*")
         if note:
             self._note(note)
@@ -151,8 +183,13 @@ class Transcript(QTextBrowser):
         cursor = self._end()
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._live_start = self._tail_start = cursor.position()
-        self._rendered = 0
-        self._plain_shown = None
+        self._reset_live()
+        self._live_reasoning = None
+
+    def _reset_live(self) -> None:
+        self._rendered = self._received = self._plain_chars = 0
+        self._markdown = ""
+        self._reopen = ""  # a code fence's opening line, when a forced split cut the fence open
 
     def rename_last_answer(self, label: str) -> None:
         """A blind round's vote reveals who answered: the heading says so from then on."""
@@ -169,50 +206,92 @@ class Transcript(QTextBrowser):
         with another model); `begin_answer` then opens the new one."""
         if self._answer_start is None:
             return
+        for key in [k for k, r in self._reasoning.items() if r.line.selectionStart() >= self._answer_start]:
+            del self._reasoning[key]  # its line goes with the answer
         c = self._end()
         c.setPosition(self._answer_start, QTextCursor.KeepAnchor)
         c.removeSelectedText()
+        self._live_reasoning = None
         self._live_start = self._answer_start = None
-        self._rendered = 0
-        self._plain_shown = None
+        self._reset_live()
 
     def show_answer(self, text: str) -> None:
-        """Bring the live answer up to `text` (the whole answer so far)."""
+        """Bring the live answer up to `text` (the whole answer so far, which extends what was
+        shown: only the characters after those already given are read)."""
         if self._live_start is None:
             return
+        if len(text) < self._received:  # not an extension (cannot happen while streaming): start over
+            c = self._end()
+            c.setPosition(self._live_start, QTextCursor.KeepAnchor)
+            c.removeSelectedText()
+            c.setBlockFormat(QTextBlockFormat())
+            self._tail_start = self._live_start
+            self._reset_live()
+        self.extend_answer(text[self._received:])
+
+    def showing_all_of_answer(self) -> bool:
+        """False once the live answer passed the display cap: more of it is only counted."""
+        return self._markdown is not None or self._plain_chars < PLAIN_DISPLAY_LIMIT
+
+    def extend_answer(self, new: str) -> None:
+        """The live answer grew by `new`. An update costs what the new text and the open Markdown
+        tail cost, never the whole answer: a 2 MB answer arriving in 2 KB pieces is 1,000 small
+        appends, not 1,000 copies of everything so far."""
+        if self._live_start is None or not new:
+            return
+        self._received += len(new)
+        shown = without_bidi_overrides(new)  # dropping characters: what is shown grows only at its end
         at_bottom = self._at_bottom()
         cursor = self._end()
         cursor.beginEditBlock()
-        if self._plain_shown is None:
-            # Dropping characters keeps offsets consistent: the filtered answer grows only at its end.
-            shown = without_bidi_overrides(text)
-            if too_big_for_markdown(shown):  # it just grew too big: the Markdown shown so far gives way
-                cursor.setPosition(self._live_start, QTextCursor.KeepAnchor)
+        if self._markdown is not None:
+            self._markdown += shown  # bounded: beyond PLAIN_TEXT_BEYOND it is dropped below
+            if too_big_for_markdown(self._markdown):
+                # It just grew too big: what is rendered for good stays as it is (laying it all out
+                # again as plain text would stall the window); the open tail and the rest are plain.
+                cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
                 cursor.removeSelectedText()
                 cursor.setBlockFormat(QTextBlockFormat())
-                self._plain_shown = self._plain_chars = 0
-        if self._plain_shown is not None:  # plain text: only what is new is appended, up to the display cap
-            if self._plain_chars < PLAIN_DISPLAY_LIMIT:
-                self._plain_chars += _append_plain(cursor, without_bidi_overrides(text[self._plain_shown:]),
-                                                   PLAIN_DISPLAY_LIMIT - self._plain_chars)
-            self._plain_shown = len(text)
-            cursor.endEditBlock()
-            if at_bottom:
-                self._scroll_to_bottom()
-            return
-        text = shown
-        cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
-        cursor.removeSelectedText()
-        split = stable_split(text, self._rendered)
-        if split > self._rendered:
-            _insert_markdown(cursor, text[self._rendered:split], self._code_background())
-            self._rendered = split
-            cursor.movePosition(QTextCursor.End)
-            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())  # nothing carries over (a code block's format)
-            self._tail_start = cursor.position()
-        tail = text[self._rendered:]
-        if tail:
-            _insert_markdown(cursor, tail, self._code_background())
+                shown, self._plain_chars = self._markdown[self._rendered:], self._rendered
+                self._markdown = None
+        if self._markdown is None:  # plain text: only what is new is appended, up to the display cap
+            room = PLAIN_DISPLAY_LIMIT - self._plain_chars
+            if room > 0:
+                self._plain_chars += _append_plain(cursor, shown, room)
+            elif room == 0 and shown:  # the shown part ended exactly at the cap, and more came
+                _append_not_shown(cursor)
+                self._plain_chars += 1
+        else:
+            cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
+            cursor.removeSelectedText()
+            # What is not rendered for good yet; a code fence cut open by the last forced split is
+            # opened again in front of it.
+            work = self._reopen + self._markdown[self._rendered:]
+            split = stable_split(work)
+            reopen = ""
+            if len(work) - split > MAX_OPEN_TAIL:
+                # The open tail is re-rendered on every update, so it must stay short: a long code
+                # block or list with no blank line would cost more each time. Cut it after its
+                # last whole line; a code fence open there is closed, and opened again after.
+                cut = work.rfind("\n", split, len(work) - 1) + 1
+                line = work[work.rfind("\n", 0, max(cut - 1, 0)) + 1:cut]
+                # Not inside a table: its rest would lose the header (MAX_TABLE_ROWS bounds it).
+                if cut > len(self._reopen) and not _TABLE_ROW.match(line):
+                    fence = _open_fence(work[:cut])
+                    split, reopen = cut, (fence + "\n" if fence else "")
+            if split > 0:
+                stable = work[:split]
+                if reopen:
+                    stable += _FENCE_OPENER.match(reopen).group(1) + "\n"  # the same marker closes it
+                _insert_markdown(cursor, stable, self._code_background())
+                self._rendered += split - len(self._reopen)
+                self._reopen = reopen
+                cursor.movePosition(QTextCursor.End)
+                cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())  # nothing carries over (a code block's format)
+                self._tail_start = cursor.position()
+                work = self._reopen + self._markdown[self._rendered:]
+            if work.strip() and work != self._reopen:
+                _insert_markdown(cursor, work, self._code_background())
         cursor.endEditBlock()
         if at_bottom:
             self._scroll_to_bottom()
@@ -221,31 +300,78 @@ class Transcript(QTextBrowser):
         self.show_answer(text or "*(no answer)*")
         if note:
             self._note(note)
-        if reasoning.strip() and self._last_heading is not None:
-            self._add_reasoning(self._last_heading, reasoning)
+        if reasoning.strip():
+            live = self._reasoning.get(self._live_reasoning) if self._live_reasoning is not None else None
+            if live is not None:  # shown while it streamed: brought up to the whole of it
+                self.extend_reasoning(reasoning[len(live.text()):] if reasoning.startswith(live.text()) else "")
+            elif self._last_heading is not None:
+                self._add_reasoning(self._last_heading, reasoning)
         self._live_start = None
+        self._live_reasoning = None
 
     # -- reasoning ------------------------------------------------------------------------
-    def _add_reasoning(self, heading: QTextCursor, reasoning: str) -> None:
-        """One collapsed line right under the answer's heading, apart from the answer."""
+    def extend_reasoning(self, new: str, words: int | None = None) -> None:
+        """The live answer's reasoning grew by `new` (`words`: how many words it has now, when the
+        caller counts them as they come; else they are counted here). Its collapsed line shows
+        from the first piece on and counts the words; opened, the text grows in it."""
+        if self._last_heading is None or not new:
+            return
+        with self._keeping_live_place():
+            entry = self._reasoning.get(self._live_reasoning) if self._live_reasoning is not None else None
+            if entry is None:
+                self._live_reasoning = self._add_reasoning(self._last_heading, new, words)
+                return
+            entry.parts.append(new)
+            entry.words = words if words is not None else len(entry.text().split())
+            if entry.body is not None:
+                entry.append_shown(new, self._muted())
+            entry.relabel()
+
+    def _keeping_live_place(self):
+        """Edits above the streaming answer (its reasoning) move where it begins."""
+        transcript = self
+
+        class _Keep:
+            def __enter__(self):
+                transcript._keeping += 1
+                self.before = transcript.document().characterCount()
+
+            def __exit__(self, *exc):
+                transcript._keeping -= 1
+                moved = transcript.document().characterCount() - self.before
+                if transcript._live_start is not None and not transcript._keeping:  # the outermost counts
+                    transcript._live_start += moved
+                    transcript._tail_start += moved
+                return False
+
+        return _Keep()
+
+    def _add_reasoning(self, heading: QTextCursor, reasoning: str, words: int | None = None) -> int:
+        """One collapsed line right under the answer's heading, apart from the answer; its key."""
         key = len(self._reasoning)
         c = QTextCursor(heading)
+        c.setKeepPositionOnInsert(False)  # the heading's cursor stays put on inserts; this one moves on
         c.clearSelection()
         c.movePosition(QTextCursor.EndOfBlock)
         char = QTextCharFormat()
+        char.setProperty(COLOR_ROLE, "muted")
         char.setForeground(self._muted())
         char.setFontItalic(True)
         char.setAnchor(True)
         char.setAnchorHref(f"{REASONING_SCHEME}:{key}")
-        c.insertBlock(QTextBlockFormat(), char)
-        start = c.position()
-        c.insertText(reasoning_summary(reasoning, shown=False), char)
-        c.setPosition(start, QTextCursor.KeepAnchor)
-        self._reasoning[key] = [c, reasoning, None]
+        entry = _Reasoning(c, [reasoning], len(reasoning.split()) if words is None else words)
+        entry.format = char
+        with self._keeping_live_place():
+            c.insertBlock(QTextBlockFormat(), char)
+            start = c.position()
+            c.insertText(entry.summary(), char)
+            c.setPosition(start, QTextCursor.KeepAnchor)
+        self._reasoning[key] = entry
+        return key
 
     def reasoning_shown(self, key: int = -1) -> bool:
         entry = self._reasoning.get(key if key >= 0 else len(self._reasoning) - 1)
-        return bool(entry and entry[2] is not None)
+        return bool(entry and entry.body is not None)
 
     def toggle_reasoning(self, key: int = -1) -> None:
         """Show or hide a reasoning block (the last one by default)."""
@@ -253,32 +379,26 @@ class Transcript(QTextBrowser):
         entry = self._reasoning.get(key)
         if entry is None:
             return
-        line, text, shown = entry
-        fmt = line.charFormat()
-        if shown is not None:
-            # From the end of the summary line to the end of the text: the text's block goes too.
-            c = QTextCursor(line)
-            c.clearSelection()
-            c.movePosition(QTextCursor.EndOfBlock)
-            c.setPosition(shown.selectionEnd(), QTextCursor.KeepAnchor)
-            c.removeSelectedText()
-            entry[2] = None
-        else:
-            c = QTextCursor(line)
-            c.clearSelection()
-            c.movePosition(QTextCursor.EndOfBlock)
-            body = QTextCharFormat()
-            body.setForeground(self._muted())
-            block = QTextBlockFormat()
-            block.setLeftMargin(14)
-            c.insertBlock(block, body)
-            start = c.position()
-            c.insertText(without_bidi_overrides(text.strip()), body)
-            c.setPosition(start, QTextCursor.KeepAnchor)
-            entry[2] = c
-        summary = reasoning_summary(text, shown=entry[2] is not None)
-        line.insertText(summary, fmt)
-        line.setPosition(line.position() - len(summary), QTextCursor.KeepAnchor)
+        with self._keeping_live_place():
+            if entry.body is not None:
+                # From the end of the summary line to the end of the text: the text's block goes too.
+                c = QTextCursor(entry.line)
+                c.clearSelection()
+                c.movePosition(QTextCursor.EndOfBlock)
+                c.setPosition(entry.body.selectionEnd(), QTextCursor.KeepAnchor)
+                c.removeSelectedText()
+                entry.body = None
+            else:
+                c = QTextCursor(entry.line)
+                c.clearSelection()
+                c.movePosition(QTextCursor.EndOfBlock)
+                block = QTextBlockFormat()
+                block.setLeftMargin(14)
+                c.insertBlock(block, QTextCharFormat())
+                c.setPosition(c.position())
+                entry.body, entry.shown_chars = c, 0
+                entry.append_shown(entry.text().lstrip(), self._muted())
+            entry.relabel()
 
     # -- helpers --------------------------------------------------------------------------
     def _end(self) -> QTextCursor:
@@ -296,15 +416,16 @@ class Transcript(QTextBrowser):
             _insert_markdown(c, text, self._code_background())
         self._scroll_to_bottom()
 
-    def _heading(self, label: str, color: QColor | None = None, top: int = 10) -> QTextCursor:
+    def _heading(self, label: str, role: str | None = None, top: int = 10) -> QTextCursor:
         """Adds a bold heading line; returns a cursor selecting its text (it follows later edits)."""
         block = QTextBlockFormat()
         block.setTopMargin(0 if self.document().isEmpty() else top)
         block.setBottomMargin(2)
         char = QTextCharFormat()
         char.setFontWeight(QFont.Bold)
-        if color is not None:
-            char.setForeground(color)
+        if role is not None:
+            char.setProperty(COLOR_ROLE, role)
+            char.setForeground(self._role_color(role))
         c = self._end()
         if self.document().isEmpty():
             c.setBlockFormat(block)
@@ -317,11 +438,62 @@ class Transcript(QTextBrowser):
 
     def _note(self, text: str) -> None:
         char = QTextCharFormat()
-        char.setForeground(QColor("#ff8a80") if self._dark() else QColor("#b03a2e"))
+        char.setProperty(COLOR_ROLE, "note")
+        char.setForeground(self._role_color("note"))
         c = self._end()
         c.insertBlock(QTextBlockFormat(), char)
         c.insertText(without_bidi_overrides(text), char)
         self._scroll_to_bottom()
+
+    def _role_color(self, role: str) -> QColor:
+        if role == "accent":
+            return self._accent()
+        if role == "note":
+            return QColor("#ff8a80") if self._dark() else QColor("#b03a2e")
+        return self._muted()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.PaletteChange:
+            self.recolor()
+
+    def recolor(self) -> None:
+        """Colour what is already written for the current palette (a theme change): headings,
+        notes, reasoning, links and code blocks' shade."""
+        doc = self.document()
+        code, link = self._code_background(), self.palette().color(QPalette.Link)
+        blocks, spans = [], []
+        b = doc.begin()
+        while b.isValid():
+            fmt = b.blockFormat()
+            if fmt.hasProperty(QTextFormat.BlockCodeFence) or fmt.nonBreakableLines():
+                blocks.append(b)
+            it = b.begin()
+            while not it.atEnd():
+                frag = it.fragment()
+                char = frag.charFormat()
+                role = char.property(COLOR_ROLE)
+                if role:
+                    spans.append((frag.position(), frag.length(), self._role_color(role)))
+                elif char.isAnchor():
+                    spans.append((frag.position(), frag.length(), link))  # an answer's link
+                it += 1
+            b = b.next()
+        c = QTextCursor(doc)
+        c.beginEditBlock()
+        for b in blocks:
+            fmt = b.blockFormat()
+            fmt.setBackground(code)
+            QTextCursor(b).setBlockFormat(fmt)
+        for start, length, color in spans:
+            c.setPosition(start)
+            c.setPosition(start + length, QTextCursor.KeepAnchor)
+            fmt = QTextCharFormat()
+            fmt.setForeground(color)
+            c.mergeCharFormat(fmt)
+        c.endEditBlock()
+        for entry in self._reasoning.values():  # what they write next
+            entry.format.setForeground(self._muted())
 
     def _muted(self) -> QColor:
         return QColor("#9aa0a6") if self._dark() else QColor("#5f6368")
@@ -379,11 +551,15 @@ def _append_plain(cursor: QTextCursor, text: str, room: int) -> int:
             lines[i] = "\n".join(pieces)
     cursor.insertText("\n".join(lines), QTextCharFormat())
     if cut:
-        note = QTextCharFormat()
-        note.setFontItalic(True)
-        cursor.insertText(NOT_SHOWN, note)
+        _append_not_shown(cursor)
         return taken + 1  # the cap is reached: nothing more is appended
     return taken
+
+
+def _append_not_shown(cursor: QTextCursor) -> None:
+    note = QTextCharFormat()
+    note.setFontItalic(True)
+    cursor.insertText(NOT_SHOWN, note)
 
 
 def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | None = None) -> None:
@@ -416,3 +592,53 @@ def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | N
                 break
             b = b.next()
     parsed.setParent(None)  # freed with the Python object, now
+
+
+class _Reasoning:
+    """A reasoning block: its summary line (selected by `line`), its text (in the pieces it came
+    in), and while open, the shown text (selected by `body`, at most PLAIN_DISPLAY_LIMIT of it)."""
+
+    def __init__(self, line: QTextCursor, parts: list[str], words: int):
+        self.line, self.parts, self.words = line, parts, words
+        self.body: QTextCursor | None = None
+        self.shown_chars = 0
+        self.format = QTextCharFormat()  # the line's: muted, italic, its link
+
+    def text(self) -> str:
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+    def summary(self) -> str:
+        return reasoning_summary("", shown=self.body is not None, words=self.words)
+
+    def relabel(self) -> None:
+        """Say the summary again (words, open or not). The line is its block, from where it starts
+        (text inserted right after it, the opened text's block, may have joined the selection)."""
+        c = self.line
+        start = c.selectionStart()
+        fmt = self.format
+        c.setPosition(start)
+        c.movePosition(QTextCursor.EndOfBlock, QTextCursor.KeepAnchor)
+        summary = self.summary()
+        c.insertText(summary, fmt)
+        c.setPosition(start, QTextCursor.KeepAnchor)
+
+    def append_shown(self, new: str, color: QColor) -> None:
+        body = QTextCharFormat()
+        body.setProperty(COLOR_ROLE, "muted")
+        body.setForeground(color)
+        c = QTextCursor(self.body)
+        start = c.selectionStart()
+        c.setPosition(c.selectionEnd())
+        room = PLAIN_DISPLAY_LIMIT - self.shown_chars
+        if room > 0:
+            piece = without_bidi_overrides(new[:room])
+            c.insertText(piece, body)
+            self.shown_chars += len(piece)
+            if len(new) > room:
+                c.insertText(NOT_SHOWN, body)
+                self.shown_chars = PLAIN_DISPLAY_LIMIT + 1
+        end = c.position()
+        self.body.setPosition(start)
+        self.body.setPosition(end, QTextCursor.KeepAnchor)

@@ -312,3 +312,24 @@ def test_an_export_that_fills_the_disk_says_so_and_leaves_no_half_file(small_dis
     assert code != 0 and "Traceback" not in err
     assert f"cannot write {out}" in err and "space" in err.lower()
     assert not out.exists() and not list(small_disk.glob("*.part"))  # no half-written export looks finished
+
+
+def test_the_cli_does_not_vote_on_a_round_with_an_interrupted_answer(tmp_path, capsys):
+    """The session's rule (tests/core/test_session_interrupted.py) holds for `arenadesk vote` too."""
+    home = tmp_path / "home"
+    assert run(["--home", str(home), "leaderboard"]) == 0
+    store = Store(next(home.rglob("*.sqlite3")))
+    rid, ids = store.add_round(store.new_conversation(), "p", [SlotSpec(0, 0, "openai", "a", "a"),
+                                                               SlotSpec(1, 1, "openai", "b", "b")])
+    store.save_response(ids[0], Result(text="done", status="done"))
+    with store.transaction() as db:  # the second answer was streaming when the app was killed
+        db.execute("UPDATE responses SET writer = NULL, started_at = ? WHERE id = ?", (time.time() - 10, ids[1]))
+    assert store.close_interrupted(started_before=time.time()) == 1
+    store.close()
+    capsys.readouterr()
+    assert run(["--home", str(home), "vote", str(rid), "left"]) == 2
+    err = capsys.readouterr().err
+    assert "answer 2 was cut off when ArenaDesk closed" in err and "Traceback" not in err
+    store = Store(next(home.rglob("*.sqlite3")))
+    assert store.query("SELECT COUNT(*) FROM votes") == [(0,)]
+    store.close()

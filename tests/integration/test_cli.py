@@ -112,7 +112,11 @@ def test_vote_hints_and_best_of_three(services, capsys):
     assert "left|right" in vote_hint(1, 2)
     assert "best --best N" in vote_hint(1, 3)
     conv = services.store.new_conversation()
-    rid, _ = services.store.add_round(conv, "p", [SlotSpec(i, i, "openai", f"m{i}", f"m{i}") for i in range(3)])
+    rid, ids = services.store.add_round(conv, "p", [SlotSpec(i, i, "openai", f"m{i}", f"m{i}") for i in range(3)])
+    from desktop.core.engines.base import Result
+
+    for i in ids:  # answered (left streaming, the next start would mark them interrupted: not votable)
+        services.store.save_response(i, Result(text=f"answer {i}", status="done"))
     services.close()
     assert run(["vote", str(rid), "best"]) == 2
     assert run(["vote", str(rid), "best", "--best", "2"]) == 0

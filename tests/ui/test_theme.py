@@ -10,3 +10,71 @@ def test_dark_and_light_palettes(qapp):
     assert qapp.palette().window().color().lightness() > 180
     apply_theme(qapp, "system")  # offscreen reports no scheme: light
     assert qapp.palette().window().color().lightness() > 180
+
+
+def _colours(view):
+    """(text, foreground name) of each coloured run, and the background of code blocks, as drawn."""
+    from PySide6.QtGui import QTextFormat
+
+    runs, code = [], set()
+    b = view.document().begin()
+    while b.isValid():
+        if b.blockFormat().nonBreakableLines():
+            code.add(b.blockFormat().background().color().name())
+        it = b.begin()
+        while not it.atEnd():
+            f = it.fragment()
+            if f.charFormat().hasProperty(QTextFormat.ForegroundBrush):
+                runs.append((f.text(), f.charFormat().foreground().color().name()))
+            it += 1
+        b = b.next()
+    return dict(runs), code
+
+
+def _pixels(view) -> set[str]:
+    image = view.viewport().grab().toImage()
+    return {image.pixelColor(x, y).name() for x in range(0, image.width(), 3) for y in range(0, image.height(), 3)}
+
+
+def test_a_theme_change_recolours_answers_already_on_screen(qtbot, qapp):
+    """Dark after light (and back): the "You" heading, code blocks' shade, links, notes and the
+    reasoning line of answers written before the switch take the new scheme's colours at once."""
+    from desktop.ui.transcript import Transcript
+
+    apply_theme(qapp, "light")
+    view = Transcript()
+    qtbot.addWidget(view)
+    view.resize(600, 500)
+    view.show()
+    view.add_prompt("Show me code.")
+    view.begin_answer("Model")
+    view.extend_reasoning("I will write a loop.", 5)
+    view.end_answer("Here, see [the docs](https://example.com):\n\n```python\nfor i in range(3):\n    print(i)\n```\n",
+                    "Stopped.", reasoning="I will write a loop.")
+    qtbot.wait(50)
+    light_runs, light_code = _colours(view)
+    light_pixels = _pixels(view)
+    assert light_code and light_code <= light_pixels  # the code block's shade is on screen
+
+    apply_theme(qapp, "dark")
+    try:
+        qtbot.wait(50)
+        runs, code = _colours(view)
+        pixels = _pixels(view)
+        for text in ("You", "the docs", "Stopped.", "▸ Reasoning (5 words) — click to show"):
+            assert runs[text] != light_runs[text], text
+            assert _lightness(runs[text]) > 128, (text, runs[text])  # readable on the dark page
+        assert code and code.isdisjoint(light_code) and code <= pixels
+        assert light_code.isdisjoint(pixels)  # no light shade left on screen
+        view.toggle_reasoning()  # opened after the switch: the text is in the dark scheme's colour
+        assert _lightness(_colours(view)[0]["I will write a loop."]) > 128
+    finally:
+        apply_theme(qapp, "light")
+    qtbot.wait(50)
+    assert _colours(view)[0]["You"] == light_runs["You"] and _colours(view)[1] == light_code
+
+
+def _lightness(name: str) -> int:
+    from PySide6.QtGui import QColor
+
+    return QColor(name).lightness()

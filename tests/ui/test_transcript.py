@@ -87,3 +87,62 @@ def test_discard_answer_after_it_ended_replaces_it(qtbot):
     text = view.toPlainText()
     assert "old answer" not in text and "Old model" not in text and "Stopped." not in text
     assert text == "You\nQuestion\nNew model\nnew answer"
+
+
+def test_a_long_code_block_streams_in_pieces_and_reads_as_one_block(qtbot):
+    """The open tail is cut after whole lines when long (its cost would grow with it); a code
+    fence cut open is closed and opened again: no fence marker shows, every line stays code."""
+    from desktop.ui.transcript import MAX_OPEN_TAIL
+
+    view = Transcript()
+    qtbot.addWidget(view)
+    code = "".join(f"def f{j}(x):\n    return x * {j}\n" for j in range(300))
+    assert len(code) > 3 * MAX_OPEN_TAIL
+    answer = f"Intro.\n\n~~~~python\n{code}~~~~\n\nAfter the code.\n\n" + "".join(f"- item {j}\n" for j in range(200))
+    view.begin_answer("Model")
+    for i in range(0, len(answer), 23):
+        view.extend_answer(answer[i:i + 23])
+    view.end_answer(answer)
+    text = view.toPlainText()
+    assert "~~~" not in text
+    for line in ("def f0(x):", "def f299(x):", "    return x * 299", "After the code.", "item 0", "item 199"):
+        assert text.count(line + "\n") == 1 or text.endswith(line), line
+    blocks = _blocks(view)
+    assert all(b.blockFormat().nonBreakableLines() for t, b in blocks.items() if t.startswith(("def f", "    return")))
+    assert not blocks["After the code."].blockFormat().nonBreakableLines()
+
+
+def test_pane_keeps_the_whole_answer_and_shows_it_at_a_bounded_pace(qtbot):
+    """Many tiny deltas and a 2 MB line: the pane's answer is whole (Copy), what is shown comes
+    in bounded steps, and once the answer ended all of it that is shown is on screen."""
+    from PySide6.QtGui import QGuiApplication
+
+    from desktop.core.engines.base import Result
+    from desktop.ui.pane import RENDER_CHARS_PER_TICK, Pane
+    from desktop.ui.transcript import NOT_SHOWN
+
+    pane = Pane()
+    qtbot.addWidget(pane)
+    pane.resize(500, 600)
+    pane.show()
+    answer = "# Heading\n\n" + "".join(f"Sentence {j} of the answer.\n\n" for j in range(400))
+    pane.start_answer("Question")
+    for ch in answer:
+        pane.append(ch)
+    assert pane.answer_text() == answer
+    pane.finish(Result(text=answer, status="done", finish_reason="stop"))
+    qtbot.waitUntil(lambda: "Sentence 399 of the answer." in pane.view.toPlainText(), timeout=10_000)
+    shown = pane.view.toPlainText()
+    assert "# Heading" not in shown and "Heading\n" in shown  # rendered as Markdown
+    assert shown.count("Sentence 17 of the answer.") == 1
+
+    big = "A" * 2_000_000
+    pane.start_answer("Again")
+    for k in range(0, len(big), 2048):
+        pane.append(big[k:k + 2048])
+    pane._render()
+    assert 0 < pane.view.toPlainText().split("Again", 1)[1].count("A") <= RENDER_CHARS_PER_TICK  # one step, not all
+    pane.finish(Result(text=big, status="done", finish_reason="stop"))
+    qtbot.waitUntil(lambda: NOT_SHOWN.strip() in pane.view.toPlainText(), timeout=30_000)
+    pane.copy_answer()
+    assert QGuiApplication.clipboard().text() == big  # kept whole

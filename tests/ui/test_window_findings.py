@@ -73,8 +73,8 @@ def test_blind_vote_keeps_every_answer_on_screen_and_reveals_the_names(qtbot, wi
         text = p.view.toPlainText()
         assert "Name a colour." in text and "says: 1" in text  # the answer is still there
         assert "Model A" not in text and "Model B" not in text
-    assert "gpt-4o · OpenAI" in window.panes[0].view.toPlainText()  # model · its connection
-    assert "gpt-4.1 · OpenAI" in window.panes[1].view.toPlainText()
+    assert "gpt-4o @ OpenAI" in window.panes[0].view.toPlainText()  # model @ its connection
+    assert "gpt-4.1 @ OpenAI" in window.panes[1].view.toPlainText()
     assert "Revealed: A = " in window.statusBar().currentMessage()
 
 

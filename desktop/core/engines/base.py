@@ -187,6 +187,17 @@ def empty_answer_message(finish_reason: str | None, cause: str | None, reasoning
     return f"No answer: the model sent no text (finish reason {finish_reason or 'unknown'}). Send again."
 
 
+def _appended(result: "Result", name: str, text: str) -> str:
+    """getattr(result, name) + text, grown in place: `result.text += text` copies the whole answer
+    on every delta while holding the GIL (2.7 s for a 2 MB answer in 2 KB pieces, stalling the
+    GUI thread); with the attribute cleared first, the local string is the only reference and
+    CPython appends to it where it lies."""
+    whole = getattr(result, name)
+    setattr(result, name, "")
+    whole += text
+    return whole
+
+
 @dataclass
 class Recorder:
     """Folds a stream of events into a Result, stamping times as events arrive."""
@@ -211,13 +222,13 @@ class Recorder:
                     r.first_token_at = r.last_token_at
                 if r.first_answer_at is None:
                     r.first_answer_at = r.last_token_at
-            r.text += event.text
+            r.text = _appended(r, "text", event.text)
         elif isinstance(event, ReasoningDelta):
             if event.text:
                 r.last_token_at = self.clock()
                 if r.first_token_at is None:
                     r.first_token_at = r.last_token_at
-            r.reasoning += event.text
+            r.reasoning = _appended(r, "reasoning", event.text)
         elif isinstance(event, Usage):
             r.tokens_in, r.tokens_out, r.tokens_estimated = event.prompt_tokens, event.completion_tokens, event.estimated
         elif isinstance(event, Done):

@@ -62,7 +62,8 @@ class LocalEngine:
     def _check_runtime(self) -> str | None:
         """Numbers llama.cpp would take and fail on obscurely (a context of -4096 reads as four
         billion tokens and the child is killed for memory) are refused before it starts."""
-        problems = out_of_range(self.runtime)
+        # A context below the settings' 512 is fine for llama.cpp (0: its default); negative is not.
+        problems = out_of_range(self.runtime, floors={"context_length": 0})
         if problems:
             return (f"Cannot load {self.model_path.name}: {'; '.join(problems)}. "
                     "Set it in Settings → Local models.")
