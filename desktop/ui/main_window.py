@@ -33,6 +33,7 @@ from .pane import Pane
 from .pane_area import PaneArea
 from .prompt_bar import PromptBar
 from .rating_bar import RatingBar
+from .suite_menu import add_suite_actions
 from .window_dialogs import WindowDialogs
 
 NO_KEY_NOTICE = (
@@ -78,8 +79,6 @@ class MainWindow(QMainWindow):
 
         actions.build(self)
         self.act_toggle_blind.setChecked(services.settings.blind)
-        from .suite_dialogs import add_suite_actions
-
         add_suite_actions(self, self.menus["Tools"], services, self._model_items)
         self._build_layout()
         self.setAcceptDrops(True)  # drop a .gguf file to add it

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from ..core.rating_queue import QueuePair, RatingQueue
 
 # ratings, the rating queue and the leaderboard model (numpy, QtCharts), and the report writer
-# are imported where they are used: this module builds the window's Tools menu while the window
-# starts.
+# are imported where they are used, so opening one dialog does not pay for the others. The
+# window's Tools entries are built by suite_menu.py, which imports this module on first use.
 
 NOBODY = "—"
 
@@ -634,53 +634,3 @@ class CategoryBoardDialog(QDialog):
         self.model.set_rows(board.rows if board else [])
         self.verdict.setText(board.verdict if board else "")
         self.table.resizeColumnsToContents()
-
-
-# -- the window's entries --------------------------------------------------------------------
-
-def add_suite_actions(window, menu, services: Services, model_items) -> None:
-    """Tools menu entries for suites; the dialogs are made on first use and kept (a run goes on
-    while its dialog is closed). `model_items()` lists the window's model choices."""
-    from PySide6.QtGui import QAction
-    from PySide6.QtWidgets import QApplication
-
-    dialogs: dict[str, QDialog] = {}
-
-    def show(name, make):
-        d = dialogs.get(name)
-        if d is None:
-            d = dialogs[name] = make()
-        d.show()
-        d.raise_()
-        d.activateWindow()
-        return d
-
-    def run_suite():
-        d = show("run", lambda: SuiteRunDialog(services, model_items(), window))
-        d.reload()
-
-    def queue():
-        show("queue", lambda: RatingQueueDialog(services, window)).reload()
-
-    def by_category():
-        show("category", lambda: CategoryBoardDialog(services, window)).refresh()
-
-    def quitting():
-        try:
-            if "run" in dialogs:
-                dialogs["run"].shutdown()
-        except RuntimeError:  # the window (and its dialogs) is gone already; the run resumes next time
-            pass
-
-    app = QApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(quitting)
-    menu.addSeparator()
-    for text, slot, tip in (("Run a suite…", run_suite, "Answer a prompt suite with 2-4 models, unattended"),
-                            ("Rating queue…", queue, "Rate suite answers blind, two at a time"),
-                            ("Leaderboard by category…", by_category, "Ratings per suite category")):
-        a = QAction(text, window)
-        a.setToolTip(tip)
-        a.triggered.connect(slot)
-        menu.addAction(a)
-    window.suite_dialogs = dialogs  # the window owns them (tests and shutdown reach them here)
