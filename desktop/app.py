@@ -48,20 +48,32 @@ def run_gui(home: str | None = None) -> int:
     app = make_app()
     from PySide6.QtWidgets import QMessageBox
 
-    from .core.services import Services
     from .core.store.db import NewerDatabase
-    from .ui.main_window import MainWindow
-    from .ui.theme import apply_theme
 
     try:
-        services = Services.open(home)
+        window = build_window(app, home)
     except (NewerDatabase, OSError) as exc:
         QMessageBox.critical(None, APP_NAME, str(exc))
         return 2
-    apply_theme(app, services.settings.theme)
-    window = MainWindow(services)
     window.show()
     try:
         return app.exec()
     finally:
+        window.services.close()
+
+
+def build_window(app, home: str | None = None):
+    """Open the services and build the main window, not yet shown. Nothing is written to the
+    database here: the window marks the answers a crashed run left streaming on a worker once it
+    is shown. Raises NewerDatabase or OSError when the data cannot be opened."""
+    from .core.services import Services
+    from .ui.main_window import MainWindow
+    from .ui.theme import apply_theme
+
+    services = Services.open(home, mark_interrupted=False)
+    try:
+        apply_theme(app, services.settings.theme)
+        return MainWindow(services)
+    except BaseException:
         services.close()
+        raise

@@ -20,20 +20,28 @@ HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp")
 LAZY = ("desktop.ui.suite_dialogs", "desktop.core.suite_runner", "desktop.core.store.suite_runs")
 
 BUILD_THE_WINDOW = r"""
-import json, sys
-import desktop.app as app_module
+import json, sys, time
 from desktop.core.services import Services
-from desktop.ui.main_window import MainWindow
+from desktop.core.store import SlotSpec
 
+crashed = Services.open()  # a run that died with an answer streaming
+conv = crashed.store.new_conversation("crashed")
+crashed.store.add_round(conv, "cut off", [SlotSpec(0, 0, "local", "m", "m")], created_at=time.time() - 7200)
+with crashed.store.transaction() as db:
+    db.execute("UPDATE responses SET writer = 'a-run-that-died'")
+crashed.close()
+
+import desktop.app as app_module
 app = app_module.make_app()
-services = Services.open(mark_interrupted=False)
-window = MainWindow(services)
+window = app_module.build_window(app)  # as run_gui builds it
+services = window.services
 tools = [m for m in window.menuBar().actions() if m.text() == "&Tools"][0].menu()
 seen = {
     "loaded": sorted(m for m in sys.modules if m.split(".")[0] in sys.argv[1].split(",")),
     "lazy_loaded": sorted(m for m in sys.modules if m in sys.argv[2].split(",")),
     "pickers": [[p.picker.itemText(i) for i in range(p.picker.count())] for p in window.panes],
     "tools": [a.text() for a in tools.actions() if a.text()],
+    "status": services.store.query("SELECT status FROM responses")[0][0],
 }
 # The entries work: the first trigger imports the dialogs and opens one.
 next(a for a in tools.actions() if a.text() == "Rating queue…").trigger()
@@ -56,6 +64,7 @@ def test_the_window_is_built_without_the_heavy_libraries_or_the_suite_dialogs(tm
     assert len(seen["pickers"]) == 2 and all("Gemma 3 270M (built in) · local" in p for p in seen["pickers"])
     assert {"Models", "Leaderboard", "Settings", "Run a suite…", "Rating queue…",
             "Leaderboard by category…"} <= set(seen["tools"])
+    assert seen["status"] == "streaming"  # nothing written while the window is built
     visible, heading = seen["queue"]
     assert visible and "No suite runs yet" in heading
 
