@@ -7,8 +7,10 @@ import pytest
 
 from desktop.core.library.catalog import load_catalog
 from desktop.core.library.hardware import GiB, Fit, GpuInfo, assumed, fit_verdict
+from desktop.core.library.decode_probe import DecodeTimes, probe
+from desktop.core.library.gguf_info import read_info
 from desktop.core.library.speed import (
-    SpeedCache, SpeedEstimate, SpeedProfile, estimate_layers, fingerprint, gpu_share, predict,
+    SpeedCache, SpeedEstimate, SpeedProfile, estimate_layers, fingerprint, gpu_share, predict, split_token_time,
 )
 
 LAPTOP_16GB = assumed(16 * GiB)
@@ -62,6 +64,56 @@ def test_gpu_layers_that_fit_set_the_speed():
         pytest.approx(4.0)
     # Layers meant for a GPU whose speed was not measured: no guess.
     assert predict(profile(20, None, offload=True), on_gpu, RTX_12GB, gpu_layers=-1) is None
+
+
+def test_the_fixed_time_per_token_is_split_from_the_bandwidth():
+    # The built-in model (253 MB, 178 MB of it the output layer) on a machine reading 10 GB/s,
+    # with 6 ms per token of work that reads no weights (small operations, sampling, the app).
+    bw, fixed = 10e9, 6e-3
+    without = (253e6 - 178e6) / bw + 5e-3  # the probe's decode leaves out the app's part of the fixed time
+    times = DecodeTimes(without + 178e6 / bw, without)
+    app_token_s = 253e6 / bw + fixed
+    bandwidth, token_s = split_token_time(times, 178_000_000, 253_000_000, app_token_s)
+    assert bandwidth == pytest.approx(bw) and token_s == pytest.approx(fixed)
+    measured = SpeedProfile("fp", bandwidth, None, 1 / app_token_s, 253_000_000, 2, 0.0, False, token_s)
+    assert "10.0 GB/s" in measured.summary() and "+ 6.0 ms per token" in measured.summary()
+    # The built-in model is predicted at the speed it ran...
+    builtin = fit_verdict(LAPTOP_16GB, 253_000_000)
+    assert predict(measured, builtin, LAPTOP_16GB).tokens_per_s == pytest.approx(1 / app_token_s)
+    # ...a file of 97 MB (SmolLM2-135M) at 1 / (9.7 + 6) ms = 64 tok/s, not bandwidth ÷ bytes (103)...
+    small = fit_verdict(LAPTOP_16GB, 97_000_000)
+    assert predict(measured, small, LAPTOP_16GB).tokens_per_s == pytest.approx(1 / (97e6 / bw + fixed))
+    # ...and a 5 GB file stays bandwidth-bound: the fixed time is about 1% of its 0.5 s a token.
+    big = fit_verdict(LAPTOP_16GB, 5_000_000_000)
+    assert 0.98 * bw / 5e9 < predict(measured, big, LAPTOP_16GB).tokens_per_s < bw / 5e9
+    # What the plain rule (no split) says for the same run: everything counted as bandwidth.
+    plain = SpeedProfile("fp", 253e6 / app_token_s, None, 1 / app_token_s, 253_000_000, 2, 0.0, False)
+    assert predict(plain, small, LAPTOP_16GB).tokens_per_s > 1.25 * predict(measured, small, LAPTOP_16GB).tokens_per_s
+
+
+def test_probe_times_too_close_to_split_leave_the_plain_rule():
+    app = 0.030
+    assert split_token_time(DecodeTimes(0.010, 0.011), 178_000_000, 253_000_000, app) is None  # output took no time
+    # an output layer read slower than the whole model's average, or implausibly fast: noise
+    assert split_token_time(DecodeTimes(0.030, 0.001), 178_000_000, 253_000_000, app) is None
+    assert split_token_time(DecodeTimes(0.0201, 0.0200), 178_000_000, 253_000_000, app) is None
+    assert split_token_time(DecodeTimes(0.030, 0.020), 0, 253_000_000, app) is None  # no output layer found
+
+
+@pytest.mark.parametrize("which", ["embedded_model", "chat_model"])
+def test_the_decode_probe_times_a_real_model_with_and_without_its_output_layer(which, request):
+    path = request.getfixturevalue(which)
+    header = read_info(path)
+    assert header.block_count and 0 < header.output_bytes < header.tensor_bytes
+    times = probe(path, threads=2, pairs=3)
+    assert times.with_output_s > 0 and times.without_output_s > 0
+
+
+def test_the_decode_probe_reports_a_file_it_cannot_load(tmp_path):
+    bad = tmp_path / "not-a-model.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(RuntimeError, match="decode probe failed"):
+        probe(bad, threads=1, pairs=1)
 
 
 def test_layer_estimate_is_in_the_right_range():

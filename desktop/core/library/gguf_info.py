@@ -85,6 +85,11 @@ class GGUFInfo:
     tensor_count: int
     tensor_types: dict[str, int] = field(default_factory=dict)  # type name → bytes of tensor data
     metadata: dict = field(default_factory=dict)  # every scalar / short-array key
+    output_bytes: int = 0  # the output layer's weights (output.weight, or the token embeddings it shares)
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(self.tensor_types.values())
 
     @property
     def has_chat_template(self) -> bool:
@@ -241,6 +246,7 @@ def _parse(mm, path: Path, size: int) -> GGUFInfo:
 
     tensor_types: Counter = Counter()
     parameters = 0
+    output = {}  # bytes of output.weight and token_embd.weight (a model without the first reuses the second)
     data_end = 0
     for _ in range(tensor_count):
         name = cur.string()
@@ -263,6 +269,8 @@ def _parse(mm, path: Path, size: int) -> GGUFInfo:
         nbytes = n * type_size // block
         parameters += n
         tensor_types[ttype.name] += nbytes
+        if name in ("output.weight", "token_embd.weight"):
+            output[name] = nbytes
         data_end = max(data_end, offset + nbytes)
 
     alignment = meta.get("general.alignment", GGUF_DEFAULT_ALIGNMENT)
@@ -319,6 +327,7 @@ def _parse(mm, path: Path, size: int) -> GGUFInfo:
         tensor_count=tensor_count,
         tensor_types=dict(tensor_types),
         metadata={k: v for k, v in meta.items() if not isinstance(v, _SkippedArray) and k != "tokenizer.chat_template"},
+        output_bytes=output.get("output.weight", output.get("token_embd.weight", 0)),
     )
 
 

@@ -1,12 +1,30 @@
 """How fast would it answer here? A predicted decode speed (tokens/s) per model file.
 
-Generating a token reads every weight once, so on a CPU (and on a GPU) decoding is bound
-by memory bandwidth: tokens/s ≈ effective bandwidth ÷ bytes of weights. The effective
-bandwidth is not guessed from a spec sheet: this machine measures it itself, by running
-the built-in model (whose size is known) for a few dozen tokens with the user's thread
-setting, once on the CPU and, when the build can offload and a GPU was found, once with
-every layer on the GPU. tokens/s × model bytes = bytes/s that llama.cpp really achieves
-here, kernels, threads and caches included.
+Generating a token reads every weight once, so decoding is mostly bound by memory
+bandwidth. Mostly: a token's time on the CPU is
+
+    weights ÷ bandwidth  +  a fixed time per token
+
+The fixed part is the work that does not scale with the weights' bytes: the graph of several
+hundred small operations a token runs through, the threads meeting after each one, sampling,
+and the app's loop and pipe to the window. On a 1-15 GB file it is a few percent of the time;
+on the 100-250 MB test models it is a third or more, and a pure bandwidth rule predicted
+SmolLM2-135M at 1.8× the speed it really reached (lead's run, load 0.7). It was first taken
+as a cost per layer, but the built-in model (18 thick layers) spends more of it than SmolLM2
+(30 thin ones): what it scales with is the graph's operations, about alike for small models.
+
+Nothing here is guessed from a spec sheet: this machine measures both on the built-in model
+with the user's thread setting:
+  - the app's own engine answers: the time per token as the user sees it;
+  - a probe (decode_probe.py) times single-token decodes with and without the output layer
+    (one large matrix: for Gemma 3, 178 of its 247 MB). Their difference is the time to read
+    those bytes alone, which gives the bandwidth; what the token takes beyond reading all of
+    its weights at that rate is the fixed time.
+If the probe cannot run or its two times are too close to split (a noisy machine), the
+whole time counts as bandwidth, as before (tokens/s × bytes).
+
+When the build can offload and a GPU was found, a second run puts every layer on the GPU
+and gives a GPU bandwidth (whole-model: tokens/s × bytes; its fixed costs are inside it).
 
 A file partly on the GPU (the GPU layers that fit, or the number set in Settings) takes
 the CPU's time for its CPU share and the GPU's for the rest.
@@ -57,6 +75,7 @@ class SpeedProfile:
     threads: int
     measured_at: float
     gpu_offload: bool = False  # this llama.cpp build can put layers on a GPU
+    token_s: float = 0.0  # fixed time per token besides reading the weights (small operations, sampling, the app)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -74,8 +93,9 @@ class SpeedProfile:
 
     def summary(self) -> str:
         gpu = f", GPU {self.gpu_bandwidth / 1e9:.1f} GB/s" if self.gpu_bandwidth else ""
+        fixed = f" + {self.token_s * 1e3:.1f} ms per token" if self.token_s else ""
         return (f"measured decode bandwidth: CPU {self.cpu_bandwidth / 1e9:.1f} GB/s with {self.threads} "
-                f"thread{'s' if self.threads != 1 else ''}{gpu} (the built-in model ran at "
+                f"thread{'s' if self.threads != 1 else ''}{gpu}{fixed} (the built-in model ran at "
                 f"{self.cpu_tps:.0f} tok/s)")
 
 
@@ -140,8 +160,26 @@ def predict(profile: SpeedProfile | None, verdict: FitVerdict | None, memory: Me
         return None
     seconds = verdict.weights * (1 - share) / profile.cpu_bandwidth
     if share > 0:
-        seconds += verdict.weights * share / profile.gpu_bandwidth
-    return SpeedEstimate(1.0 / seconds, share)
+        seconds += verdict.weights * share / profile.gpu_bandwidth  # the GPU's fixed costs are in its bandwidth
+    return SpeedEstimate(1.0 / (seconds + profile.token_s), share)
+
+
+MAX_SPLIT_RATIO = 8.0
+"""The output layer's bandwidth may be this many times the whole model's effective one at most;
+beyond that the probe's two times were too close to tell apart (noise), and are not used."""
+
+
+def split_token_time(times, output_bytes: int, model_bytes: int, app_token_s: float) -> tuple[float, float] | None:
+    """(bandwidth, fixed time per token) from the probe's decode times of a model of `model_bytes`
+    whose output layer holds `output_bytes`, and its time per token through the app; None when
+    the measurement cannot be split (no output layer found, or noise)."""
+    if output_bytes <= 0 or model_bytes <= output_bytes or app_token_s <= 0 or times.output_s <= 0:
+        return None
+    bandwidth = output_bytes / times.output_s
+    effective = model_bytes / app_token_s  # everything counted as reading weights: the slowest it can be
+    if not effective <= bandwidth <= MAX_SPLIT_RATIO * effective:
+        return None
+    return bandwidth, app_token_s - model_bytes / bandwidth
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -156,7 +194,8 @@ def fingerprint(memory: MemoryInfo, threads: int, gpu_layers: int, model_bytes: 
         llama = "?"
     parts = [platform.machine(), _cpu_name(), str(os.cpu_count()), str(memory.ram_total // (1 << 26)),
              ";".join(f"{g.name}:{g.backend}:{g.total // (1 << 26)}" for g in memory.gpus),
-             f"threads={threads}", f"gpu={1 if gpu_layers else 0}", llama, str(model_bytes)]
+             f"threads={threads}", f"gpu={1 if gpu_layers else 0}", llama, str(model_bytes),
+             "model=2"]  # 2: the fixed time per token is measured too
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -203,16 +242,28 @@ def measure_tps(model_path: Path, *, threads: int, gpu_layers: int = 0, log_dir:
 def measure(memory: MemoryInfo, *, model_path: Path, threads: int, gpu_layers: int,
             log_dir: Path | None = None) -> SpeedProfile:
     """Run the built-in model here and turn its speed into bandwidths. Seconds of work: a worker's job."""
+    from .decode_probe import probe
+    from .gguf_info import GGUFError, read_info
+
     size = model_path.stat().st_size
     tps, info = measure_tps(model_path, threads=threads, gpu_layers=0, log_dir=log_dir)
+    cpu_bw, token_s = tps * size, 0.0  # without a split: all of the time counted as reading weights
+    try:
+        header = read_info(model_path)
+        split = split_token_time(probe(model_path, threads=threads, log_dir=log_dir), header.output_bytes, size,
+                                 1.0 / tps)
+    except (GGUFError, OSError, RuntimeError):
+        split = None  # the plain rule still holds, only less exactly for small models
+    if split is not None:
+        cpu_bw, token_s = split
     gpu_bw = None
     offload = bool(info.get("gpu_offload_supported"))
     if gpu_layers and memory.best_gpu is not None and offload:
         gpu_tps, gpu_info = measure_tps(model_path, threads=threads, gpu_layers=-1, log_dir=log_dir)
         if gpu_info.get("gpu_layers_offloaded"):
             gpu_bw = gpu_tps * size
-    return SpeedProfile(fingerprint(memory, threads, gpu_layers, size), tps * size, gpu_bw, tps, size, threads,
-                        time.time(), offload)
+    return SpeedProfile(fingerprint(memory, threads, gpu_layers, size), cpu_bw, gpu_bw, tps, size, threads,
+                        time.time(), offload, token_s)
 
 
 CACHE_NAME = "speed-profile.json"
@@ -271,4 +322,4 @@ def current_profile(services, memory: MemoryInfo) -> SpeedProfile:
 
 
 __all__ = ["cached_profile", "current_profile", "profile_inputs", "SLOW_TPS", "SpeedCache", "SpeedEstimate", "SpeedProfile", "estimate_layers", "fingerprint",
-           "gpu_share", "measure", "measure_tps", "predict"]
+           "gpu_share", "measure", "measure_tps", "predict", "split_token_time"]
