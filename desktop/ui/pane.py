@@ -247,6 +247,9 @@ class Pane(QFrame):
         self.position, self.hidden_name = position, hidden
         if revealed:
             self.view.rename_last_answer(self.answer_label())
+        # Reasoning is held back with the names (a trace tells model families apart; the vote
+        # judges the answers) and shown with them, each line in its place above its answer.
+        self.view.set_reasoning_held(hidden)
         self.picker.setVisible(not hidden)
         self.update_title()
 
@@ -354,8 +357,8 @@ class Pane(QFrame):
         """A piece of the model's reasoning (before or beside its answer)."""
         if not text:
             return
-        if not self._chunks and not self._reasoning_words:
-            self.metrics.setText("reasoning…")
+        if not self._chunks and not self._reasoning_words and not self.hidden_name:
+            self.metrics.setText("reasoning…")  # not while blind: only some models reason
         n = len(text.split())
         if n and self._reasoning_mid_word and not text[0].isspace():
             n -= 1  # the first word continues the last piece's
@@ -448,6 +451,16 @@ class Pane(QFrame):
             figures = " · ".join(parts) or result.status
         self.metrics.setText(figures)
         self.set_streaming(False)
+
+    def reveal(self, figures: str, note: str) -> None:
+        """A blind round's vote: the figures and note held back are said. An answer still going on
+        screen gets its note after the whole of it (when it is all there)."""
+        self.metrics.setText(figures)
+        if self._finished is not None:
+            text, _blind_note, reasoning = self._finished
+            self._finished = (text, note, reasoning)
+        else:
+            self.view.replace_last_note(note)
 
     def copy_answer(self) -> None:
         QGuiApplication.clipboard().setText(self.answer_text())
