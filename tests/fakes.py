@@ -5,15 +5,20 @@ from __future__ import annotations
 import threading
 import time
 
-from desktop.core.engines.base import Done, Error, ModelInfo, Recorder, TextDelta, Usage
+from desktop.core.engines.base import Done, Error, ModelInfo, ReasoningDelta, Recorder, TextDelta, Usage
 
 
 class ScriptedEngine:
-    """Answers "<model> says: <n>" in a few deltas; `hold` keeps it streaming until released."""
+    """Answers "<model> says: <n>" in a few deltas; `hold` keeps it streaming until released.
+    Scripted further (keyword arguments): `reasoning`, pieces of thinking streamed first (as a
+    reasoning model's); `answer`, a text sent in one piece instead; `fail_after`, an error
+    ending the answer after its text (a connection dropped mid-answer)."""
 
     fail_next = False  # the next answer fails (a network error), once
 
-    def __init__(self, choice, gate=None):
+    def __init__(self, choice, gate=None, reasoning: tuple[str, ...] = (), answer: str | None = None,
+                 fail_after: str | None = None):
+        self.reasoning, self.answer, self.fail_after = reasoning, answer, fail_after
         self.info = ModelInfo(choice.engine, choice.label, f"ref:{choice.model}")
         self.calls = 0
         self.seen: list[list[dict]] = []
@@ -29,12 +34,19 @@ class ScriptedEngine:
             self.fail_next = False
             yield Error("Network down: try again.", "connection")
             return
-        for part in (f"{self.info.model} ", "says: ", f"{self.calls}"):
+        for piece in self.reasoning:
+            yield ReasoningDelta(piece)
+            time.sleep(0.01)
+        parts = (self.answer,) if self.answer is not None else (f"{self.info.model} ", "says: ", f"{self.calls}")
+        for part in parts:
             if self._cancel.is_set():
                 yield Done("cancelled")
                 return
             yield TextDelta(part)
             time.sleep(0.01)
+        if self.fail_after:
+            yield Error(self.fail_after, "connection")
+            return
         while not self.hold.is_set():
             if self._cancel.is_set():
                 yield Done("cancelled")
@@ -51,15 +63,16 @@ class ScriptedEngine:
         pass
 
 
-def scripted_services(engines: dict, gate=None):
-    """Services on the test's home whose engines are ScriptedEngines (kept in `engines` by choice)."""
+def scripted_services(engines: dict, gate=None, scripts: dict[str, dict] | None = None):
+    """Services on the test's home whose engines are ScriptedEngines (kept in `engines` by choice;
+    `scripts`: ScriptedEngine's keyword arguments by choice, e.g. {"openai:gpt-4o": {"reasoning": …}})."""
     from desktop.core.engines.registry import EnginePool
     from desktop.core.services import Services
 
     s = Services.open()
 
     def make(choice):
-        engines[str(choice)] = ScriptedEngine(choice, gate)
+        engines[str(choice)] = ScriptedEngine(choice, gate, **(scripts or {}).get(str(choice), {}))
         return engines[str(choice)]
 
     s.engines = EnginePool(make)

@@ -435,15 +435,14 @@ class MainWindow(QMainWindow):
         self.rating.setFocus()  # a vote key pressed again changes the vote; other keys go to the prompt
 
     def _reveal(self) -> None:
-        """The names appear where the answers are; the answers stay, and the figures and
-        notes held back while blind are shown."""
+        """The names appear where the answers are; the answers stay, and the figures, notes and
+        reasoning held back while blind are shown (the panes put them in place, also under an
+        answer still going on screen)."""
         cur = self.session.open_round
         self.pane_area.arrange([self.session.position(i) for i in range(len(self.panes))], hidden=False)
         for i, p in enumerate(self.panes):
             if cur is not None and i < cur.panes and cur.results[i] is not None:
-                p.metrics.setText(self.session.footer(i))
-                if cur.results[i].status == "error":
-                    p.view.end_answer(cur.results[i].text, self.session.note(i))
+                p.reveal(self.session.footer(i), self.session.note(i))
         self._update_key_notice()
 
     def _type_into_prompt(self, text: str) -> None:

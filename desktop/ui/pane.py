@@ -23,6 +23,11 @@ RENDER_INTERVAL_MS = 66  # at most ~15 re-renders a second, however fast tokens 
 # as long as laying all of it out takes (0.4 s a pane on a loaded 2-core machine). The rest
 # waits for the next renders; the answer itself is whole in the pane from the start.
 RENDER_CHARS_PER_TICK = 2_000
+# ... and fewer while an update takes longer than this (Markdown with tables and code costs more
+# per character than plain text, and a loaded machine more than an idle one): halved each time,
+# down to RENDER_CHARS_MIN, doubled back when updates are quick again.
+RENDER_SLOW_S = 0.030
+RENDER_CHARS_MIN = 250
 # All streaming panes render from one clock, each tick until this much GUI time is spent (the
 # next tick starts with the panes left out): four panes of hostile text never add up to a stall.
 RENDER_BUDGET_S = 0.040
@@ -146,6 +151,7 @@ class Pane(QFrame):
         self._chunks: list[str] = []
         self._unshown: list[str] = []  # the pieces not yet handed to the transcript
         self._handed = 0  # characters of the answer handed to the transcript
+        self._tick_chars = RENDER_CHARS_PER_TICK  # how many go on screen per render now (see RENDER_SLOW_S)
         self._finished: tuple[str, str, str] | None = None  # an ended answer still going on screen: text, note, reasoning
         # A reasoning model's thinking as it streams: not yet shown, and its words counted as
         # they come (counting the whole of it every render would grow with it).
@@ -241,6 +247,9 @@ class Pane(QFrame):
         self.position, self.hidden_name = position, hidden
         if revealed:
             self.view.rename_last_answer(self.answer_label())
+        # Reasoning is held back with the names (a trace tells model families apart; the vote
+        # judges the answers) and shown with them, each line in its place above its answer.
+        self.view.set_reasoning_held(hidden)
         self.picker.setVisible(not hidden)
         self.update_title()
 
@@ -348,8 +357,8 @@ class Pane(QFrame):
         """A piece of the model's reasoning (before or beside its answer)."""
         if not text:
             return
-        if not self._chunks and not self._reasoning_words:
-            self.metrics.setText("reasoning…")
+        if not self._chunks and not self._reasoning_words and not self.hidden_name:
+            self.metrics.setText("reasoning…")  # not while blind: only some models reason
         n = len(text.split())
         if n and self._reasoning_mid_word and not text[0].isspace():
             n -= 1  # the first word continues the last piece's
@@ -369,12 +378,18 @@ class Pane(QFrame):
             return
         new = "".join(self._unshown) if len(self._unshown) > 1 else self._unshown[0]
         if self.view.showing_all_of_answer():
-            new, rest = new[:RENDER_CHARS_PER_TICK], new[RENDER_CHARS_PER_TICK:]
+            new, rest = new[:self._tick_chars], new[self._tick_chars:]
         else:
             rest = ""  # past the display cap: the rest is only counted, however long
         self._unshown = [rest] if rest else []
         self._handed += len(new)
+        started = time.perf_counter()
         self.view.extend_answer(new)
+        spent = time.perf_counter() - started
+        if spent > RENDER_SLOW_S:
+            self._tick_chars = max(RENDER_CHARS_MIN, self._tick_chars // 2)
+        elif spent < RENDER_SLOW_S / 4:
+            self._tick_chars = min(RENDER_CHARS_PER_TICK, self._tick_chars * 2)
         if not rest and self._finished is not None:
             self._end_answer()
 
@@ -423,7 +438,7 @@ class Pane(QFrame):
         self._chunks = [text] if text else []
         self._reasoning_unshown = []  # the whole reasoning comes with the end
         self._finished = (text, note, result.reasoning)
-        if len(text) - handed > RENDER_CHARS_PER_TICK and self.view.showing_all_of_answer():
+        if len(text) - handed > self._tick_chars and self.view.showing_all_of_answer():
             self._unshown = [text[handed:]]
             self._clock.add(self)
         else:
@@ -436,6 +451,16 @@ class Pane(QFrame):
             figures = " · ".join(parts) or result.status
         self.metrics.setText(figures)
         self.set_streaming(False)
+
+    def reveal(self, figures: str, note: str) -> None:
+        """A blind round's vote: the figures and note held back are said. An answer still going on
+        screen gets its note after the whole of it (when it is all there)."""
+        self.metrics.setText(figures)
+        if self._finished is not None:
+            text, _blind_note, reasoning = self._finished
+            self._finished = (text, note, reasoning)
+        else:
+            self.view.replace_last_note(note)
 
     def copy_answer(self) -> None:
         QGuiApplication.clipboard().setText(self.answer_text())

@@ -129,6 +129,13 @@ class Transcript(QTextBrowser):
         # clicking it shows or hides the text. key (in the line's link) -> the block
         self._reasoning: dict[int, _Reasoning] = {}
         self._live_reasoning: int | None = None  # the streaming answer's reasoning block (its key)
+        # While a blind round is not voted on, reasoning is held back, not shown: a trace tells
+        # model families apart, and the vote judges the answers. Each held one waits with its
+        # answer's heading; the reveal puts its line there.
+        self._reasoning_held = False
+        self._held: list[_HeldReasoning] = []
+        self._live_held: _HeldReasoning | None = None  # the streaming answer's, while held
+        self._last_note: QTextCursor | None = None  # the last answer's note: the reveal may say it otherwise
         self._keeping = 0  # nested _keeping_live_place blocks
         # The live answer as it arrives (extend_answer): how many characters of it came so far;
         # while it is shown as Markdown, its (filtered) text, re-rendered from `_rendered` on;
@@ -159,6 +166,9 @@ class Transcript(QTextBrowser):
         self._last_heading = None
         self._reasoning.clear()
         self._live_reasoning = None
+        self._held.clear()
+        self._live_held = None
+        self._last_note = None
         self.clear()
         self._live_start = None
         self._answer_start = None
@@ -172,7 +182,10 @@ class Transcript(QTextBrowser):
         self._answer_start = self._end().position()
         heading = self._heading(label)
         if reasoning.strip():
-            self._add_reasoning(heading, reasoning)
+            if self._reasoning_held:
+                self._held.append(_HeldReasoning(heading, [reasoning]))
+            else:
+                self._add_reasoning(heading, reasoning)
         self._append_markdown(text or "*(no answer)*")
         if note:
             self._note(note)
@@ -185,6 +198,8 @@ class Transcript(QTextBrowser):
         self._live_start = self._tail_start = cursor.position()
         self._reset_live()
         self._live_reasoning = None
+        self._live_held = None
+        self._last_note = None
 
     def _reset_live(self) -> None:
         self._rendered = self._received = self._plain_chars = 0
@@ -208,6 +223,8 @@ class Transcript(QTextBrowser):
             return
         for key in [k for k, r in self._reasoning.items() if r.line.selectionStart() >= self._answer_start]:
             del self._reasoning[key]  # its line goes with the answer
+        self._held = [h for h in self._held if h.heading.selectionStart() < self._answer_start]
+        self._live_held = self._last_note = None
         c = self._end()
         c.setPosition(self._answer_start, QTextCursor.KeepAnchor)
         c.removeSelectedText()
@@ -299,8 +316,13 @@ class Transcript(QTextBrowser):
     def end_answer(self, text: str, note: str = "", reasoning: str = "") -> None:
         self.show_answer(text or "*(no answer)*")
         if note:
-            self._note(note)
-        if reasoning.strip():
+            self._last_note = self._note(note)
+        if reasoning.strip() and self._reasoning_held:
+            if self._live_held is not None:  # came while it streamed: now the whole of it
+                self._live_held.parts[:] = [reasoning]
+            elif self._last_heading is not None:
+                self._held.append(_HeldReasoning(self._last_heading, [reasoning]))
+        elif reasoning.strip():
             live = self._reasoning.get(self._live_reasoning) if self._live_reasoning is not None else None
             if live is not None:  # shown while it streamed: brought up to the whole of it
                 self.extend_reasoning(reasoning[len(live.text()):] if reasoning.startswith(live.text()) else "")
@@ -308,6 +330,35 @@ class Transcript(QTextBrowser):
                 self._add_reasoning(self._last_heading, reasoning)
         self._live_start = None
         self._live_reasoning = None
+        self._live_held = None
+
+    def replace_last_note(self, note: str) -> None:
+        """Say the last answer's note otherwise (the reveal explains a blind failure); a note is
+        added under it if it had none. The last answer is the document's end."""
+        cursor = self._last_note
+        if cursor is None or not cursor.hasSelection():
+            if note:
+                self._last_note = self._note(note)
+            return
+        start, fmt = cursor.selectionStart(), cursor.charFormat()
+        cursor.insertText(without_bidi_overrides(note), fmt)
+        self._last_note = _select_forward(cursor, start)
+
+    # -- blind rounds ---------------------------------------------------------------------
+    def set_reasoning_held(self, held: bool) -> None:
+        """Hold reasoning back (a blind round nobody voted on), or show what was held: each line
+        goes in its place under its answer's heading, above the answer, which does not move."""
+        was, self._reasoning_held = self._reasoning_held, held
+        if held or not was:
+            return
+        held_back, live, self._held, self._live_held = self._held, self._live_held, [], None
+        for entry in sorted(held_back, key=lambda h: h.heading.selectionStart()):
+            key = self._add_reasoning(entry.heading, entry.text())
+            if entry is live and self._live_start is not None:
+                self._live_reasoning = key  # still going on screen: its end brings the line up to date
+
+    def reasoning_held(self) -> bool:
+        return self._reasoning_held
 
     # -- reasoning ------------------------------------------------------------------------
     def extend_reasoning(self, new: str, words: int | None = None) -> None:
@@ -315,6 +366,12 @@ class Transcript(QTextBrowser):
         caller counts them as they come; else they are counted here). Its collapsed line shows
         from the first piece on and counts the words; opened, the text grows in it."""
         if self._last_heading is None or not new:
+            return
+        if self._reasoning_held:
+            if self._live_held is None:
+                self._live_held = _HeldReasoning(self._last_heading, [])
+                self._held.append(self._live_held)
+            self._live_held.parts.append(new)
             return
         with self._keeping_live_place():
             entry = self._reasoning.get(self._live_reasoning) if self._live_reasoning is not None else None
@@ -436,14 +493,17 @@ class Transcript(QTextBrowser):
         c.insertText(label, char)
         return _select_forward(c, start)
 
-    def _note(self, text: str) -> None:
+    def _note(self, text: str) -> QTextCursor:
+        """Adds a note line; returns a cursor selecting its text."""
         char = QTextCharFormat()
         char.setProperty(COLOR_ROLE, "note")
         char.setForeground(self._role_color("note"))
         c = self._end()
         c.insertBlock(QTextBlockFormat(), char)
+        start = c.position()
         c.insertText(without_bidi_overrides(text), char)
         self._scroll_to_bottom()
+        return _select_forward(c, start)
 
     def _role_color(self, role: str) -> QColor:
         if role == "accent":
@@ -592,6 +652,16 @@ def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | N
                 break
             b = b.next()
     parsed.setParent(None)  # freed with the Python object, now
+
+
+class _HeldReasoning:
+    """A reasoning not shown yet (blind round): the heading it goes under and its text."""
+
+    def __init__(self, heading: QTextCursor, parts: list[str]):
+        self.heading, self.parts = heading, parts
+
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 class _Reasoning:
