@@ -270,7 +270,7 @@ def format_metrics(r: Result, blind: bool = False) -> list[str]:
     out = []
     if r.ttft_s is not None:
         out.append(f"first token {_seconds(r.ttft_s)}")
-    if r.reasoning and r.first_answer_s is not None:
+    if r.reasoning and r.first_answer_s is not None and not blind:  # only reasoning models have it: a tell
         out.append(f"first answer token {_seconds(r.first_answer_s)}")  # after the reasoning
     if r.tokens_per_s is not None:
         out.append(f"{r.tokens_per_s:.1f} tok/s")

@@ -6,7 +6,7 @@ import random
 import threading
 
 import pytest
-from fakes import scripted_services
+from fakes import ScriptedEngine, scripted_services
 
 from desktop.core.engines.registry import ModelChoice
 from desktop.core.session import ComparisonSession, Refused
@@ -202,6 +202,27 @@ def test_a_failed_answer_says_nothing_engine_specific_while_blind(session, engin
     assert "Network" not in session.note(failed) and "failed" in session.footer(failed)
     session.vote("tie")
     assert "Network down" in session.note(failed)
+
+
+def test_while_blind_the_footer_says_nothing_of_reasoning(services, engines):
+    """Only reasoning models report when their answer (after the thinking) began: a tell of the
+    model's family, held back with the names; the window holds the reasoning line back too."""
+    engines.clear()
+    services.engines = type(services.engines)(
+        lambda choice: engines.setdefault(str(choice), ScriptedEngine(
+            choice, reasoning=("Thinking ", "it over.") if choice == GPT4O else ())))
+    done = threading.Event()
+    session = ComparisonSession(services, on_round_done=done.set, rng=random.Random(3))
+    session.round_done = done
+    session.add_pane(GPT4O)
+    session.add_pane(GPT41)
+    session.blind = True
+    send(session)
+    assert session.open_round.results[0].reasoning == "Thinking it over."
+    assert session.hidden and "answer token" not in session.footer(0)
+    assert session.footer(0).count(" · ") == session.footer(1).count(" · ")  # the same figures on each side
+    session.vote("tie")
+    assert "first answer token" in session.footer(0)
 
 
 def test_removing_a_pane_keeps_the_others_memory(session):

@@ -68,6 +68,7 @@ def test_blind_round_shows_no_reasoning_until_the_vote_then_each_line_in_its_pla
     qtbot.wait(150)  # the render clock: anything still held back would have shown by now
     for pane in w.panes:
         assert "Reasoning" not in shown(pane) and "asks about" not in shown(pane)
+        assert "answer token" not in pane.metrics.text()  # only reasoning models have that figure
     assert "Model A" in shown(thinker) or "Model B" in shown(thinker)
     before = shown(thinker)
 
@@ -80,6 +81,7 @@ def test_blind_round_shows_no_reasoning_until_the_vote_then_each_line_in_its_pla
         < text.index("gpt-4o says: 1")
     assert before.split("gpt-4o says: 1")[1] == text.split("gpt-4o says: 1")[1]
     assert "Reasoning" not in shown(w.panes[1])  # the other model did not reason
+    assert "first answer token" in thinker.metrics.text()
     w.panes[0].view.toggle_reasoning()
     assert THOUGHT_TEXT in shown(thinker)
 
