@@ -246,7 +246,10 @@ class Pane(QFrame):
         revealed = self.hidden_name and not hidden
         self.position, self.hidden_name = position, hidden
         if revealed:
-            self.view.rename_last_answer(self.answer_label())
+            # Every answer headed "Model A" is named: the last and, reopened or sent again before
+            # a vote, earlier ones, each by the model that gave it.
+            for heading, choice in self.view.take_blind_headings():
+                self.view.rename_heading(heading, self.label_for(choice) if choice else self.answer_label())
         # Reasoning is held back with the names (a trace tells model families apart; the vote
         # judges the answers) and shown with them, each line in its place above its answer.
         self.view.set_reasoning_held(hidden)
@@ -337,7 +340,8 @@ class Pane(QFrame):
             self.view.discard_answer()  # the old answer, heading and all: the model may have changed
         else:
             self.view.add_prompt(prompt)
-        self.view.begin_answer(contestant_heading(label, "") if label else self.answer_label())
+        self.view.begin_answer(contestant_heading(label, "") if label else self.answer_label(),
+                               blind_choice=(self.choice() or "") if self.hidden_name else None)
         self._set_text("")
         self.metrics.setText("waiting for the first token…")
         self.stars.set_value(None)
@@ -480,12 +484,13 @@ class Pane(QFrame):
             reasoning = reasonings[n] if n < len(reasonings) else ""
             choice = choices[n] if n < len(choices) else ""
             heading = self.label_for(choice) if choice and not self.hidden_name else self.answer_label()
+            blind_choice = choice if self.hidden_name else None  # named on the reveal
             self.view.add_prompt(prompt)
             if n == len(turns) - 1:
-                self.view.begin_answer(heading)  # the open round's heading: renamed on the reveal
+                self.view.begin_answer(heading, blind_choice=blind_choice)
                 self.view.end_answer(answer, note if last_note is None else last_note, reasoning=reasoning)
             else:
-                self.view.add_answer(answer, heading, note, reasoning=reasoning)
+                self.view.add_answer(answer, heading, note, reasoning=reasoning, blind_choice=blind_choice)
         self._set_text(turns[-1][1] if turns else "")
 
     def show_notice(self, html: str) -> None:

@@ -136,6 +136,8 @@ class Transcript(QTextBrowser):
         self._held: list[_HeldReasoning] = []
         self._live_held: _HeldReasoning | None = None  # the streaming answer's, while held
         self._last_note: QTextCursor | None = None  # the last answer's note: the reveal may say it otherwise
+        # Answer headings written as "Model A" (blind) and who answered there: the reveal names them.
+        self._blind_headings: list[tuple[QTextCursor, str]] = []
         self._keeping = 0  # nested _keeping_live_place blocks
         # The live answer as it arrives (extend_answer): how many characters of it came so far;
         # while it is shown as Markdown, its (filtered) text, re-rendered from `_rendered` on;
@@ -169,6 +171,7 @@ class Transcript(QTextBrowser):
         self._held.clear()
         self._live_held = None
         self._last_note = None
+        self._blind_headings.clear()
         self.clear()
         self._live_start = None
         self._answer_start = None
@@ -177,10 +180,14 @@ class Transcript(QTextBrowser):
         self._heading(label, "accent", top=18)
         self._append_markdown(text)
 
-    def add_answer(self, text: str, label: str, note: str = "", reasoning: str = "") -> None:
-        """A finished answer (history), with its reasoning's collapsed line if it has one."""
+    def add_answer(self, text: str, label: str, note: str = "", reasoning: str = "",
+                   blind_choice: str | None = None) -> None:
+        """A finished answer (history), with its reasoning's collapsed line if it has one.
+        `blind_choice`: `label` hides who answered (blind), this is who did, named on the reveal."""
         self._answer_start = self._end().position()
         heading = self._heading(label)
+        if blind_choice is not None:
+            self._blind_headings.append((heading, blind_choice))
         if reasoning.strip():
             if self._reasoning_held:
                 self._held.append(_HeldReasoning(heading, [reasoning]))
@@ -190,9 +197,12 @@ class Transcript(QTextBrowser):
         if note:
             self._note(note)
 
-    def begin_answer(self, label: str) -> None:
+    def begin_answer(self, label: str, blind_choice: str | None = None) -> None:
+        """`blind_choice`: as in add_answer."""
         self._answer_start = self._end().position()
         self._last_heading = self._heading(label)
+        if blind_choice is not None:
+            self._blind_headings.append((self._last_heading, blind_choice))
         cursor = self._end()
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._live_start = self._tail_start = cursor.position()
@@ -208,13 +218,16 @@ class Transcript(QTextBrowser):
 
     def rename_last_answer(self, label: str) -> None:
         """A blind round's vote reveals who answered: the heading says so from then on."""
-        heading = self._last_heading
-        if heading is not None and heading.hasSelection():
-            fmt = heading.charFormat()
-            start = heading.selectionStart()
-            label = without_bidi_overrides(label)
-            heading.insertText(label, fmt)
-            self._last_heading = _select_forward(heading, start)
+        if self._last_heading is not None:
+            _rename(self._last_heading, label)
+
+    def take_blind_headings(self) -> list[tuple[QTextCursor, str]]:
+        """The headings written blind (cursor, who answered), for the reveal to name (rename_heading)."""
+        out, self._blind_headings = self._blind_headings, []
+        return out
+
+    def rename_heading(self, heading: QTextCursor, label: str) -> None:
+        _rename(heading, label)
 
     def discard_answer(self) -> None:
         """Remove the last answer, heading and note included (regenerate starts it over, maybe
@@ -224,6 +237,7 @@ class Transcript(QTextBrowser):
         for key in [k for k, r in self._reasoning.items() if r.line.selectionStart() >= self._answer_start]:
             del self._reasoning[key]  # its line goes with the answer
         self._held = [h for h in self._held if h.heading.selectionStart() < self._answer_start]
+        self._blind_headings = [h for h in self._blind_headings if h[0].selectionStart() < self._answer_start]
         self._live_held = self._last_note = None
         c = self._end()
         c.setPosition(self._answer_start, QTextCursor.KeepAnchor)
@@ -578,6 +592,15 @@ class Transcript(QTextBrowser):
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
+
+
+def _rename(heading: QTextCursor, label: str) -> None:
+    """Replace the text `heading` selects, keeping its format and the selection."""
+    if heading.hasSelection():
+        fmt = heading.charFormat()
+        start = heading.selectionStart()
+        heading.insertText(without_bidi_overrides(label), fmt)
+        _select_forward(heading, start)
 
 
 def _select_forward(cursor: QTextCursor, start: int) -> QTextCursor:

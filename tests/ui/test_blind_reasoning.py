@@ -107,6 +107,32 @@ def test_a_reopened_blind_round_shows_reasoning_only_once_voted(qtbot, window):
     assert "Reasoning" not in shown(w.panes[1])
 
 
+def test_a_reopened_blind_conversation_names_every_turn_on_the_vote(qtbot, window):
+    """Two blind rounds, neither voted, reopened: every answer is headed "Model …" and shows no
+    reasoning; the vote names each turn by who gave it and shows each turn's reasoning under it."""
+    w = window
+    w.act_toggle_blind.trigger()
+    send(qtbot, w, "First?")
+    send(qtbot, w, "Second?")
+    conversation = w.session.conversation_id
+    w.new_chat()
+    w.open_conversation(conversation)
+    thinker = w.panes[0]
+    text = shown(thinker)
+    assert text.count("Model ") == 2 and "gpt-4o" not in text.replace("gpt-4o says", "")
+    assert "Reasoning" not in text
+    qtbot.keyClick(w.rating, Qt.Key_1)
+    for pane, name in zip(w.panes, ("gpt-4o @ OpenAI", "gpt-4.1 @ OpenAI")):
+        text = shown(pane)
+        assert "Model A" not in text and "Model B" not in text
+        assert text.count(name) == 2
+    text = shown(thinker)
+    assert text.count("▸ Reasoning (9 words)") == 2
+    first, second = text.split("Second?")
+    assert first.index("gpt-4o @ OpenAI") < first.index("▸ Reasoning") < first.index("gpt-4o says: 1")
+    assert second.index("gpt-4o @ OpenAI") < second.index("▸ Reasoning") < second.index("gpt-4o says: 2")
+
+
 def test_a_second_blind_round_holds_back_only_its_own_reasoning(qtbot, window):
     w = window
     w.act_toggle_blind.trigger()
