@@ -13,7 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ.pop("HF_TOKEN", None)
 
-pytest_plugins = ["servers"]
+pytest_plugins = ["servers", "fakehub"]  # loopback OpenAI-compatible servers and Hugging Face hub
 
 
 class MemoryKeyring:

@@ -1,5 +1,5 @@
 """Download throughput of ArenaDesk's download manager against curl, on the same
-file from the same loopback hub (tests/core/test_library_fakehub.py).
+file from the same loopback hub (tests/fakehub.py).
 
     .venv/bin/python tests/bench/bench_download.py [--size-mb 1024] [--runs 3]
 
@@ -125,7 +125,7 @@ def main() -> None:
         src = work / "source.bin"
         make_file(src, size)
         # The hub runs in its own process, as a remote server would: it must not share our interpreter's GIL.
-        server = subprocess.Popen([sys.executable, str(HERE.parents[1] / "core" / "test_library_fakehub.py"),
+        server = subprocess.Popen([sys.executable, str(HERE.parents[1] / "fakehub.py"),
                                    REPO, FILE, str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         hub_url = server.stdout.readline().strip()
         os.environ["HF_ENDPOINT"] = hub_url

@@ -18,9 +18,7 @@ import pytest
 
 from desktop.core.library.downloads import MAX_RESTARTS, DownloadRequest, DownloadState
 from desktop.core.library.hub import Hub, safe_filename
-from test_library_downloads import FILE, REPO, Events, _dirs, _manager
-from test_library_fakehub import FakeHub, make_gguf
-
+from fakehub import FILE, REPO, Events, FakeHub, download_dirs, download_manager, make_gguf
 MiB = 1 << 20
 
 
@@ -106,7 +104,7 @@ def _largest_partial(downloads: Path, stop: threading.Event, seen: list[int]) ->
 
 
 def _nothing_installed(tmp_path) -> None:
-    _, models = _dirs(tmp_path)
+    _, models = download_dirs(tmp_path)
     assert not any(p.is_file() for p in models.rglob("*")) if models.exists() else True
     assert not [p for p in tmp_path.rglob("*.gguf") if "src" not in p.parts]
 
@@ -116,8 +114,8 @@ def test_a_body_without_content_length_never_writes_past_the_published_size(host
     src = make_gguf(tmp_path / "src" / FILE, n_floats=64 * 1024)
     spec = hostile_hub.add_file(REPO, FILE, src)
     events = Events()
-    m = _manager(tmp_path, events, chunk_size=64 * 1024)
-    downloads, _ = _dirs(tmp_path)
+    m = download_manager(tmp_path, events, chunk_size=64 * 1024)
+    downloads, _ = download_dirs(tmp_path)
     downloads.mkdir(parents=True, exist_ok=True)
     seen: list[int] = []
     stop = threading.Event()
@@ -139,7 +137,7 @@ def test_a_server_that_ignores_range_and_drops_never_loops(hostile_hub, tmp_path
     src = make_gguf(tmp_path / "src" / FILE, n_floats=64 * 1024)
     hostile_hub.add_file(REPO, FILE, src)
     events = Events()
-    m = _manager(tmp_path, events, retries=3, backoff=0.01, max_backoff=0.02)
+    m = download_manager(tmp_path, events, retries=3, backoff=0.01, max_backoff=0.02)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final(timeout=60)
     assert done.state == DownloadState.FAILED
@@ -157,7 +155,7 @@ def test_a_server_that_claims_another_size_is_refused_at_once(hostile_hub, tmp_p
     src = make_gguf(tmp_path / "src" / FILE, n_floats=64 * 1024)
     spec = hostile_hub.add_file(REPO, FILE, src)
     events = Events()
-    m = _manager(tmp_path, events, retries=3, backoff=0.01, max_backoff=0.02)
+    m = download_manager(tmp_path, events, retries=3, backoff=0.01, max_backoff=0.02)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final(timeout=60)
     assert done.state == DownloadState.FAILED
@@ -171,7 +169,7 @@ def test_a_redirect_loop_ends_with_a_plain_error(hostile_hub, tmp_path):
     src = make_gguf(tmp_path / "src" / FILE, n_floats=16 * 1024)
     hostile_hub.add_file(REPO, FILE, src)
     events = Events()
-    m = _manager(tmp_path, events, retries=3, backoff=0.01, max_backoff=0.02)
+    m = download_manager(tmp_path, events, retries=3, backoff=0.01, max_backoff=0.02)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final(timeout=60)
     assert done.state == DownloadState.FAILED and "Too many redirects" in done.message
@@ -185,7 +183,7 @@ def test_a_file_with_the_published_checksum_that_is_no_gguf_is_not_installed(fak
     src.write_bytes(os.urandom(300_000))  # the hub publishes this file's real SHA-256
     fake_hub.add_file(REPO, FILE, src)
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final()
     assert done.state == DownloadState.FAILED
@@ -202,7 +200,7 @@ def test_a_redirect_to_anything_but_http_is_not_followed(hostile_hub, tmp_path, 
     hostile_hub.add_file(REPO, FILE, src)
     hostile_hub.location = location
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final()
     assert done.state == DownloadState.FAILED and "does not follow" in done.message
@@ -218,7 +216,7 @@ def test_a_redirect_to_another_host_works_without_the_token(hostile_hub, tmp_pat
         other.add_file(REPO, FILE, src)
         hostile_hub.location = other.url.replace("127.0.0.1", "localhost") + f"/cdn/{REPO}/{FILE}"
         events = Events()
-        m = _manager(tmp_path, events)
+        m = download_manager(tmp_path, events)
         m._token = "hf_SecretTokenValue123"
         m.start(DownloadRequest(REPO, FILE))
         done = events.final()
@@ -258,11 +256,11 @@ def test_a_download_with_a_traversal_name_fails_before_any_byte(fake_hub, tmp_pa
     src = make_gguf(tmp_path / "src" / "x.gguf", n_floats=16 * 1024)
     fake_hub.add_file(REPO, name, src)
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest(REPO, name))
     done = events.final()
     if done.state == DownloadState.DONE:  # only a name that is safe after all may arrive, inside models/
-        _, models = _dirs(tmp_path)
+        _, models = download_dirs(tmp_path)
         assert models.resolve() in done.path.resolve().parents
     else:
         assert done.state == DownloadState.FAILED and "safe" in done.message
@@ -284,12 +282,12 @@ def test_a_read_only_models_folder_is_a_plain_message_with_a_way_out(fake_hub, t
 
     src = make_gguf(tmp_path / "src" / FILE, n_floats=64 * 1024)
     fake_hub.add_file(REPO, FILE, src)
-    _, models = _dirs(tmp_path)
+    _, models = download_dirs(tmp_path)
     if not _mount_tmpfs(models, "400m", "ro"):  # roomy: the free-space check must not be what fails
         pytest.skip("needs root to mount a read-only folder")
     try:
         events = Events()
-        m = _manager(tmp_path, events)
+        m = download_manager(tmp_path, events)
         m.start(DownloadRequest(REPO, FILE))
         done = events.final(timeout=60)
         assert done.state == DownloadState.FAILED

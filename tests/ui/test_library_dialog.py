@@ -4,18 +4,15 @@ a pane's picker, gated models, pause/resume, import, default and delete."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))  # the loopback hub lives with the core tests
-
-from desktop.core.library.downloads import DownloadState  # noqa: E402
-from desktop.ui.library_dialog import LibraryDialog  # noqa: E402
-from test_library_fakehub import fake_hub, make_gguf  # noqa: E402,F401 - fixture
+from desktop.core.library.downloads import DownloadState
+from desktop.ui.library_dialog import LibraryDialog
+from fakehub import make_gguf
 
 REPO = "bartowski/Tiny-Chat-GGUF"
 FILE = "Tiny-Chat-Q4_K_M.gguf"

@@ -3,7 +3,6 @@ recommended, how large it is and whether it fits, not just a star."""
 from __future__ import annotations
 
 from test_library_dialog import WAIT, dialog  # noqa: F401 - fixture
-from test_library_fakehub import fake_hub  # noqa: F401 - fixture
 
 
 def test_catalog_model_rows_show_the_recommended_files_quant_size_and_fit(qtbot, dialog):

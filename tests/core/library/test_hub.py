@@ -7,7 +7,7 @@ import time
 import pytest
 
 from desktop.core.library.hub import Hub, HubAccessError, HubError, endpoint, quant_from_name
-from test_library_fakehub import fake_hub, make_gguf, small_gguf  # noqa: F401 - fixtures
+from fakehub import make_gguf
 
 
 @pytest.mark.parametrize("name,quant", [

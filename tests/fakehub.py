@@ -15,7 +15,8 @@ a list of statuses to answer first (503 ...). Every request is logged with its
 headers. The server runs on 127.0.0.1 in a daemon thread and shuts itself down
 after `max_lifetime` seconds even if a test forgets to.
 
-Other test modules import `FakeHub`, `make_gguf` and the `fake_hub` fixture from here.
+A pytest plugin of tests/conftest.py: the `fake_hub` and `small_gguf` fixtures are everywhere;
+tests import `FakeHub`, `make_gguf` and the download helpers (`Events`, `download_manager`) from here.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from desktop.core.library.downloads import DownloadManager, DownloadState
 from servers import QuietHTTPServer, send_json
 
 
@@ -355,34 +358,49 @@ def small_gguf(tmp_path) -> Path:
     return make_gguf(tmp_path / "src" / "Tiny-Test-Q4_K_M.gguf")
 
 
-# -- tests of the stand-in --------------------------------------------------------------------------
-def test_fake_hub_serves_ranges_and_redirects(fake_hub, small_gguf):
-    spec = fake_hub.add_file("test/tiny-GGUF", "Tiny-Test-Q4_K_M.gguf", small_gguf)
-    url = f"{fake_hub.url}/test/tiny-GGUF/resolve/main/Tiny-Test-Q4_K_M.gguf"
-    req = urllib.request.Request(url, headers={"Range": "bytes=100-"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        assert r.status == 206
-        body = r.read()
-    assert body == small_gguf.read_bytes()[100:]
-    assert len(body) == spec.size - 100
-    assert fake_hub.range_requests() == ["bytes=100-", "bytes=100-"]  # resolve, then the CDN
+# -- download-test helpers (core, hostile and window tests) --------------------------------------
+REPO = "test/tiny-GGUF"
+FILE = "Tiny-Test-Q4_K_M.gguf"
 
 
-def test_fake_hub_is_what_huggingface_hub_expects(fake_hub, small_gguf):
-    from huggingface_hub import HfApi
+class Events:
+    """Collects progress events (from the download threads) and waits for a final one."""
 
-    fake_hub.add_file("test/tiny-GGUF", "Tiny-Test-Q4_K_M.gguf", small_gguf)
-    api = HfApi(endpoint=fake_hub.url, token=False)
-    [found] = list(api.list_models(search="tiny", filter="gguf", limit=5))
-    assert found.id == "test/tiny-GGUF"
-    info = api.model_info("test/tiny-GGUF", revision="main", files_metadata=True)
-    gguf_files = [s for s in info.siblings if s.rfilename.endswith(".gguf")]
-    assert gguf_files[0].lfs.sha256 == hashlib.sha256(small_gguf.read_bytes()).hexdigest()
-    [p] = api.get_paths_info("test/tiny-GGUF", ["Tiny-Test-Q4_K_M.gguf"])
-    assert p.lfs["sha256"] == gguf_files[0].lfs.sha256
+    def __init__(self):
+        self.items = []
+        self.cond = threading.Condition()
+
+    def __call__(self, p):
+        with self.cond:
+            self.items.append(p)
+            self.cond.notify_all()
+
+    def wait_for(self, pred, timeout=30.0):
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(pred(p) for p in self.items), timeout)
+        assert ok, f"timed out; events: {[(p.state.value, p.received, p.message) for p in self.items][-8:]}"
+        return next(p for p in self.items if pred(p))
+
+    def final(self, timeout=30.0):
+        return self.wait_for(lambda p: p.state in (DownloadState.DONE, DownloadState.FAILED,
+                                                    DownloadState.CANCELLED), timeout)
+
+    def states(self):
+        return [p.state for p in self.items]
 
 
-if __name__ == "__main__":  # pragma: no cover - serve one file: python test_library_fakehub.py REPO FILENAME PATH
+def download_dirs(tmp_path):
+    return tmp_path / "cache" / "downloads", tmp_path / "data" / "models"
+
+
+def download_manager(tmp_path, events, **kw):
+    downloads, models = download_dirs(tmp_path)
+    kw.setdefault("backoff", 0.05)
+    kw.setdefault("timeout", 10.0)
+    return DownloadManager(downloads, models, on_event=events, **kw)
+
+
+if __name__ == "__main__":  # pragma: no cover - serve one file: python tests/fakehub.py REPO FILENAME PATH
     hub = FakeHub(max_lifetime=float(os.environ.get("FAKEHUB_LIFETIME", "3600")))
     hub.add_file(sys.argv[1], sys.argv[2], Path(sys.argv[3]))
     print(hub.url, flush=True)

@@ -7,9 +7,7 @@ import os
 import pytest
 
 from desktop.core.library import installed as lib
-from test_library_fakehub import make_gguf
-
-
+from fakehub import make_gguf
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
 def test_deleting_a_symlinked_model_removes_the_link_and_keeps_the_target(services, tmp_path):
     target = make_gguf(tmp_path / "elsewhere" / "Linked-Q4_K_M.gguf")

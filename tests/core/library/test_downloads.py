@@ -6,54 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from pathlib import Path
 
 import pytest
 
 from desktop.core.library.downloads import DownloadManager, DownloadRequest, DownloadState
-from test_library_fakehub import FakeHub, fake_hub, make_gguf, small_gguf  # noqa: F401 - fixtures
-
-REPO = "test/tiny-GGUF"
-FILE = "Tiny-Test-Q4_K_M.gguf"
-
-
-class Events:
-    """Collects progress events (from the download threads) and waits for a final one."""
-
-    def __init__(self):
-        self.items = []
-        self.cond = threading.Condition()
-
-    def __call__(self, p):
-        with self.cond:
-            self.items.append(p)
-            self.cond.notify_all()
-
-    def wait_for(self, pred, timeout=30.0):
-        with self.cond:
-            ok = self.cond.wait_for(lambda: any(pred(p) for p in self.items), timeout)
-        assert ok, f"timed out; events: {[(p.state.value, p.received, p.message) for p in self.items][-8:]}"
-        return next(p for p in self.items if pred(p))
-
-    def final(self, timeout=30.0):
-        return self.wait_for(lambda p: p.state in (DownloadState.DONE, DownloadState.FAILED,
-                                                    DownloadState.CANCELLED), timeout)
-
-    def states(self):
-        return [p.state for p in self.items]
-
-
-def _dirs(tmp_path):
-    return tmp_path / "cache" / "downloads", tmp_path / "data" / "models"
-
-
-def _manager(tmp_path, events, **kw):
-    downloads, models = _dirs(tmp_path)
-    kw.setdefault("backoff", 0.05)
-    kw.setdefault("timeout", 10.0)
-    return DownloadManager(downloads, models, on_event=events, **kw)
-
+from fakehub import FILE, REPO, Events, FakeHub, download_dirs, download_manager, make_gguf
 
 @pytest.fixture
 def big_gguf(tmp_path) -> Path:
@@ -64,11 +22,11 @@ def big_gguf(tmp_path) -> Path:
 def test_download_completes_and_is_verified(fake_hub, big_gguf, tmp_path):
     spec = fake_hub.add_file(REPO, FILE, big_gguf)
     events = Events()
-    m = _manager(tmp_path, events, chunk_size=256 * 1024)
+    m = download_manager(tmp_path, events, chunk_size=256 * 1024)
     key = m.start(DownloadRequest(REPO, FILE))
     done = events.final()
     assert done.state == DownloadState.DONE, done.message
-    _, models = _dirs(tmp_path)
+    _, models = download_dirs(tmp_path)
     assert done.path == models / "test" / "tiny-GGUF" / FILE
     assert done.path.read_bytes() == big_gguf.read_bytes()
     assert done.sha256 == spec.sha256
@@ -90,7 +48,7 @@ def test_dropped_connection_resumes_with_a_range_request(fake_hub, big_gguf, tmp
     half = spec.size // 2
     fake_hub.drop_after[FILE] = half
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final()
     assert done.state == DownloadState.DONE, done.message
@@ -104,7 +62,7 @@ def test_server_errors_are_retried_with_back_off(fake_hub, small_gguf, tmp_path)
     fake_hub.add_file(REPO, FILE, small_gguf)
     fake_hub.fail_next = [503, 502]
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final()
     assert done.state == DownloadState.DONE, done.message
@@ -116,12 +74,12 @@ def test_server_errors_are_retried_with_back_off(fake_hub, small_gguf, tmp_path)
 def test_checksum_mismatch_leaves_nothing_under_models(fake_hub, big_gguf, tmp_path):
     fake_hub.add_file(REPO, FILE, big_gguf, published_sha256="0" * 64)
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final()
     assert done.state == DownloadState.FAILED
     assert "failed verification" in done.message and "nothing was installed" in done.message
-    _, models = _dirs(tmp_path)
+    _, models = download_dirs(tmp_path)
     assert [p for p in models.rglob("*") if p.is_file()] == []
     assert list(m.downloads_dir.iterdir()) == []  # the partial file is gone too
     assert m.pending() == []
@@ -138,13 +96,13 @@ def test_catalog_checksum_is_checked_even_when_the_hub_has_none(fake_hub, small_
     monkeypatch.setattr(hub_mod.Hub, "file_metadata", no_metadata)
     fake_hub.etag_override[FILE] = "not-a-sha"
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest(REPO, FILE, sha256="1" * 64))
     done = events.final()
     assert done.state == DownloadState.FAILED and "failed verification" in done.message
     good = hashlib.sha256(small_gguf.read_bytes()).hexdigest()
     events2 = Events()
-    m2 = _manager(tmp_path, events2)
+    m2 = download_manager(tmp_path, events2)
     m2.start(DownloadRequest(REPO, FILE, sha256=good))
     assert events2.final().state == DownloadState.DONE
 
@@ -158,7 +116,7 @@ def test_not_enough_free_space_is_refused_before_starting(fake_hub, big_gguf, tm
         seen.append(Path(path))
         return 1_000_000  # 1 MB free
 
-    m = _manager(tmp_path, events, free_space=tiny_disk)
+    m = download_manager(tmp_path, events, free_space=tiny_disk)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final()
     assert done.state == DownloadState.FAILED
@@ -173,7 +131,7 @@ def test_gated_repository_explains_licence_and_token(fake_hub, small_gguf, tmp_p
     fake_hub.add_file("google/gated-GGUF", FILE, small_gguf, gated=True)
     fake_hub.accepted_token = "hf_goodtoken"
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest("google/gated-GGUF", FILE))
     done = events.final()
     assert done.state == DownloadState.FAILED
@@ -185,7 +143,7 @@ def test_gated_repository_explains_licence_and_token(fake_hub, small_gguf, tmp_p
 
     # With a token that has not been granted access: 403, and the message says so.
     events = Events()
-    m = _manager(tmp_path, events, token="hf_notyet")
+    m = download_manager(tmp_path, events, token="hf_notyet")
     m.start(DownloadRequest("google/gated-GGUF", FILE))
     done = events.final()
     assert done.state == DownloadState.FAILED and "HTTP 403" in done.message
@@ -193,7 +151,7 @@ def test_gated_repository_explains_licence_and_token(fake_hub, small_gguf, tmp_p
 
     # With the right token the download goes through, and the token never leaves the hub's host.
     events = Events()
-    m = _manager(tmp_path, events, token=lambda: "hf_goodtoken")
+    m = download_manager(tmp_path, events, token=lambda: "hf_goodtoken")
     m.start(DownloadRequest("google/gated-GGUF", FILE))
     assert events.final().state == DownloadState.DONE
     resolve = [h for _, p, h in fake_hub.requests if "/resolve/" in p]
@@ -218,7 +176,7 @@ def test_token_is_not_sent_to_another_host(fake_hub, small_gguf, tmp_path):
 
         fake_hub._resolve = resolve_elsewhere
         events = Events()
-        m = _manager(tmp_path, events, token="hf_secret")
+        m = download_manager(tmp_path, events, token="hf_secret")
         m.start(DownloadRequest(REPO, FILE))
         assert events.final().state == DownloadState.DONE
         assert [h.get("authorization") for _, p, h in fake_hub.requests if "/resolve/" in p] == ["Bearer hf_secret"]
@@ -232,7 +190,7 @@ def test_pause_then_cancel_and_resume_across_a_manager_restart(fake_hub, big_ggu
     spec = fake_hub.add_file(REPO, FILE, big_gguf)
     fake_hub.throttle_bps = 2_000_000  # ~2 s for the whole file
     events = Events()
-    m = _manager(tmp_path, events, chunk_size=64 * 1024)
+    m = download_manager(tmp_path, events, chunk_size=64 * 1024)
     key = m.start(DownloadRequest(REPO, FILE))
     events.wait_for(lambda p: p.state == DownloadState.DOWNLOADING and p.received > 256 * 1024)
     m.shutdown()  # the app quits mid-download
@@ -248,7 +206,7 @@ def test_pause_then_cancel_and_resume_across_a_manager_restart(fake_hub, big_ggu
     # A new manager (the app started again) finds it and resumes from where it stopped.
     fake_hub.throttle_bps = None
     events2 = Events()
-    m2 = _manager(tmp_path, events2)
+    m2 = download_manager(tmp_path, events2)
     [pending] = m2.pending()
     assert pending.key == key and pending.received == kept and pending.total == spec.size
     m2.resume(key)
@@ -262,7 +220,7 @@ def test_pause_then_cancel_and_resume_across_a_manager_restart(fake_hub, big_ggu
     fake_hub.throttle_bps = 1_000_000
     done.path.unlink()
     events3 = Events()
-    m3 = _manager(tmp_path, events3, chunk_size=64 * 1024)
+    m3 = download_manager(tmp_path, events3, chunk_size=64 * 1024)
     key = m3.start(DownloadRequest(REPO, FILE))
     events3.wait_for(lambda p: p.state == DownloadState.DOWNLOADING and p.received > 0)
     m3.cancel(key)
@@ -270,7 +228,7 @@ def test_pause_then_cancel_and_resume_across_a_manager_restart(fake_hub, big_ggu
     assert cancelled.state == DownloadState.CANCELLED
     m3.wait(key, 10)
     assert list(m3.downloads_dir.iterdir()) == []
-    _, models = _dirs(tmp_path)
+    _, models = download_dirs(tmp_path)
     assert [p for p in models.rglob("*.gguf")] == []
 
 
@@ -278,13 +236,13 @@ def test_cancel_a_download_left_by_an_earlier_run(fake_hub, big_gguf, tmp_path):
     fake_hub.add_file(REPO, FILE, big_gguf)
     fake_hub.throttle_bps = 1_000_000
     events = Events()
-    m = _manager(tmp_path, events, chunk_size=64 * 1024)
+    m = download_manager(tmp_path, events, chunk_size=64 * 1024)
     key = m.start(DownloadRequest(REPO, FILE))
     events.wait_for(lambda p: p.state == DownloadState.DOWNLOADING and p.received > 0)
     m.pause(key)
     assert m.wait(key, 10).state == DownloadState.PAUSED
     events2 = Events()
-    m2 = _manager(tmp_path, events2)
+    m2 = download_manager(tmp_path, events2)
     assert [p.key for p in m2.pending()] == [key]
     m2.cancel(key)
     assert events2.final().state == DownloadState.CANCELLED
@@ -294,7 +252,7 @@ def test_cancel_a_download_left_by_an_earlier_run(fake_hub, big_gguf, tmp_path):
 def test_missing_file_says_so(fake_hub, small_gguf, tmp_path):
     fake_hub.add_file(REPO, FILE, small_gguf)
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest(REPO, "Nope-Q4_K_M.gguf"))
     done = events.final()
     assert done.state == DownloadState.FAILED and "HTTP 404" in done.message and "not found" in done.message
@@ -304,7 +262,7 @@ def test_progress_reports_speed_and_eta(fake_hub, big_gguf, tmp_path):
     spec = fake_hub.add_file(REPO, FILE, big_gguf)
     fake_hub.throttle_bps = 4_000_000
     events = Events()
-    m = _manager(tmp_path, events, chunk_size=64 * 1024, progress_interval=0.05)
+    m = download_manager(tmp_path, events, chunk_size=64 * 1024, progress_interval=0.05)
     m.start(DownloadRequest(REPO, FILE))
     assert events.final().state == DownloadState.DONE
     moving = [p for p in events.items if p.state == DownloadState.DOWNLOADING and p.speed > 0]
@@ -368,7 +326,7 @@ def test_a_full_disk_during_the_transfer_stops_with_a_clear_message(fake_hub, bi
 
     monkeypatch.setattr(downloads.Path, "open", open_part)
     events = Events()
-    m = _manager(tmp_path, events)
+    m = download_manager(tmp_path, events)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final()
     assert done.state == DownloadState.FAILED
@@ -393,7 +351,7 @@ def test_offline_says_so_tries_a_few_times_then_waits_paused_and_resumes(fake_hu
     spec = fake_hub.add_file(REPO, FILE, small_gguf)
     port = _free_port()  # nothing listens here yet
     events = Events()
-    m = _manager(tmp_path, events, retries=3, hub=Hub(hub_endpoint=f"http://127.0.0.1:{port}"))
+    m = download_manager(tmp_path, events, retries=3, hub=Hub(hub_endpoint=f"http://127.0.0.1:{port}"))
     key = m.start(DownloadRequest(REPO, FILE, sha256=spec.sha256, size=spec.size))
     paused = events.wait_for(lambda p: p.state == DownloadState.PAUSED)
     retries = [p for p in events.items if p.state == DownloadState.RETRYING]
@@ -424,7 +382,7 @@ def test_offline_before_any_checksum_is_known_waits_instead_of_downloading_unche
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     events = Events()
-    m = _manager(tmp_path, events, retries=2, hub=Hub(hub_endpoint="http://hub.arenadesk.invalid"))
+    m = download_manager(tmp_path, events, retries=2, hub=Hub(hub_endpoint="http://hub.arenadesk.invalid"))
     m.start(DownloadRequest(REPO, FILE))
     paused = events.wait_for(lambda p: p.state == DownloadState.PAUSED, timeout=60)
     assert paused.message.startswith("Offline — paused")

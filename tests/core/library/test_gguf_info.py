@@ -8,9 +8,7 @@ import gguf
 import pytest
 
 from desktop.core.library.gguf_info import GGUFError, file_type_name, read_info
-from test_library_fakehub import make_gguf
-
-
+from fakehub import make_gguf
 def test_embedded_model_header(embedded_model):
     t0 = time.perf_counter()
     info = read_info(embedded_model)

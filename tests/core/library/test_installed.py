@@ -12,9 +12,7 @@ from desktop.core.library import installed
 from desktop.core.library.embedded import NAME, SHA256
 from desktop.core.library.gguf_info import GGUFError
 from desktop.core.library.hashing import sha256_file
-from test_library_fakehub import make_gguf
-
-
+from fakehub import make_gguf
 def test_embedded_model_comes_first(services):
     models = installed.list_installed(services)
     first = models[0]

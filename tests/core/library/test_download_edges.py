@@ -6,8 +6,7 @@ from __future__ import annotations
 import threading
 
 from desktop.core.library.downloads import DownloadRequest, DownloadState
-from test_library_downloads import FILE, REPO, Events, _dirs, _manager
-from test_library_fakehub import fake_hub, make_gguf, small_gguf  # noqa: F401 - fixtures
+from fakehub import FILE, REPO, Events, download_manager, make_gguf
 
 
 def test_resume_against_a_server_that_ignores_range_starts_over_and_verifies(fake_hub, tmp_path):
@@ -16,7 +15,7 @@ def test_resume_against_a_server_that_ignores_range_starts_over_and_verifies(fak
     fake_hub.ignore_range = True
     fake_hub.drop_after[FILE] = spec.size // 3
     events = Events()
-    m = _manager(tmp_path, events, chunk_size=128 * 1024)
+    m = download_manager(tmp_path, events, chunk_size=128 * 1024)
     m.start(DownloadRequest(REPO, FILE))
     done = events.final()
     assert done.state == DownloadState.DONE, done.message
@@ -30,7 +29,7 @@ def test_file_replaced_upstream_between_attempts_installs_the_new_file(fake_hub,
     fake_hub.add_file(REPO, FILE, old)
     fake_hub.throttle_bps = 2_000_000
     events = Events()
-    m = _manager(tmp_path, events, chunk_size=64 * 1024)
+    m = download_manager(tmp_path, events, chunk_size=64 * 1024)
     key = m.start(DownloadRequest(REPO, FILE))
     events.wait_for(lambda p: p.state == DownloadState.DOWNLOADING and p.received > 256 * 1024)
     m.pause(key)
@@ -38,7 +37,7 @@ def test_file_replaced_upstream_between_attempts_installs_the_new_file(fake_hub,
     spec = fake_hub.add_file(REPO, FILE, new)  # the repository's file changed on the hub
     fake_hub.throttle_bps = None
     events2 = Events()
-    m2 = _manager(tmp_path, events2)
+    m2 = download_manager(tmp_path, events2)
     m2.resume(key)
     done = events2.final()
     assert done.state == DownloadState.DONE, done.message
@@ -51,7 +50,7 @@ def test_two_starts_of_one_file_run_one_download(fake_hub, tmp_path):
     fake_hub.add_file(REPO, FILE, src)
     fake_hub.throttle_bps = 4_000_000
     events = Events()
-    m = _manager(tmp_path, events, chunk_size=64 * 1024)
+    m = download_manager(tmp_path, events, chunk_size=64 * 1024)
     keys = []
     barrier = threading.Barrier(8)
 
