@@ -86,3 +86,19 @@ def record(engine, messages, params):
         events.append(event)
         rec.feed(event)
     return events, rec.result
+
+
+KEYLESS_ENDPOINT = "http://127.0.0.1:9/v1"  # nothing listens: the API panes' engines are scripted
+
+
+def shown_window(qtbot, services, choices=("openai:gpt-4o", "openai:gpt-4.1")):
+    """The real main window on `services`, shown and exposed, its panes set to `choices`."""
+    from desktop.ui.main_window import MainWindow
+
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    for i, choice in enumerate(choices):
+        w.choose_model(i, choice)
+    return w

@@ -5,10 +5,9 @@ longer offered by its name, not "(gone)"); "Model A" while blind."""
 from __future__ import annotations
 
 import pytest
-from fakes import scripted_services
+from fakes import KEYLESS_ENDPOINT, scripted_services, shown_window
 from PySide6.QtCore import Qt
 
-from desktop.ui.main_window import MainWindow
 from desktop.ui.pane import contestant_heading
 
 TIMEOUT_MS = 10_000
@@ -31,13 +30,8 @@ def engines():
 @pytest.fixture
 def window(qtbot, arenadesk_home, engines):
     services = scripted_services(engines)
-    services.settings.openai_base_url = "http://127.0.0.1:9/v1"  # keyless endpoint; the engines are scripted
-    w = MainWindow(services)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.choose_model(0, "openai:gpt-4o")
-    w.choose_model(1, "local:default")
+    services.settings.openai_base_url = KEYLESS_ENDPOINT
+    w = shown_window(qtbot, services, ("openai:gpt-4o", "local:default"))
     yield w
     w.close()
     services.close()

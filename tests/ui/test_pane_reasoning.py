@@ -13,6 +13,7 @@ from PySide6.QtCore import QUrl
 from desktop.core.engines.base import Done, ModelInfo, ReasoningDelta, TextDelta, Usage
 from desktop.ui.main_window import MainWindow
 from desktop.ui.transcript import REASONING_SCHEME
+from fakes import KEYLESS_ENDPOINT, shown_window
 
 TIMEOUT_MS = 15_000
 THOUGHTS = ("The user ", "asks about ", "France. Its capital ", "is Paris.")
@@ -58,14 +59,9 @@ def window(qtbot, arenadesk_home, gate):
     from desktop.core.services import Services
 
     services = Services.open()
-    services.settings.openai_base_url = "http://127.0.0.1:9/v1"  # keyless endpoint; the engines are scripted
+    services.settings.openai_base_url = KEYLESS_ENDPOINT
     services.engines = EnginePool(lambda choice: ThinkingEngine(choice, gate))
-    w = MainWindow(services)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.choose_model(0, "openai:gpt-4o")
-    w.choose_model(1, "openai:gpt-4.1")
+    w = shown_window(qtbot, services)
     yield w
     gate.set()
     w.close()

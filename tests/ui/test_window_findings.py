@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from fakes import scripted_services
+from fakes import KEYLESS_ENDPOINT, scripted_services, shown_window
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from desktop.ui import actions
-from desktop.ui.main_window import MainWindow
 
 TIMEOUT_MS = 10_000
 LONG_A = "Meta-Llama-3.1-8B-Instruct-abliterated-Q4_K_M"
@@ -25,19 +24,14 @@ def engines():
 @pytest.fixture
 def services(arenadesk_home, engines):
     s = scripted_services(engines)
-    s.settings.openai_base_url = "http://127.0.0.1:9/v1"  # keyless endpoint; the engines are scripted
+    s.settings.openai_base_url = KEYLESS_ENDPOINT
     yield s
     s.close()
 
 
 @pytest.fixture
 def window(qtbot, services):
-    w = MainWindow(services)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.choose_model(0, "openai:gpt-4o")
-    w.choose_model(1, "openai:gpt-4.1")
+    w = shown_window(qtbot, services)
     yield w
     w.close()
 
@@ -80,7 +74,7 @@ def test_blind_vote_keeps_every_answer_on_screen_and_reveals_the_names(qtbot, wi
 
 def test_before_the_blind_vote_nothing_tells_the_sides_apart(qtbot, window, services):
     window.choose_model(0, "local:default")  # a local model: its footer used to say "free (local)"
-    services.settings.openai_base_url = "http://127.0.0.1:9/v1"
+    services.settings.openai_base_url = KEYLESS_ENDPOINT
     window.act_toggle_blind.trigger()
     send(qtbot, window, "Name a colour.")
     seen = visible_text(window, answers=False)

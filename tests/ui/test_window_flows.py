@@ -5,12 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from fakes import scripted_services
+from fakes import scripted_services, shown_window
 from PySide6.QtCore import Qt
 
 from desktop.ui import main_window
-from desktop.ui.main_window import MainWindow
-from desktop.ui.transcript import Transcript
 
 TIMEOUT_MS = 10_000
 
@@ -37,12 +35,7 @@ def services(arenadesk_home, engines, gate):
 
 @pytest.fixture
 def window(qtbot, services):
-    w = MainWindow(services)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.choose_model(0, "openai:gpt-4o")
-    w.choose_model(1, "openai:gpt-4.1")
+    w = shown_window(qtbot, services)
     conn = services.settings.connection("openai")  # no key notice; engines are scripted
     conn.base_url, conn.needs_key = "http://127.0.0.1:9/v1", False
     yield w

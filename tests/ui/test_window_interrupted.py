@@ -6,11 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakes import scripted_services
+from fakes import KEYLESS_ENDPOINT, scripted_services, shown_window
 from PySide6.QtCore import Qt
 
 from desktop.core.store.db import INTERRUPTED
-from desktop.ui.main_window import MainWindow
 
 TIMEOUT_MS = 10_000
 
@@ -18,18 +17,13 @@ TIMEOUT_MS = 10_000
 @pytest.fixture
 def services(arenadesk_home):
     s = scripted_services({})
-    s.settings.openai_base_url = "http://127.0.0.1:9/v1"
+    s.settings.openai_base_url = KEYLESS_ENDPOINT
     yield s
     s.close()
 
 
 def test_an_interrupted_answer_reopened_is_regenerated_before_the_vote(qtbot, services):
-    w = MainWindow(services)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.choose_model(0, "openai:gpt-4o")
-    w.choose_model(1, "openai:gpt-4.1")
+    w = shown_window(qtbot, services)
     w.prompt.setPlainText("What is 2 + 2?")
     with qtbot.waitSignal(w.roundFinished, timeout=TIMEOUT_MS):
         w.act_send.trigger()
