@@ -63,9 +63,13 @@ class ScriptedEngine:
         pass
 
 
-def scripted_services(engines: dict, gate=None, scripts: dict[str, dict] | None = None):
+KEYLESS_ENDPOINT = "http://127.0.0.1:9/v1"  # nothing listens: the API panes' engines are scripted
+
+
+def scripted_services(engines: dict, gate=None, scripts: dict[str, dict] | None = None, keyless: bool = True):
     """Services on the test's home whose engines are ScriptedEngines (kept in `engines` by choice;
-    `scripts`: ScriptedEngine's keyword arguments by choice, e.g. {"openai:gpt-4o": {"reasoning": …}})."""
+    `scripts`: ScriptedEngine's keyword arguments by choice, e.g. {"openai:gpt-4o": {"reasoning": …}}).
+    keyless: OpenAI's connection points at KEYLESS_ENDPOINT, so no key is asked for."""
     from desktop.core.engines.registry import EnginePool
     from desktop.core.services import Services
 
@@ -76,7 +80,27 @@ def scripted_services(engines: dict, gate=None, scripts: dict[str, dict] | None 
         return engines[str(choice)]
 
     s.engines = EnginePool(make)
+    if keyless:
+        s.settings.openai_base_url = KEYLESS_ENDPOINT
     return s
+
+
+def two_pane_session(services, choices=None, blind: bool | None = None):
+    """A ComparisonSession on gpt-4o and gpt-4.1 (or `choices`) whose `round_done` event is set
+    when a round ends; seeded, so blind positions repeat."""
+    import random
+
+    from desktop.core.engines.registry import ModelChoice
+    from desktop.core.session import ComparisonSession
+
+    done = threading.Event()
+    session = ComparisonSession(services, on_round_done=done.set, rng=random.Random(3))
+    session.round_done = done
+    for choice in choices or (ModelChoice("openai", "gpt-4o"), ModelChoice("openai", "gpt-4.1")):
+        session.add_pane(choice)
+    if blind is not None:  # else as Settings say
+        session.blind = blind
+    return session
 
 
 def record(engine, messages, params):
@@ -87,8 +111,6 @@ def record(engine, messages, params):
         rec.feed(event)
     return events, rec.result
 
-
-KEYLESS_ENDPOINT = "http://127.0.0.1:9/v1"  # nothing listens: the API panes' engines are scripted
 
 
 def shown_window(qtbot, services, choices=("openai:gpt-4o", "openai:gpt-4.1")):

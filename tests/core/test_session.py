@@ -2,14 +2,12 @@
 for the models (each answers "<model> says: <n>"), the store is a real SQLite file."""
 from __future__ import annotations
 
-import random
-import threading
 
 import pytest
-from fakes import ScriptedEngine, scripted_services
+from fakes import ScriptedEngine, scripted_services, two_pane_session
 
 from desktop.core.engines.registry import ModelChoice
-from desktop.core.session import ComparisonSession, Refused
+from desktop.core.session import Refused
 
 GPT4O, GPT41, LOCAL = ModelChoice("openai", "gpt-4o"), ModelChoice("openai", "gpt-4.1"), ModelChoice("local", "default")
 
@@ -22,19 +20,13 @@ def engines():
 @pytest.fixture
 def services(arenadesk_home, engines):
     s = scripted_services(engines)
-    s.settings.openai_base_url = "http://127.0.0.1:9/v1"  # keyless endpoint: engines are scripted anyway
     yield s
     s.close()
 
 
 @pytest.fixture
 def session(services):
-    done = threading.Event()
-    s = ComparisonSession(services, on_round_done=done.set, rng=random.Random(3))
-    s.round_done = done
-    s.add_pane(GPT4O)
-    s.add_pane(GPT41)
-    return s
+    return two_pane_session(services)
 
 
 def send(session, prompt="Hello?"):
@@ -211,12 +203,7 @@ def test_while_blind_the_footer_says_nothing_of_reasoning(services, engines):
     services.engines = type(services.engines)(
         lambda choice: engines.setdefault(str(choice), ScriptedEngine(
             choice, reasoning=("Thinking ", "it over.") if choice == GPT4O else ())))
-    done = threading.Event()
-    session = ComparisonSession(services, on_round_done=done.set, rng=random.Random(3))
-    session.round_done = done
-    session.add_pane(GPT4O)
-    session.add_pane(GPT41)
-    session.blind = True
+    session = two_pane_session(services, blind=True)
     send(session)
     assert session.open_round.results[0].reasoning == "Thinking it over."
     assert session.hidden and "answer token" not in session.footer(0)

@@ -5,15 +5,13 @@ the reopened round. (An answer that *failed* — the model's own error, an empty
 judged: that is the model's answer.) Scripted engines, a real SQLite file."""
 from __future__ import annotations
 
-import random
-import threading
 import time
 
 import pytest
-from fakes import scripted_services
+from fakes import scripted_services, two_pane_session
 
 from desktop.core.engines.registry import ModelChoice
-from desktop.core.session import ComparisonSession, Refused, interrupted
+from desktop.core.session import Refused, interrupted
 from desktop.core.store.db import INTERRUPTED
 
 GPT4O, GPT41 = ModelChoice("openai", "gpt-4o"), ModelChoice("openai", "gpt-4.1")
@@ -22,25 +20,14 @@ GPT4O, GPT41 = ModelChoice("openai", "gpt-4o"), ModelChoice("openai", "gpt-4.1")
 @pytest.fixture
 def services(arenadesk_home):
     s = scripted_services({})
-    s.settings.openai_base_url = "http://127.0.0.1:9/v1"
     yield s
     s.close()
-
-
-def _session(services, blind=False):
-    done = threading.Event()
-    s = ComparisonSession(services, on_round_done=done.set, rng=random.Random(3))
-    s.round_done = done
-    s.add_pane(GPT4O)
-    s.add_pane(GPT41)
-    s.blind = blind
-    return s
 
 
 def _crash_in_second_answer(services, blind=False) -> int:
     """A round whose right-hand answer was still streaming when the app died; the next start
     closes it as interrupted (the store's own rule, for a row no live run holds)."""
-    s = _session(services, blind)
+    s = two_pane_session(services, blind=blind)
     s.send("What is 2 + 2?")
     assert s.round_done.wait(10)
     right = s.open_round.response_ids[1]
@@ -54,7 +41,7 @@ def _crash_in_second_answer(services, blind=False) -> int:
 @pytest.mark.parametrize("blind", [False, True])
 def test_a_round_with_an_interrupted_answer_cannot_be_voted_on_and_says_why(services, blind):
     conv = _crash_in_second_answer(services, blind)
-    s = _session(services)
+    s = two_pane_session(services)
     s.open(conv)
     assert interrupted(s.open_round.results[1]) and not interrupted(s.open_round.results[0])
     assert s.note(1) == ("This answer failed." if blind else INTERRUPTED)  # blind: no engine's wording
@@ -71,7 +58,7 @@ def test_a_round_with_an_interrupted_answer_cannot_be_voted_on_and_says_why(serv
 
 def test_regenerating_the_interrupted_answer_of_a_reopened_round_then_allows_the_vote(services):
     conv = _crash_in_second_answer(services)
-    s = _session(services)
+    s = two_pane_session(services)
     s.open(conv)
     left_before = s.open_round.results[0].text
     assert s.regenerate([1]) == [1]
@@ -89,14 +76,14 @@ def test_regenerating_the_interrupted_answer_of_a_reopened_round_then_allows_the
 
 def test_an_answer_that_failed_on_its_own_is_still_judged(services):
     """Only the app's own interruption is excused: a model's error is its answer."""
-    s = _session(services)
+    s = two_pane_session(services)
     s.send("Hello?")
     assert s.round_done.wait(10)
     with services.store.transaction() as db:
         db.execute("UPDATE responses SET status = 'error', error = 'The server said 500' WHERE id = ?",
                    (s.open_round.response_ids[1],))
     conv = s.conversation_id
-    s = _session(services)
+    s = two_pane_session(services)
     s.open(conv)
     assert not interrupted(s.open_round.results[1])
     s.vote("left")

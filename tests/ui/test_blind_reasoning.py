@@ -6,7 +6,7 @@ comes while a long answer is still going on screen."""
 from __future__ import annotations
 
 import pytest
-from fakes import KEYLESS_ENDPOINT, scripted_services, shown_window
+from fakes import scripted_services, shown_window
 from PySide6.QtCore import Qt
 
 
@@ -24,7 +24,6 @@ FAILURE = "Connection dropped mid-answer: try again."
 def make_window(qtbot, scripts):
     engines = {}
     services = scripted_services(engines, scripts=scripts)
-    services.settings.openai_base_url = KEYLESS_ENDPOINT
     w = shown_window(qtbot, services)
     return w, services
 

@@ -5,7 +5,7 @@ longer offered by its name, not "(gone)"); "Model A" while blind."""
 from __future__ import annotations
 
 import pytest
-from fakes import KEYLESS_ENDPOINT, scripted_services, shown_window
+from fakes import scripted_services, shown_window
 from PySide6.QtCore import Qt
 
 from desktop.ui.pane import contestant_heading
@@ -30,7 +30,6 @@ def engines():
 @pytest.fixture
 def window(qtbot, arenadesk_home, engines):
     services = scripted_services(engines)
-    services.settings.openai_base_url = KEYLESS_ENDPOINT
     w = shown_window(qtbot, services, ("openai:gpt-4o", "local:default"))
     yield w
     w.close()

@@ -24,7 +24,6 @@ def engines():
 @pytest.fixture
 def services(arenadesk_home, engines):
     s = scripted_services(engines)
-    s.settings.openai_base_url = KEYLESS_ENDPOINT
     yield s
     s.close()
 

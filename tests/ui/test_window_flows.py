@@ -28,7 +28,7 @@ def gate():
 
 @pytest.fixture
 def services(arenadesk_home, engines, gate):
-    s = scripted_services(engines, gate)
+    s = scripted_services(engines, gate, keyless=False)  # the window fixture makes it keyless
     yield s
     s.close()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakes import KEYLESS_ENDPOINT, scripted_services, shown_window
+from fakes import scripted_services, shown_window
 from PySide6.QtCore import Qt
 
 from desktop.core.store.db import INTERRUPTED
@@ -17,7 +17,6 @@ TIMEOUT_MS = 10_000
 @pytest.fixture
 def services(arenadesk_home):
     s = scripted_services({})
-    s.settings.openai_base_url = KEYLESS_ENDPOINT
     yield s
     s.close()
 
