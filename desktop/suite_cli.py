@@ -153,15 +153,12 @@ def _choices(services, args):
     return choices
 
 
-def _endpoint(services, args, choices) -> None:
+def _endpoint(services, choices) -> None:
     """Every API contestant's connection is there, has a usable URL and, where it needs one, a
     key — before the run is planned or resumed."""
-    from .cli import UsageError, base_url_connection, check_base_url
+    from .cli import UsageError
     from .core.connections import key_problem
 
-    if getattr(args, "base_url", None):  # resuming a run that was started with --base-url
-        check_base_url(args.base_url)
-        base_url_connection(services, args.base_url)
     problem = key_problem(services, choices)
     if problem:
         raise UsageError(problem)
@@ -181,7 +178,7 @@ def _run(services, args) -> int:
                          f"got {len(choices)}")
     if len(set(choices)) != len(choices):
         raise UsageError("each model may take part once")
-    _endpoint(services, args, choices)
+    _endpoint(services, choices)
     sampling = services.settings.sampling
     for name in ("max_tokens", "temperature", "seed"):
         if getattr(args, name) is not None:
@@ -213,9 +210,13 @@ def _resume(services, args) -> int:
         run = runs.run(args.run_id)
     except KeyError:
         raise UsageError(f"there is no suite run {args.run_id}; `arenadesk suite list` shows them") from None
+    from .cli import base_url_connection, check_base_url
     from .core.engines.registry import ModelChoice
 
-    _endpoint(services, args, [ModelChoice.parse(p["choice"]) for p in run.contestants])
+    if args.base_url:  # a run started with --base-url: its bare models' connection, for this call
+        check_base_url(args.base_url)
+        base_url_connection(services, args.base_url)
+    _endpoint(services, [ModelChoice.parse(p["choice"]) for p in run.contestants])
     pending = {(a.item, a.turn, a.contestant) for a in runs.answers(run.id) if a.status != "done"}
     if not pending:
         say(f"Run {run.id} is complete: nothing to answer.")

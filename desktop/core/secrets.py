@@ -201,14 +201,13 @@ class Redaction:
 
     @classmethod
     def known(cls, settings, secrets: "Secrets") -> "Redaction":
-        keys, passwords = [HUGGINGFACE], []
+        passwords: list[str] = []
         values: list[str] = []
         for conn in getattr(settings, "connections", []) or []:
-            keys.append(connection_key_name(conn.id))
             values.append(secrets.get(connection_key_name(conn.id), env=conn.key_env or "").value or "")
             passwords += url_secrets(conn.base_url)
             values += [v for k, v in (conn.headers or {}).items() if isinstance(v, str) and _SECRET_HEADER.search(k)]
-        values += [secrets.get(k).value or "" for k in keys]
+        values.append(secrets.get(HUGGINGFACE).value or "")
         values += list(secrets._session.values()) + list(_SESSION_KEYS)
         values += [os.environ.get(v, "") for v in _ENV.values()]
         return cls(tuple(sorted({v.strip() for v in values if v and v.strip()})), tuple(sorted(set(passwords))))

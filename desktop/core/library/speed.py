@@ -45,6 +45,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .decode_probe import COUNTING_PROMPT  # the probe decodes the same prompt
+
 from ..atomic import write_text_atomic
 from .hardware import Fit, FitVerdict, MemoryInfo
 
@@ -59,8 +61,7 @@ VERY_SLOW_TPS = 1.0
 MEASURE_TOKENS = 32
 MEASURE_RUNS = 2
 # The built-in base model continues a count reliably, so every run yields MEASURE_TOKENS.
-_MEASURE_MESSAGES = [{"role": "user", "content": "Count from 1 to 400: " + ", ".join(str(i) for i in range(1, 41))
-                      + ","}]
+_MEASURE_MESSAGES = [{"role": "user", "content": COUNTING_PROMPT}]
 
 
 @dataclass(frozen=True)
@@ -312,12 +313,14 @@ def current_profile(services, memory: MemoryInfo) -> SpeedProfile:
     model, threads, gpu_layers, fp = profile_inputs(services, memory)
     cache = SpeedCache(services.folders.cache / CACHE_NAME)
     with _MEASURING:
-        profile = cache.load(fp) or _MEASURED.get(fp)
+        kept = cache.load(fp)
+        profile = kept or _MEASURED.get(fp)
         if profile is None:
             profile = measure(memory, model_path=model, threads=threads, gpu_layers=gpu_layers,
                               log_dir=services.folders.logs)
         _MEASURED[fp] = profile
-        cache.save(profile)
+        if kept is None:  # the file already holds what it would be rewritten with
+            cache.save(profile)
     return profile
 
 
