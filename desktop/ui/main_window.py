@@ -250,8 +250,6 @@ class MainWindow(QMainWindow):
         if pane.choice():
             self.session.set_choice(i, ModelChoice.parse(pane.choice()))
         pane.set_choices(self._model_items(), gone=self._gone(i))
-        if not self._gone(i) and pane.notice.isVisible() and "gone" in pane.notice.text():
-            pane.notice.hide()
         self._keys_known = True  # a model was picked: say now if it needs a key (reading the keychain here if need be)
         self._update_key_notice()
         self._warm_chosen_models()
@@ -280,10 +278,10 @@ class MainWindow(QMainWindow):
     def _on_models_changed(self) -> None:
         """A list of models changed (listed, fetched, imported): the pickers show it, a model now
         known to be gone says so, and the chosen ones are loaded ahead."""
-        items = self._model_items()
+        items, problems = self._model_items(), self.session.problems()
         for i, p in enumerate(self.panes):
             choice = self.session.panes[i].choice
-            p.set_choices(items, prefer=str(choice) if choice else None, gone=self._gone(i))
+            p.set_choices(items, prefer=str(choice) if choice else None, gone=problems.get(i, ""))
         self._update_key_notice()
         self._warm_chosen_models()
 
@@ -302,8 +300,9 @@ class MainWindow(QMainWindow):
     def _update_key_notice(self) -> None:
         """Each pane's notice: its model is gone, or its connection needs a key (not while blind:
         that would tell an API side from a local one)."""
+        problems = self.session.problems()  # every pane's, checked once (a local file's may touch the disk)
         for i, p in enumerate(self.panes):
-            gone = self._gone(i)
+            gone = problems.get(i, "")
             choice = self.session.panes[i].choice
             missing = cx.missing_key(self.services, choice) if self._keys_known and not self.session.hidden else None
             if gone:
@@ -505,10 +504,10 @@ class MainWindow(QMainWindow):
         while len(self.panes) > len(self.session.panes):
             self.pane_area.remove(self.panes[-1])
         hidden = self.session.hidden
-        items = self._model_items()
+        items, problems = self._model_items(), self.session.problems()
         for i, (pane, rec) in enumerate(zip(self.panes, records)):
             choice = self.session.panes[i].choice
-            pane.set_choices(items, prefer=str(choice) if choice else None, gone=self._gone(i))
+            pane.set_choices(items, prefer=str(choice) if choice else None, gone=problems.get(i, ""))
             pane.set_position(self.session.position(i), hidden=hidden)
             pane.show_history(rec.turns, last_note=self.session.note(i) or None, reasonings=rec.reasonings,
                               choices=rec.choices)
@@ -593,10 +592,7 @@ class MainWindow(QMainWindow):
         self.refresh_models()
         local = [i for i, s in enumerate(self.session.panes) if s.choice is not None and s.choice.engine == "local"]
         if not self._running():
-            i = local[0] if local else 0
-            self.session.set_choice(i, model.choice)
-            self.panes[i].set_choices(self._model_items(), prefer=str(model.choice))
-            self._on_choice_changed(self.panes[i])
+            self.choose_model(local[0] if local else 0, str(model.choice))
         self.statusBar().showMessage(f"Added {name} to your models.", 8000)
 
     # -- dialogs --------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication
 
+from .window_dialogs import show_kept
+
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QDialog
 
@@ -39,12 +41,7 @@ def add_suite_actions(window, menu, services: Services, model_items) -> None:
         return sd.CategoryBoardDialog(services, window)
 
     def open_dialog(name: str) -> None:
-        d = dialogs.get(name)
-        if d is None:
-            d = dialogs[name] = make(name)
-        d.show()
-        d.raise_()
-        d.activateWindow()
+        d = show_kept(dialogs, name, lambda: make(name))
         if name == "category":
             d.refresh()
         else:

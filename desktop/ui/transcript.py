@@ -120,7 +120,7 @@ class Transcript(QTextBrowser):
         self.anchorClicked.connect(self._open_link)
         self.setUndoRedoEnabled(False)
         self.document().setDocumentMargin(12)
-        self._last_heading: QTextCursor | None = None  # the latest answer's heading, renamed on a reveal
+        self._last_heading: QTextCursor | None = None  # the latest answer's heading: its reasoning line goes under it
         self._live_start: int | None = None  # where the streaming answer begins in the document
         self._tail_start = 0  # where its not-yet-stable tail begins
         self._rendered = 0  # how much of the answer's text is rendered for good
@@ -215,11 +215,6 @@ class Transcript(QTextBrowser):
         self._rendered = self._received = self._plain_chars = 0
         self._markdown = ""
         self._reopen = ""  # a code fence's opening line, when a forced split cut the fence open
-
-    def rename_last_answer(self, label: str) -> None:
-        """A blind round's vote reveals who answered: the heading says so from then on."""
-        if self._last_heading is not None:
-            _rename(self._last_heading, label)
 
     def take_blind_headings(self) -> list[tuple[QTextCursor, str]]:
         """The headings written blind (cursor, who answered), for the reveal to name (rename_heading)."""
@@ -370,9 +365,6 @@ class Transcript(QTextBrowser):
             key = self._add_reasoning(entry.heading, entry.text())
             if entry is live and self._live_start is not None:
                 self._live_reasoning = key  # still going on screen: its end brings the line up to date
-
-    def reasoning_held(self) -> bool:
-        return self._reasoning_held
 
     # -- reasoning ------------------------------------------------------------------------
     def extend_reasoning(self, new: str, words: int | None = None) -> None:

@@ -14,6 +14,18 @@ from ..core.services import Services
 from . import actions
 
 
+def show_kept(kept: dict, name: str, make: Callable[[], QWidget]) -> QWidget:
+    """The dialog kept under `name` (made the first time), brought to the front: it keeps its
+    state between showings."""
+    d = kept.get(name)
+    if d is None:
+        d = kept[name] = make()
+    d.show()
+    d.raise_()
+    d.activateWindow()
+    return d
+
+
 @dataclass(frozen=True)
 class SettingsChanged:
     endpoints: bool  # a connection, its base URL, headers or key changed: its model list is fetched again
@@ -29,13 +41,7 @@ class WindowDialogs:
         self.kept: dict[str, QWidget] = {}  # "library", "leaderboard"
 
     def _show_kept(self, name: str, make) -> QWidget:
-        d = self.kept.get(name)
-        if d is None:
-            d = self.kept[name] = make()
-        d.show()
-        d.raise_()
-        d.activateWindow()
-        return d
+        return show_kept(self.kept, name, make)
 
     def settings(self, chosen: list[ModelChoice | None]) -> SettingsChanged | None:
         """Settings, modal; what changed (None: nothing). `chosen`: the panes' models, whose API
