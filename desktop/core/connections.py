@@ -10,7 +10,6 @@ command line share about connections, with no Qt.
 from __future__ import annotations
 
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -231,15 +230,6 @@ def missing_key(services: "Services", choice: ModelChoice | None) -> str | None:
     except NeedsKey:
         return conn.name
     return None
-
-
-def refresh_models(services: "Services", conn: Connection, timeout: float = 10.0) -> Verdict:
-    """Test the connection and keep the model list it gave (the caller saves settings)."""
-    verdict = check_connection(services, conn, timeout)
-    if verdict.ok:
-        conn.models = list(verdict.models)
-        conn.models_fetched_at = time.time()
-    return verdict
 
 
 def check_all(services: "Services", connections: list[Connection] | None = None,
