@@ -436,10 +436,9 @@ class MainWindow(QMainWindow):
         """The names appear where the answers are; the answers stay, and the figures, notes and
         reasoning held back while blind are shown (the panes put them in place, also under an
         answer still going on screen)."""
-        cur = self.session.open_round
         self.pane_area.arrange([self.session.position(i) for i in range(len(self.panes))], hidden=False)
         for i, p in enumerate(self.panes):
-            if cur is not None and i < cur.panes and cur.results[i] is not None:
+            if self.session.result(i) is not None:
                 p.reveal(self.session.footer(i), self.session.note(i))
         self._update_key_notice()
 

@@ -158,10 +158,20 @@ def test_a_local_model_whose_file_is_gone_is_shown_as_gone(session, services, tm
 def test_no_key_refuses_before_anything_is_recorded(session, services):
     services.settings.openai_base_url = ""  # no key, no keyless endpoint
     services.engines = type(services.engines)(services._make_engine)  # the real factory: it needs a key
-    with pytest.raises(Refused, match="No OpenAI key.*Settings"):
+    with pytest.raises(Refused, match="No OpenAI key.*Settings.* Or pick a local model for pane A\\.$"):
         session.send("Hello?")
     assert services.store.query("SELECT COUNT(*) FROM conversations") == [(0,)]
     assert session.conversation_id is None
+
+
+def test_an_engine_that_cannot_be_made_names_the_pane_and_its_model(session, services):
+    def broken(choice):
+        raise ValueError("the base URL has no host")
+
+    services.engines = type(services.engines)(broken)
+    with pytest.raises(Refused, match=r"^Pane A \(gpt-4o.*\): the base URL has no host$"):
+        session.send("Hello?")
+    assert services.store.query("SELECT COUNT(*) FROM conversations") == [(0,)]
 
 
 def test_inputs_are_checked_first(session):
