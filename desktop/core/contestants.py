@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .connections import preset
 from .engines.registry import ModelChoice
 from .settings import LEGACY_CONNECTION
 
@@ -82,13 +83,17 @@ class Contestants:
         return self._unreadable or self.services.installed.current() is not None
 
     def groups(self) -> list[list[Contestant]]:
-        """The API models by connection, in settings order (connections.contestant_groups)."""
-        from .connections import contestant_groups
-
-        out = []
-        for group in contestant_groups(self.services, self.api_models, with_local=False):
-            choices = [ModelChoice.parse(c.choice) for c in group.contestants]
-            out.append([Contestant(choice, choice.model, group.title) for choice in choices])
+        """The API models by connection, in settings order: the list each gave this session, else
+        the one it gave last time, else its preset's usual models (and the default API model on
+        the connection made from the old settings)."""
+        settings, out = self.services.settings, []
+        for conn in settings.connections:
+            names = list(self.api_models.get(conn.id) or conn.models)
+            if not names:
+                names = list(preset(conn.preset).suggested)
+                if conn.id == LEGACY_CONNECTION and settings.default_remote_model:
+                    names = sorted(set(names) | {settings.default_remote_model})
+            out.append([Contestant(ModelChoice("openai", name, conn.id), name, conn.name) for name in names])
         return out
 
     def api(self) -> list[Contestant]:
