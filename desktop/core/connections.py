@@ -240,11 +240,3 @@ def check_all(services: "Services", connections: list[Connection] | None = None,
         return []
     with ThreadPoolExecutor(max_workers=min(8, len(conns))) as pool:
         return list(pool.map(lambda c: check_connection(services, c, timeout), conns))
-
-
-def contestant_label(services: "Services", choice: ModelChoice) -> str:
-    """'gpt-4o-mini @ OpenAI' for an API model (its connection's current name), the file's name else."""
-    if choice.engine != "openai":
-        return choice.label
-    conn = services.settings.connection(choice.connection)
-    return f"{choice.model} @ {conn.name if conn else choice.connection}"

@@ -185,11 +185,10 @@ class ComparisonSession:
         return cur.choices[i] if cur is not None and i < cur.panes else self.panes[i].choice
 
     def heading(self, i: int) -> str:
-        """The open answer's heading: "Model A" while blind, else the model's name."""
+        """The open answer's heading: "Model A" while blind, else who answered ("gpt-4o @ OpenAI")."""
         if self.hidden:
             return f"Model {self.letter(i)}"
-        choice = self.answered_by(i)
-        return choice.label if choice is not None else "(unknown model)"
+        return self.contestants.heading(self.answered_by(i))
 
     def result(self, i: int) -> Result | None:
         """Pane i's answer in the open round, once it has one (None while it streams, and for a

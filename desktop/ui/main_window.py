@@ -190,7 +190,7 @@ class MainWindow(QMainWindow):
         return pane
 
     def _make_pane_widget(self) -> Pane:
-        pane = Pane(self)
+        pane = Pane(self, heading=self.contestants.heading)
         pane.stopRequested.connect(lambda p=pane: self.session.stop(self.panes.index(p)))
         pane.regenerateRequested.connect(lambda p=pane: self.regenerate(p))
         pane.removeRequested.connect(lambda p=pane: self.remove_pane(p))
@@ -412,8 +412,7 @@ class MainWindow(QMainWindow):
             # The round's model answers again even if the picker changed since (the new pick
             # answers from the next prompt); the heading says which one it is.
             answered_by = self.session.answered_by(i)
-            label = None if self.session.hidden else self.contestants.label(answered_by)
-            self.panes[i].start_answer(None, label=label)
+            self.panes[i].start_answer(None, choice=str(answered_by) if answered_by else None)
         self._set_running(True)
 
     # -- rating ---------------------------------------------------------------------------

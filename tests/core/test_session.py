@@ -61,7 +61,7 @@ def test_blind_reveal_keeps_the_answers_and_the_blind_flag(session, services):
     assert session.vote("left") is True  # this vote revealed the names
     assert not session.hidden
     assert answers(session) == before  # the answers stay
-    assert {session.heading(0), session.heading(1)} == {"gpt-4o", "gpt-4.1"}
+    assert {session.heading(0), session.heading(1)} == {"gpt-4o @ OpenAI", "gpt-4.1 @ OpenAI"}
     assert services.store.query("SELECT blind FROM votes") == [(1,)]
 
 
@@ -113,7 +113,7 @@ def test_regenerate_asks_the_rounds_model_even_after_the_picker_changed(session,
     session.regenerate([0])
     assert session.round_done.wait(10)
     assert engines["openai:gpt-4o"].calls == 2 and "openai:gpt-5" not in engines
-    assert session.heading(0) == "gpt-4o"
+    assert session.heading(0) == "gpt-4o @ OpenAI"
     send(session, "Next")
     assert engines["openai:gpt-5"].calls == 1
 
