@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .engines.registry import ModelChoice
 from .secrets import Secret, Source, connection_key_name, without_credentials
-from .settings import LEGACY_CONNECTION, Connection, Settings
+from .settings import Connection, Settings
 
 if TYPE_CHECKING:
     from .services import Services
