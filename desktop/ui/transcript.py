@@ -24,6 +24,7 @@ An answer is written by a model, so it is untrusted input:
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 from PySide6.QtCore import QByteArray, QEvent, QUrl, Signal
 from PySide6.QtGui import (
@@ -108,6 +109,22 @@ def stable_split(text: str, start: int = 0) -> int:
             return cut + 2
         cut = text.rfind("\n\n", start, cut)
     return start
+
+
+@contextmanager
+def _keeping_live_place(transcript: "Transcript"):
+    """Edits above the streaming answer (its reasoning) move where it begins; nested blocks
+    count once, when the outermost ends."""
+    transcript._keeping += 1
+    before = transcript.document().characterCount()
+    try:
+        yield
+    finally:
+        transcript._keeping -= 1
+        moved = transcript.document().characterCount() - before
+        if transcript._live_start is not None and not transcript._keeping:
+            transcript._live_start += moved
+            transcript._tail_start += moved
 
 
 class Transcript(QTextBrowser):
@@ -379,7 +396,7 @@ class Transcript(QTextBrowser):
                 self._held.append(self._live_held)
             self._live_held.parts.append(new)
             return
-        with self._keeping_live_place():
+        with _keeping_live_place(self):
             entry = self._reasoning.get(self._live_reasoning) if self._live_reasoning is not None else None
             if entry is None:
                 self._live_reasoning = self._add_reasoning(self._last_heading, new, words)
@@ -389,25 +406,6 @@ class Transcript(QTextBrowser):
             if entry.body is not None:
                 entry.append_shown(new, self._muted())
             entry.relabel()
-
-    def _keeping_live_place(self):
-        """Edits above the streaming answer (its reasoning) move where it begins."""
-        transcript = self
-
-        class _Keep:
-            def __enter__(self):
-                transcript._keeping += 1
-                self.before = transcript.document().characterCount()
-
-            def __exit__(self, *exc):
-                transcript._keeping -= 1
-                moved = transcript.document().characterCount() - self.before
-                if transcript._live_start is not None and not transcript._keeping:  # the outermost counts
-                    transcript._live_start += moved
-                    transcript._tail_start += moved
-                return False
-
-        return _Keep()
 
     def _add_reasoning(self, heading: QTextCursor, reasoning: str, words: int | None = None) -> int:
         """One collapsed line right under the answer's heading, apart from the answer; its key."""
@@ -424,7 +422,7 @@ class Transcript(QTextBrowser):
         char.setAnchorHref(f"{REASONING_SCHEME}:{key}")
         entry = _Reasoning(c, [reasoning], len(reasoning.split()) if words is None else words)
         entry.format = char
-        with self._keeping_live_place():
+        with _keeping_live_place(self):
             c.insertBlock(QTextBlockFormat(), char)
             start = c.position()
             c.insertText(entry.summary(), char)
@@ -442,7 +440,7 @@ class Transcript(QTextBrowser):
         entry = self._reasoning.get(key)
         if entry is None:
             return
-        with self._keeping_live_place():
+        with _keeping_live_place(self):
             if entry.body is not None:
                 # From the end of the summary line to the end of the text: the text's block goes too.
                 c = QTextCursor(entry.line)

@@ -146,3 +146,25 @@ def test_pane_keeps_the_whole_answer_and_shows_it_at_a_bounded_pace(qtbot):
     qtbot.waitUntil(lambda: NOT_SHOWN.strip() in pane.view.toPlainText(), timeout=30_000)
     pane.copy_answer()
     assert QGuiApplication.clipboard().text() == big  # kept whole
+
+
+def test_reasoning_opened_and_closed_mid_answer_leaves_the_streaming_answer_whole(qtbot):
+    """Opening the reasoning inserts text above the live answer, closing it removes it: the
+    answer's place moves with it, so what streams next lands after what came before, once."""
+    view = Transcript()
+    qtbot.addWidget(view)
+    view.begin_answer("Model")
+    view.extend_reasoning("I think the answer is two.")
+    view.show_answer("Part one.\n\n")
+    view.toggle_reasoning()  # open: the reasoning's text goes in above the answer
+    view.show_answer("Part one.\n\nPart two.\n\n")
+    view.extend_reasoning(" Or three.")  # more thinking, also above the answer
+    view.show_answer("Part one.\n\nPart two.\n\nPart three")
+    text = view.toPlainText()
+    assert text.index("Reasoning (") < text.index("I think the answer is two. Or three.") < text.index("Part one.")
+    view.toggle_reasoning()  # closed again: the text above goes
+    view.end_answer("Part one.\n\nPart two.\n\nPart three.")
+    text = view.toPlainText()
+    assert "I think" not in text and "▸ Reasoning (8 words)" in text
+    assert text.index("Reasoning (") < text.index("Part one.") < text.index("Part two.") < text.index("Part three.")
+    assert [text.count(p) for p in ("Part one.", "Part two.", "Part three.")] == [1, 1, 1]
