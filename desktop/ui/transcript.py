@@ -162,6 +162,7 @@ class Transcript(QTextBrowser):
         self._received = 0
         self._markdown: str | None = ""
         self._plain_chars = 0  # characters of it on screen as plain text (at most PLAIN_DISPLAY_LIMIT)
+        self._line_start = self._table_rows = 0  # what _markdown_too_big counted of it (see _reset_live)
 
     # -- safety ---------------------------------------------------------------------------
     def loadResource(self, kind: int, url: QUrl):  # noqa: N802 (Qt override)
@@ -231,6 +232,9 @@ class Transcript(QTextBrowser):
     def _reset_live(self) -> None:
         self._rendered = self._received = self._plain_chars = 0
         self._markdown = ""
+        # What _markdown_too_big has counted of it: where its last (unfinished) line begins, and
+        # the table rows among the lines before.
+        self._line_start = self._table_rows = 0
         self._reopen = ""  # a code fence's opening line, when a forced split cut the fence open
 
     def take_blind_headings(self) -> list[tuple[QTextCursor, str]]:
@@ -289,7 +293,7 @@ class Transcript(QTextBrowser):
         cursor.beginEditBlock()
         if self._markdown is not None:
             self._markdown += shown  # bounded: beyond PLAIN_TEXT_BEYOND it is dropped below
-            if too_big_for_markdown(self._markdown):
+            if self._markdown_too_big():
                 # It just grew too big: what is rendered for good stays as it is (laying it all out
                 # again as plain text would stall the window); the open tail and the rest are plain.
                 cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
@@ -338,6 +342,19 @@ class Transcript(QTextBrowser):
         cursor.endEditBlock()
         if at_bottom:
             self._scroll_to_bottom()
+
+    def _markdown_too_big(self) -> bool:
+        """too_big_for_markdown for the live answer, counted as it grows: each update reads the
+        line it ended in and what is new, never the whole answer again (up to PLAIN_TEXT_BEYOND
+        characters, every render tick)."""
+        text, line = self._markdown, self._line_start
+        if len(text) > PLAIN_TEXT_BEYOND or _LONG_LINE.search(text, line):
+            return True
+        end = text.rfind("\n", line) + 1  # the lines before it are whole; the last one may grow
+        if end:
+            self._table_rows += len(_TABLE_ROW.findall(text, line, end))
+            self._line_start = line = end
+        return self._table_rows + (_TABLE_ROW.match(text, line) is not None) > MAX_TABLE_ROWS
 
     def end_answer(self, text: str, note: str = "", reasoning: str = "") -> None:
         self.show_answer(text or "*(no answer)*")
