@@ -256,6 +256,19 @@ class BattleColumns:
         self.refs, self.labels = refs, labels
         return self
 
+    def subset(self, which) -> "BattleColumns":
+        """The battles `which` picks (a boolean mask or indices), in their order; same refs and labels."""
+        return BattleColumns(self.refs, self.labels, *(getattr(self, name)[which] for name in _COLUMNS))
+
+    def count(self, ref: str) -> int:
+        """Battles `ref` took part in."""
+        k = self.refs.index(ref) if ref in self.refs else -1
+        return int(((self.model_a == k) | (self.model_b == k)).sum()) if k >= 0 else 0
+
+
+_COLUMNS = ("model_a", "model_b", "label_a", "label_b", "winner", "blind", "position_a", "position_b", "tstamp",
+            "panes", "battle_id", "vote_id", "round_id")
+
 
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
@@ -778,6 +791,18 @@ class Store:
 
     def tags(self) -> list[str]:
         return [r[0] for r in self.query("SELECT DISTINCT tag FROM rounds WHERE tag IS NOT NULL ORDER BY tag")]
+
+    def tagged_rounds(self) -> dict[str, "np.ndarray"]:
+        """Each category (tag) and the ids of its rounds, read from the index on tags (a
+        BattleColumns' round_id says which category each battle is in). Rounds with an empty
+        tag are untagged, as everywhere else."""
+        return {tag: _ints(ids) for tag, ids in
+                self.query("SELECT tag, group_concat(id) FROM rounds WHERE tag IS NOT NULL AND tag != '' GROUP BY tag")}
+
+    def latest_answers(self) -> list[tuple[str, str, str]]:
+        """(model_ref, label, engine) of each model's latest answer, oldest first: what names it."""
+        return self.query("SELECT model_ref, model, engine FROM responses WHERE id IN "
+                          "(SELECT MAX(id) FROM responses GROUP BY model_ref) ORDER BY id")
 
 
 def _ints(text: str | None, n: int | None = None) -> "np.ndarray":
