@@ -121,7 +121,7 @@ def test_pane_keeps_the_whole_answer_and_shows_it_at_a_bounded_pace(qtbot):
     from desktop.ui.pane import RENDER_CHARS_PER_TICK, Pane
     from desktop.ui.transcript import NOT_SHOWN
 
-    pane = Pane()
+    pane = Pane(heading=lambda choice: "some model")  # the window gives Contestants.heading
     qtbot.addWidget(pane)
     pane.resize(500, 600)
     pane.show()
