@@ -295,9 +295,11 @@ def reasoning_block(reasoning: str) -> str:
 
 def answer_name(services, choice) -> str:
     """A local model's own name (a found model's, e.g. "llama3.2:3b"); an API model's with its connection."""
-    from .core.connections import contestant_label
+    from .core.contestants import Contestants
 
-    return services.local_model_name(choice) if choice.engine == "local" else contestant_label(services, choice)
+    if choice.engine == "local":
+        return services.local_model_name(choice)
+    return Contestants(services, list_on_demand=False).heading(choice)
 
 
 def vote_hint(round_id: int, answers: int) -> str:

@@ -1,5 +1,5 @@
-"""Named OpenAI-compatible connections: presets, the "Test connection" verdict, model
-lists, and the contestants a picker offers, grouped by where they run.
+"""Named OpenAI-compatible connections: presets, the "Test connection" verdict and model
+lists (what the pickers offer of them is `contestants.Contestants`).
 
 A connection is a `settings.Connection` (base URL, headers, timeout, concurrency
 limit, its last fetched model list); its key is in the keychain under
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .engines.registry import ModelChoice
 from .secrets import Secret, Source, connection_key_name, without_credentials
-from .settings import LEGACY_CONNECTION, Connection, Settings
+from .settings import Connection, Settings
 
 if TYPE_CHECKING:
     from .services import Services
@@ -240,55 +240,3 @@ def check_all(services: "Services", connections: list[Connection] | None = None,
         return []
     with ThreadPoolExecutor(max_workers=min(8, len(conns))) as pool:
         return list(pool.map(lambda c: check_connection(services, c, timeout), conns))
-
-
-# -- contestants for the pickers ---------------------------------------------------------------
-@dataclass(frozen=True)
-class Contestant:
-    label: str  # "gpt-4o-mini · OpenAI", "SmolLM2 · local"
-    choice: str  # the ModelChoice string a pane and the store keep
-
-
-@dataclass
-class ContestantGroup:
-    title: str  # "Local files" or the connection's name
-    connection: str  # "" for local files, else the connection id
-    contestants: list[Contestant] = field(default_factory=list)
-
-
-def contestant_groups(services: "Services", extra_models: dict[str, list[str]] | None = None,
-                      with_local: bool = True) -> list[ContestantGroup]:
-    """What the pickers offer: local files first, then each connection's models in settings
-    order. A connection whose models were never fetched offers its preset's usual models
-    (and the default API model on the connection made from the old settings)."""
-    groups = [ContestantGroup("Local files", "", [Contestant(label, str(choice))
-                                                   for label, choice in local_contestants(services)])
-              ] if with_local else []
-    for conn in services.settings.connections:
-        names = list((extra_models or {}).get(conn.id) or conn.models)
-        if not names:
-            names = list(preset(conn.preset).suggested)
-            if conn.id == LEGACY_CONNECTION and services.settings.default_remote_model:
-                names = sorted(set(names) | {services.settings.default_remote_model})
-        group = ContestantGroup(conn.name, conn.id)
-        for name in names:
-            group.contestants.append(Contestant(f"{name} · {conn.name}", str(ModelChoice("openai", name, conn.id))))
-        groups.append(group)
-    return groups
-
-
-def local_contestants(services: "Services") -> list[tuple[str, ModelChoice]]:
-    try:
-        from .library.installed import list_installed
-
-        return [(f"{m.display_name} · local", m.choice) for m in list_installed(services) if m.available]
-    except Exception:  # the library cannot be read: the built-in model still works
-        return [(f"{ModelChoice('local', 'default').label} · local", ModelChoice("local", "default"))]
-
-
-def contestant_label(services: "Services", choice: ModelChoice) -> str:
-    """'gpt-4o-mini @ OpenAI' for an API model (its connection's current name), the file's name else."""
-    if choice.engine != "openai":
-        return choice.label
-    conn = services.settings.connection(choice.connection)
-    return f"{choice.model} @ {conn.name if conn else choice.connection}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .connections import preset
 from .engines.registry import ModelChoice
 from .settings import LEGACY_CONNECTION
 
@@ -21,7 +22,14 @@ class Contestant:
 
     @property
     def label(self) -> str:
+        """What the model picker shows: "gpt-4o · OpenAI", "SmolLM2 · local"."""
         return f"{self.name} · {self.kind}"
+
+    @property
+    def heading(self) -> str:
+        """Who gave an answer, as the leaderboard and the exports name it: "gpt-4o @ OpenAI" for a
+        model on a connection, a local model by its name."""
+        return self.name if self.choice.engine == "local" else f"{self.name} @ {self.kind}"
 
 
 class Contestants:
@@ -82,13 +90,17 @@ class Contestants:
         return self._unreadable or self.services.installed.current() is not None
 
     def groups(self) -> list[list[Contestant]]:
-        """The API models by connection, in settings order (connections.contestant_groups)."""
-        from .connections import contestant_groups
-
-        out = []
-        for group in contestant_groups(self.services, self.api_models, with_local=False):
-            choices = [ModelChoice.parse(c.choice) for c in group.contestants]
-            out.append([Contestant(choice, choice.model, group.title) for choice in choices])
+        """The API models by connection, in settings order: the list each gave this session, else
+        the one it gave last time, else its preset's usual models (and the default API model on
+        the connection made from the old settings)."""
+        settings, out = self.services.settings, []
+        for conn in settings.connections:
+            names = list(self.api_models.get(conn.id) or conn.models)
+            if not names:
+                names = list(preset(conn.preset).suggested)
+                if conn.id == LEGACY_CONNECTION and settings.default_remote_model:
+                    names = sorted(set(names) | {settings.default_remote_model})
+            out.append([Contestant(ModelChoice("openai", name, conn.id), name, conn.name) for name in names])
         return out
 
     def api(self) -> list[Contestant]:
@@ -97,14 +109,29 @@ class Contestants:
     def all(self) -> list[Contestant]:
         return self.local() + self.api()
 
-    def label(self, choice: ModelChoice) -> str:
+    def contestant(self, choice: ModelChoice) -> Contestant:
+        """`choice` as offered, or, no longer offered, named from itself: a local file by its
+        name, an API model by its connection's current name (its id once the connection is gone)."""
         for c in self.all():
             if c.choice == choice:
-                return c.label
+                return c
         if choice.engine == "local":
-            return f"{choice.label} · local"
+            return Contestant(choice, choice.label, "local")
         conn = self.services.settings.connection(choice.connection)
-        return f"{choice.model} · {conn.name if conn else choice.connection}"
+        return Contestant(choice, choice.model, conn.name if conn else choice.connection)
+
+    def label(self, choice: ModelChoice) -> str:
+        return self.contestant(choice).label
+
+    def heading(self, choice: ModelChoice | str | None) -> str:
+        """The heading of an answer `choice` gave (a choice or its string, as the store keeps it):
+        "gpt-4o @ OpenAI", "Gemma 3 270M (built in)"; "(unknown model)" when nothing says who."""
+        if isinstance(choice, str):
+            try:
+                choice = ModelChoice.parse(choice)
+            except ValueError:
+                choice = None
+        return self.contestant(choice).heading if choice is not None else "(unknown model)"
 
     def unused(self, taken: list[ModelChoice | None]) -> ModelChoice | None:
         """For a new pane: the first model no pane shows yet (else None)."""

@@ -165,17 +165,30 @@ def redact(text: str, *secrets: str | None, passwords: list[str] | tuple = ()) -
     `passwords` (from `url_secrets`, short ones too) and anything that looks like an OpenAI key."""
     if not text:
         return text
-    text = _URL_USERINFO.sub(r"\1", text)
+    return _without_forms(_URL_USERINFO.sub(r"\1", text), _secret_forms(secrets, passwords))
+
+
+def _secret_forms(secrets, passwords=()) -> tuple[str, ...]:
+    """Every form of the given secrets that `redact` removes, longest first (a prefixed key is
+    replaced before its body is): each secret whole, percent-decoded and without its prefix, and
+    the URL passwords as they are. Secrets under MIN_SECRET_CHARS (a placeholder "x" for a keyless
+    server) are no secret; a URL's password is one from MIN_PASSWORD_CHARS."""
     forms: set[str] = set()
     for s in secrets:
         s = (s or "").strip()
-        if len(s) < MIN_SECRET_CHARS:
-            continue
-        forms.update(f for f in (s, unquote(s), _KEY_PREFIX.sub("", s)) if len(f) >= MIN_SECRET_CHARS)
+        if len(s) >= MIN_SECRET_CHARS:
+            forms.update(f for f in (s, unquote(s), _KEY_PREFIX.sub("", s)) if len(f) >= MIN_SECRET_CHARS)
     forms.update(p for p in passwords if p and len(p) >= MIN_PASSWORD_CHARS)
-    for form in sorted(forms, key=len, reverse=True):  # longest first: a prefixed key before its body
-        text = text.replace(form, "[redacted]")
-    return _OPENAI_KEY.sub("sk-[redacted]", text)
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _without_forms(text: str, forms: tuple[str, ...]) -> str:
+    """text with each of `forms` (from `_secret_forms`) and anything shaped like an OpenAI key
+    replaced."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, "[redacted]")
+    return _OPENAI_KEY.sub("sk-[redacted]", text) if "sk-" in text else text
 
 
 # Session-only keys of every Secrets in this process: an export made without the app's own
@@ -227,37 +240,27 @@ class Redaction:
     def text(self, value):
         if not isinstance(value, str) or not value:
             return value
-        out = value
-        for form in self._forms:
-            if form in out:
-                out = out.replace(form, "[redacted]")
-        return _OPENAI_KEY.sub("sk-[redacted]", out) if "sk-" in out else out
+        return _without_forms(value, self._forms)
 
     def error(self, value):
         if not isinstance(value, str) or not value:
             return value
-        return redact(value, *self.secrets, passwords=self.passwords)
+        return _without_forms(_URL_USERINFO.sub(r"\1", value), self._forms)
 
     def touches(self, raw: str) -> bool:
         """Whether `raw` (a serialized record, e.g. a JSON line) may hold anything to remove: a
         cheap test so that only such records are decoded, redacted and written again."""
-        if "sk-" in raw or "://" in raw:
-            return True
-        return any(form in raw for form in self._serialized_forms)
+        return any(marker in raw for marker in self.markers)
 
     @cached_property
-    def _serialized_forms(self) -> tuple[str, ...]:
-        return tuple({f for form in self._forms for f in (form, _json_form(form))})
+    def markers(self) -> tuple[str, ...]:
+        """What `touches` looks for: a record holding none of these (as written, or as JSON
+        writes it) has nothing to remove. An export looks for them in a page of records at once."""
+        return ("sk-", "://", *sorted({f for form in self._forms for f in (form, _json_form(form))}))
 
     @cached_property
     def _forms(self) -> tuple[str, ...]:
-        forms: set[str] = set()
-        for s in self.secrets:
-            if len(s) >= MIN_SECRET_CHARS:
-                forms.update(f for f in (s, unquote(s), _KEY_PREFIX.sub("", s)) if len(f) >= MIN_SECRET_CHARS)
-        forms.update(p for p in self.passwords if len(p) >= MIN_PASSWORD_CHARS)
-        return tuple(sorted(forms, key=len, reverse=True))  # longest first: a prefixed key before its body
-
+        return _secret_forms(self.secrets, self.passwords)
 
 
 def _json_form(text: str) -> str:

@@ -148,11 +148,10 @@ class ComparisonSession:
     def history(self, i: int) -> list[dict]:
         """What pane i's model is shown before the next prompt: its earlier turns, then the
         open round's exchange if it has an answer to remember."""
-        pane, cur = self.panes[i], self.open_round
-        if cur is None or i >= cur.panes or cur.results[i] is None:
+        pane, r = self.panes[i], self.result(i)
+        if r is None:
             return list(pane.earlier)
-        r = cur.results[i]
-        return pane.earlier + turn_messages(cur.prompt, r.status, r.text)
+        return pane.earlier + turn_messages(self.open_round.prompt, r.status, r.text)
 
     def problems(self) -> dict[int, str]:
         """Panes whose model cannot answer the next prompt, with why and what to do."""
@@ -186,17 +185,21 @@ class ComparisonSession:
         return cur.choices[i] if cur is not None and i < cur.panes else self.panes[i].choice
 
     def heading(self, i: int) -> str:
-        """The open answer's heading: "Model A" while blind, else the model's name."""
+        """The open answer's heading: "Model A" while blind, else who answered ("gpt-4o @ OpenAI")."""
         if self.hidden:
             return f"Model {self.letter(i)}"
-        choice = self.answered_by(i)
-        return choice.label if choice is not None else "(unknown model)"
+        return self.contestants.heading(self.answered_by(i))
+
+    def result(self, i: int) -> Result | None:
+        """Pane i's answer in the open round, once it has one (None while it streams, and for a
+        pane added after the round was sent)."""
+        cur = self.open_round
+        return cur.results[i] if cur is not None and i < cur.panes else None
 
     def footer(self, i: int) -> str:
         """The figures under the open answer. While blind, nothing that tells the sides apart:
         no cost or "free", no estimated-token mark, no load time, no engine's error wording."""
-        cur = self.open_round
-        r = cur.results[i] if cur is not None and i < cur.panes else None
+        r = self.result(i)
         if r is None:
             return ""
         if self.hidden:
@@ -211,8 +214,7 @@ class ComparisonSession:
 
     def note(self, i: int) -> str:
         """What is said under the open answer: why it failed, or that it was stopped."""
-        cur = self.open_round
-        r = cur.results[i] if cur is not None and i < cur.panes else None
+        r = self.result(i)
         if r is None:
             return ""
         if r.status == "error":
@@ -246,14 +248,8 @@ class ComparisonSession:
         problems = self.problems()
         if problems:
             raise Refused(" ".join(f"Pane {self.letter(i)}: {why}" for i, why in sorted(problems.items())))
-        engines = []
-        for i, p in enumerate(self.panes):
-            try:
-                engines.append(self.services.engines.get(p.choice, instance=i))
-            except NeedsKey as exc:
-                raise Refused(f"{exc} Or pick a local model for pane {self.letter(i)}.") from None
-            except Exception as exc:  # a model file that cannot be opened, a bad endpoint setting
-                raise Refused(f"Pane {self.letter(i)} ({p.choice.label}): {exc}") from None
+        engines = [self._engine(i, p.choice, no_key=f"Or pick a local model for pane {self.letter(i)}.")
+                   for i, p in enumerate(self.panes)]
         blind = self.blind
         n = len(self.panes)
         # The open round's answers become each pane's memory once the next round is recorded.
@@ -437,15 +433,20 @@ class ComparisonSession:
             why = self.contestants.problem(choice)
             if why:
                 raise Refused(f"Pane {self.letter(i)}: {why}")
-            try:
-                engine = self.services.engines.get(choice, instance=i)
-            except NeedsKey as exc:
-                raise Refused(str(exc)) from None
-            except Exception as exc:
-                raise Refused(f"Pane {self.letter(i)} ({choice.label}): {exc}") from None
-            slots.append(Slot(choice, engine, self.params(i), history=list(self.panes[i].earlier)))
+            slots.append(Slot(choice, self._engine(i, choice), self.params(i), history=list(self.panes[i].earlier)))
         return Round.reattach(self.services.store, self.services.prices, cur.round_id, cur.response_ids,
                               cur.prompt, slots, system_prompt=cur.system_prompt, positions=cur.positions)
+
+    def _engine(self, i: int, choice: ModelChoice, no_key: str = ""):
+        """The engine that answers in pane i, or Refused saying what to do: a missing key
+        (followed by `no_key`, what else the user can do there), a model file that cannot be
+        opened, a bad endpoint setting."""
+        try:
+            return self.services.engines.get(choice, instance=i)
+        except NeedsKey as exc:
+            raise Refused(f"{exc} {no_key}".strip()) from None
+        except Exception as exc:
+            raise Refused(f"Pane {self.letter(i)} ({choice.label}): {exc}") from None
 
     def _close_open_round(self) -> None:
         for i, p in enumerate(self.panes):

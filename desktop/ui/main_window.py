@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         return pane
 
     def _make_pane_widget(self) -> Pane:
-        pane = Pane(self.pane_area)  # made where it is shown (see _build_layout)
+        pane = Pane(self.pane_area, heading=self.contestants.heading)  # made where it is shown (see _build_layout)
         pane.stopRequested.connect(lambda p=pane: self.session.stop(self.panes.index(p)))
         pane.regenerateRequested.connect(lambda p=pane: self.regenerate(p))
         pane.removeRequested.connect(lambda p=pane: self.remove_pane(p))
@@ -427,8 +427,7 @@ class MainWindow(QMainWindow):
             # The round's model answers again even if the picker changed since (the new pick
             # answers from the next prompt); the heading says which one it is.
             answered_by = self.session.answered_by(i)
-            label = None if self.session.hidden else self.contestants.label(answered_by)
-            self.panes[i].start_answer(None, label=label)
+            self.panes[i].start_answer(None, choice=str(answered_by) if answered_by else None)
         self._set_running(True)
 
     # -- rating ---------------------------------------------------------------------------
@@ -451,10 +450,9 @@ class MainWindow(QMainWindow):
         """The names appear where the answers are; the answers stay, and the figures, notes and
         reasoning held back while blind are shown (the panes put them in place, also under an
         answer still going on screen)."""
-        cur = self.session.open_round
         self.pane_area.arrange([self.session.position(i) for i in range(len(self.panes))], hidden=False)
         for i, p in enumerate(self.panes):
-            if cur is not None and i < cur.panes and cur.results[i] is not None:
+            if self.session.result(i) is not None:
                 p.reveal(self.session.footer(i), self.session.note(i))
         self._update_key_notice()
 

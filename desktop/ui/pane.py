@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -13,8 +14,7 @@ from PySide6.QtWidgets import (
 
 from ..core.arena import format_metrics
 from ..core.engines.base import Result, cut_off_note
-from ..core.engines.registry import ModelChoice
-from .model_picker import GONE, ModelPicker
+from .model_picker import ModelPicker
 from .transcript import Transcript
 
 RENDER_INTERVAL_MS = 66  # at most ~15 re-renders a second, however fast tokens arrive
@@ -79,26 +79,6 @@ class RenderClock(QObject):
 LETTERS = "ABCD"
 
 
-def contestant_heading(label: str, choice: str, connection_name: str = "") -> str:
-    """An answer's heading names who answered as the leaderboard and the exports do: "gpt-4o @
-    OpenAI" for a model on a connection, the file's name for a local one. `label` is the picker's
-    ("gpt-4o · OpenAI", "name · local"); a model no longer offered is named from its choice
-    ("openai:gpt-4o@my-box"), never shown bare or as "(gone)": the heading says who answered."""
-    name, dot, kind = label.rpartition(" · ")
-    if dot and not label.endswith(GONE):
-        return name if kind == "local" else f"{name} @ {kind}"
-    if choice:
-        try:
-            parsed = ModelChoice.parse(choice)
-        except ValueError:
-            parsed = None
-        if parsed is not None:
-            if parsed.engine == "local":
-                return parsed.label
-            return f"{parsed.model} @ {connection_name or parsed.connection}"
-    return label.removesuffix(GONE) or "(unknown model)"
-
-
 class StarRating(QWidget):
     changed = Signal(object)  # int 1-5, or None when cleared
 
@@ -140,9 +120,12 @@ class Pane(QFrame):
     starsChanged = Signal(object)
     addKeyRequested = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, *, heading: Callable[[str], str]):
+        """heading: who gave an answer, from its choice string ("gpt-4o @ OpenAI"): the core
+        names models (Contestants.heading), never this widget from the picker's labels."""
         super().__init__(parent)
         self.setObjectName("pane")
+        self._heading = heading
         self.setFrameShape(QFrame.StyledPanel)
         self.position = 0
         self.hidden_name = False
@@ -264,33 +247,12 @@ class Pane(QFrame):
 
     def label_for(self, choice: str) -> str:
         """The heading of an answer `choice` gave (who answered, named as in the leaderboard)."""
-        i = self.picker.findData(choice)
-        label = self.picker.itemText(i) if i >= 0 else ""
-        return contestant_heading(label, choice, self._connection_name(choice))
+        return self._heading(choice)
 
     def answer_label(self) -> str:
         if self.hidden_name:
             return f"Model {LETTERS[self.position]}"
-        choice = self.choice() or ""
-        return contestant_heading(self.model_label(), choice, self._connection_name(choice))
-
-    def _connection_name(self, choice: str) -> str:
-        """The name the picker gives `choice`'s connection (from another of its models): a model
-        it no longer offers is still named "gpt-4o @ OpenAI", not by the connection's id."""
-        try:
-            wanted = ModelChoice.parse(choice)
-        except ValueError:
-            return ""
-        for i in range(self.picker.count()):
-            other, label = self.picker.itemData(i), self.picker.itemText(i)
-            try:
-                same = other and other != "-" and ModelChoice.parse(other).connection == wanted.connection
-            except ValueError:
-                same = False
-            name, dot, kind = label.rpartition(" · ")
-            if same and dot and not label.endswith(GONE):
-                return kind
-        return ""
+        return self._heading(self.choice() or "")
 
     # -- sampling overrides ---------------------------------------------------------------
     def _overrides_menu(self) -> QMenu:
@@ -331,17 +293,18 @@ class Pane(QFrame):
         self.picker.setEnabled(not on)
         self.remove.setEnabled(not on)
 
-    def start_answer(self, prompt: str | None, label: str | None = None) -> None:
-        """A new answer begins; `prompt` is None when regenerating the last one. `label`: the
-        heading when the answering model is not the picker's (regenerate after a change)."""
+    def start_answer(self, prompt: str | None, choice: str | None = None) -> None:
+        """A new answer begins; `prompt` is None when regenerating the last one. `choice`: the
+        model answering when it is not the picker's (regenerate after a change)."""
         self._flush()
         self.notice.hide()
         if prompt is None:
             self.view.discard_answer()  # the old answer, heading and all: the model may have changed
         else:
             self.view.add_prompt(prompt)
-        self.view.begin_answer(contestant_heading(label, "") if label else self.answer_label(),
-                               blind_choice=(self.choice() or "") if self.hidden_name else None)
+        choice = choice or self.choice() or ""
+        self.view.begin_answer(self.answer_label() if self.hidden_name else self.label_for(choice),
+                               blind_choice=choice if self.hidden_name else None)
         self._set_text("")
         self.metrics.setText("waiting for the first token…")
         self.stars.set_value(None)

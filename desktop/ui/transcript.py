@@ -24,6 +24,7 @@ An answer is written by a model, so it is untrusted input:
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 from PySide6.QtCore import QByteArray, QEvent, QUrl, Signal
 from PySide6.QtGui import (
@@ -110,6 +111,22 @@ def stable_split(text: str, start: int = 0) -> int:
     return start
 
 
+@contextmanager
+def _keeping_live_place(transcript: "Transcript"):
+    """Edits above the streaming answer (its reasoning) move where it begins; nested blocks
+    count once, when the outermost ends."""
+    transcript._keeping += 1
+    before = transcript.document().characterCount()
+    try:
+        yield
+    finally:
+        transcript._keeping -= 1
+        moved = transcript.document().characterCount() - before
+        if transcript._live_start is not None and not transcript._keeping:
+            transcript._live_start += moved
+            transcript._tail_start += moved
+
+
 class Transcript(QTextBrowser):
     linkActivated = Signal(QUrl)
 
@@ -145,6 +162,7 @@ class Transcript(QTextBrowser):
         self._received = 0
         self._markdown: str | None = ""
         self._plain_chars = 0  # characters of it on screen as plain text (at most PLAIN_DISPLAY_LIMIT)
+        self._line_start = self._table_rows = 0  # what _markdown_too_big counted of it (see _reset_live)
 
     # -- safety ---------------------------------------------------------------------------
     def loadResource(self, kind: int, url: QUrl):  # noqa: N802 (Qt override)
@@ -214,6 +232,9 @@ class Transcript(QTextBrowser):
     def _reset_live(self) -> None:
         self._rendered = self._received = self._plain_chars = 0
         self._markdown = ""
+        # What _markdown_too_big has counted of it: where its last (unfinished) line begins, and
+        # the table rows among the lines before.
+        self._line_start = self._table_rows = 0
         self._reopen = ""  # a code fence's opening line, when a forced split cut the fence open
 
     def take_blind_headings(self) -> list[tuple[QTextCursor, str]]:
@@ -272,7 +293,7 @@ class Transcript(QTextBrowser):
         cursor.beginEditBlock()
         if self._markdown is not None:
             self._markdown += shown  # bounded: beyond PLAIN_TEXT_BEYOND it is dropped below
-            if too_big_for_markdown(self._markdown):
+            if self._markdown_too_big():
                 # It just grew too big: what is rendered for good stays as it is (laying it all out
                 # again as plain text would stall the window); the open tail and the rest are plain.
                 cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
@@ -321,6 +342,19 @@ class Transcript(QTextBrowser):
         cursor.endEditBlock()
         if at_bottom:
             self._scroll_to_bottom()
+
+    def _markdown_too_big(self) -> bool:
+        """too_big_for_markdown for the live answer, counted as it grows: each update reads the
+        line it ended in and what is new, never the whole answer again (up to PLAIN_TEXT_BEYOND
+        characters, every render tick)."""
+        text, line = self._markdown, self._line_start
+        if len(text) > PLAIN_TEXT_BEYOND or _LONG_LINE.search(text, line):
+            return True
+        end = text.rfind("\n", line) + 1  # the lines before it are whole; the last one may grow
+        if end:
+            self._table_rows += len(_TABLE_ROW.findall(text, line, end))
+            self._line_start = line = end
+        return self._table_rows + (_TABLE_ROW.match(text, line) is not None) > MAX_TABLE_ROWS
 
     def end_answer(self, text: str, note: str = "", reasoning: str = "") -> None:
         self.show_answer(text or "*(no answer)*")
@@ -379,7 +413,7 @@ class Transcript(QTextBrowser):
                 self._held.append(self._live_held)
             self._live_held.parts.append(new)
             return
-        with self._keeping_live_place():
+        with _keeping_live_place(self):
             entry = self._reasoning.get(self._live_reasoning) if self._live_reasoning is not None else None
             if entry is None:
                 self._live_reasoning = self._add_reasoning(self._last_heading, new, words)
@@ -389,25 +423,6 @@ class Transcript(QTextBrowser):
             if entry.body is not None:
                 entry.append_shown(new, self._muted())
             entry.relabel()
-
-    def _keeping_live_place(self):
-        """Edits above the streaming answer (its reasoning) move where it begins."""
-        transcript = self
-
-        class _Keep:
-            def __enter__(self):
-                transcript._keeping += 1
-                self.before = transcript.document().characterCount()
-
-            def __exit__(self, *exc):
-                transcript._keeping -= 1
-                moved = transcript.document().characterCount() - self.before
-                if transcript._live_start is not None and not transcript._keeping:  # the outermost counts
-                    transcript._live_start += moved
-                    transcript._tail_start += moved
-                return False
-
-        return _Keep()
 
     def _add_reasoning(self, heading: QTextCursor, reasoning: str, words: int | None = None) -> int:
         """One collapsed line right under the answer's heading, apart from the answer; its key."""
@@ -424,7 +439,7 @@ class Transcript(QTextBrowser):
         char.setAnchorHref(f"{REASONING_SCHEME}:{key}")
         entry = _Reasoning(c, [reasoning], len(reasoning.split()) if words is None else words)
         entry.format = char
-        with self._keeping_live_place():
+        with _keeping_live_place(self):
             c.insertBlock(QTextBlockFormat(), char)
             start = c.position()
             c.insertText(entry.summary(), char)
@@ -442,7 +457,7 @@ class Transcript(QTextBrowser):
         entry = self._reasoning.get(key)
         if entry is None:
             return
-        with self._keeping_live_place():
+        with _keeping_live_place(self):
             if entry.body is not None:
                 # From the end of the summary line to the end of the text: the text's block goes too.
                 c = QTextCursor(entry.line)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -80,6 +81,7 @@ def main(argv=None) -> int:
         store = Store(Path(tmp) / "bench.sqlite3")
         t = time.perf_counter()
         fill(store, args.votes, args.models)
+        print(f"load average {os.getloadavg()[0]:.2f} (1 min) before the runs")
         print(f"setup: {args.votes:,} votes among {args.models} models written in {time.perf_counter() - t:.1f} s")
 
         # End to end, as `arenadesk leaderboard` and the window do it: read the battles, fit,
@@ -120,6 +122,7 @@ def main(argv=None) -> int:
         print(f"jsonl export: {n:,} records, {out.stat().st_size / 1e6:.0f} MB: "
               f"{t_exp:.2f} s wall, {c_exp:.2f} s CPU (target < 5 s)")
         store.close()
+        print(f"load average {os.getloadavg()[0]:.2f} (1 min) after the runs")
         ok = new < 1 and t_exp < 5
         print("targets met" if ok else "TARGETS MISSED (wall time; on a busy machine compare the CPU times)")
         return 0 if ok else 1

@@ -142,17 +142,19 @@ def test_headers_are_parsed_line_by_line():
 
 # -- the pickers ----------------------------------------------------------------------------
 def test_contestants_are_grouped_local_files_first_then_each_connection(services):
+    from desktop.core.contestants import Contestants
+
     box = cx.new_connection(services.settings, "vllm", name="my-box", base_url="http://10.0.0.5:8000/v1")
     box.models = ["gpt-4o-mini", "Qwen/Qwen2.5-7B"]
     services.settings.connections.append(box)
-    groups = cx.contestant_groups(services)
-    assert [(g.title, g.connection) for g in groups] == [("Local files", ""), ("OpenAI", "openai"), ("my-box", "my-box")]
-    assert groups[0].contestants[0].choice == "local:default"
-    assert "gpt-4o-mini · OpenAI" in [c.label for c in groups[1].contestants]  # not fetched: the preset's list
-    assert [(c.label, c.choice) for c in groups[2].contestants] == [
+    offered = Contestants(services)
+    assert str(offered.all()[0].choice) == "local:default"  # the local files come first
+    openai, my_box = offered.groups()
+    assert "gpt-4o-mini · OpenAI" in [c.label for c in openai]  # not fetched: the preset's list
+    assert [(c.label, str(c.choice)) for c in my_box] == [
         ("gpt-4o-mini · my-box", "openai:gpt-4o-mini@my-box"), ("Qwen/Qwen2.5-7B · my-box", "openai:Qwen/Qwen2.5-7B@my-box")]
-    fetched = cx.contestant_groups(services, {"openai": ["gpt-5"]})
-    assert [c.label for c in fetched[1].contestants] == ["gpt-5 · OpenAI"]
+    offered.set_api_models(["gpt-5"], "openai")
+    assert [c.label for c in offered.groups()[0]] == ["gpt-5 · OpenAI"]
 
 
 # -- prices per model, optionally per connection --------------------------------------------------

@@ -36,6 +36,21 @@ def test_redact():
     assert s.redact("check it", "k") == "check it"  # a one-letter placeholder key is no secret
 
 
+def test_a_redaction_removes_what_redact_removes_in_both_strengths():
+    """An export's Redaction and the engines' redact() remove the same forms of a secret (whole,
+    percent-decoded, without its sk-proj- prefix, a URL's short password); the error strength also
+    drops any URL's user:password@, the text strength keeps one an answer wrote as content."""
+    key, password = "sk-proj-abc%2Fdefghijk", "pw12"
+    known = s.Redaction(secrets=("x", key), passwords=(password,))
+    raw = (f"echo {key} / {key.replace('%2F', '/')} / abc%2Fdefghijk / pass {password} / "
+           "sk-somethingelse99 / postgres://user:secretpass@db/x")
+    by_redact = s.redact(raw, "x", key, passwords=[password])
+    assert known.error(raw) == by_redact == (
+        "echo [redacted] / [redacted] / [redacted] / pass [redacted] / sk-[redacted] / postgres://db/x")
+    assert known.text(raw).endswith("sk-[redacted] / postgres://user:secretpass@db/x")
+    assert known.text("x marks the spot") == "x marks the spot"  # a placeholder key is no secret
+
+
 def test_a_plaintext_file_backend_is_not_a_keychain(tmp_path):
     """keyrings.alt's file backends would put the key in a file: treat them as no keychain."""
     import keyring.backend

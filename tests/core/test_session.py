@@ -61,7 +61,7 @@ def test_blind_reveal_keeps_the_answers_and_the_blind_flag(session, services):
     assert session.vote("left") is True  # this vote revealed the names
     assert not session.hidden
     assert answers(session) == before  # the answers stay
-    assert {session.heading(0), session.heading(1)} == {"gpt-4o", "gpt-4.1"}
+    assert {session.heading(0), session.heading(1)} == {"gpt-4o @ OpenAI", "gpt-4.1 @ OpenAI"}
     assert services.store.query("SELECT blind FROM votes") == [(1,)]
 
 
@@ -113,7 +113,7 @@ def test_regenerate_asks_the_rounds_model_even_after_the_picker_changed(session,
     session.regenerate([0])
     assert session.round_done.wait(10)
     assert engines["openai:gpt-4o"].calls == 2 and "openai:gpt-5" not in engines
-    assert session.heading(0) == "gpt-4o"
+    assert session.heading(0) == "gpt-4o @ OpenAI"
     send(session, "Next")
     assert engines["openai:gpt-5"].calls == 1
 
@@ -158,10 +158,20 @@ def test_a_local_model_whose_file_is_gone_is_shown_as_gone(session, services, tm
 def test_no_key_refuses_before_anything_is_recorded(session, services):
     services.settings.openai_base_url = ""  # no key, no keyless endpoint
     services.engines = type(services.engines)(services._make_engine)  # the real factory: it needs a key
-    with pytest.raises(Refused, match="No OpenAI key.*Settings"):
+    with pytest.raises(Refused, match="No OpenAI key.*Settings.* Or pick a local model for pane A\\.$"):
         session.send("Hello?")
     assert services.store.query("SELECT COUNT(*) FROM conversations") == [(0,)]
     assert session.conversation_id is None
+
+
+def test_an_engine_that_cannot_be_made_names_the_pane_and_its_model(session, services):
+    def broken(choice):
+        raise ValueError("the base URL has no host")
+
+    services.engines = type(services.engines)(broken)
+    with pytest.raises(Refused, match=r"^Pane A \(gpt-4o.*\): the base URL has no host$"):
+        session.send("Hello?")
+    assert services.store.query("SELECT COUNT(*) FROM conversations") == [(0,)]
 
 
 def test_inputs_are_checked_first(session):

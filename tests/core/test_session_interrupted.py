@@ -74,6 +74,26 @@ def test_regenerating_the_interrupted_answer_of_a_reopened_round_then_allows_the
     assert services.store.query("SELECT COUNT(*) FROM rounds WHERE conversation_id = ?", (conv,)) == [(1,)]
 
 
+def test_regenerating_a_reopened_round_whose_key_is_gone_says_so_without_offering_another_model(services):
+    """Regenerate asks the model that answered, so "pick a local model" (send's way out) would
+    not help there; a model that cannot be made names its pane, as send does."""
+    conv = _crash_in_second_answer(services)
+    services.settings.openai_base_url = ""
+    services.engines = type(services.engines)(services._make_engine)  # the real factory: it needs a key
+    s = two_pane_session(services)
+    s.open(conv)
+    with pytest.raises(Refused) as refused:
+        s.regenerate([1])
+    assert "No OpenAI key" in str(refused.value) and "pick a local model" not in str(refused.value)
+
+    def broken(choice):
+        raise ValueError("the base URL has no host")
+
+    services.engines = type(services.engines)(broken)
+    with pytest.raises(Refused, match=r"^Pane A \(gpt-4o.*\): the base URL has no host$"):
+        s.regenerate([1])
+
+
 def test_an_answer_that_failed_on_its_own_is_still_judged(services):
     """Only the app's own interruption is excused: a model's error is its answer."""
     s = two_pane_session(services)

@@ -8,18 +8,28 @@ import pytest
 from fakes import scripted_services, shown_window
 from PySide6.QtCore import Qt
 
-from desktop.ui.pane import contestant_heading
+from desktop.core.connections import new_connection
+from desktop.core.contestants import Contestants
 
 TIMEOUT_MS = 10_000
 
 
-def test_contestant_heading_from_the_pickers_label_or_the_choice():
-    assert contestant_heading("gpt-4o · OpenAI", "openai:gpt-4o") == "gpt-4o @ OpenAI"
-    assert contestant_heading("gemma · box-a", "openai:gemma@box-a") == "gemma @ box-a"
-    assert contestant_heading("Gemma 3 270M (built in) · local", "local:default") == "Gemma 3 270M (built in)"
-    assert contestant_heading("gpt-4o@box-a (gone)", "openai:gpt-4o@box-a") == "gpt-4o @ box-a"
-    assert contestant_heading("", "local:/models/x.gguf") == "x.gguf"
-    assert contestant_heading("Model A", "") == "Model A"
+def test_the_core_names_who_answered_from_the_choice_not_from_a_label(arenadesk_home):
+    services = scripted_services({})
+    try:
+        box = new_connection(services.settings, "vllm", name="lab · east @ 2", base_url="http://10.0.0.5:8000/v1")
+        box.models = ["team · v2 @ beta"]
+        services.settings.connections.append(box)
+        named = Contestants(services).heading
+        assert named("openai:gpt-4o") == "gpt-4o @ OpenAI"
+        assert named(f"openai:team · v2 @ beta@{box.id}") == "team · v2 @ beta @ lab · east @ 2"
+        assert named(f"openai:gone-model@{box.id}") == "gone-model @ lab · east @ 2"  # no longer offered
+        assert named("openai:gpt-4o@removed-box") == "gpt-4o @ removed-box"  # its connection is gone: its id
+        assert named("local:default") == "Gemma 3 270M (built in)"
+        assert named("local:/models/x.gguf") == "x.gguf"
+        assert named("") == named("nonsense") == "(unknown model)"
+    finally:
+        services.close()
 
 
 @pytest.fixture
@@ -84,3 +94,29 @@ def test_blind_headings_say_model_a_until_the_vote_then_the_contestant(qtbot, wi
     assert sorted(h for p in w.panes for h in headings(p)) == ["Model A", "Model B"]
     qtbot.keyClick(w.rating, Qt.Key_1)
     assert headings(w.panes[0]) == ["gpt-4o @ OpenAI"] and headings(w.panes[1]) == ["Gemma 3 270M (built in)"]
+    # The status line names them as the headings do.
+    message = w.statusBar().currentMessage()
+    assert "= gpt-4o @ OpenAI" in message and "= Gemma 3 270M (built in)" in message
+
+
+def test_a_name_holding_the_pickers_separator_is_headed_whole(qtbot, arenadesk_home):
+    """A connection and a model whose names hold " · " (the picker's separator) and " @ ": the
+    picker's label cannot be split back into the two, so the heading must not come from it."""
+    services = scripted_services({})
+    box = new_connection(services.settings, "vllm", name="lab · east", base_url="http://10.0.0.5:8000/v1")
+    box.models = ["team · v2 @ beta"]
+    services.settings.connections.append(box)
+    choice = f"openai:team · v2 @ beta@{box.id}"
+    w = shown_window(qtbot, services, (choice, "local:default"))
+    try:
+        assert w.panes[0].picker.currentText() == "team · v2 @ beta · lab · east"
+        send(qtbot, w, "Hello?")
+        assert headings(w.panes[0]) == ["team · v2 @ beta @ lab · east"]
+        box.name = "lab · west"  # renamed in Settings: the history names it by its name now
+        conversation = w.session.conversation_id
+        w.new_chat()
+        w.open_conversation(conversation)
+        assert headings(w.panes[0]) == ["team · v2 @ beta @ lab · west"]
+    finally:
+        w.close()
+        services.close()

@@ -121,7 +121,7 @@ def test_pane_keeps_the_whole_answer_and_shows_it_at_a_bounded_pace(qtbot):
     from desktop.ui.pane import RENDER_CHARS_PER_TICK, Pane
     from desktop.ui.transcript import NOT_SHOWN
 
-    pane = Pane()
+    pane = Pane(heading=lambda choice: "some model")  # the window gives Contestants.heading
     qtbot.addWidget(pane)
     pane.resize(500, 600)
     pane.show()
@@ -146,3 +146,53 @@ def test_pane_keeps_the_whole_answer_and_shows_it_at_a_bounded_pace(qtbot):
     qtbot.waitUntil(lambda: NOT_SHOWN.strip() in pane.view.toPlainText(), timeout=30_000)
     pane.copy_answer()
     assert QGuiApplication.clipboard().text() == big  # kept whole
+
+
+def test_reasoning_opened_and_closed_mid_answer_leaves_the_streaming_answer_whole(qtbot):
+    """Opening the reasoning inserts text above the live answer, closing it removes it: the
+    answer's place moves with it, so what streams next lands after what came before, once."""
+    view = Transcript()
+    qtbot.addWidget(view)
+    view.begin_answer("Model")
+    view.extend_reasoning("I think the answer is two.")
+    view.show_answer("Part one.\n\n")
+    view.toggle_reasoning()  # open: the reasoning's text goes in above the answer
+    view.show_answer("Part one.\n\nPart two.\n\n")
+    view.extend_reasoning(" Or three.")  # more thinking, also above the answer
+    view.show_answer("Part one.\n\nPart two.\n\nPart three")
+    text = view.toPlainText()
+    assert text.index("Reasoning (") < text.index("I think the answer is two. Or three.") < text.index("Part one.")
+    view.toggle_reasoning()  # closed again: the text above goes
+    view.end_answer("Part one.\n\nPart two.\n\nPart three.")
+    text = view.toPlainText()
+    assert "I think" not in text and "▸ Reasoning (8 words)" in text
+    assert text.index("Reasoning (") < text.index("Part one.") < text.index("Part two.") < text.index("Part three.")
+    assert [text.count(p) for p in ("Part one.", "Part two.", "Part three.")] == [1, 1, 1]
+
+
+def test_a_streamed_answer_turns_plain_exactly_where_the_whole_text_check_says(qtbot):
+    """The live answer's size checks are counted as it grows (not the whole answer read again each
+    update): whatever the pieces, it stays Markdown (a real table) while the whole text so far would
+    be, and turns plain text (no table built) at the same piece the whole-text check says."""
+    from desktop.ui.transcript import MAX_MARKDOWN_LINE, MAX_TABLE_ROWS, PLAIN_TEXT_BEYOND, too_big_for_markdown
+
+    table = "Rows:\n\n| n | sq |\n|---|---|\n" + "".join(f"  | {k} | {k * k} |\n" for k in range(MAX_TABLE_ROWS + 5))
+    long_line = "Intro.\n\n" + "word " * (MAX_MARKDOWN_LINE // 5 + 10)
+    long_text = "A paragraph of prose.\n\n" * (PLAIN_TEXT_BEYOND // 23 + 5)
+    view = Transcript()
+    qtbot.addWidget(view)
+    for answer, steps in ((table, (1, 7, 97)), (long_line, (7, 97)), (long_text, (97, 1000))):
+        for step in steps:
+            view.clear_all()
+            view.begin_answer("Model")
+            for end in range(step, len(answer) + step, step):
+                view.show_answer(answer[:end])
+                assert (view._markdown is None) == too_big_for_markdown(answer[:end]), (answer[:20], step, end)
+            assert not view.document().rootFrame().childFrames()  # it went plain: no table laid out
+    view.clear_all()
+    view.begin_answer("Model")
+    small_table = "| n | sq |\n|---|---|\n" + "".join(f"  | {k} | {k * k} |\n" for k in range(MAX_TABLE_ROWS - 2))
+    for end in range(13, len(small_table) + 13, 13):
+        view.show_answer(small_table[:end])
+    view.end_answer(small_table)
+    assert view.document().rootFrame().childFrames()  # below the limit: a real table

@@ -257,6 +257,19 @@ class BattleColumns:
         self.refs, self.labels = refs, labels
         return self
 
+    def subset(self, which) -> "BattleColumns":
+        """The battles `which` picks (a boolean mask or indices), in their order; same refs and labels."""
+        return BattleColumns(self.refs, self.labels, *(getattr(self, name)[which] for name in _COLUMNS))
+
+    def count(self, ref: str) -> int:
+        """Battles `ref` took part in."""
+        k = self.refs.index(ref) if ref in self.refs else -1
+        return int(((self.model_a == k) | (self.model_b == k)).sum()) if k >= 0 else 0
+
+
+_COLUMNS = ("model_a", "model_b", "label_a", "label_b", "winner", "blind", "position_a", "position_b", "tstamp",
+            "panes", "battle_id", "vote_id", "round_id")
+
 
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
@@ -741,120 +754,41 @@ class Store:
         blind_only: bool = False,
         tag: str | None = None,
     ) -> "BattleColumns":
-        """The rows `battles()` returns, in the same order, as arrays (one query, no object per battle).
+        """The rows `battles()` returns, in the same order, as arrays: what the leaderboard reads.
 
-        What makes it fast: Python objects are the cost of reading 100,000 battles (SQLite's joins
-        take a fifth of the time), so the query returns four per row: the two models and their
-        labels joined into one string (a few hundred distinct ones, split once each), the round
-        with winner, blindness and positions packed into one integer, the time, and the vote and
-        battle ids packed into another. The rounds without exactly two answers are asked for
-        once, not per battle; the sort is numpy's."""
-        import numpy as np
-
-        # The ids are packed 32 bits apart: a store whose ids outgrow that (never made by this
-        # app, which counts from 1) is read column by column instead.
-        big = self.query("SELECT (SELECT MAX(id) FROM battles) >= 2147483648 "
-                         "OR (SELECT MAX(id) FROM votes) >= 2147483648")[0][0]
-        sep = "\x1f"  # a control character no model name has; a name that has it takes the slow path below
-        sql = (
-            "SELECT pa.model_ref || char(31) || pb.model_ref || char(31) || pa.model || char(31) || pb.model, "
-            "v.round_id * 65536 + (CASE b.winner WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END) "
-            "+ 4 * v.blind + 8 * MIN(pa.position, 31) + 256 * MIN(pb.position, 255), "
-            "v.created_at, " + ("NULL, b.id, v.id " if big else "v.id * 4294967296 + b.id ") +
-            "FROM battles b JOIN votes v ON v.id = b.vote_id JOIN responses pa ON pa.id = b.response_a "
-            "JOIN responses pb ON pb.id = b.response_b"
-        )
+        What makes it fast: Python objects are the cost of reading 100,000 battles, and a model's
+        names are the same few strings over and over. So nothing is read per battle as a Python
+        object but its vote's time (a float through text would not come back bit for bit): the
+        battles' integers come back as one comma-joined string per column, which numpy parses at
+        C speed. Which model gave an answer, and where it was shown, is read once per model from
+        the index on (model_ref, model, position) as lists of answer ids, and put onto the battles
+        with arrays; the rounds without exactly two answers are asked for once; the sort is numpy's."""
         where, args = self._battle_filters(since, until, blind_only, tag)
-        if tag:
-            sql += " JOIN rounds r ON r.id = v.round_id"
-        sql += " WHERE 1 = 1" + where
-        rows = self.query(sql, args)
-        # The answers per round, asked once for the rounds that did not have two (a count per
-        # battle would cost as much as the rest of the query).
-        other_panes = dict(self.query("SELECT round_id, COUNT(*) FROM responses GROUP BY round_id "
-                                      "HAVING COUNT(*) != 2"))
-        n = len(rows)
-        if not n:
-            e = np.zeros(0, dtype=np.int64)
-            return BattleColumns([], [], e, e, e, e, e, np.zeros(0, bool), e, e, np.zeros(0), e, e, e, e)
-        columns = list(zip(*rows))
-        combo_key, packed, tstamp = columns[:3]
-        combo_index: dict[str, int] = {}
-        combo = np.fromiter(map(combo_index.setdefault, combo_key, range(n)), np.int64, n)
-        first_row = np.fromiter(combo_index.values(), np.int64, len(combo_index))
-        combo = np.searchsorted(first_row, combo)  # the first row's number → the combination's (both ascend)
-        split = [key.split(sep) for key in combo_index]
-        if any(len(parts) != 4 for parts in split):
-            return self._battle_columns_by_rows(since, until, blind_only, tag, other_panes)
-        refs: list[str] = []
-        labels: list[str] = []
-        ref_index: dict[str, int] = {}
-        label_index: dict[str, int] = {}
-        parts = np.zeros((len(combo_index), 4), dtype=np.int64)  # ref a, ref b, label a, label b per combo
-        for k, (ra, rb, la, lb) in enumerate(split):
-            parts[k] = (ref_index.setdefault(ra, len(ref_index)), ref_index.setdefault(rb, len(ref_index)),
-                        label_index.setdefault(la, len(label_index)), label_index.setdefault(lb, len(label_index)))
-        refs, labels = list(ref_index), list(label_index)
-        packed = np.fromiter(packed, np.int64, n)
-        tstamp = np.fromiter(tstamp, float, n)
-        if big:
-            battle_id = np.fromiter(columns[4], np.int64, n)
-            vote_id = np.fromiter(columns[5], np.int64, n)
-        else:
-            ids = np.fromiter(columns[3], np.int64, n)
-            battle_id, vote_id = ids & 0xFFFFFFFF, ids >> 32
-        round_id = packed >> 16
-        # Positions are the panes' order (0-3): the clamps above only keep a hostile value from
-        # spilling into the next field.
-        return self._columns(refs, labels, parts[combo], packed & 0xFFFF, tstamp, battle_id, vote_id, round_id,
-                             other_panes)
-
-    @staticmethod
-    def _columns(refs, labels, parts, packed, tstamp, battle_id, vote_id, round_id, other_panes) -> "BattleColumns":
-        """Sorted as battles() sorts (vote time, then battle id), with each battle's answer count."""
-        import numpy as np
-
-        n = len(packed)
-        panes = np.full(n, 2, dtype=np.int64)
-        if other_panes:
-            keys = np.fromiter(sorted(other_panes), np.int64, len(other_panes))
-            counts = np.fromiter((other_panes[k] for k in keys.tolist()), np.int64, len(other_panes))
-            where = np.searchsorted(keys, round_id)
-            hit = (where < len(keys)) & (keys[np.minimum(where, len(keys) - 1)] == round_id)
-            panes[hit] = counts[where[hit]]
-        order = np.lexsort((battle_id, tstamp))  # ORDER BY v.created_at, b.id
-        cols = parts[order]
-        packed = packed[order]
-        return BattleColumns(
-            refs, labels, cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], packed & 3, (packed >> 2 & 1).astype(bool),
-            packed >> 3 & 31, packed >> 8 & 255, tstamp[order], panes[order], battle_id[order], vote_id[order],
-            round_id[order],
-        )
-
-    def _battle_columns_by_rows(self, since, until, blind_only, tag, other_panes) -> "BattleColumns":
-        """battle_columns() for a store where a model's name holds the separator: the strings
-        come back one column each and are indexed per row (slower, same result)."""
-        import numpy as np
-
-        sql = ("SELECT pa.model_ref, pb.model_ref, pa.model, pb.model, "
-               "v.round_id * 65536 + (CASE b.winner WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END) "
-               "+ 4 * v.blind + 8 * MIN(pa.position, 31) + 256 * MIN(pb.position, 255), v.created_at, b.id, v.id "
-               "FROM battles b JOIN votes v ON v.id = b.vote_id JOIN responses pa ON pa.id = b.response_a "
-               "JOIN responses pb ON pb.id = b.response_b")
-        where, args = self._battle_filters(since, until, blind_only, tag)
-        if tag:
-            sql += " JOIN rounds r ON r.id = v.round_id"
-        rows = self.query(sql + " WHERE 1 = 1" + where, args)
-        n = len(rows)
-        ref_index: dict[str, int] = {}
-        label_index: dict[str, int] = {}
-        parts = np.array([(ref_index.setdefault(r[0], len(ref_index)), ref_index.setdefault(r[1], len(ref_index)),
-                           label_index.setdefault(r[2], len(label_index)),
-                           label_index.setdefault(r[3], len(label_index))) for r in rows], np.int64).reshape(n, 4)
-        packed = np.fromiter((r[4] for r in rows), np.int64, n)
-        return self._columns(list(ref_index), list(label_index), parts, packed & 0xFFFF,
-                             np.fromiter((r[5] for r in rows), float, n), np.fromiter((r[6] for r in rows), np.int64, n),
-                             np.fromiter((r[7] for r in rows), np.int64, n), packed >> 16, other_panes)
+        source = ("FROM battles b JOIN votes v ON v.id = b.vote_id"
+                  + (" JOIN rounds r ON r.id = v.round_id" if tag else "") + " WHERE 1 = 1" + where)
+        code = "(CASE b.winner WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END) + 4 * (v.blind != 0)"
+        with self._lock:
+            # One snapshot for the four reads: a vote cast by another process meanwhile must not
+            # leave battles without their answers' models, nor the times out of step.
+            began = not self._db.in_transaction
+            if began:
+                self._db.execute("BEGIN")
+            try:
+                lists = self.query("SELECT group_concat(b.response_a), group_concat(b.response_b), group_concat(b.id), "
+                                   f"group_concat(v.id), group_concat(v.round_id), group_concat({code}) " + source,
+                                   args)[0]
+                times = self.query("SELECT v.created_at " + source + " ORDER BY b.id", args)
+                answers = self.query("SELECT model_ref, model, group_concat(id), group_concat(position) FROM responses "
+                                     "GROUP BY model_ref, model")
+                other_panes = self.query("SELECT round_id, COUNT(*) FROM responses GROUP BY round_id "
+                                         "HAVING COUNT(*) != 2")
+            finally:
+                if began:
+                    self._db.execute("COMMIT")
+        try:
+            return _columns_from_lists(lists, times, answers, other_panes)
+        except ValueError:  # a value that is not a whole number where one belongs (a hand-edited file)
+            return BattleColumns.from_battles(self.battles(since=since, until=until, blind_only=blind_only, tag=tag))
 
     def reported_models(self) -> list[tuple[str, str, str, float, float, int]]:
         """For each API contestant, each model name its server reported: (model_ref, label,
@@ -869,6 +803,109 @@ class Store:
 
     def tags(self) -> list[str]:
         return [r[0] for r in self.query("SELECT DISTINCT tag FROM rounds WHERE tag IS NOT NULL ORDER BY tag")]
+
+    def tagged_rounds(self) -> dict[str, "np.ndarray"]:
+        """Each category (tag) and the ids of its rounds, read from the index on tags (a
+        BattleColumns' round_id says which category each battle is in). Rounds with an empty
+        tag are untagged, as everywhere else."""
+        return {tag: _ints(ids) for tag, ids in
+                self.query("SELECT tag, group_concat(id) FROM rounds WHERE tag IS NOT NULL AND tag != '' GROUP BY tag")}
+
+    def latest_answers(self) -> list[tuple[str, str, str]]:
+        """(model_ref, label, engine) of each model's latest answer, oldest first: what names it."""
+        return self.query("SELECT model_ref, model, engine FROM responses WHERE id IN "
+                          "(SELECT MAX(id) FROM responses GROUP BY model_ref) ORDER BY id")
+
+
+def _ints(text: str | None, n: int | None = None) -> "np.ndarray":
+    """A comma-joined list of whole numbers (SQLite's group_concat) as an array; ValueError when
+    it holds anything else or not `n` of them."""
+    import numpy as np
+
+    values = np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, np.int64)
+    if n is not None and len(values) != n or text and len(values) != text.count(",") + 1:
+        raise ValueError("not a list of whole numbers")
+    return values
+
+
+def _lookup(keys: "np.ndarray", wanted: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """For each wanted id, its index in keys (distinct ids) and whether it is there."""
+    import numpy as np
+
+    if not len(keys):
+        return np.zeros(len(wanted), np.int64), np.zeros(len(wanted), bool)
+    low, high = int(keys.min()), int(keys.max())
+    if low >= 0 and high < 4 * len(keys) + (1 << 20):  # ids as this app makes them: a direct table
+        table = np.full(high + 1, -1, dtype=np.int64)
+        table[keys] = np.arange(len(keys))
+        at = table[np.clip(wanted, 0, high)]
+        found = (wanted >= 0) & (wanted <= high) & (at >= 0)
+        return np.where(found, at, 0), found
+    order = np.argsort(keys)
+    at = np.minimum(np.searchsorted(keys[order], wanted), len(keys) - 1)
+    return order[at], keys[order[at]] == wanted
+
+
+def _columns_from_lists(lists, times, answers, other_panes) -> "BattleColumns":
+    """BattleColumns from battle_columns()'s reads: the battles' integer columns as comma-joined
+    lists (answer a, answer b, battle, vote, round, winner + 4 × blind), their times, and per model
+    (ref, label) its answers' ids and positions; sorted as battles() sorts (vote time, battle id)."""
+    import numpy as np
+
+    n = len(times)
+    resp_a, resp_b, battle_id, vote_id, round_id, code = (_ints(text, n) for text in lists)
+    tstamp = np.fromiter(itertools.chain.from_iterable(times), float, n)
+    if n and not (np.diff(battle_id) > 0).all():
+        # The times come in battle id order; group_concat's order is SQLite's to choose.
+        by_id = np.argsort(battle_id)
+        resp_a, resp_b, battle_id, vote_id, round_id, code = (
+            x[by_id] for x in (resp_a, resp_b, battle_id, vote_id, round_id, code))
+    ref_index: dict[str, int] = {}
+    label_index: dict[str, int] = {}
+    ids, positions, ref_of, label_of = [], [], [], []
+    for ref, label, id_list, position_list in answers:
+        got = _ints(id_list)
+        ids.append(got)
+        positions.append(_ints(position_list, len(got)))
+        ref_of.append(np.full(len(got), ref_index.setdefault(ref, len(ref_index)), np.int64))
+        label_of.append(np.full(len(got), label_index.setdefault(label, len(label_index)), np.int64))
+    empty = np.zeros(0, np.int64)
+    ids, positions, ref_of, label_of = (np.concatenate(x) if x else empty for x in (ids, positions, ref_of, label_of))
+    at_a, found_a = _lookup(ids, resp_a)
+    at_b, found_b = _lookup(ids, resp_b)
+    keep = found_a & found_b  # battles() joins the answers: a battle whose answer is missing is not one
+    at_a, at_b = at_a[keep], at_b[keep]
+    model_a, model_b, label_a, label_b = ref_of[at_a], ref_of[at_b], label_of[at_a], label_of[at_b]
+    # Only the refs and labels of these battles, numbered as before
+    refs, labels = list(ref_index), list(label_index)
+    model_a, model_b, refs = _only_used(model_a, model_b, refs)
+    label_a, label_b, labels = _only_used(label_a, label_b, labels)
+    round_id = round_id[keep]
+    panes = np.full(len(round_id), 2, dtype=np.int64)
+    if other_panes:
+        keys = np.fromiter((k for k, _ in other_panes), np.int64, len(other_panes))
+        counts = np.fromiter((c for _, c in other_panes), np.int64, len(other_panes))
+        at, hit = _lookup(keys, round_id)
+        panes[hit] = counts[at[hit]]
+    tstamp, battle_id, code = tstamp[keep], battle_id[keep], code[keep]
+    order = np.lexsort((battle_id, tstamp))  # ORDER BY v.created_at, b.id
+    code = code[order]
+    return BattleColumns(
+        refs, labels, model_a[order], model_b[order], label_a[order], label_b[order], code & 3,
+        (code >> 2).astype(bool), positions[at_a][order], positions[at_b][order], tstamp[order], panes[order],
+        battle_id[order], vote_id[keep][order], round_id[order],
+    )
+
+
+def _only_used(a: "np.ndarray", b: "np.ndarray", names: list[str]) -> tuple["np.ndarray", "np.ndarray", list[str]]:
+    """Indices a and b into names renumbered over the names they use (in names' order)."""
+    import numpy as np
+
+    used = np.zeros(len(names), dtype=bool)
+    used[a] = True
+    used[b] = True
+    new = np.cumsum(used) - 1
+    return new[a], new[b], [name for name, u in zip(names, used.tolist()) if u]
 
 
 def _battles_for(outcome: str, best_position: int | None, positions: list[int]) -> list[tuple[int, int, str]]:

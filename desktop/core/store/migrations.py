@@ -284,4 +284,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX responses_by_ref ON responses(model_ref);
         """,
     ),
+    (
+        "0012_responses_by_contestant",
+        """
+        -- The leaderboard reads which model gave each answer, and where it was shown, once per
+        -- model from this index (Store.battle_columns), instead of one string per battle from the
+        -- answers' rows. It begins with model_ref, so it also serves what responses_by_ref did.
+        CREATE INDEX responses_by_contestant ON responses(model_ref, model, position);
+        DROP INDEX responses_by_ref;
+        -- The rounds of each category, read without the rounds' texts (the verdict splits the
+        -- battles by category; the leaderboard's category list).
+        CREATE INDEX rounds_by_tag ON rounds(tag);
+        """,
+    ),
 ]

@@ -6,14 +6,19 @@ import numpy as np
 import pytest
 
 from desktop.core import ratings
+from desktop.core.engines.base import Result
 from desktop.core.store import BattleColumns, SlotSpec, Store
-from desktop.core.store.db import WINNER_CODES
+from desktop.core.store import db as store_db
+from desktop.core.store.db import INTERRUPTED, WINNER_CODES
+from desktop.core.store.migrations import MIGRATIONS
 
 
 def _fill(store: Store, seed: int = 3) -> None:
-    """A realistic mix: two- to four-answer rounds, blind and not, every outcome, tags, a model
-    compared with itself, a label renamed halfway, shuffled positions, a vote changed later,
-    and votes whose times are out of id order (as after an import from another machine)."""
+    """A realistic mix: two- to four-answer rounds, blind and not, every outcome (ties and
+    both-bad too), categories, a model compared with itself, a label renamed halfway, shuffled
+    positions, a vote changed later, votes whose times are out of id order (as after an import
+    from another machine), deleted conversations, and votes on rounds holding an answer that was
+    interrupted (the window refuses those now; older stores and imports have them, and they count)."""
     rng = np.random.default_rng(seed)
     models = [("local", f"model-{i}.gguf", f"sha256:{i:064x}") for i in range(5)] + [("openai", "gpt-4o-mini",
                                                                                        "gpt-4o-mini")]
@@ -32,7 +37,13 @@ def _fill(store: Store, seed: int = 3) -> None:
             slots.append(SlotSpec(slot, int(pos), engine, label, ref, {}))
         blind = bool(rng.random() < 0.6)
         conv = store.new_conversation(blind=blind)
-        rid, _ = store.add_round(conv, f"prompt {k}", slots, blind=blind, tag="work" if k % 3 == 0 else None)
+        tag = "work" if k % 3 == 0 else "code" if k % 5 == 0 else None
+        rid, ids = store.add_round(conv, f"prompt {k}", slots, blind=blind, tag=tag)
+        for n, response_id in enumerate(ids):
+            if k % 13 == 0 and n == 1:  # cut off by a crash, then voted on
+                store.save_response(response_id, Result(text="half an ans", status="error", error=INTERRUPTED))
+            else:
+                store.save_response(response_id, Result(text=f"answer {k}.{n}", status="done"))
         if panes == 2:
             outcome = str(rng.choice(["left", "right", "tie", "both_bad"]))
             store.cast_vote(rid, outcome)
@@ -41,6 +52,8 @@ def _fill(store: Store, seed: int = 3) -> None:
             store.cast_vote(rid, outcome, best_position=int(rng.integers(0, panes)) if outcome == "best" else None)
         rounds.append(rid)
     store.cast_vote(rounds[5], "tie")  # a vote changed later: its battles follow
+    for rid in (rounds[8], rounds[40], rounds[41]):  # deleted: their battles go with them
+        store.delete_conversation(store.query("SELECT conversation_id FROM rounds WHERE id = ?", (rid,))[0][0])
     # Vote times out of id order, and a few equal times (the battle id breaks those ties).
     with store.transaction() as db:
         db.execute("UPDATE votes SET created_at = created_at - 500 WHERE id % 7 = 0")
@@ -62,14 +75,21 @@ def _as_rows(cols: BattleColumns) -> list[tuple]:
              int(cols.panes[i]), int(cols.round_id[i])) for i in range(len(cols))]
 
 
-FILTERS = [{}, {"blind_only": True}, {"tag": "work"}, {"since": 12000.0}, {"until": 1e12, "blind_only": True}]
+FILTERS = [{}, {"blind_only": True}, {"tag": "work"}, {"tag": "code", "blind_only": True}, {"since": 12000.0},
+           {"until": 1e12, "blind_only": True}]
 
 
 @pytest.mark.parametrize("filters", FILTERS)
 def test_columns_hold_the_same_battles_in_the_same_order(store, filters):
     battles = store.battles(**filters)
     cols = store.battle_columns(**filters)
-    assert len(battles) > 20
+    assert len(battles) > 10
+    if not filters:  # the mix holds what it says it does
+        assert {b.winner for b in battles} == set(WINNER_CODES) and {b.panes for b in battles} == {2, 3, 4}
+        assert {b.tag for b in battles} == {"work", "code", None}
+        interrupted = {r for (r,) in store.query("SELECT round_id FROM responses WHERE error = ?", (INTERRUPTED,))}
+        assert interrupted & {b.round_id for b in battles}
+        assert len(store.query("SELECT id FROM conversations")) == 157
     assert _as_rows(cols) == [(b.battle_id, b.model_a, b.model_b, b.label_a, b.label_b, b.winner, b.blind,
                                b.position_a, b.position_b, b.tstamp, b.panes, b.round_id) for b in battles]
 
@@ -131,5 +151,59 @@ def test_a_name_holding_the_separator_and_ids_past_32_bits_read_the_same(tmp_pat
     expected = [(b.battle_id, b.model_a, b.model_b, b.label_a, b.label_b, b.winner, b.blind, b.position_a,
                  b.position_b, b.tstamp, b.panes, b.round_id) for b in s.battles()]
     assert expected[0][0] > 5000000000
+    assert _as_rows(s.battle_columns()) == expected
+    s.close()
+
+
+def _rows(battles) -> list[tuple]:
+    return [(b.battle_id, b.model_a, b.model_b, b.label_a, b.label_b, b.winner, b.blind, b.position_a,
+             b.position_b, b.tstamp, b.panes, b.round_id) for b in battles]
+
+
+def test_a_store_from_before_the_index_gets_it_and_reads_the_same(tmp_path, monkeypatch):
+    """Migration 0012 builds the index the fast path reads on a store that has votes already."""
+    path = tmp_path / "old.sqlite3"
+    names = [name for name, _ in MIGRATIONS]
+    monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS[:names.index("0012_responses_by_contestant")])
+    old = Store(path)
+    _fill(old, seed=7)
+    before = _rows(old.battles())
+    old.close()
+    monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS)
+    s = Store(path)
+    assert "0012_responses_by_contestant" in s.migrations()
+    indexes = {r[0] for r in s.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"responses_by_contestant", "rounds_by_tag"} <= indexes and "responses_by_ref" not in indexes
+    plan = " ".join(str(r) for r in s.query("EXPLAIN QUERY PLAN SELECT model_ref, model, group_concat(id), "
+                                            "group_concat(position) FROM responses GROUP BY model_ref, model"))
+    assert "COVERING INDEX responses_by_contestant" in plan
+    assert _rows(s.battles()) == before
+    assert _as_rows(s.battle_columns()) == before
+    _same_board(ratings.leaderboard(s.battles(), rounds=100), ratings.leaderboard(s.battle_columns(), rounds=100))
+    s.close()
+
+
+def test_positions_and_ids_out_of_the_usual_range_read_the_same(tmp_path):
+    """Hand-edited values: positions far past four panes or negative, answer ids past 32 bits
+    and far apart (not a dense table), a battle whose answer is gone (foreign keys were off)."""
+    s = Store(tmp_path / "edited.sqlite3")
+    _fill(s, seed=9)
+    with s.transaction() as db:
+        db.execute("UPDATE responses SET position = position + 70000 WHERE id % 5 = 0")
+        db.execute("UPDATE responses SET position = -1 - position WHERE id % 7 = 0")
+    expected = _rows(s.battles())
+    assert {b[7] for b in expected} & {70000, 70001} and min(b[7] for b in expected) < 0
+    assert _as_rows(s.battle_columns()) == expected
+    with s.transaction() as db:
+        db.execute("PRAGMA defer_foreign_keys = ON")
+        db.execute("UPDATE responses SET id = id * 1000000007 WHERE id % 3 = 0")
+        db.execute("UPDATE battles SET response_a = response_a * 1000000007 WHERE response_a % 3 = 0")
+        db.execute("UPDATE battles SET response_b = response_b * 1000000007 WHERE response_b % 3 = 0")
+    expected = _rows(s.battles())
+    assert max(b[0] for b in expected) < 2**31 < max(s.query("SELECT MAX(id) FROM responses")[0])
+    assert _as_rows(s.battle_columns()) == expected
+    s._db.execute("PRAGMA foreign_keys = OFF")
+    s._db.execute("DELETE FROM responses WHERE id = (SELECT response_b FROM battles ORDER BY id LIMIT 1)")
+    expected = _rows(s.battles())
     assert _as_rows(s.battle_columns()) == expected
     s.close()
