@@ -11,8 +11,8 @@ stored whole whatever characters it holds (see core/untrusted.py: a lone surroga
 UTF-8 cannot encode, becomes U+FFFD instead of failing the whole save).
 
 Several ArenaDesk processes may share the file. Each open Store is one run (`run_id`),
-holding a lock file beside the database for as long as it is open, and stamps the answers
-it streams with it; a run that ends without finishing them (a crash, a kill, a power cut)
+holding a lock file beside the database from before it stamps its first answer with it
+until it closes; a run that ends without finishing them (a crash, a kill, a power cut)
 releases its lock with its process, so the next start closes those answers as interrupted
 at once, while the answers of a run still alive are left alone.
 """
@@ -29,12 +29,13 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING, Iterator
 
 from ..untrusted import storable
 from .migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 OUTCOMES = ("left", "right", "tie", "both_bad", "best")
 
@@ -305,7 +306,6 @@ class Store:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._migrate()
-            self._hold_run_lock()
         except DamagedDatabase:
             self._db.close()
             raise
@@ -336,8 +336,18 @@ class Store:
     def _runs_dir(self) -> Path:
         return self.path.with_name(self.path.name + ".runs")
 
+    def _writer(self) -> str:
+        """This run's id, to stamp an answer with; from the first stamp on, the run holds its lock
+        file for as long as the store is open (the OS drops it with the process). Taken here, not at
+        open: importing filelock costs about 40 ms, which the window would pay before its first frame."""
+        with self._lock:
+            if self._run_lock is None:
+                self._hold_run_lock()
+        return self.run_id
+
     def _hold_run_lock(self) -> None:
-        """Hold this run's lock file for as long as the store is open (the OS drops it with the process)."""
+        from filelock import FileLock, Timeout
+
         try:
             self._runs_dir().mkdir(exist_ok=True)
             lock = FileLock(self._runs_dir() / f"{self.run_id}.lock")
@@ -353,6 +363,8 @@ class Store:
         path = self._runs_dir() / f"{writer}.lock"
         if not path.exists():
             return True
+        from filelock import FileLock, Timeout
+
         lock = FileLock(path)
         try:
             lock.acquire(timeout=0)
@@ -493,7 +505,7 @@ class Store:
                     "started_at, writer, connection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (new_uid(), round_id, s.slot, s.position, s.engine, storable(s.model), storable(s.model_ref),
                      storable(s.choice),
-                     json.dumps(s.params, sort_keys=True), now, self.run_id, s.connection),
+                     json.dumps(s.params, sort_keys=True), now, self._writer(), s.connection),
                 )
                 ids.append(cur.lastrowid)
             return round_id, ids
@@ -540,7 +552,7 @@ class Store:
                 "WHERE id = ?",
                 (storable(result.text), result.status, storable(result.error or "") or None, result.started_at,
                  result.first_token_at, getattr(result, "last_token_at", None), result.finished_at, result.tokens_in,
-                 result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self.run_id,
+                 result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self._writer(),
                  getattr(result, "finish_reason", None), storable(getattr(result, "reasoning", "") or ""),
                  getattr(result, "first_answer_at", None), getattr(result, "reported_model", None), response_id),
             )
@@ -554,7 +566,7 @@ class Store:
                 "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL, writer = ?, connection = ?, "
                 "reported_model = NULL WHERE id = ?",
                 (spec.engine, spec.model, spec.model_ref, spec.choice, json.dumps(spec.params, sort_keys=True), time.time(),
-                 self.run_id, spec.connection, response_id),
+                 self._writer(), spec.connection, response_id),
             )
             db.execute("DELETE FROM votes WHERE round_id = (SELECT round_id FROM responses WHERE id = ?)", (response_id,))
 
