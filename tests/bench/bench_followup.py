@@ -3,14 +3,26 @@ process, as the app shares it) in a 5-turn conversation each. Prints the time to
 of turn 5 ÷ that of turn 1 for each pane, with the prompt cache (the default) and without it
 (ARENADESK_PROMPT_CACHE=0, what it was before) in the same run. Target: ≤ 1.2 with the cache.
 
-    .venv/bin/python tests/bench/bench_followup.py [--model chat|builtin] [--turns 5] [--tokens 96]
+Between rounds the user reads the answers and types the next question: --pause seconds (default
+2, far less than a person takes). The model's process uses that idle time to read ahead what the
+next prompts will begin with (the answer as text, where it was generated as other tokens, and the
+next turn's opening); --pause 0 sends back to back, as a script would, and leaves it no time.
+
+A pane's first turn is not always cold: the second pane's first prompt shares the system prompt
+and the turn opening with the first pane's, which the model has just read, so it reads ~11 tokens
+instead of ~40. Each pane's first prompt is therefore also timed cold (a fresh model process, the
+median of 3), and turn 5 ÷ that cold first turn is printed beside the issue's turn 5 ÷ turn 1.
+
+    .venv/bin/python tests/bench/bench_followup.py [--model chat|builtin] [--turns 5] [--tokens 96] [--pause 2]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: chat_model.py
@@ -37,20 +49,50 @@ SECOND = [  # the other pane's user asks other things: the two conversations dif
 ]
 
 
-def run(model: Path, turns: int, tokens: int, threads: int, cache: bool) -> list[list[float]]:
+def _params(tokens: int):
+    from desktop.core.settings import Sampling
+
+    return Sampling(max_tokens=tokens, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=7)
+
+
+def cold_ttft(model: Path, question: str, threads: int, runs: int = 3) -> float:
+    """A first prompt read from nothing: a fresh model process each time, the median."""
+    from desktop.core.engines.base import Recorder
+    from desktop.core.engines.local import LocalEngine
+    from desktop.core.settings import LocalRuntime
+
+    times = []
+    for _ in range(runs):
+        engine = LocalEngine(model, LocalRuntime(context_length=4096, threads=threads))
+        try:
+            engine.warm()
+            rec = Recorder()
+            for event in engine.stream([{"role": "user", "content": question}], _params(4)):
+                rec.feed(event)
+            if rec.result.ttft_s is None:
+                raise SystemExit(f"cold first turn: {rec.result.status} {rec.result.error or 'no text'}")
+            times.append(rec.result.ttft_s)
+        finally:
+            engine.close()
+    return statistics.median(times)
+
+
+def run(model: Path, turns: int, tokens: int, threads: int, cache: bool, pause: float) -> list[list[float]]:
     os.environ["ARENADESK_PROMPT_CACHE"] = "1" if cache else "0"  # read by the child when it starts
     from desktop.core.engines.base import Recorder
     from desktop.core.engines.local import LocalEngine
-    from desktop.core.settings import LocalRuntime, Sampling
+    from desktop.core.settings import LocalRuntime
 
     engine = LocalEngine(model, LocalRuntime(context_length=4096, threads=threads))
-    params = Sampling(max_tokens=tokens, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=7)
+    params = _params(tokens)
     history = [[], []]
     ttft = [[], []]
     reuse = [[], []]  # (prompt tokens, of them reused) per turn: shows where a follow-up re-read its conversation
     try:
         engine.warm()
         for turn in range(turns):
+            if turn:
+                time.sleep(pause)  # the user reads both answers and types the next question
             for pane, questions in enumerate((QUESTIONS, SECOND)):  # both panes answer each round, in turn
                 history[pane].append({"role": "user", "content": questions[turn % len(questions)]})
                 rec = Recorder()
@@ -73,6 +115,7 @@ def main() -> int:
     ap.add_argument("--turns", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=96)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--pause", type=float, default=2.0, help="seconds between rounds (the user reading and typing)")
     args = ap.parse_args()
 
     from desktop.core.engines.local import default_threads
@@ -87,23 +130,26 @@ def main() -> int:
 
         model = embedded_model_path(Path(tempfile.mkdtemp(prefix="arenadesk-bench-")))
     print(f"{model.name}, {threads} threads, {args.turns} turns, answers up to {args.tokens} tokens, two panes on "
-          "one engine")
-    ok = True
+          f"one engine, {args.pause:g} s between rounds (the user reading and typing)")
+    cold = [cold_ttft(model, questions[0], threads) for questions in (QUESTIONS, SECOND)]
+    print(f"cold first turn (fresh process, median of 3): pane 1 {cold[0] * 1000:.0f} ms, pane 2 {cold[1] * 1000:.0f} ms")
+    ok = ok_cold = True
     for cache in (False, True):
-        ttft, reuse = run(model, args.turns, args.tokens, threads, cache)
+        ttft, reuse = run(model, args.turns, args.tokens, threads, cache, args.pause)
         print(f"prompt cache {'on ' if cache else 'off'}:")
         for pane, times in enumerate(ttft):
-            ratio = times[-1] / times[0]
+            ratio, ratio_cold = times[-1] / times[0], times[-1] / cold[pane]
             if cache:
                 ok = ok and ratio <= 1.2
+                ok_cold = ok_cold and ratio_cold <= 1.2
             print(f"  pane {pane + 1}: TTFT by turn {', '.join(f'{t * 1000:.0f}' for t in times)} ms; "
-                  f"turn {args.turns} ÷ turn 1 = {ratio:.2f}")
-            if len(times) > 2:  # a follow-up against the first follow-up: both read only new tokens with the cache
-                print(f"          turn {args.turns} ÷ turn 2 = {times[-1] / times[1]:.2f} (a pane's first turn may be warm: "
-                      "it shares the system prompt with the other pane's conversation)")
+                  f"turn {args.turns} ÷ turn 1 = {ratio:.2f}; ÷ its cold first turn = {ratio_cold:.2f}")
             print(f"          new prompt tokens read by turn "
                   f"{', '.join(f'{n - kept} of {n}' for n, kept in reuse[pane])}")
-    print("target met (≤ 1.2 with the cache)" if ok else "TARGET MISSED (≤ 1.2 with the cache)")
+    print(f"turn {args.turns} ÷ turn 1 (the issue's measure): " + ("target met (≤ 1.2 with the cache)" if ok else
+                                                                  "TARGET MISSED (≤ 1.2 with the cache)"))
+    print(f"turn {args.turns} ÷ the pane's first turn read cold: " + ("≤ 1.2 with the cache" if ok_cold else
+                                                                      "ABOVE 1.2 with the cache"))
     return 0 if ok else 1
 
 

@@ -1,7 +1,9 @@
 """Two panes on one local model take turns in one llama.cpp context. With the per-conversation
 prompt states (engines/prompt_cache.py) each follow-up starts from its own conversation's saved
-state, so the child reads only the new tokens; the answers are the same as without it.
-Real models: the built-in base model and the chat model with its template."""
+state, so the child reads only the new tokens; the answers are the same as without it. Between
+rounds (the user reading and typing) the child reads ahead: the previous answer as its text will be
+read (where it was generated as other tokens) and the next turn's opening, so a follow-up then reads
+only its question. Real models: the built-in base model and the chat model with its template."""
 from __future__ import annotations
 
 import pytest
@@ -16,14 +18,16 @@ PANES = [
 ]
 
 
-def converse(model, monkeypatch, cache: bool):
+def converse(model, monkeypatch, cache: bool, read_ahead: bool = False):
     monkeypatch.setenv("ARENADESK_PROMPT_CACHE", "1" if cache else "0")  # read by the child when it starts
     engine = LocalEngine(model, LocalRuntime(context_length=2048, threads=2))
     params = Sampling(max_tokens=12, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=3)
     history = [[], []]
-    out = []  # (pane, turn, text, prompt tokens, prompt tokens not read again)
+    out = []  # (pane, turn, text, prompt tokens, prompt tokens not read again, answer tokens)
     try:
         for turn in range(3):
+            if turn and read_ahead:
+                assert engine.read_ahead() is not None  # what the child does by itself while the user types
             for pane in (0, 1):
                 history[pane].append({"role": "user", "content": PANES[pane][turn]})
                 rec = Recorder()
@@ -32,7 +36,7 @@ def converse(model, monkeypatch, cache: bool):
                 r = rec.result
                 assert r.status == "done" or r.error_kind == "empty", r.error
                 history[pane].append({"role": "assistant", "content": r.text})
-                out.append((pane, turn, r.text, r.tokens_in, engine.prompt_reused))
+                out.append((pane, turn, r.text, r.tokens_in, engine.prompt_reused, r.tokens_out))
     finally:
         engine.close()
     return out
@@ -43,14 +47,20 @@ def test_follow_ups_start_from_their_own_conversation(which, request, monkeypatc
     model = request.getfixturevalue(which)
     without = converse(model, monkeypatch, cache=False)
     with_states = converse(model, monkeypatch, cache=True)
+    read_ahead = converse(model, monkeypatch, cache=True, read_ahead=True)
     # Same answers: a restored state is the same context the prompt would have built.
-    assert [o[2] for o in with_states] == [o[2] for o in without]
+    assert [o[2] for o in with_states] == [o[2] for o in without] == [o[2] for o in read_ahead]
     assert any(o[2].strip() for o in with_states)
     # Without saved states, a pane's follow-up reuses only what both conversations share (the
-    # system text and examples); with them, everything up to its own previous answer.
-    for (pane, turn, _, prompt, reused), (_, _, _, _, reused_before) in zip(with_states, without):
+    # system text and examples); with them, everything up to its own previous answer; read ahead,
+    # also all of that answer and the next turn's opening.
+    for (pane, turn, _, prompt, reused, _), (*_, reused_before, _), (*_, reused_ahead, _) in zip(
+            with_states, without, read_ahead):
         if turn == 0:
             continue
-        previous_prompt = next(o[3] for o in with_states if o[0] == pane and o[1] == turn - 1)
+        _, _, text, previous_prompt, _, previous_out = next(o for o in with_states if o[:2] == (pane, turn - 1))
         assert reused >= previous_prompt > reused_before, (pane, turn, reused, previous_prompt, reused_before)
         assert reused < prompt
+        if text.strip():
+            assert reused_ahead >= previous_prompt + previous_out + 1, (pane, turn, reused_ahead, previous_prompt)
+            assert reused_ahead < prompt

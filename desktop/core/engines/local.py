@@ -194,6 +194,28 @@ class LocalEngine:
                 return
             yield from self._relay(unloads)
 
+    def read_ahead(self, timeout: float = 60.0) -> int | None:
+        """Wait until the child has read ahead what it planned for the conversations' next prompts
+        (it does so by itself while idle: see local_worker); the tokens read now, or None if no model
+        is loaded or it did not answer in time. For tests and benchmarks that need a known state."""
+        with self._lock:
+            self._drain()
+            conn = self._conn
+            if conn is None or not self.loaded:
+                return None
+            try:
+                conn.send(("read_ahead",))
+            except (OSError, ValueError):
+                return None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                msg = self._recv(0.05)
+                if msg is not None and msg[0] == "read_ahead":
+                    return msg[1]
+                if msg is None and not self.loaded:
+                    return None
+            return None
+
     def _relay(self, unloads: int) -> Iterator[Event]:
         finished = False
         try:

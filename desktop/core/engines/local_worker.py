@@ -4,19 +4,31 @@ Runs under multiprocessing's "spawn" start method, so it imports nothing of
 Qt and shares nothing with the app but a pipe and a cancel flag. If llama.cpp
 crashes or aborts, only this process dies; the parent turns that into an error.
 
-Messages from the parent:  ("generate", messages, params_dict) | ("quit",)
+Messages from the parent:  ("generate", messages, params_dict) | ("read_ahead",) | ("quit",)
 Messages to the parent:    ("loaded", info) | ("delta", text) | ("reasoning", text) | ("usage", prompt, completion, reused)
-                           | ("done", finish_reason, details) | ("error", kind, message)
+                           | ("done", finish_reason, details) | ("error", kind, message) | ("read_ahead", tokens)
+
+Between messages, while none waits, the child reads ahead what the conversations' next prompts
+will begin with (prompt_cache.PromptStates.settle); ("read_ahead",) asks it to finish that now.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import traceback
 
 from .prompt_cache import PromptStates, common_prefix
 
 STOP = ["\nUSER:", "USER:", "\nASSISTANT:"]
+
+# Idle means no message for this long: when panes on one model take turns, the next pane's send
+# comes a few milliseconds after the previous answer's "done", and must not wait for a read-ahead.
+IDLE_S = 0.05
+
+# Two next questions that share no first character: what their prompts share after the answer is
+# the next turn's opening (`<|im_end|>\n<|im_start|>user\n` in ChatML, `\nUSER:` in the transcript).
+NEXT_TURN_PROBES = ("Why?", "7 + 5")
 
 
 # A base model has no notion of turns: it continues text. A plain transcript, a one-line
@@ -100,18 +112,50 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
     # off (the follow-up benchmark compares both).
     states = PromptStates() if os.environ.get("ARENADESK_PROMPT_CACHE", "1") != "0" else None
     while True:
+        _read_ahead(conn, llm, states, until_asked=True)
         try:
             msg = conn.recv()
         except EOFError:
             return
         if msg[0] == "quit":
             return
+        if msg[0] == "read_ahead":
+            conn.send(("read_ahead", _read_ahead(conn, llm, states, until_asked=False)))
+            continue
         _, messages, params = msg
         try:
             _generate(conn, cancel, llm, chat, messages, params, states)
         except Exception as exc:
             traceback.print_exc()  # stderr is llama.log: the details go there, the pane gets one clear line
             conn.send(("error", "crash", f"The local model failed: {type(exc).__name__}: {exc}"))
+
+
+def _read_ahead(conn, llm, states, until_asked: bool) -> int:
+    """Settle the planned prompt states while the model is idle: with `until_asked`, only until a
+    message waits (a send is served first; what was not read ahead is read with its prompt).
+    Returns the tokens read."""
+    read = 0
+    if states is None or not states.planned or (until_asked and conn.poll(IDLE_S)):
+        return read
+    while states.planned and not (until_asked and conn.poll(0)):
+        try:
+            read += states.settle(llm, interrupted=(lambda: conn.poll(0)) if until_asked else (lambda: False))
+        except Exception:
+            traceback.print_exc()  # only a head start was lost: the next prompt is read in full
+            llm.reset()
+    return read
+
+
+def next_prompt_start(llm, chat, messages: list[dict], answer: str) -> list[int]:
+    """The tokens the conversation's next prompt will begin with once `answer` is its last turn:
+    the answer as text (as the session keeps it), tokenized again, and the next turn's opening."""
+    convo = messages + [{"role": "assistant", "content": answer}]
+    a, b = (_tokens(llm, _render(chat, convo + [{"role": "user", "content": q}])[0]) for q in NEXT_TURN_PROBES)
+    return a[: common_prefix(a, b)]
+
+
+def _tokens(llm, prompt: str) -> list[int]:
+    return llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
 
 
 @contextlib.contextmanager
@@ -163,7 +207,7 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         return
     # An empty stop string would match before the first token: never pass one on.
     stop = list(dict.fromkeys(x for x in stop + list(params.get("stop") or []) if x))
-    prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    prompt_tokens = _tokens(llm, prompt)
     # The formatted prompt may already begin with BOS text; llama-cpp-python drops a doubled BOS itself.
     n_ctx = llm.n_ctx()
     if len(prompt_tokens) >= n_ctx:
@@ -188,6 +232,11 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
     # Prompt tokens that need no reading: already in the context, or put back from a saved state.
     reused = (states.restore(llm, prompt_tokens) if states is not None
               else common_prefix(llm.input_ids[: llm.n_tokens].tolist(), prompt_tokens))
+    if states is not None and os.environ.get("ARENADESK_PROMPT_CACHE_LOG"):
+        # Why a prompt was read in full or in part: what each saved state shares with it.
+        shares = ", ".join(f"{n} of {length}" for length, n in states.last_match) or "none saved"
+        print(f"prompt states: prompt {len(prompt_tokens)} tokens, {reused} need no reading; saved states share "
+              f"{shares}; read ahead so far {states.read_ahead}", file=sys.stderr, flush=True)
     seed = int(params.get("seed", -1))
     stream = llm.create_completion(
         prompt=prompt,
@@ -202,12 +251,13 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         stream=True,
     )
     splitter = ThinkSplitter(opened=opens_reasoning)
-    text, finish = [], "stop"
+    text, answer, finish = [], [], "stop"
 
     def send(pieces):
         for kind, piece in pieces:
             text.append(piece)
             if kind == "answer":
+                answer.append(piece)
                 conn.send_bytes(piece.encode("utf-8"))  # tokens go as raw bytes: no pickling on the hot path
             else:
                 conn.send(("reasoning", piece))
@@ -233,4 +283,9 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
     conn.send(("done", finish, {"cause": cause, "max_tokens": int(params.get("max_tokens", 512)),
                                 "stops": stop if cause == "stop_sequence" else []}))
     if states is not None:
-        states.save(llm)  # after "done": the pane does not wait for the copy
+        key = states.save(llm)  # after "done": the pane does not wait for the copy
+        if finish != "cancelled" and "".join(answer):  # the session keeps this text as the turn
+            try:
+                states.plan(key, next_prompt_start(llm, chat, messages, "".join(answer)))
+            except TemplateProblem:
+                pass  # the next prompt will hit the same problem and say so

@@ -207,3 +207,27 @@ def test_positions_and_ids_out_of_the_usual_range_read_the_same(tmp_path):
     expected = _rows(s.battles())
     assert _as_rows(s.battle_columns()) == expected
     s.close()
+
+
+def test_vote_times_come_back_bit_for_bit(tmp_path):
+    """The times travel as two integers each when that is exact (every time from 1 s up, and 0),
+    else as floats: any double reads back as the very same double, in the same order."""
+    s = Store(tmp_path / "times.sqlite3")
+    _fill(s, seed=11)
+    rng = np.random.default_rng(0)
+    ids = [r[0] for r in s.query("SELECT id FROM votes ORDER BY id")]
+    wild = np.concatenate([rng.uniform(1, 2**33, len(ids) // 2) * rng.choice([-1, 1], len(ids) // 2),
+                           rng.uniform(1, 2**61, len(ids) - len(ids) // 2)])
+    wild[:4] = [1.0, 1.0000000000000002, -1.5, 2.0**61 + 2**9]
+    wild[4] = 0.0
+    with s.transaction() as db:
+        db.executemany("UPDATE votes SET created_at = ? WHERE id = ?", list(zip(wild.tolist(), ids)))
+    expected = _rows(s.battles())
+    assert _as_rows(s.battle_columns()) == expected
+    with s.transaction() as db:  # below one second: read as floats
+        db.execute("UPDATE votes SET created_at = 1e-3 * id + 1e-9 WHERE id % 4 = 0")
+    expected = _rows(s.battles())
+    assert any(0 < b[9] < 1 for b in expected)
+    assert _as_rows(s.battle_columns()) == expected
+    _same_board(ratings.leaderboard(s.battles(), rounds=50), ratings.leaderboard(s.battle_columns(), rounds=50))
+    s.close()
