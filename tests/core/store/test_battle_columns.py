@@ -231,3 +231,15 @@ def test_vote_times_come_back_bit_for_bit(tmp_path):
     assert _as_rows(s.battle_columns()) == expected
     _same_board(ratings.leaderboard(s.battles(), rounds=50), ratings.leaderboard(s.battle_columns(), rounds=50))
     s.close()
+
+
+def test_a_subset_of_the_columns_is_the_same_battles_picked_one_by_one(store):
+    """What the rating queue and the verdict fit: some models' battles, or a category's."""
+    cols = store.battle_columns()
+    wanted = {"sha256:" + "0" * 63 + "1", "sha256:" + "0" * 63 + "3", "gpt-4o-mini"}
+    picked = [b for b in store.battles() if b.model_a in wanted and b.model_b in wanted]
+    keep = [k for k, ref in enumerate(cols.refs) if ref in wanted]
+    sub = cols.subset(np.isin(cols.model_a, keep) & np.isin(cols.model_b, keep))
+    assert len(picked) > 10 and _as_rows(sub) == _rows(picked)
+    _same_board(ratings.leaderboard(picked, rounds=100), ratings.leaderboard(sub, rounds=100))
+    assert sub.count("gpt-4o-mini") == sum(("gpt-4o-mini" in (b.model_a, b.model_b)) for b in picked)
