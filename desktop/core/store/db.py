@@ -261,6 +261,23 @@ class BattleColumns:
         """The battles `which` picks (a boolean mask or indices), in their order; same refs and labels."""
         return BattleColumns(self.refs, self.labels, *(getattr(self, name)[which] for name in _COLUMNS))
 
+    def by_tag(self, tagged_rounds: dict[str, "np.ndarray"], untagged: str) -> dict[str, "BattleColumns"]:
+        """The battles of each category (a round's tag; tagged_rounds: Store.tagged_rounds()) and
+        those of rounds without one under `untagged`: the groups `b.tag or untagged` makes of
+        Battle rows (a tag spelled `untagged` joins them), each in its order."""
+        import numpy as np
+
+        masks: dict[str, np.ndarray] = {}
+        rest = np.ones(len(self), dtype=bool)
+        for tag, rounds in tagged_rounds.items():
+            mask = np.isin(self.round_id, rounds)
+            if mask.any():
+                masks[tag] = mask
+                rest &= ~mask
+        if rest.any():
+            masks[untagged] = masks[untagged] | rest if untagged in masks else rest
+        return {tag: self.subset(mask) for tag, mask in masks.items()}
+
     def count(self, ref: str) -> int:
         """Battles `ref` took part in."""
         k = self.refs.index(ref) if ref in self.refs else -1

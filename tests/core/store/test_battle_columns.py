@@ -243,3 +243,17 @@ def test_a_subset_of_the_columns_is_the_same_battles_picked_one_by_one(store):
     assert len(picked) > 10 and _as_rows(sub) == _rows(picked)
     _same_board(ratings.leaderboard(picked, rounds=100), ratings.leaderboard(sub, rounds=100))
     assert sub.count("gpt-4o-mini") == sum(("gpt-4o-mini" in (b.model_a, b.model_b)) for b in picked)
+
+
+def test_categories_from_columns_are_those_of_battle_rows(store):
+    """ratings.by_category on columns (split by the rounds' tags) gives the boards it gives on
+    Battle rows (split by b.tag): empty tags and a tag spelled like the untagged group's name
+    join the untagged rounds there too."""
+    with store.transaction() as db:
+        db.execute("UPDATE rounds SET tag = '' WHERE id % 17 = 0")
+        db.execute("UPDATE rounds SET tag = ? WHERE id % 19 = 0", (ratings.UNTAGGED,))
+    rows = ratings.by_category(store.battles(), rounds=60, seed=2)
+    cols = ratings.by_category(store.battle_columns(), rounds=60, seed=2, tagged_rounds=store.tagged_rounds())
+    assert list(cols) == list(rows) == ["code", "work", ratings.UNTAGGED]
+    for tag in rows:
+        _same_board(rows[tag], cols[tag])
