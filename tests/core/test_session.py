@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 import pytest
-from fakes import ScriptedEngine, scripted_services, two_pane_session
+from fakes import ScriptedEngine, scripted_services, two_pane_session, unmakeable_engines
 
 from desktop.core.engines.registry import ModelChoice
 from desktop.core.session import Refused
@@ -165,10 +165,7 @@ def test_no_key_refuses_before_anything_is_recorded(session, services):
 
 
 def test_an_engine_that_cannot_be_made_names_the_pane_and_its_model(session, services):
-    def broken(choice):
-        raise ValueError("the base URL has no host")
-
-    services.engines = type(services.engines)(broken)
+    services.engines = unmakeable_engines("the base URL has no host")
     with pytest.raises(Refused, match=r"^Pane A \(gpt-4o.*\): the base URL has no host$"):
         session.send("Hello?")
     assert services.store.query("SELECT COUNT(*) FROM conversations") == [(0,)]
