@@ -156,7 +156,7 @@ def cmd_verdict(services, args) -> int:
     if changed:
         services.save_settings()
     energy = verdict.Energy(settings.local_watts, settings.usd_per_kwh)
-    battles = services.store.battles()
+    battles = services.store.battle_columns()
     if args.with_judge or settings.count_in_leaderboard:
         battles = judge.with_judge(battles, services.store)
     try:

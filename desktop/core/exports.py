@@ -49,8 +49,10 @@ credential all the same.
 """
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as _dt
+import itertools
 import json
 import re
 import time
@@ -411,13 +413,36 @@ def _export_jsonl(store, path: Path, filters, redaction: Redaction) -> int:
                 rows = store.query(page_sql, [*args, last])
                 if not rows:
                     break
-                fh.write("\n".join([_redacted_line(row[1], redaction) for row in rows]))
+                fh.write(_redacted_page([row[1] for row in rows], redaction))
                 fh.write("\n")
                 n += len(rows)
                 last = rows[-1][0]
                 if len(rows) < _PAGE:
                     break
     return n
+
+
+def _redacted_page(lines: list[str], redaction: Redaction) -> str:
+    """JSON records (one a line, as SQLite wrote them: a record never holds a raw newline) joined
+    into one text, each record that may hold something to remove (`Redaction.touches`) redacted.
+    Those records are found by looking for the redaction's markers in the whole page, once each,
+    instead of in every record one by one: most records hold none, and a page is one C-speed search."""
+    page = "\n".join(lines)
+    starts = None
+    touched: set[int] = set()
+    for marker in redaction.markers:
+        at = page.find(marker)
+        while at >= 0:
+            if starts is None:
+                starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+            k = bisect.bisect_right(starts, at) - 1  # the record the marker begins in
+            touched.add(k)
+            at = page.find(marker, starts[k + 1])  # this record is taken: look on from the next one
+    if not touched:
+        return page
+    for k in touched:
+        lines[k] = _redacted_line(lines[k], redaction)  # which looks again, record by record
+    return "\n".join(lines)
 
 
 def _redacted_line(line: str, redaction: Redaction) -> str:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ratings
+from .store.db import BattleColumns
 
 MIN_HEAD_TO_HEAD = 10
 """Votes between the two in a category below which no verdict is given."""
@@ -102,23 +103,31 @@ class SwitchVerdict:
 
 # -- contestants -------------------------------------------------------------------------------
 
-def contestants(store) -> list[Contestant]:
-    """Every model in the user's votes, with the engine that ran it, most battles first."""
-    counts: dict[str, int] = {}
-    for b in store.battles():
-        counts[b.model_a] = counts.get(b.model_a, 0) + 1
-        counts[b.model_b] = counts.get(b.model_b, 0) + 1
-    rows = store.query("SELECT model_ref, model, engine FROM responses ORDER BY id")
+def contestants(store, battles=None) -> list[Contestant]:
+    """Every model in the user's votes (or in `battles`: Battle rows or BattleColumns), with the
+    engine that ran it, most battles first."""
+    cols = _columns(store.battle_columns() if battles is None else battles)
+    # In order of first appearance, as a count over the battles one by one would list them.
+    pairs = np.stack([cols.model_a, cols.model_b], axis=1).ravel()
+    seen, first, n = np.unique(pairs, return_index=True, return_counts=True)
+    order = np.argsort(first)
+    counts = {cols.refs[k]: c for k, c in zip(seen[order].tolist(), n[order].tolist())}
+    rows = store.latest_answers()
     names = ratings.display_names((ref, label) for ref, label, _ in rows)
     engine = {ref: eng for ref, _label, eng in rows}
     out = [Contestant(ref, names.get(ref, ref), engine.get(ref, ""), n) for ref, n in counts.items()]
     return sorted(out, key=lambda c: (-c.battles, c.label))
 
 
-def resolve(store, text: str | None, engine: str) -> Contestant:
+def _columns(battles) -> BattleColumns:
+    return battles if isinstance(battles, BattleColumns) else BattleColumns.from_battles(battles)
+
+
+def resolve(store, text: str | None, engine: str, people: list[Contestant] | None = None) -> Contestant:
     """A contestant by ref, display name, or a unique part of its name; None/empty picks the
-    one of that engine with the most votes. ValueError says what there is to choose from."""
-    pool = [c for c in contestants(store) if c.engine == engine]
+    one of that engine with the most votes. ValueError says what there is to choose from.
+    people: contestants(store), when the caller has it already."""
+    pool = [c for c in (contestants(store) if people is None else people) if c.engine == engine]
     kind = "local" if engine == "local" else "API"
     if not pool:
         raise ValueError(f"No {kind} model has votes yet: compare one against the other kind and vote first.")
@@ -234,12 +243,17 @@ def _per_answer(x: float | None) -> str:
     return "$0" if x == 0 else f"${x:.3g}"
 
 
-def category_verdict(store, local: Contestant, api: Contestant, category: str, battles: list, *,
+def category_verdict(store, local: Contestant, api: Contestant, category: str, battles, *,
                      energy: Energy = Energy(), rounds: int = 1000, seed: int = 0,
-                     now: float | None = None) -> CategoryVerdict:
+                     now: float | None = None, board: ratings.Board | None = None) -> CategoryVerdict:
+    """The verdict on `battles` (Battle rows or BattleColumns), the votes of `category`.
+    board: ratings.leaderboard(battles, rounds=rounds, seed=seed), when the caller has it."""
     tag = None if category == ALL else category
-    h2h = sum(1 for b in battles if {b.model_a, b.model_b} == {local.ref, api.ref})
-    per_model = {r: sum(1 for b in battles if r in (b.model_a, b.model_b)) for r in (local.ref, api.ref)}
+    battles = _columns(battles)
+    k_l, k_a = (battles.refs.index(r) if r in battles.refs else -1 for r in (local.ref, api.ref))
+    h2h = int((((battles.model_a == k_l) & (battles.model_b == k_a)) | ((battles.model_a == k_a)
+                                                                       & (battles.model_b == k_l))).sum())
+    per_model = {r: battles.count(r) for r in (local.ref, api.ref)}
     l_cost = local_cost(store, local.ref, energy)
     a_cost, _n = cost_per_answer(store, api.ref, tag)
     volume = prompts_per_month(store, tag, now)
@@ -262,7 +276,7 @@ def category_verdict(store, local: Contestant, api: Contestant, category: str, b
         return CategoryVerdict(category, "too_few", None, None, None, h2h, len(battles), need, l_cost, a_cost,
                                volume, saving, words)
 
-    board = ratings.leaderboard(battles, rounds=rounds, seed=seed)
+    board = ratings.leaderboard(battles, rounds=rounds, seed=seed) if board is None else board
     p, lo, hi = _p_interval(board, local.ref, api.ref)
     head = (f"{where}, {local.label} ties or beats {api.label} on {p:.0%} ({lo:.0%}–{hi:.0%}) of your prompts "
             f"(Bradley–Terry on {board.n_battles} votes, {h2h} head to head; a tie counts half)")
@@ -284,24 +298,39 @@ def category_verdict(store, local: Contestant, api: Contestant, category: str, b
 
 
 def switch_verdict(store, local: Contestant | str | None = None, api: Contestant | str | None = None, *,
-                   energy: Energy = Energy(), battles: list | None = None, rounds: int = 1000, seed: int = 0,
-                   now: float | None = None) -> SwitchVerdict:
-    """The verdict overall and per tag. `battles`: the votes to fit (default: the user's own,
-    store.battles(); pass judge.with_judge(...) to count a judge's too)."""
+                   energy: Energy = Energy(), battles=None, rounds: int = 1000, seed: int = 0,
+                   now: float | None = None, people: list[Contestant] | None = None,
+                   board: ratings.Board | None = None) -> SwitchVerdict:
+    """The verdict overall and per tag. `battles`: the votes to fit, Battle rows or BattleColumns
+    of this store (default: the user's own, store.battle_columns(); pass judge.with_judge(...)
+    to count a judge's too). people: contestants(store), when the caller has it already; board:
+    ratings.leaderboard(battles, rounds=rounds, seed=seed), when the caller has fitted it (the
+    window's leaderboard without filters is that board: the overall verdict is not fitted twice)."""
+    mine = store.battle_columns() if battles is None else None
+    battles = _columns(mine if battles is None else battles)
+    if not (isinstance(local, Contestant) and isinstance(api, Contestant)) and people is None:
+        people = contestants(store, mine)  # the user's own votes pick a model left unnamed
     if not isinstance(local, Contestant):
-        local = resolve(store, local, "local")
+        local = resolve(store, local, "local", people)
     if not isinstance(api, Contestant):
-        api = resolve(store, api, "openai")
-    battles = store.battles() if battles is None else battles
-    overall = category_verdict(store, local, api, ALL, battles, energy=energy, rounds=rounds, seed=seed, now=now)
-    by_tag: dict[str, list] = {}
-    for b in battles:
-        by_tag.setdefault(b.tag or UNTAGGED, []).append(b)
+        api = resolve(store, api, "openai", people)
+    overall = category_verdict(store, local, api, ALL, battles, energy=energy, rounds=rounds, seed=seed, now=now,
+                               board=board)
+    # A battle's category is its round's tag (a judge's verdicts too: they carry their round).
+    by_tag: dict[str, np.ndarray] = {}
+    untagged = np.ones(len(battles), dtype=bool)
+    for tag, round_ids in store.tagged_rounds().items():
+        mask = np.isin(battles.round_id, round_ids)
+        if mask.any():
+            by_tag[tag] = mask
+            untagged &= ~mask
+    if untagged.any():
+        by_tag[UNTAGGED] = untagged
     cats = []
     if len(by_tag) > 1 or (by_tag and UNTAGGED not in by_tag):
         for tag in sorted(by_tag):
-            cats.append(category_verdict(store, local, api, tag, by_tag[tag], energy=energy, rounds=rounds,
-                                         seed=seed, now=now))
+            cats.append(category_verdict(store, local, api, tag, battles.subset(by_tag[tag]), energy=energy,
+                                         rounds=rounds, seed=seed, now=now))
     notes = []
     if not energy.known:
         notes.append(f"{local.label} is counted as free; give your machine's draw (watts) and electricity price "

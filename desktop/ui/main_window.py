@@ -13,7 +13,7 @@ way work comes back to the GUI thread.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from ..core import connections as cx
@@ -41,6 +41,7 @@ NO_KEY_NOTICE = (
     "another connection (a local server needs no key). The local pane works without it."
 )
 SIZE = (1280, 820)  # the first size, shrunk to the screen
+NEVER_EXPOSED_MS = 1000  # a window shown but not on screen (started minimised) starts its background work anyway
 
 
 class MainWindow(QMainWindow):
@@ -96,16 +97,28 @@ class MainWindow(QMainWindow):
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
         if not self._background_started:
-            self._background_started = True
-            QTimer.singleShot(0, self._start_background)
+            # The background work starts once the first frame is on screen, not at show(): the
+            # window is mapped a few event-loop turns later, and work started in between (and
+            # workers holding the GIL) would hold back that first frame.
+            self.windowHandle().installEventFilter(self)
+            QTimer.singleShot(NEVER_EXPOSED_MS, self, self._start_background)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
+        if obj is self.windowHandle() and event.type() == QEvent.Type.Expose and obj.isExposed():
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, self, self._start_background)  # after this expose paints the frame
+        return super().eventFilter(obj, event)
 
     def _start_background(self) -> None:
-        """What the window needs soon but not to appear, started once it is shown, each on a
+        """What the window needs soon but not to appear, started once it is on screen, each on a
         worker: marking answers a crashed run left streaming as interrupted, listing the installed
         models, reading the keychain (the no-key notices), each connection's model list, loading
         the chosen local models, and looking for models in other apps' folders. Each imports or
         writes something that would keep the window from showing (keyring, gguf, numpy,
-        huggingface_hub, openai; the database)."""
+        huggingface_hub, openai; the database). Once only."""
+        if self._background_started:
+            return
+        self._background_started = True
         self._inbox.run("interrupted", self.services.mark_interrupted, self._on_interrupted_marked)
         self.model_lists.list_installed_in_background()
         self._inbox.run("keychain", self.services.secrets.keychain_available, lambda _ok, _error: self._on_keys_read())
@@ -125,34 +138,36 @@ class MainWindow(QMainWindow):
 
     # -- construction ---------------------------------------------------------------------
     def _build_layout(self) -> None:
-        self.sidebar = HistorySidebar(self)
+        # Each widget is made inside the one that holds it: moving a built widget into another
+        # makes Qt apply the style sheet to all of it again.
+        split = QSplitter(Qt.Horizontal, self)
+        split.setChildrenCollapsible(False)
+        self.sidebar = HistorySidebar(split)
         self.sidebar.openRequested.connect(self._on_history_open)
         self.sidebar.renameRequested.connect(self.rename_conversation)
         self.sidebar.deleteRequested.connect(self.delete_conversation)
         self.sidebar.searchChanged.connect(lambda _q: self.refresh_history())
         self.search, self.history = self.sidebar.search, self.sidebar.list
 
-        self.pane_area = PaneArea(self)
-        self.rating = RatingBar(self)
+        center = QWidget(split)
+        self.pane_area = PaneArea(center)
+        self.rating = RatingBar(center)
         self.rating.voted.connect(self._on_vote)
         self.rating.noteEdited.connect(self._on_note)
         self.rating.typedAhead.connect(self._type_into_prompt)
 
-        self.prompt_bar = PromptBar(self)
+        self.prompt_bar = PromptBar(center)
         self.prompt_bar.sendRequested.connect(self.send)
         self.prompt_bar.stopRequested.connect(self.stop_all)
         bar = self.prompt_bar
         self.prompt, self.tag, self.send_button, self.stop_button = bar.prompt, bar.tag, bar.send_button, bar.stop_button
 
-        center = QWidget(self)
         cl = QVBoxLayout(center)
         cl.setContentsMargins(4, 8, 8, 8)
         cl.addWidget(self.pane_area, 1)
         cl.addWidget(self.rating)
         cl.addWidget(self.prompt_bar)
 
-        split = QSplitter(Qt.Horizontal, self)
-        split.setChildrenCollapsible(False)
         split.addWidget(self.sidebar)
         split.addWidget(center)
         split.setStretchFactor(1, 1)
@@ -190,7 +205,7 @@ class MainWindow(QMainWindow):
         return pane
 
     def _make_pane_widget(self) -> Pane:
-        pane = Pane(self, heading=self.contestants.heading)
+        pane = Pane(self.pane_area, heading=self.contestants.heading)  # made where it is shown (see _build_layout)
         pane.stopRequested.connect(lambda p=pane: self.session.stop(self.panes.index(p)))
         pane.regenerateRequested.connect(lambda p=pane: self.regenerate(p))
         pane.removeRequested.connect(lambda p=pane: self.remove_pane(p))

@@ -328,3 +328,32 @@ def test_csv_tokens_per_second_match_the_window(tmp_path):
     exports.export(store, "csv", out)
     (row,) = _csv.DictReader(out.open(encoding="utf-8-sig"))
     assert float(row["left_tokens_per_s"]) == shown.tokens_per_s == 10.0
+
+
+def test_a_page_of_records_is_redacted_as_the_records_one_by_one():
+    """The JSONL export looks for what to redact in a page of records at once: the same records
+    come out changed as when each is checked alone, markers at either end of a record, several
+    in one, split by the newline between two records, escaped as JSON writes them, in the last."""
+    import json
+    import random
+
+    from desktop.core.secrets import Redaction
+
+    secret, password = "sk-live-ABCDEFGH1234", "p\u00e4ss\"word"  # the password's JSON form differs
+    pieces = [secret, "ABCDEFGH1234", password, "https://user:pw@host/x", "sk-something-else", "plain words",
+              "\u00e4", "://", "http", "sk", "-", "\n", "answer text " * 3]
+    rng = random.Random(3)
+    lines = []
+    for k in range(400):
+        words = [rng.choice(pieces) for _ in range(rng.randint(0, 4))]
+        lines.append(json.dumps({"type": "response", "uid": f"u{k}", "text": "".join(words),
+                                 "params": {"note": rng.choice(pieces)}}, ensure_ascii=False))
+    lines[0] = json.dumps({"text": secret + " first"})
+    lines[-1] = json.dumps({"text": "last " + password}, ensure_ascii=False)
+    lines[10] = json.dumps({"text": "ends with sk"})
+    lines[11] = json.dumps({"text": "-live record"})
+    for redaction in (Redaction(secrets=(secret,), passwords=(password,)), Redaction()):
+        expected = "\n".join(exports._redacted_line(line, redaction) for line in lines)
+        assert exports._redacted_page(list(lines), redaction) == expected
+        assert secret not in expected and "https://user:pw@" in expected  # an answer's own URL is kept
+    assert exports._redacted_page(["{}", '{"a":1}'], Redaction()) == '{}\n{"a":1}'

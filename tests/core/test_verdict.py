@@ -130,3 +130,51 @@ def test_choosing_contestants_says_what_exists(tmp_path):
     empty = Store(tmp_path / "empty.db")
     with pytest.raises(ValueError, match="No local model has votes yet"):
         verdict.switch_verdict(empty)
+
+
+def _verdict_from_rows(store, battles, local, api, **kw):
+    """The verdict as it was computed before it read columns: Battle rows, split by their tag."""
+    overall = verdict.category_verdict(store, local, api, verdict.ALL, battles, **kw)
+    by_tag: dict[str, list] = {}
+    for b in battles:
+        by_tag.setdefault(b.tag or verdict.UNTAGGED, []).append(b)
+    return [overall] + [verdict.category_verdict(store, local, api, t, by_tag[t], **kw) for t in sorted(by_tag)]
+
+
+def test_the_columnar_verdict_equals_the_one_from_battle_rows(tmp_path):
+    """switch_verdict reads the battles as columns and splits them by their rounds' tags: the
+    same verdicts, number for number, as from Battle rows grouped one by one; with untagged
+    rounds, an empty tag, a third model, a deleted conversation and a judge's verdicts."""
+    from desktop.core import judge
+
+    store = simulate(tmp_path, {"coding": (0.7, 60), "writing": (0.3, 50), "": (0.5, 40)}, seed=5)
+    cid = store.new_conversation("more")
+    for k in range(30):  # a third model, some rounds untagged
+        slots = [SlotSpec(0, k % 2, "local", "Llama 3B", "sha256:llama"),
+                 SlotSpec(1, 1 - k % 2, "openai", "gpt-4o-mini", "gpt-4o-mini")]
+        rid, _ = store.add_round(cid, f"p{k}", slots, tag=None if k % 3 else "coding", created_at=NOW - k)
+        store.cast_vote(rid, ("left", "right", "tie")[k % 3])
+    gone = store.new_conversation("deleted")
+    rid, _ = store.add_round(gone, "x", [SlotSpec(0, 0, "local", "Llama 3B", "sha256:llama"),
+                                         SlotSpec(1, 1, "openai", "gpt-4o-mini", "gpt-4o-mini")], tag="writing")
+    store.cast_vote(rid, "left")
+    store.delete_conversation(gone)
+    rid, ids = store.add_round(cid, "judged only", [SlotSpec(0, 0, "local", "Qwen 2.5 7B Q4", "sha256:qwen"),
+                                                    SlotSpec(1, 1, "openai", "gpt-4o-mini", "gpt-4o-mini")],
+                               tag="writing", created_at=NOW)
+    store._db.execute("INSERT INTO judge_votes (uid, round_id, response_a, response_b, judge_ref, judge_label, "
+                      "winner, created_at) VALUES ('j1', ?, ?, ?, 'judge@x', 'judge', 'a', ?)", (rid, *ids, NOW))
+
+    rows = store.battles()
+    people = verdict.contestants(store)
+    assert [(c.ref, c.battles) for c in people] == [("gpt-4o-mini", 180), ("sha256:qwen", 150), ("sha256:llama", 30)]
+    assert all(c.battles == sum((b.model_a == c.ref) + (b.model_b == c.ref) for b in rows) for c in people)
+    assert [c.engine for c in people] == ["openai", "local", "local"]
+    assert len(judge.with_judge(rows, store)) == len(rows) + 1
+    for battles, cols in ((rows, store.battle_columns()),
+                          (judge.with_judge(rows, store), judge.with_judge(store.battle_columns(), store))):
+        for local in ("qwen", "llama"):
+            v = verdict.switch_verdict(store, local, "gpt-4o-mini", battles=cols, rounds=200, now=NOW)
+            expected = _verdict_from_rows(store, battles, v.local, v.api, rounds=200, now=NOW)
+            assert [vars(c) for c in [v.overall] + v.categories] == [vars(c) for c in expected]
+    assert {c.category for c in v.categories} == {"coding", "writing", verdict.UNTAGGED}

@@ -1,6 +1,6 @@
 """The window's start: it is built without the heavy libraries, and what it does not need to
 appear (listing the installed models, marking interrupted answers, reading the keychain) runs
-on workers once it is shown (tests/bench/bench_startup.py times the whole start)."""
+on workers once its first frame is on screen (tests/bench/bench_startup.py times the whole start)."""
 import json
 import os
 import subprocess
@@ -9,29 +9,26 @@ import threading
 import time
 from pathlib import Path
 
+from PySide6.QtCore import QEvent, QObject
+
 from desktop.core.library import installed
 from desktop.core.store import SlotSpec
 from desktop.ui.main_window import MainWindow
 from found_layouts import tiny_gguf
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp")
+# filelock: 40 ms to import; the store takes its run lock with the first answer it stamps.
+HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp", "filelock")
 # Our own modules the window does not need to appear: each is imported on first use.
 LAZY = ("desktop.ui.suite_dialogs", "desktop.core.suite_runner", "desktop.core.store.suite_runs")
 
 BUILD_THE_WINDOW = r"""
-import json, sys, time
-from desktop.core.services import Services
-from desktop.core.store import SlotSpec
-
-crashed = Services.open()  # a run that died with an answer streaming
-conv = crashed.store.new_conversation("crashed")
-crashed.store.add_round(conv, "cut off", [SlotSpec(0, 0, "local", "m", "m")], created_at=time.time() - 7200)
-with crashed.store.transaction() as db:
-    db.execute("UPDATE responses SET writer = 'a-run-that-died'")
-crashed.close()
+import json, sys
 
 import desktop.app as app_module
+app_module.import_core_before_qt()
+assert "PySide6" not in sys.modules
+core_before_qt = {m for m in sys.modules if m.startswith("desktop.core")}
 app = app_module.make_app()
 window = app_module.build_window(app)  # as run_gui builds it
 services = window.services
@@ -42,6 +39,7 @@ seen = {
     "pickers": [[p.picker.itemText(i) for i in range(p.picker.count())] for p in window.panes],
     "tools": [a.text() for a in tools.actions() if a.text()],
     "status": services.store.query("SELECT status FROM responses")[0][0],
+    "core_after_qt": sorted(m for m in sys.modules if m.startswith("desktop.core") and m not in core_before_qt),
 }
 # The entries work: the first trigger imports the dialogs and opens one.
 next(a for a in tools.actions() if a.text() == "Rating queue…").trigger()
@@ -51,7 +49,20 @@ print(json.dumps(seen))
 """
 
 
+def crashed_run(home: Path) -> None:
+    """A run that died with an answer streaming."""
+    from desktop.core.services import Services
+
+    crashed = Services.open(home)
+    conv = crashed.store.new_conversation("crashed")
+    crashed.store.add_round(conv, "cut off", [SlotSpec(0, 0, "local", "m", "m")], created_at=time.time() - 7200)
+    with crashed.store.transaction() as db:
+        db.execute("UPDATE responses SET writer = 'a-run-that-died'")
+    crashed.close()
+
+
 def test_the_window_is_built_without_the_heavy_libraries_or_the_suite_dialogs(tmp_path):
+    crashed_run(tmp_path / "home")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", ARENADESK_HOME=str(tmp_path / "home"),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, "-c", BUILD_THE_WINDOW, ",".join(HEAVY), ",".join(LAZY)], env=env, cwd=ROOT,
@@ -65,6 +76,9 @@ def test_the_window_is_built_without_the_heavy_libraries_or_the_suite_dialogs(tm
     assert {"Models", "Leaderboard", "Settings", "Run a suite…", "Rating queue…",
             "Leaderboard by category…"} <= set(seen["tools"])
     assert seen["status"] == "streaming"  # nothing written while the window is built
+    # PySide6 reads the source of every module imported after it: the core the window is built
+    # on is imported first (app.import_core_before_qt names it).
+    assert seen["core_after_qt"] == []
     visible, heading = seen["queue"]
     assert visible and "No suite runs yet" in heading
 
@@ -94,6 +108,48 @@ def test_the_installed_models_are_listed_once_on_a_worker_after_the_window_shows
     assert w.panes[2].picker.currentText() == "Mine-Q4_K_M · local"
     assert len(kept_reads) == 1  # a new pane and a choice use the list kept, not the folders
     assert threading.main_thread() not in listings
+
+
+class Seen(QObject):
+    """Records a window's first frame: the first Expose of its native window that puts it on screen."""
+
+    def __init__(self, order):
+        super().__init__()
+        self.order = order
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt override)
+        if event.type() == QEvent.Type.Expose and obj.isExposed() and "on screen" not in self.order:
+            self.order.append("on screen")
+        return False
+
+
+def test_the_background_work_starts_once_the_first_frame_is_on_screen(qtbot, services, monkeypatch):
+    order = []
+    real_read = installed.InstalledModels.read
+    monkeypatch.setattr(installed.InstalledModels, "read", lambda self: order.append("listing") or real_read(self))
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.winId()  # the native window, to watch it from its first event
+    seen = Seen(order)
+    w.windowHandle().installEventFilter(seen)
+    w.show()
+    assert order == []  # shown, not yet on screen: nothing started
+    qtbot.waitUntil(lambda: "listing" in order, timeout=30_000)
+    assert order[0] == "on screen"
+
+
+def test_a_window_shown_but_never_on_screen_still_starts_its_background_work(qtbot, services, monkeypatch):
+    """Started minimised (or on a platform that sends no expose): the lists still come, a second later."""
+    import desktop.ui.main_window as main_window
+
+    listed = []
+    real_read = installed.InstalledModels.read
+    monkeypatch.setattr(installed.InstalledModels, "read", lambda self: listed.append(1) or real_read(self))
+    monkeypatch.setattr(main_window.MainWindow, "eventFilter", lambda self, obj, event: False)  # no expose seen
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: bool(listed), timeout=30_000)
 
 
 def test_the_list_kept_follows_an_import_and_a_delete(services):

@@ -11,8 +11,8 @@ stored whole whatever characters it holds (see core/untrusted.py: a lone surroga
 UTF-8 cannot encode, becomes U+FFFD instead of failing the whole save).
 
 Several ArenaDesk processes may share the file. Each open Store is one run (`run_id`),
-holding a lock file beside the database for as long as it is open, and stamps the answers
-it streams with it; a run that ends without finishing them (a crash, a kill, a power cut)
+holding a lock file beside the database from before it stamps its first answer with it
+until it closes; a run that ends without finishing them (a crash, a kill, a power cut)
 releases its lock with its process, so the next start closes those answers as interrupted
 at once, while the answers of a run still alive are left alone.
 """
@@ -29,12 +29,13 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING, Iterator
 
 from ..untrusted import storable
 from .migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 OUTCOMES = ("left", "right", "tie", "both_bad", "best")
 
@@ -256,6 +257,19 @@ class BattleColumns:
         self.refs, self.labels = refs, labels
         return self
 
+    def subset(self, which) -> "BattleColumns":
+        """The battles `which` picks (a boolean mask or indices), in their order; same refs and labels."""
+        return BattleColumns(self.refs, self.labels, *(getattr(self, name)[which] for name in _COLUMNS))
+
+    def count(self, ref: str) -> int:
+        """Battles `ref` took part in."""
+        k = self.refs.index(ref) if ref in self.refs else -1
+        return int(((self.model_a == k) | (self.model_b == k)).sum()) if k >= 0 else 0
+
+
+_COLUMNS = ("model_a", "model_b", "label_a", "label_b", "winner", "blind", "position_a", "position_b", "tstamp",
+            "panes", "battle_id", "vote_id", "round_id")
+
 
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
@@ -292,7 +306,6 @@ class Store:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._migrate()
-            self._hold_run_lock()
         except DamagedDatabase:
             self._db.close()
             raise
@@ -323,8 +336,18 @@ class Store:
     def _runs_dir(self) -> Path:
         return self.path.with_name(self.path.name + ".runs")
 
+    def _writer(self) -> str:
+        """This run's id, to stamp an answer with; from the first stamp on, the run holds its lock
+        file for as long as the store is open (the OS drops it with the process). Taken here, not at
+        open: importing filelock costs about 40 ms, which the window would pay before its first frame."""
+        with self._lock:
+            if self._run_lock is None:
+                self._hold_run_lock()
+        return self.run_id
+
     def _hold_run_lock(self) -> None:
-        """Hold this run's lock file for as long as the store is open (the OS drops it with the process)."""
+        from filelock import FileLock, Timeout
+
         try:
             self._runs_dir().mkdir(exist_ok=True)
             lock = FileLock(self._runs_dir() / f"{self.run_id}.lock")
@@ -340,6 +363,8 @@ class Store:
         path = self._runs_dir() / f"{writer}.lock"
         if not path.exists():
             return True
+        from filelock import FileLock, Timeout
+
         lock = FileLock(path)
         try:
             lock.acquire(timeout=0)
@@ -480,7 +505,7 @@ class Store:
                     "started_at, writer, connection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (new_uid(), round_id, s.slot, s.position, s.engine, storable(s.model), storable(s.model_ref),
                      storable(s.choice),
-                     json.dumps(s.params, sort_keys=True), now, self.run_id, s.connection),
+                     json.dumps(s.params, sort_keys=True), now, self._writer(), s.connection),
                 )
                 ids.append(cur.lastrowid)
             return round_id, ids
@@ -527,7 +552,7 @@ class Store:
                 "WHERE id = ?",
                 (storable(result.text), result.status, storable(result.error or "") or None, result.started_at,
                  result.first_token_at, getattr(result, "last_token_at", None), result.finished_at, result.tokens_in,
-                 result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self.run_id,
+                 result.tokens_out, int(bool(result.tokens_estimated)), result.cost_usd, self._writer(),
                  getattr(result, "finish_reason", None), storable(getattr(result, "reasoning", "") or ""),
                  getattr(result, "first_answer_at", None), getattr(result, "reported_model", None), response_id),
             )
@@ -541,7 +566,7 @@ class Store:
                 "tokens_out = NULL, tokens_estimated = 0, cost_usd = NULL, stars = NULL, writer = ?, connection = ?, "
                 "reported_model = NULL WHERE id = ?",
                 (spec.engine, spec.model, spec.model_ref, spec.choice, json.dumps(spec.params, sort_keys=True), time.time(),
-                 self.run_id, spec.connection, response_id),
+                 self._writer(), spec.connection, response_id),
             )
             db.execute("DELETE FROM votes WHERE round_id = (SELECT round_id FROM responses WHERE id = ?)", (response_id,))
 
@@ -733,26 +758,31 @@ class Store:
 
         What makes it fast: Python objects are the cost of reading 100,000 battles, and a model's
         names are the same few strings over and over. So nothing is read per battle as a Python
-        object but its vote's time (a float through text would not come back bit for bit): the
-        battles' integers come back as one comma-joined string per column, which numpy parses at
-        C speed. Which model gave an answer, and where it was shown, is read once per model from
-        the index on (model_ref, model, position) as lists of answer ids, and put onto the battles
-        with arrays; the rounds without exactly two answers are asked for once; the sort is numpy's."""
+        object: the battles' integers (their votes' times too, as two exact integers each: a float
+        through text would not come back bit for bit) come back as one comma-joined string per
+        column, which numpy parses at C speed. Which model gave an answer, and where it was shown,
+        is read once per model from the index on (model_ref, model, position) as lists of answer
+        ids, and put onto the battles with arrays; the rounds without exactly two answers are asked
+        for once; the sort is numpy's."""
         where, args = self._battle_filters(since, until, blind_only, tag)
         source = ("FROM battles b JOIN votes v ON v.id = b.vote_id"
                   + (" JOIN rounds r ON r.id = v.round_id" if tag else "") + " WHERE 1 = 1" + where)
         code = "(CASE b.winner WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END) + 4 * (v.blind != 0)"
         with self._lock:
-            # One snapshot for the four reads: a vote cast by another process meanwhile must not
+            # One snapshot for these reads: a vote cast by another process meanwhile must not
             # leave battles without their answers' models, nor the times out of step.
             began = not self._db.in_transaction
             if began:
                 self._db.execute("BEGIN")
             try:
-                lists = self.query("SELECT group_concat(b.response_a), group_concat(b.response_b), group_concat(b.id), "
-                                   f"group_concat(v.id), group_concat(v.round_id), group_concat({code}) " + source,
-                                   args)[0]
-                times = self.query("SELECT v.created_at " + source + " ORDER BY b.id", args)
+                *lists, whole, fraction, exact = self.query(
+                    "SELECT group_concat(b.response_a), group_concat(b.response_b), group_concat(b.id), "
+                    f"group_concat(v.id), group_concat(v.round_id), group_concat({code}), {_TIME_AS_INTEGERS} "
+                    + source, args)[0]
+                # The vote times as two whole numbers each when that is exact (always, for times
+                # this app writes), else as floats, one row each.
+                times = (whole, fraction) if exact or exact is None else \
+                    self.query("SELECT v.created_at " + source + " ORDER BY b.id", args)
                 answers = self.query("SELECT model_ref, model, group_concat(id), group_concat(position) FROM responses "
                                      "GROUP BY model_ref, model")
                 other_panes = self.query("SELECT round_id, COUNT(*) FROM responses GROUP BY round_id "
@@ -778,6 +808,31 @@ class Store:
 
     def tags(self) -> list[str]:
         return [r[0] for r in self.query("SELECT DISTINCT tag FROM rounds WHERE tag IS NOT NULL ORDER BY tag")]
+
+    def tagged_rounds(self) -> dict[str, "np.ndarray"]:
+        """Each category (tag) and the ids of its rounds, read from the index on tags (a
+        BattleColumns' round_id says which category each battle is in). Rounds with an empty
+        tag are untagged, as everywhere else."""
+        return {tag: _ints(ids) for tag, ids in
+                self.query("SELECT tag, group_concat(id) FROM rounds WHERE tag IS NOT NULL AND tag != '' GROUP BY tag")}
+
+    def latest_answers(self) -> list[tuple[str, str, str]]:
+        """(model_ref, label, engine) of each model's latest answer, oldest first: what names it."""
+        return self.query("SELECT model_ref, model, engine FROM responses WHERE id IN "
+                          "(SELECT MAX(id) FROM responses GROUP BY model_ref) ORDER BY id")
+
+
+# A vote's time (a double t) as two integers that give it back bit for bit, with whether that
+# holds for every row. With w = t truncated, t - w is computed exactly (Sterbenz: w and t are
+# within a factor of two once |t| >= 1), it is a multiple of t's last bit (at least 2^-52 when
+# |t| >= 1), so (t - w) * 2^52 is a whole number; and w + that * 2^-52 rounds to nothing but t.
+# Times below one second (other than 0), past 2^62 or not stored as numbers are read as floats.
+_TIME_AS_INTEGERS = (
+    "group_concat(CAST(v.created_at AS INTEGER)), "
+    "group_concat(CAST((v.created_at - CAST(v.created_at AS INTEGER)) * 4503599627370496 AS INTEGER)), "
+    "MIN(typeof(v.created_at) IN ('real', 'integer') AND (v.created_at = 0 OR "
+    "abs(v.created_at) BETWEEN 1 AND 4611686018427387904))"
+)
 
 
 def _ints(text: str | None, n: int | None = None) -> "np.ndarray":
@@ -815,14 +870,20 @@ def _columns_from_lists(lists, times, answers, other_panes) -> "BattleColumns":
     (ref, label) its answers' ids and positions; sorted as battles() sorts (vote time, battle id)."""
     import numpy as np
 
-    n = len(times)
-    resp_a, resp_b, battle_id, vote_id, round_id, code = (_ints(text, n) for text in lists)
-    tstamp = np.fromiter(itertools.chain.from_iterable(times), float, n)
-    if n and not (np.diff(battle_id) > 0).all():
-        # The times come in battle id order; group_concat's order is SQLite's to choose.
-        by_id = np.argsort(battle_id)
-        resp_a, resp_b, battle_id, vote_id, round_id, code = (
-            x[by_id] for x in (resp_a, resp_b, battle_id, vote_id, round_id, code))
+    if isinstance(times, tuple):  # (whole seconds, the rest in 2^-52 s), both exact: see _TIME_AS_INTEGERS
+        whole = _ints(times[0])
+        n = len(whole)
+        tstamp = whole.astype(np.float64) + _ints(times[1], n).astype(np.float64) * 2.0 ** -52
+        resp_a, resp_b, battle_id, vote_id, round_id, code = (_ints(text, n) for text in lists)
+    else:
+        n = len(times)
+        tstamp = np.fromiter(itertools.chain.from_iterable(times), float, n)
+        resp_a, resp_b, battle_id, vote_id, round_id, code = (_ints(text, n) for text in lists)
+        if n and not (np.diff(battle_id) > 0).all():
+            # These times come in battle id order; group_concat's order is SQLite's to choose.
+            by_id = np.argsort(battle_id)
+            resp_a, resp_b, battle_id, vote_id, round_id, code = (
+                x[by_id] for x in (resp_a, resp_b, battle_id, vote_id, round_id, code))
     ref_index: dict[str, int] = {}
     label_index: dict[str, int] = {}
     ids, positions, ref_of, label_of = [], [], [], []

@@ -44,3 +44,29 @@ def test_answers_cut_off_by_a_crash_are_closed_on_the_next_start(tmp_path):
     rows = store.query("SELECT r.prompt, p.status, p.error IS NOT NULL FROM responses p JOIN rounds r ON r.id = p.round_id "
                        "ORDER BY r.turn")
     assert rows == [("old", "error", 1), ("live", "streaming", 0)]
+
+
+def test_a_run_takes_its_lock_with_its_first_answer_and_is_alive_from_then_on(tmp_path):
+    """Opening a store takes no lock (filelock is imported only then: the window opens its store on
+    the way to its first frame); the first answer it stamps takes it, so another run never takes
+    a streaming answer of a live run for an interrupted one, and drops it when the store closes."""
+    import time
+
+    from filelock import FileLock, Timeout
+
+    from desktop.core.store import SlotSpec
+
+    db = tmp_path / "a.sqlite3"
+    a, b = Store(db), Store(db)
+    runs = db.with_name(db.name + ".runs")
+    assert not runs.exists() or list(runs.glob("*.lock")) == []
+    conv = a.new_conversation()
+    a.add_round(conv, "streaming", [SlotSpec(0, 0, "local", "m", "m")])
+    lock = runs / f"{a.run_id}.lock"
+    with pytest.raises(Timeout):  # held by run a
+        FileLock(lock).acquire(timeout=0)
+    assert b.close_interrupted(started_before=time.time()) == 0  # a is alive
+    a.close()
+    assert not lock.exists()
+    assert b.close_interrupted(started_before=time.time()) == 1  # a ended with it streaming
+    b.close()
