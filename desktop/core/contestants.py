@@ -133,9 +133,19 @@ class Contestants:
                 choice = None
         return self.contestant(choice).heading if choice is not None else "(unknown model)"
 
-    def unused(self, taken: list[ModelChoice | None]) -> ModelChoice | None:
-        """For a new pane: the first model no pane shows yet (else None)."""
-        for c in self.all():
+    def for_new_pane(self, taken: list[ModelChoice | None]) -> ModelChoice | None:
+        """The model a new pane starts on: one that answers with nothing set up (no key, no
+        server), so a local one: the first installed model no pane shows yet, else the built-in
+        one (panes on one local model take turns). An API model (the first no pane shows) only
+        when no local model is installed; None when every model is in a pane."""
+        local = [c.choice for c in self.local()]
+        for choice in local:
+            if choice not in taken:
+                return choice
+        if local:
+            built_in = ModelChoice("local", "default")
+            return built_in if built_in in local else local[0]
+        for c in self.api():
             if c.choice not in taken:
                 return c.choice
         return None

@@ -102,10 +102,13 @@ class RatingQueue:
         return QueuePair(self.run_id, i, str(item["id"]), item.get("category") or "", a, b, a_left, turns, refs)
 
     def _least_certain(self, run, fresh: list[tuple[int, int, int]], rated: set) -> tuple[int, int, int]:
+        import numpy as np
+
         refs = [p["ref"] for p in run.contestants]
-        wanted = set(refs)
-        battles = [b for b in self.store.battles() if b.model_a in wanted and b.model_b in wanted]
-        board = ratings.leaderboard(battles, rounds=LEADERBOARD_ROUNDS, seed=0)
+        cols = self.store.battle_columns()  # every vote: the run's models also meet outside it
+        wanted = [k for k, ref in enumerate(cols.refs) if ref in set(refs)]
+        between = np.isin(cols.model_a, wanted) & np.isin(cols.model_b, wanted)
+        board = ratings.leaderboard(cols.subset(between), rounds=LEADERBOARD_ROUNDS, seed=0)
         rows = {r.ref: r for r in board.rows}
         votes_between = Counter((a, b) for _i, a, b in rated)
 

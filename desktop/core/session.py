@@ -115,7 +115,7 @@ class ComparisonSession:
         if self.running:
             raise Refused("Wait for the answers (or press Esc) before adding a pane.")
         if choice is None:
-            choice = self.contestants.unused([p.choice for p in self.panes])
+            choice = self.contestants.for_new_pane([p.choice for p in self.panes])
             choice = choice or (self.panes[-1].choice if self.panes else ModelChoice("local", "default"))
         self.panes.append(PaneState(choice))
         return len(self.panes) - 1

@@ -245,8 +245,9 @@ def _per_answer(x: float | None) -> str:
 
 def category_verdict(store, local: Contestant, api: Contestant, category: str, battles, *,
                      energy: Energy = Energy(), rounds: int = 1000, seed: int = 0,
-                     now: float | None = None) -> CategoryVerdict:
-    """The verdict on `battles` (Battle rows or BattleColumns), the votes of `category`."""
+                     now: float | None = None, board: ratings.Board | None = None) -> CategoryVerdict:
+    """The verdict on `battles` (Battle rows or BattleColumns), the votes of `category`.
+    board: ratings.leaderboard(battles, rounds=rounds, seed=seed), when the caller has it."""
     tag = None if category == ALL else category
     battles = _columns(battles)
     k_l, k_a = (battles.refs.index(r) if r in battles.refs else -1 for r in (local.ref, api.ref))
@@ -275,7 +276,7 @@ def category_verdict(store, local: Contestant, api: Contestant, category: str, b
         return CategoryVerdict(category, "too_few", None, None, None, h2h, len(battles), need, l_cost, a_cost,
                                volume, saving, words)
 
-    board = ratings.leaderboard(battles, rounds=rounds, seed=seed)
+    board = ratings.leaderboard(battles, rounds=rounds, seed=seed) if board is None else board
     p, lo, hi = _p_interval(board, local.ref, api.ref)
     head = (f"{where}, {local.label} ties or beats {api.label} on {p:.0%} ({lo:.0%}–{hi:.0%}) of your prompts "
             f"(Bradley–Terry on {board.n_battles} votes, {h2h} head to head; a tie counts half)")
@@ -298,10 +299,13 @@ def category_verdict(store, local: Contestant, api: Contestant, category: str, b
 
 def switch_verdict(store, local: Contestant | str | None = None, api: Contestant | str | None = None, *,
                    energy: Energy = Energy(), battles=None, rounds: int = 1000, seed: int = 0,
-                   now: float | None = None, people: list[Contestant] | None = None) -> SwitchVerdict:
+                   now: float | None = None, people: list[Contestant] | None = None,
+                   board: ratings.Board | None = None) -> SwitchVerdict:
     """The verdict overall and per tag. `battles`: the votes to fit, Battle rows or BattleColumns
     of this store (default: the user's own, store.battle_columns(); pass judge.with_judge(...)
-    to count a judge's too). people: contestants(store), when the caller has it already."""
+    to count a judge's too). people: contestants(store), when the caller has it already; board:
+    ratings.leaderboard(battles, rounds=rounds, seed=seed), when the caller has fitted it (the
+    window's leaderboard without filters is that board: the overall verdict is not fitted twice)."""
     mine = store.battle_columns() if battles is None else None
     battles = _columns(mine if battles is None else battles)
     if not (isinstance(local, Contestant) and isinstance(api, Contestant)) and people is None:
@@ -310,7 +314,8 @@ def switch_verdict(store, local: Contestant | str | None = None, api: Contestant
         local = resolve(store, local, "local", people)
     if not isinstance(api, Contestant):
         api = resolve(store, api, "openai", people)
-    overall = category_verdict(store, local, api, ALL, battles, energy=energy, rounds=rounds, seed=seed, now=now)
+    overall = category_verdict(store, local, api, ALL, battles, energy=energy, rounds=rounds, seed=seed, now=now,
+                               board=board)
     # A battle's category is its round's tag (a judge's verdicts too: they carry their round).
     by_tag: dict[str, np.ndarray] = {}
     untagged = np.ones(len(battles), dtype=bool)

@@ -133,16 +133,18 @@ class JudgePanel:
 
 
 def judge_panel(store, *, local_ref: str | None, api_ref: str | None, energy: verdict.Energy, rounds: int,
-                seed: int, with_judge: bool, judged_in_board: int = 0, mine=None) -> JudgePanel:
+                seed: int, with_judge: bool, judged_in_board: int = 0, mine=None,
+                board: ratings.Board | None = None) -> JudgePanel:
     """The verdict for the chosen pair (or the pair with most votes) and the judge's series.
-    mine: every vote of the user's as store.battle_columns() gives it, when the caller has read it."""
+    mine: every vote of the user's as store.battle_columns() gives it, when the caller has read
+    it; board: the leaderboard of those votes (with the judge's when with_judge), ties counted."""
     mine = store.battle_columns() if mine is None else mine
     people = verdict.contestants(store, mine)
     switch, problem = None, ""
     try:
         battles = judge.with_judge(mine, store) if with_judge else mine
         switch = verdict.switch_verdict(store, local_ref, api_ref, energy=energy, battles=battles, rounds=rounds,
-                                        seed=seed, people=people)
+                                        seed=seed, people=people, board=board)
     except ValueError as exc:
         problem = str(exc)
     ref = judge.latest_judge(store)
@@ -737,7 +739,8 @@ class LeaderboardView(QWidget):
             everything = f.since is None and f.until is None and not f.blind_only and not f.tag  # the verdict's votes
             panel = judge_panel(store, local_ref=local_ref, api_ref=api_ref, energy=energy, rounds=rounds, seed=seed,
                                 with_judge=f.with_judge, judged_in_board=len(battles) - len(users),
-                                mine=users if everything else None)
+                                mine=users if everything else None,
+                                board=board if everything and f.include_ties else None)
             return generation, (board, panel), time.perf_counter() - started
 
         self._set_computing(True)

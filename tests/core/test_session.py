@@ -229,3 +229,21 @@ def test_removing_a_pane_keeps_the_others_memory(session):
     assert session.open_round is None and len(session.panes) == 2
     assert [m["content"] for m in session.history(0)] == ["Hi", "gpt-4o says: 1"]
     assert session.position(1) == 1
+
+
+def test_a_new_pane_starts_on_a_local_model_that_answers_without_a_key(session, services):
+    """A new pane's model answers with nothing set up: the installed models no pane shows yet (the
+    built-in one first), then the built-in one again, never an API model that needs a key."""
+    from found_layouts import tiny_gguf
+
+    other = ModelChoice("local", str(tiny_gguf(services.folders.models / "other-model.gguf")))
+    services.installed.changed()  # as an import or a download says
+    assert [session.panes[session.add_pane()].choice for _ in range(2)] == [LOCAL, other]
+    both_local = two_pane_session(services, choices=(LOCAL, other))
+    assert both_local.panes[both_local.add_pane()].choice == LOCAL  # every local model in a pane: the built-in one
+
+
+def test_a_new_pane_falls_back_to_an_api_model_only_when_no_local_model_is_installed(session, services, monkeypatch):
+    monkeypatch.setattr(services.installed, "current", lambda: [])  # (the built-in model is always installed)
+    added = session.panes[session.add_pane()].choice
+    assert added.engine == "openai" and added not in (GPT4O, GPT41)

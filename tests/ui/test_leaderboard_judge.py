@@ -8,7 +8,7 @@ import random
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.core import judge
+from desktop.core import judge, verdict
 from desktop.core.engines.base import Result
 from desktop.core.settings import Judging
 from desktop.core.store import SlotSpec, Store
@@ -63,6 +63,9 @@ def test_the_tab_shows_the_verdict_and_the_judge_apart(qtbot, store):
     summary = view.switch_summary.text()
     assert f"On coding, {HOSTILE} ties or beats gpt-4o-mini on" in summary
     assert "you can switch" in summary
+    # the overall verdict reuses the board's fit (no filter set): the same words as fitted apart
+    alone = verdict.switch_verdict(store, "sha256:qwen", "gpt-4o-mini", rounds=300, seed=0)
+    assert alone.overall.words in summary and alone.categories[0].words in summary
     cells = {view.switch_table.item(r, 0).text(): view.switch_table.item(r, 5).text()
              for r in range(view.switch_table.rowCount())}
     assert cells["coding"] == "Yes: switch"
@@ -85,6 +88,9 @@ def test_the_tab_shows_the_verdict_and_the_judge_apart(qtbot, store):
     with qtbot.waitSignal(view.computed, timeout=WAIT_MS):
         view.judge_switch.setChecked(True)
     assert view.board.n_battles == 68  # the judge's verdicts on the 8 unvoted rounds only
+    alone = verdict.switch_verdict(store, "sha256:qwen", "gpt-4o-mini", rounds=300, seed=0,
+                                   battles=judge.with_judge(store.battles(), store))
+    assert alone.overall.battles == 68 and alone.overall.words in view.switch_summary.text()
     assert "counts 8 of the judge's verdicts" in view.verdict.text()
     view.wait_idle()
 

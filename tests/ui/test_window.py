@@ -54,6 +54,33 @@ def test_first_run_without_key_is_ready_and_explains_the_gpt_pane(window):
     assert not window.panes[0].notice.isVisible()
 
 
+def test_ctrl_t_on_a_fresh_machine_adds_a_local_model_that_can_answer(qtbot, window, services, chat_model):
+    """No key stored: a pane added with Ctrl+T starts on an installed local model no pane shows yet,
+    else the built-in one, never on an API model that could only say it has no key."""
+    import os
+    import shutil
+
+    qtbot.waitUntil(window.contestants.local_listed, timeout=30_000)
+    qtbot.waitUntil(window.panes[1].notice.isVisible, timeout=10_000)  # B (OpenAI) says it has no key
+    qtbot.keyClick(window, Qt.Key_T, Qt.ControlModifier)
+    third = window.panes[2]
+    assert third.picker.currentText() == "Gemma 3 270M (built in) · local"  # the only local model: again
+    assert not third.notice.isVisible()
+
+    try:  # a model the user downloaded
+        os.link(chat_model, services.folders.models / chat_model.name)
+    except OSError:  # another file system
+        shutil.copyfile(chat_model, services.folders.models / chat_model.name)
+    window.refresh_models()
+    qtbot.waitUntil(lambda: any("SmolLM2" in window.panes[0].picker.itemText(i)
+                                for i in range(window.panes[0].picker.count())), timeout=30_000)
+    qtbot.keyClick(window, Qt.Key_T, Qt.ControlModifier)
+    fourth = window.panes[3]
+    assert fourth.picker.currentText().startswith("SmolLM2") and fourth.picker.currentText().endswith(" · local")
+    assert not fourth.notice.isVisible()
+    assert window.panes[1].notice.text() == NO_KEY_NOTICE.format(name="OpenAI")  # only the API pane needs a key
+
+
 def test_one_prompt_both_stream_vote_with_keyboard_and_it_is_stored(qtbot, remote_window, services):
     w = remote_window
     deltas = {0: 0, 1: 0}

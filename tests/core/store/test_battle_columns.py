@@ -207,3 +207,39 @@ def test_positions_and_ids_out_of_the_usual_range_read_the_same(tmp_path):
     expected = _rows(s.battles())
     assert _as_rows(s.battle_columns()) == expected
     s.close()
+
+
+def test_vote_times_come_back_bit_for_bit(tmp_path):
+    """The times travel as two integers each when that is exact (every time from 1 s up, and 0),
+    else as floats: any double reads back as the very same double, in the same order."""
+    s = Store(tmp_path / "times.sqlite3")
+    _fill(s, seed=11)
+    rng = np.random.default_rng(0)
+    ids = [r[0] for r in s.query("SELECT id FROM votes ORDER BY id")]
+    wild = np.concatenate([rng.uniform(1, 2**33, len(ids) // 2) * rng.choice([-1, 1], len(ids) // 2),
+                           rng.uniform(1, 2**61, len(ids) - len(ids) // 2)])
+    wild[:4] = [1.0, 1.0000000000000002, -1.5, 2.0**61 + 2**9]
+    wild[4] = 0.0
+    with s.transaction() as db:
+        db.executemany("UPDATE votes SET created_at = ? WHERE id = ?", list(zip(wild.tolist(), ids)))
+    expected = _rows(s.battles())
+    assert _as_rows(s.battle_columns()) == expected
+    with s.transaction() as db:  # below one second: read as floats
+        db.execute("UPDATE votes SET created_at = 1e-3 * id + 1e-9 WHERE id % 4 = 0")
+    expected = _rows(s.battles())
+    assert any(0 < b[9] < 1 for b in expected)
+    assert _as_rows(s.battle_columns()) == expected
+    _same_board(ratings.leaderboard(s.battles(), rounds=50), ratings.leaderboard(s.battle_columns(), rounds=50))
+    s.close()
+
+
+def test_a_subset_of_the_columns_is_the_same_battles_picked_one_by_one(store):
+    """What the rating queue and the verdict fit: some models' battles, or a category's."""
+    cols = store.battle_columns()
+    wanted = {"sha256:" + "0" * 63 + "1", "sha256:" + "0" * 63 + "3", "gpt-4o-mini"}
+    picked = [b for b in store.battles() if b.model_a in wanted and b.model_b in wanted]
+    keep = [k for k, ref in enumerate(cols.refs) if ref in wanted]
+    sub = cols.subset(np.isin(cols.model_a, keep) & np.isin(cols.model_b, keep))
+    assert len(picked) > 10 and _as_rows(sub) == _rows(picked)
+    _same_board(ratings.leaderboard(picked, rounds=100), ratings.leaderboard(sub, rounds=100))
+    assert sub.count("gpt-4o-mini") == sum(("gpt-4o-mini" in (b.model_a, b.model_b)) for b in picked)
