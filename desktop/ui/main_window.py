@@ -175,6 +175,9 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(1, 1)
         split.setSizes([220, 1060])
         self.setCentralWidget(split)
+        # The fields' clear buttons come once the window is on screen: Qt looks their icon up in
+        # the icon theme (about 7 ms each), and they show only once something is typed.
+        self.onScreen.connect(lambda: [f.setClearButtonEnabled(True) for f in (self.search, self.rating.note)])
         self._set_running(False)
         self.statusBar().showMessage("Ready. Your ratings stay on this machine.")
 

@@ -134,8 +134,10 @@ def test_the_background_work_starts_once_the_first_frame_is_on_screen(qtbot, ser
     w.windowHandle().installEventFilter(seen)
     w.show()
     assert order == []  # shown, not yet on screen: nothing started
+    assert not w.search.isClearButtonEnabled() and not w.rating.note.isClearButtonEnabled()
     qtbot.waitUntil(lambda: "listing" in order, timeout=30_000)
     assert order[0] == "on screen"
+    assert w.search.isClearButtonEnabled() and w.rating.note.isClearButtonEnabled()  # before anyone can type
 
 
 def test_a_window_shown_but_never_on_screen_still_starts_its_background_work(qtbot, services, monkeypatch):
