@@ -85,6 +85,17 @@ def scripted_services(engines: dict, gate=None, scripts: dict[str, dict] | None 
     return s
 
 
+def unmakeable_engines(why: str):
+    """An engine pool whose every engine fails to be made with `why` (a bad endpoint setting, a
+    file that cannot be opened): what the session must refuse with, naming the pane."""
+    from desktop.core.engines.registry import EnginePool
+
+    def make(choice):
+        raise ValueError(why)
+
+    return EnginePool(make)
+
+
 def two_pane_session(services, choices=None, blind: bool | None = None):
     """A ComparisonSession on gpt-4o and gpt-4.1 (or `choices`) whose `round_done` event is set
     when a round ends; seeded, so blind positions repeat."""

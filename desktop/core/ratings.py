@@ -679,13 +679,18 @@ def format_table(board: Board) -> str:
 UNTAGGED = "(no category)"
 
 
-def by_category(battles: Sequence, rounds: int = 1000, seed: int = 0, **options) -> dict[str, Board]:
+def by_category(battles: Sequence, rounds: int = 1000, seed: int = 0, *, tagged_rounds=None,
+                **options) -> dict[str, Board]:
     """One leaderboard per category (a round's tag; a suite's categories become tags), fitted
     on that category's votes alone, so each has its own honest intervals. Sorted by name,
-    rounds without a tag last under ``UNTAGGED``."""
-    groups: dict[str, list] = {}
-    for b in battles:
-        groups.setdefault(b.tag or UNTAGGED, []).append(b)
+    rounds without a tag last under ``UNTAGGED``. `battles`: Battle rows, or BattleColumns
+    with tagged_rounds = Store.tagged_rounds() (the columns carry rounds, not tags)."""
+    if isinstance(battles, BattleColumns):
+        groups = battles.by_tag(tagged_rounds or {}, UNTAGGED)
+    else:
+        groups = {}
+        for b in battles:
+            groups.setdefault(b.tag or UNTAGGED, []).append(b)
     names = sorted(groups, key=lambda t: (t == UNTAGGED, t.lower()))
     return {t: leaderboard(groups[t], rounds=rounds, seed=seed, **options) for t in names}
 

@@ -317,20 +317,12 @@ def switch_verdict(store, local: Contestant | str | None = None, api: Contestant
     overall = category_verdict(store, local, api, ALL, battles, energy=energy, rounds=rounds, seed=seed, now=now,
                                board=board)
     # A battle's category is its round's tag (a judge's verdicts too: they carry their round).
-    by_tag: dict[str, np.ndarray] = {}
-    untagged = np.ones(len(battles), dtype=bool)
-    for tag, round_ids in store.tagged_rounds().items():
-        mask = np.isin(battles.round_id, round_ids)
-        if mask.any():
-            by_tag[tag] = mask
-            untagged &= ~mask
-    if untagged.any():
-        by_tag[UNTAGGED] = untagged
+    by_tag = battles.by_tag(store.tagged_rounds(), UNTAGGED)
     cats = []
     if len(by_tag) > 1 or (by_tag and UNTAGGED not in by_tag):
         for tag in sorted(by_tag):
-            cats.append(category_verdict(store, local, api, tag, battles.subset(by_tag[tag]), energy=energy,
-                                         rounds=rounds, seed=seed, now=now))
+            cats.append(category_verdict(store, local, api, tag, by_tag[tag], energy=energy, rounds=rounds,
+                                         seed=seed, now=now))
     notes = []
     if not energy.known:
         notes.append(f"{local.label} is counted as free; give your machine's draw (watts) and electricity price "

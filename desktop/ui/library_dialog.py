@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFrame, QGroupBox,
-    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter,
+    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter,
     QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
@@ -305,6 +305,10 @@ class LibraryDialog(QDialog):
         self.add_folder_button = QPushButton("Add folder…", w)
         self.add_folder_button.setToolTip("Look for .gguf files in one more folder (and use them where they are)")
         self.add_folder_button.clicked.connect(self.choose_folder)
+        self.remove_folder_button = QPushButton("Remove folder", w)
+        self.remove_folder_button.setToolTip("Stop looking in a folder you added (its files stay as they are)")
+        self.remove_folder_button.setMenu(QMenu(self.remove_folder_button))
+        self._fill_folder_menu()
         self.rescan_button = QPushButton("Scan again", w)
         self.rescan_button.clicked.connect(self.rescan)
         self.found_status = QLabel(w)
@@ -313,6 +317,7 @@ class LibraryDialog(QDialog):
         found_row.addWidget(self.use_found)
         found_row.addWidget(self.found_status, 1)
         found_row.addWidget(self.add_folder_button)
+        found_row.addWidget(self.remove_folder_button)
         found_row.addWidget(self.rescan_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.import_button)
@@ -767,7 +772,23 @@ class LibraryDialog(QDialog):
         self.use_found.blockSignals(True)
         self.use_found.setChecked(True)
         self.use_found.blockSignals(False)
+        self._fill_folder_menu()
         self.rescan()
+
+    def remove_folder(self, folder: str) -> None:
+        """Stop looking in a folder the user added: its models leave the library and the pickers
+        (the files are not touched)."""
+        discover.remove_folder(self.services, folder)
+        self._fill_folder_menu()
+        self.rescan()
+
+    def _fill_folder_menu(self) -> None:
+        """The Remove folder button's menu: one entry per folder the user added (none: disabled)."""
+        menu = self.remove_folder_button.menu()
+        menu.clear()
+        for folder in self.services.settings.model_folders:
+            menu.addAction(folder, lambda folder=folder: self.remove_folder(folder))
+        self.remove_folder_button.setEnabled(bool(self.services.settings.model_folders))
 
     def _on_identify_progress(self, p) -> None:
         self.found_status.setText(p.text())

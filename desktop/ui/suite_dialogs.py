@@ -589,9 +589,9 @@ class CategoryBoardDialog(QDialog):
         def work():
             from ..core import ratings
 
-            battles = store.battles()
+            battles = store.battle_columns()  # the fast path: the battles as arrays
             boards = {self.ALL: ratings.leaderboard(battles, rounds=rounds)}
-            boards.update(ratings.by_category(battles, rounds=rounds))
+            boards.update(ratings.by_category(battles, rounds=rounds, tagged_rounds=store.tagged_rounds()))
             return boards
 
         self._inbox.run("category-board", work, self._computed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 import pytest
-from fakes import ScriptedEngine, scripted_services, two_pane_session
+from fakes import ScriptedEngine, scripted_services, two_pane_session, unmakeable_engines
 
 from desktop.core.engines.registry import ModelChoice
 from desktop.core.session import Refused
@@ -165,10 +165,7 @@ def test_no_key_refuses_before_anything_is_recorded(session, services):
 
 
 def test_an_engine_that_cannot_be_made_names_the_pane_and_its_model(session, services):
-    def broken(choice):
-        raise ValueError("the base URL has no host")
-
-    services.engines = type(services.engines)(broken)
+    services.engines = unmakeable_engines("the base URL has no host")
     with pytest.raises(Refused, match=r"^Pane A \(gpt-4o.*\): the base URL has no host$"):
         session.send("Hello?")
     assert services.store.query("SELECT COUNT(*) FROM conversations") == [(0,)]
@@ -241,6 +238,23 @@ def test_a_new_pane_starts_on_a_local_model_that_answers_without_a_key(session, 
     assert [session.panes[session.add_pane()].choice for _ in range(2)] == [LOCAL, other]
     both_local = two_pane_session(services, choices=(LOCAL, other))
     assert both_local.panes[both_local.add_pane()].choice == LOCAL  # every local model in a pane: the built-in one
+
+
+def test_a_new_pane_prefers_an_api_model_with_its_key_to_a_second_copy_of_a_local_one(services):
+    """Every local model in a pane: an API model no pane shows, on a connection whose key is there,
+    comes before the built-in model again; its key is asked once per connection, not per model."""
+    session = two_pane_session(services, choices=(LOCAL, GPT4O))
+    asked = []
+
+    def has_key(choice):
+        asked.append(choice.connection)
+        return choice.connection == GPT4O.connection
+
+    added = session.panes[session.add_pane(has_key=has_key)].choice
+    assert added.engine == "openai" and added.connection == GPT4O.connection and added != GPT4O
+    assert len(asked) == len(set(asked))
+    # No connection has its key: the built-in model again, not a pane that could only say so.
+    assert session.panes[session.add_pane(has_key=lambda _c: False)].choice == LOCAL
 
 
 def test_a_new_pane_falls_back_to_an_api_model_only_when_no_local_model_is_installed(session, services, monkeypatch):

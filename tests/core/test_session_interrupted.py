@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakes import scripted_services, two_pane_session
+from fakes import scripted_services, two_pane_session, unmakeable_engines
 
 from desktop.core.engines.registry import ModelChoice
 from desktop.core.session import Refused, interrupted
@@ -86,10 +86,7 @@ def test_regenerating_a_reopened_round_whose_key_is_gone_says_so_without_offerin
         s.regenerate([1])
     assert "No OpenAI key" in str(refused.value) and "pick a local model" not in str(refused.value)
 
-    def broken(choice):
-        raise ValueError("the base URL has no host")
-
-    services.engines = type(services.engines)(broken)
+    services.engines = unmakeable_engines("the base URL has no host")
     with pytest.raises(Refused, match=r"^Pane A \(gpt-4o.*\): the base URL has no host$"):
         s.regenerate([1])
 

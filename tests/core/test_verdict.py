@@ -144,7 +144,7 @@ def _verdict_from_rows(store, battles, local, api, **kw):
 def test_the_columnar_verdict_equals_the_one_from_battle_rows(tmp_path):
     """switch_verdict reads the battles as columns and splits them by their rounds' tags: the
     same verdicts, number for number, as from Battle rows grouped one by one; with untagged
-    rounds, an empty tag, a third model, a deleted conversation and a judge's verdicts."""
+    rounds, an empty tag, a tag named 'untagged', a third model, a deleted conversation and a judge's verdicts."""
     from desktop.core import judge
 
     store = simulate(tmp_path, {"coding": (0.7, 60), "writing": (0.3, 50), "": (0.5, 40)}, seed=5)
@@ -152,7 +152,8 @@ def test_the_columnar_verdict_equals_the_one_from_battle_rows(tmp_path):
     for k in range(30):  # a third model, some rounds untagged
         slots = [SlotSpec(0, k % 2, "local", "Llama 3B", "sha256:llama"),
                  SlotSpec(1, 1 - k % 2, "openai", "gpt-4o-mini", "gpt-4o-mini")]
-        rid, _ = store.add_round(cid, f"p{k}", slots, tag=None if k % 3 else "coding", created_at=NOW - k)
+        tag = ("coding", None, "untagged")[k % 3]  # a tag spelled like the untagged rounds' name joins them
+        rid, _ = store.add_round(cid, f"p{k}", slots, tag=tag, created_at=NOW - k)
         store.cast_vote(rid, ("left", "right", "tie")[k % 3])
     gone = store.new_conversation("deleted")
     rid, _ = store.add_round(gone, "x", [SlotSpec(0, 0, "local", "Llama 3B", "sha256:llama"),

@@ -137,6 +137,22 @@ def test_installed_tab_shows_where_they_came_from_and_what_cannot_answer(qtbot, 
         d.close()
 
 
+def test_a_folder_you_added_can_be_removed_and_its_models_go_untouched(qtbot, dialog, services, tmp_path):
+    d = dialog
+    folder = tmp_path / "my-models"
+    model = tiny_gguf(folder / "mine" / "tiny.gguf")
+    assert not d.remove_folder_button.isEnabled()  # nothing added yet
+    d.add_folder(folder)
+    qtbot.waitUntil(lambda: "mine/tiny" in installed_rows(d), timeout=10_000)
+    menu = d.remove_folder_button.menu()
+    assert d.remove_folder_button.isEnabled() and [a.text() for a in menu.actions()] == [str(folder.resolve())]
+    menu.actions()[0].trigger()  # what choosing it in the button's menu does
+    qtbot.waitUntil(lambda: "mine/tiny" not in installed_rows(d), timeout=10_000)
+    assert not d.remove_folder_button.isEnabled() and menu.actions() == []
+    assert settings_io.load(services.folders.settings_file).settings.model_folders == []
+    assert model.is_file()  # no longer looked in; its file is as it was
+
+
 def test_found_file_gone_before_use_says_so_in_the_pane(qtbot, services, other_apps):
     services.settings.use_found_models = "yes"
     w = open_window(qtbot, services)

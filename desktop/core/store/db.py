@@ -261,6 +261,23 @@ class BattleColumns:
         """The battles `which` picks (a boolean mask or indices), in their order; same refs and labels."""
         return BattleColumns(self.refs, self.labels, *(getattr(self, name)[which] for name in _COLUMNS))
 
+    def by_tag(self, tagged_rounds: dict[str, "np.ndarray"], untagged: str) -> dict[str, "BattleColumns"]:
+        """The battles of each category (a round's tag; tagged_rounds: Store.tagged_rounds()) and
+        those of rounds without one under `untagged`: the groups `b.tag or untagged` makes of
+        Battle rows (a tag spelled `untagged` joins them), each in its order."""
+        import numpy as np
+
+        masks: dict[str, np.ndarray] = {}
+        rest = np.ones(len(self), dtype=bool)
+        for tag, rounds in tagged_rounds.items():
+            mask = np.isin(self.round_id, rounds)
+            if mask.any():
+                masks[tag] = mask
+                rest &= ~mask
+        if rest.any():
+            masks[untagged] = masks[untagged] | rest if untagged in masks else rest
+        return {tag: self.subset(mask) for tag, mask in masks.items()}
+
     def count(self, ref: str) -> int:
         """Battles `ref` took part in."""
         k = self.refs.index(ref) if ref in self.refs else -1
@@ -758,8 +775,7 @@ class Store:
 
         What makes it fast: Python objects are the cost of reading 100,000 battles, and a model's
         names are the same few strings over and over. So nothing is read per battle as a Python
-        object: the battles' integers (their votes' times too, as two exact integers each: a float
-        through text would not come back bit for bit) come back as one comma-joined string per
+        object but its vote's time: the battles' integers come back as one comma-joined string per
         column, which numpy parses at C speed. Which model gave an answer, and where it was shown,
         is read once per model from the index on (model_ref, model, position) as lists of answer
         ids, and put onto the battles with arrays; the rounds without exactly two answers are asked
@@ -775,14 +791,12 @@ class Store:
             if began:
                 self._db.execute("BEGIN")
             try:
-                *lists, whole, fraction, exact = self.query(
-                    "SELECT group_concat(b.response_a), group_concat(b.response_b), group_concat(b.id), "
-                    f"group_concat(v.id), group_concat(v.round_id), group_concat({code}), {_TIME_AS_INTEGERS} "
-                    + source, args)[0]
-                # The vote times as two whole numbers each when that is exact (always, for times
-                # this app writes), else as floats, one row each.
-                times = (whole, fraction) if exact or exact is None else \
-                    self.query("SELECT v.created_at " + source + " ORDER BY b.id", args)
+                lists = self.query("SELECT group_concat(b.response_a), group_concat(b.response_b), group_concat(b.id), "
+                                   f"group_concat(v.id), group_concat(v.round_id), group_concat({code}) " + source,
+                                   args)[0]
+                # The times as floats, one row each: through text a float would not come back bit
+                # for bit. (As two exact integers each, in the lists above, they cost as much.)
+                times = self.query("SELECT v.created_at " + source + " ORDER BY b.id", args)
                 answers = self.query("SELECT model_ref, model, group_concat(id), group_concat(position) FROM responses "
                                      "GROUP BY model_ref, model")
                 other_panes = self.query("SELECT round_id, COUNT(*) FROM responses GROUP BY round_id "
@@ -822,19 +836,6 @@ class Store:
                           "(SELECT MAX(id) FROM responses GROUP BY model_ref) ORDER BY id")
 
 
-# A vote's time (a double t) as two integers that give it back bit for bit, with whether that
-# holds for every row. With w = t truncated, t - w is computed exactly (Sterbenz: w and t are
-# within a factor of two once |t| >= 1), it is a multiple of t's last bit (at least 2^-52 when
-# |t| >= 1), so (t - w) * 2^52 is a whole number; and w + that * 2^-52 rounds to nothing but t.
-# Times below one second (other than 0), past 2^62 or not stored as numbers are read as floats.
-_TIME_AS_INTEGERS = (
-    "group_concat(CAST(v.created_at AS INTEGER)), "
-    "group_concat(CAST((v.created_at - CAST(v.created_at AS INTEGER)) * 4503599627370496 AS INTEGER)), "
-    "MIN(typeof(v.created_at) IN ('real', 'integer') AND (v.created_at = 0 OR "
-    "abs(v.created_at) BETWEEN 1 AND 4611686018427387904))"
-)
-
-
 def _ints(text: str | None, n: int | None = None) -> "np.ndarray":
     """A comma-joined list of whole numbers (SQLite's group_concat) as an array; ValueError when
     it holds anything else or not `n` of them."""
@@ -870,20 +871,14 @@ def _columns_from_lists(lists, times, answers, other_panes) -> "BattleColumns":
     (ref, label) its answers' ids and positions; sorted as battles() sorts (vote time, battle id)."""
     import numpy as np
 
-    if isinstance(times, tuple):  # (whole seconds, the rest in 2^-52 s), both exact: see _TIME_AS_INTEGERS
-        whole = _ints(times[0])
-        n = len(whole)
-        tstamp = whole.astype(np.float64) + _ints(times[1], n).astype(np.float64) * 2.0 ** -52
-        resp_a, resp_b, battle_id, vote_id, round_id, code = (_ints(text, n) for text in lists)
-    else:
-        n = len(times)
-        tstamp = np.fromiter(itertools.chain.from_iterable(times), float, n)
-        resp_a, resp_b, battle_id, vote_id, round_id, code = (_ints(text, n) for text in lists)
-        if n and not (np.diff(battle_id) > 0).all():
-            # These times come in battle id order; group_concat's order is SQLite's to choose.
-            by_id = np.argsort(battle_id)
-            resp_a, resp_b, battle_id, vote_id, round_id, code = (
-                x[by_id] for x in (resp_a, resp_b, battle_id, vote_id, round_id, code))
+    n = len(times)
+    tstamp = np.fromiter(itertools.chain.from_iterable(times), float, n)
+    resp_a, resp_b, battle_id, vote_id, round_id, code = (_ints(text, n) for text in lists)
+    if n and not (np.diff(battle_id) > 0).all():
+        # The times come in battle id order; group_concat's order is SQLite's to choose.
+        by_id = np.argsort(battle_id)
+        resp_a, resp_b, battle_id, vote_id, round_id, code = (
+            x[by_id] for x in (resp_a, resp_b, battle_id, vote_id, round_id, code))
     ref_index: dict[str, int] = {}
     label_index: dict[str, int] = {}
     ids, positions, ref_of, label_of = [], [], [], []

@@ -210,8 +210,8 @@ def test_positions_and_ids_out_of_the_usual_range_read_the_same(tmp_path):
 
 
 def test_vote_times_come_back_bit_for_bit(tmp_path):
-    """The times travel as two integers each when that is exact (every time from 1 s up, and 0),
-    else as floats: any double reads back as the very same double, in the same order."""
+    """Any double, negative, zero, near 2^61 or under a second, reads back as the very same
+    double, in the same order (no time goes through text)."""
     s = Store(tmp_path / "times.sqlite3")
     _fill(s, seed=11)
     rng = np.random.default_rng(0)
@@ -224,7 +224,7 @@ def test_vote_times_come_back_bit_for_bit(tmp_path):
         db.executemany("UPDATE votes SET created_at = ? WHERE id = ?", list(zip(wild.tolist(), ids)))
     expected = _rows(s.battles())
     assert _as_rows(s.battle_columns()) == expected
-    with s.transaction() as db:  # below one second: read as floats
+    with s.transaction() as db:  # below one second
         db.execute("UPDATE votes SET created_at = 1e-3 * id + 1e-9 WHERE id % 4 = 0")
     expected = _rows(s.battles())
     assert any(0 < b[9] < 1 for b in expected)
@@ -243,3 +243,17 @@ def test_a_subset_of_the_columns_is_the_same_battles_picked_one_by_one(store):
     assert len(picked) > 10 and _as_rows(sub) == _rows(picked)
     _same_board(ratings.leaderboard(picked, rounds=100), ratings.leaderboard(sub, rounds=100))
     assert sub.count("gpt-4o-mini") == sum(("gpt-4o-mini" in (b.model_a, b.model_b)) for b in picked)
+
+
+def test_categories_from_columns_are_those_of_battle_rows(store):
+    """ratings.by_category on columns (split by the rounds' tags) gives the boards it gives on
+    Battle rows (split by b.tag): empty tags and a tag spelled like the untagged group's name
+    join the untagged rounds there too."""
+    with store.transaction() as db:
+        db.execute("UPDATE rounds SET tag = '' WHERE id % 17 = 0")
+        db.execute("UPDATE rounds SET tag = ? WHERE id % 19 = 0", (ratings.UNTAGGED,))
+    rows = ratings.by_category(store.battles(), rounds=60, seed=2)
+    cols = ratings.by_category(store.battle_columns(), rounds=60, seed=2, tagged_rounds=store.tagged_rounds())
+    assert list(cols) == list(rows) == ["code", "work", ratings.UNTAGGED]
+    for tag in rows:
+        _same_board(rows[tag], cols[tag])
