@@ -8,6 +8,7 @@ reported as gone with what to do; it is never silently replaced by another.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from .connections import preset
 from .engines.registry import ModelChoice
@@ -133,22 +134,30 @@ class Contestants:
                 choice = None
         return self.contestant(choice).heading if choice is not None else "(unknown model)"
 
-    def for_new_pane(self, taken: list[ModelChoice | None]) -> ModelChoice | None:
-        """The model a new pane starts on: one that answers with nothing set up (no key, no
-        server), so a local one: the first installed model no pane shows yet, else the built-in
-        one (panes on one local model take turns). An API model (the first no pane shows) only
-        when no local model is installed; None when every model is in a pane."""
+    def for_new_pane(self, taken: list[ModelChoice | None],
+                     has_key: Callable[[ModelChoice], bool] | None = None) -> ModelChoice | None:
+        """The model a new pane starts on: one that answers with nothing more set up. First an
+        installed model no pane shows yet; then an API model no pane shows whose key is known to
+        be there (`has_key`, given once the keychain has been read: a user with a key compares
+        against GPT rather than a second copy of a local model); then the built-in model again
+        (panes on one local model take turns); an API model without a key only when no local
+        model is installed. None when every model is in a pane."""
         local = [c.choice for c in self.local()]
         for choice in local:
             if choice not in taken:
                 return choice
+        unused_api = [c.choice for c in self.api() if c.choice not in taken]
+        if has_key is not None:
+            keyed: dict[str, bool] = {}  # one keychain read per connection, not per model
+            for choice in unused_api:
+                if choice.connection not in keyed:
+                    keyed[choice.connection] = has_key(choice)
+                if keyed[choice.connection]:
+                    return choice
         if local:
             built_in = ModelChoice("local", "default")
             return built_in if built_in in local else local[0]
-        for c in self.api():
-            if c.choice not in taken:
-                return c.choice
-        return None
+        return unused_api[0] if unused_api else None
 
     # -- can it answer ----------------------------------------------------------------------
     def problem(self, choice: ModelChoice) -> str | None:

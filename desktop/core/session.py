@@ -109,13 +109,16 @@ class ComparisonSession:
     def blind(self, on: bool) -> None:
         self.services.settings.blind = on
 
-    def add_pane(self, choice: ModelChoice | None = None) -> int:
+    def add_pane(self, choice: ModelChoice | None = None,
+                 has_key: Callable[[ModelChoice], bool] | None = None) -> int:
+        """A new pane on `choice`, or on the model Contestants.for_new_pane picks (`has_key` says
+        which API models have their key, once the caller knows without blocking)."""
         if len(self.panes) >= MAX_PANES:
             raise Refused(f"At most {MAX_PANES} panes.")
         if self.running:
             raise Refused("Wait for the answers (or press Esc) before adding a pane.")
         if choice is None:
-            choice = self.contestants.for_new_pane([p.choice for p in self.panes])
+            choice = self.contestants.for_new_pane([p.choice for p in self.panes], has_key)
             choice = choice or (self.panes[-1].choice if self.panes else ModelChoice("local", "default"))
         self.panes.append(PaneState(choice))
         return len(self.panes) - 1

@@ -191,13 +191,16 @@ class MainWindow(QMainWindow):
     def add_pane(self) -> Pane | None:
         if self._running() or len(self.panes) >= MAX_PANES:
             return None
-        pane = self._add_pane(None)
+        # Once the keychain has been read (on a worker), an API model with its key is offered
+        # before a second copy of a local one; before that, reading it here would block.
+        has_key = (lambda c: cx.missing_key(self.services, c) is None) if self._keys_known else None
+        pane = self._add_pane(None, has_key)
         if self.session.conversation_id is not None:
             pane.show_notice("This pane joins from the next prompt; it starts without the earlier turns.")
         return pane
 
-    def _add_pane(self, choice: ModelChoice | None) -> Pane:
-        i = self.session.add_pane(choice)
+    def _add_pane(self, choice: ModelChoice | None, has_key=None) -> Pane:
+        i = self.session.add_pane(choice, has_key)
         pane = self._make_pane_widget()
         pane.set_choices(self._model_items(), prefer=str(self.session.panes[i].choice))
         pane.set_position(self.session.position(i), hidden=False)

@@ -240,6 +240,23 @@ def test_a_new_pane_starts_on_a_local_model_that_answers_without_a_key(session, 
     assert both_local.panes[both_local.add_pane()].choice == LOCAL  # every local model in a pane: the built-in one
 
 
+def test_a_new_pane_prefers_an_api_model_with_its_key_to_a_second_copy_of_a_local_one(services):
+    """Every local model in a pane: an API model no pane shows, on a connection whose key is there,
+    comes before the built-in model again; its key is asked once per connection, not per model."""
+    session = two_pane_session(services, choices=(LOCAL, GPT4O))
+    asked = []
+
+    def has_key(choice):
+        asked.append(choice.connection)
+        return choice.connection == GPT4O.connection
+
+    added = session.panes[session.add_pane(has_key=has_key)].choice
+    assert added.engine == "openai" and added.connection == GPT4O.connection and added != GPT4O
+    assert len(asked) == len(set(asked))
+    # No connection has its key: the built-in model again, not a pane that could only say so.
+    assert session.panes[session.add_pane(has_key=lambda _c: False)].choice == LOCAL
+
+
 def test_a_new_pane_falls_back_to_an_api_model_only_when_no_local_model_is_installed(session, services, monkeypatch):
     monkeypatch.setattr(services.installed, "current", lambda: [])  # (the built-in model is always installed)
     added = session.panes[session.add_pane()].choice

@@ -81,6 +81,20 @@ def test_ctrl_t_on_a_fresh_machine_adds_a_local_model_that_can_answer(qtbot, win
     assert window.panes[1].notice.text() == NO_KEY_NOTICE.format(name="OpenAI")  # only the API pane needs a key
 
 
+def test_ctrl_t_with_a_key_stored_adds_a_gpt_model_not_a_second_copy_of_the_built_in_one(qtbot, window, services):
+    """With the OpenAI key stored and only the built-in model installed, the pane Ctrl+T adds is
+    the next OpenAI model (the app's question is local against GPT), with no key notice."""
+    services.secrets.set(secrets.OPENAI, "sk-test-window-key-0000")
+    qtbot.waitUntil(window.contestants.local_listed, timeout=30_000)
+    qtbot.waitUntil(lambda: window._keys_known, timeout=10_000)
+    window.panes[1].setFocus()
+    qtbot.keyClick(window, Qt.Key_T, Qt.ControlModifier)
+    third = window.panes[2]
+    assert third.picker.currentText().endswith(" · OpenAI")
+    assert third.picker.currentText() != window.panes[1].picker.currentText()
+    assert not third.notice.isVisible()
+
+
 def test_one_prompt_both_stream_vote_with_keyboard_and_it_is_stored(qtbot, remote_window, services):
     w = remote_window
     deltas = {0: 0, 1: 0}
