@@ -60,7 +60,6 @@ class HistorySidebar(QWidget):
         self.setMinimumWidth(150)
         self.search = QLineEdit(self)
         self.search.setPlaceholderText("Search history")
-        self.search.setClearButtonEnabled(True)
         self._timer = QTimer(self, singleShot=True, interval=200)
         self._timer.timeout.connect(lambda: self.searchChanged.emit(self.query()))
         self.search.textChanged.connect(lambda _t: self._timer.start())

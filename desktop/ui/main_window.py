@@ -47,6 +47,7 @@ NEVER_EXPOSED_MS = 1000  # a window shown but not on screen (started minimised) 
 class MainWindow(QMainWindow):
     roundFinished = Signal()  # every answer of a round (or a regenerate) is on screen
     apiModelsFetched = Signal()  # every connection has answered (or failed) a model-list fetch
+    onScreen = Signal()  # the first frame is on screen (or, shown but never exposed, a second after show)
 
     def __init__(self, services: Services, parent=None):
         super().__init__(parent)
@@ -119,6 +120,7 @@ class MainWindow(QMainWindow):
         if self._background_started:
             return
         self._background_started = True
+        self.onScreen.emit()
         self._inbox.run("interrupted", self.services.mark_interrupted, self._on_interrupted_marked)
         self.model_lists.list_installed_in_background()
         self._inbox.run("keychain", self.services.secrets.keychain_available, lambda _ok, _error: self._on_keys_read())
@@ -173,6 +175,9 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(1, 1)
         split.setSizes([220, 1060])
         self.setCentralWidget(split)
+        # The fields' clear buttons come once the window is on screen: Qt looks their icon up in
+        # the icon theme (about 7 ms each), and they show only once something is typed.
+        self.onScreen.connect(lambda: [f.setClearButtonEnabled(True) for f in (self.search, self.rating.note)])
         self._set_running(False)
         self.statusBar().showMessage("Ready. Your ratings stay on this machine.")
 

@@ -152,7 +152,9 @@ class Pane(QFrame):
         self.tune.setText("⚙")
         self.tune.setToolTip("Sampling for this pane only")
         self.tune.setPopupMode(QToolButton.InstantPopup)
-        self.tune.setMenu(self._overrides_menu())
+        self.tune.setMenu(QMenu(self.tune))
+        self.tune.menu().aboutToShow.connect(self._fill_overrides_menu)  # built when first opened
+        self._override_fields = {}
         self.regen = self._tool("view-refresh", "⟳", "Answer the last prompt again (Ctrl+R: every pane)",
                                 self.regenerateRequested)
         self.stop = self._tool("process-stop", "■", "Stop this answer", self.stopRequested)
@@ -255,16 +257,19 @@ class Pane(QFrame):
         return self._heading(self.choice() or "")
 
     # -- sampling overrides ---------------------------------------------------------------
-    def _overrides_menu(self) -> QMenu:
-        menu = QMenu(self)
+    def _fill_overrides_menu(self) -> None:
+        """The pane's own sampling fields, made the first time the menu opens: four spin boxes
+        per pane that nobody sees while the window starts."""
+        menu = self.tune.menu()
+        if self._override_fields:
+            return
         box = QWidget(menu)
         form = QFormLayout(box)
-        self._override_fields = {}
         for name, widget in (
-            ("temperature", QDoubleSpinBox(decimals=2, minimum=-0.01, maximum=2.0, singleStep=0.1)),
-            ("top_p", QDoubleSpinBox(decimals=2, minimum=-0.01, maximum=1.0, singleStep=0.05)),
-            ("max_tokens", QSpinBox(minimum=0, maximum=32768, singleStep=64)),
-            ("seed", QSpinBox(minimum=-2, maximum=2**31 - 1)),
+            ("temperature", QDoubleSpinBox(box, decimals=2, minimum=-0.01, maximum=2.0, singleStep=0.1)),
+            ("top_p", QDoubleSpinBox(box, decimals=2, minimum=-0.01, maximum=1.0, singleStep=0.05)),
+            ("max_tokens", QSpinBox(box, minimum=0, maximum=32768, singleStep=64)),
+            ("seed", QSpinBox(box, minimum=-2, maximum=2**31 - 1)),
         ):
             widget.setSpecialValueText("shared")  # the minimum means "use the shared setting"
             widget.setValue(widget.minimum())
@@ -274,7 +279,6 @@ class Pane(QFrame):
         act = QWidgetAction(menu)
         act.setDefaultWidget(box)
         menu.addAction(act)
-        return menu
 
     def _set_override(self, name, value, widget) -> None:
         self.overrideChanged.emit(name, None if value == widget.minimum() else value)

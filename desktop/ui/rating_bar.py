@@ -39,7 +39,6 @@ class RatingBar(QFrame):
         self.note = QLineEdit(self)
         self.note.setPlaceholderText("Note (optional): why?")
         self.note.setMinimumWidth(160)
-        self.note.setClearButtonEnabled(True)
         self.note.editingFinished.connect(lambda: self.noteEdited.emit(self.note.text()))
         self.row.addWidget(self.note, 1)
         self.status = QLabel(self)

@@ -432,6 +432,7 @@ class RatingQueueDialog(QDialog):
         self.grid.setContentsMargins(0, 0, 0, 0)
         root.addWidget(self.turns, 1)
         self.bar = RatingBar(self)
+        self.bar.note.setClearButtonEnabled(True)
         self.bar.set_panes(2)
         self.bar.voted.connect(self._voted)
         root.addWidget(self.bar)

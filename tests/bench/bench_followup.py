@@ -87,6 +87,7 @@ def run(model: Path, turns: int, tokens: int, threads: int, cache: bool, pause: 
     params = _params(tokens)
     history = [[], []]
     ttft = [[], []]
+    texts = [[], []]
     reuse = [[], []]  # (prompt tokens, of them reused) per turn: shows where a follow-up re-read its conversation
     try:
         engine.warm()
@@ -103,10 +104,11 @@ def run(model: Path, turns: int, tokens: int, threads: int, cache: bool, pause: 
                     raise SystemExit(f"pane {pane + 1}, turn {turn + 1}: {r.status} {r.error or 'no text'}")
                 history[pane].append({"role": "assistant", "content": r.text})
                 ttft[pane].append(r.ttft_s)
+                texts[pane].append(r.text)
                 reuse[pane].append((r.tokens_in or 0, engine.prompt_reused))
     finally:
         engine.close()
-    return ttft, reuse
+    return ttft, reuse, texts
 
 
 def main() -> int:
@@ -134,8 +136,9 @@ def main() -> int:
     cold = [cold_ttft(model, questions[0], threads) for questions in (QUESTIONS, SECOND)]
     print(f"cold first turn (fresh process, median of 3): pane 1 {cold[0] * 1000:.0f} ms, pane 2 {cold[1] * 1000:.0f} ms")
     ok = ok_cold = True
+    answers = {}
     for cache in (False, True):
-        ttft, reuse = run(model, args.turns, args.tokens, threads, cache, args.pause)
+        ttft, reuse, answers[cache] = run(model, args.turns, args.tokens, threads, cache, args.pause)
         print(f"prompt cache {'on ' if cache else 'off'}:")
         for pane, times in enumerate(ttft):
             ratio, ratio_cold = times[-1] / times[0], times[-1] / cold[pane]
@@ -146,6 +149,12 @@ def main() -> int:
                   f"turn {args.turns} ÷ turn 1 = {ratio:.2f}; ÷ its cold first turn = {ratio_cold:.2f}")
             print(f"          new prompt tokens read by turn "
                   f"{', '.join(f'{n - kept} of {n}' for n, kept in reuse[pane])}")
+    differ = [f"pane {p + 1} turn {t + 1}" for p in range(2) for t in range(args.turns)
+              if answers[False][p][t] != answers[True][p][t]]
+    # The prompts' tokens are the same either way, but llama.cpp's scores depend a little on how the
+    # tokens were batched (a generated token is computed alone, a prompt's tokens together), so a long
+    # greedy answer may take another word at a near-tie.
+    print("answers with and without the cache: " + (f"differ from {differ[0]} on" if differ else "the same"))
     print(f"turn {args.turns} ÷ turn 1 (the issue's measure): " + ("target met (≤ 1.2 with the cache)" if ok else
                                                                   "TARGET MISSED (≤ 1.2 with the cache)"))
     print(f"turn {args.turns} ÷ the pane's first turn read cold: " + ("≤ 1.2 with the cache" if ok_cold else

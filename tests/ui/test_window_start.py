@@ -134,8 +134,10 @@ def test_the_background_work_starts_once_the_first_frame_is_on_screen(qtbot, ser
     w.windowHandle().installEventFilter(seen)
     w.show()
     assert order == []  # shown, not yet on screen: nothing started
+    assert not w.search.isClearButtonEnabled() and not w.rating.note.isClearButtonEnabled()
     qtbot.waitUntil(lambda: "listing" in order, timeout=30_000)
     assert order[0] == "on screen"
+    assert w.search.isClearButtonEnabled() and w.rating.note.isClearButtonEnabled()  # before anyone can type
 
 
 def test_a_window_shown_but_never_on_screen_still_starts_its_background_work(qtbot, services, monkeypatch):
@@ -183,3 +185,67 @@ def test_answers_a_crashed_run_left_streaming_are_marked_once_the_window_shows(q
         w.close()
     finally:
         services.close()
+
+
+def test_a_panes_own_sampling_is_set_in_its_menu_made_when_first_opened(qtbot, services):
+    from PySide6.QtWidgets import QAbstractSpinBox, QDoubleSpinBox
+
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.show()
+    pane = w.panes[1]
+    menu = pane.tune.menu()
+    assert menu.findChildren(QDoubleSpinBox) == []  # nothing built while the window starts
+    menu.popup(pane.tune.mapToGlobal(pane.tune.rect().bottomLeft()))
+    qtbot.waitUntil(menu.isVisible)
+    fields = {f.parent().layout().labelForField(f).text(): f for f in menu.findChildren(QAbstractSpinBox)}
+    assert set(fields) == {"temperature", "top p", "max tokens", "seed"}
+    assert all(f.text() == "shared" for f in fields.values())  # until set, the shared setting applies
+    fields["temperature"].setValue(0.7)
+    assert w.session.panes[1].overrides == {"temperature": 0.7} and pane.tune.text() == "⚙*"
+    assert w.session.panes[0].overrides == {}
+    menu.hide()
+    menu.popup(pane.tune.mapToGlobal(pane.tune.rect().bottomLeft()))  # opened again: the same fields
+    assert menu.findChildren(QDoubleSpinBox)[0].value() == 0.7
+    fields["temperature"].setValue(fields["temperature"].minimum())
+    assert w.session.panes[1].overrides == {} and pane.tune.text() == "⚙"
+    menu.hide()
+
+
+RUN_THE_APP = r"""
+import gc, json, sys
+import desktop.app as app_module
+
+seen = {}
+build = app_module.build_window
+
+def build_window(app, home=None):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    seen["collecting while built"] = gc.isenabled()
+    window = build(app, home)
+
+    def on_screen():
+        def after():
+            seen["collecting once on screen"] = gc.isenabled()
+            print(json.dumps(seen), flush=True)
+            QApplication.quit()
+        QTimer.singleShot(0, after)
+
+    window.onScreen.connect(on_screen)
+    return window
+
+app_module.build_window = build_window
+sys.exit(app_module.run_gui())
+"""
+
+
+def test_the_app_collects_no_garbage_until_its_first_frame_is_on_screen(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", ARENADESK_HOME=str(tmp_path / "home"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", RUN_THE_APP], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"collecting while built": False,
+                                                                "collecting once on screen": True}
