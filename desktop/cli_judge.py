@@ -43,43 +43,29 @@ def add_parsers(sub) -> None:
 
 
 def _judge_engine(services, text: str, args):
-    from .cli import UsageError, check_base_url
+    """The judge named on the command line, made by the core (core/judge_run.py, which the window
+    uses too); --base-url, the command line's own, picks the connection first."""
+    from .cli import UsageError, base_url_connection, check_base_url
     from .core.engines.registry import ModelChoice
-    from .core.services import NeedsKey
+    from .core.judge_run import JudgeSetupError, judge_engine, parse_judge
 
-    if text == "default":
-        text = "local:default"
     try:
-        choice = ModelChoice.parse(text)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if choice.engine == "local" and choice.model != "default":
-        from .core.engines.local import LocalEngine
-
-        problem = LocalEngine(services.local_model_path(choice.model)).check_file()
-        if problem:
-            raise UsageError(problem)
-    if choice.engine == "openai":
-        from .cli import base_url_connection
-
-        if getattr(args, "base_url", None):
+        choice = parse_judge(text)
+        if choice.engine == "openai" and getattr(args, "base_url", None):
             check_base_url(args.base_url)
             conn = base_url_connection(services, args.base_url)
             if "@" not in text:  # a judge named without a connection runs on --base-url's
                 choice = ModelChoice("openai", choice.model, conn.id)
-        if services.settings.connection(choice.connection) is None:
+        if choice.engine == "openai" and services.settings.connection(choice.connection) is None:
             raise UsageError(f"there is no connection '{choice.connection}'; `arenadesk connections` lists them")
-        check_base_url(services.connection(choice.connection).base_url)
-    try:
-        return choice, services.engines.get(choice)
-    except NeedsKey as exc:
+        return choice, judge_engine(services, choice)
+    except JudgeSetupError as exc:
         raise UsageError(str(exc)) from None
 
 
 def cmd_judge(services, args) -> int:
-    from dataclasses import replace
-
     from .core import judge, ratings
+    from .core.judge_run import judge_sampling
 
     store = services.store
     if args.judge_command == "report":
@@ -107,10 +93,7 @@ def cmd_judge(services, args) -> int:
         return 0
 
     choice, engine = _judge_engine(services, args.judge, args)
-    sampling = judge.JUDGE_SAMPLING
-    if args.max_tokens:
-        sampling = replace(sampling, max_tokens=args.max_tokens)
-    j = judge.Judge(store, engine, choice=str(choice), sampling=sampling)
+    j = judge.Judge(store, engine, choice=str(choice), sampling=judge_sampling(args.max_tokens))
 
     def progress(done, total, judged):
         verdict = judged.winner or ("failed" if judged.error else "unreadable")

@@ -48,6 +48,7 @@ What the leaderboard says and how it is computed (no Qt here):
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -235,6 +236,22 @@ def fit_bt(wins: np.ndarray, ridge: float = RIDGE, max_iter: int = 100, tol: flo
     return theta[0] if single else theta
 
 
+def fit_replicates(wins: np.ndarray, start: np.ndarray, workers: int | None = None) -> np.ndarray:
+    """fit_bt over (B, n, n) bootstrap replicates, in parts on `workers` threads (default: up
+    to two, as the machine has cores). numpy lets go of the GIL inside its loops, so a second
+    core takes half the work. Each replicate's fit depends on its own counts only (its steps,
+    line search and stopping are its own), so the result is the same, bit for bit, as one call
+    (tests/core/test_ratings.py checks)."""
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    if workers < 2 or len(wins) < 100:
+        return fit_bt(wins, start=start)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        return np.concatenate(list(pool.map(lambda part: fit_bt(part, start=start),
+                                            np.array_split(wins, workers))))
+
+
 def _objective_rows(W: np.ndarray, t: np.ndarray, ridge: float, prior: float = PRIOR_GAMES) -> np.ndarray:
     d = t[:, :, None] - t[:, None, :]
     virtual = 0.5 * prior * (np.logaddexp(0.0, -t) + np.logaddexp(0.0, t)).sum(axis=1)
@@ -356,7 +373,7 @@ def leaderboard(
     if rounds > 0:
         sample = rng.multinomial(total, pattern_counts / total, size=rounds).astype(float)
         Wb = _bootstrap_wins(sample, P, ci, cj, co, n)
-        tb = fit_bt(Wb, start=theta)
+        tb = fit_replicates(Wb, theta)
         boot = to_elo(tb - tb.mean(axis=1, keepdims=True))
         played = (Wb + Wb.transpose(0, 2, 1)).sum(axis=2) > 0
         boot[~played] = np.nan  # a model absent from a resample has no rating there

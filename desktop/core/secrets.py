@@ -255,8 +255,10 @@ class Redaction:
     @cached_property
     def markers(self) -> tuple[str, ...]:
         """What `touches` looks for: a record holding none of these (as written, or as JSON
-        writes it) has nothing to remove. An export looks for them in a page of records at once."""
-        return ("sk-", "://", *sorted({f for form in self._forms for f in (form, _json_form(form))}))
+        writes it) has nothing to remove. An export looks for them in a page of records at once.
+        One that holds another is left out: wherever it is, the shorter one is found (an sk- key)."""
+        found = {"sk-", "://"} | {f for form in self._forms for f in (form, _json_form(form))}
+        return tuple(sorted(m for m in found if not any(o != m and o in m for o in found)))
 
     @cached_property
     def _forms(self) -> tuple[str, ...]:

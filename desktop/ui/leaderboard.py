@@ -472,9 +472,14 @@ class LeaderboardView(QWidget):
     busyChanged = Signal(bool)
     message = Signal(str)
 
-    def __init__(self, store, parent=None, *, rounds: int = 1000, seed: int = 0, judging=None, export_dir=None):
+    def __init__(self, store, parent=None, *, rounds: int = 1000, seed: int = 0, judging=None, export_dir=None,
+                 services=None, contestants=None):
         super().__init__(parent)
         self.store = store
+        # The window's services and model list (core.contestants) let the judge run from here
+        # ("Run judge…"); without them (a view on a store alone) the tab only shows its results.
+        self.services, self.contestants = services, contestants
+        self.judge_dialog = None  # made on first use, then kept (a run goes on while it is hidden)
         # settings.Judging (energy estimate, whether judge verdicts count): the window may hand it over
         self.energy = verdict.Energy(judging.local_watts, judging.usd_per_kwh) if judging else verdict.Energy()
         self.panel: JudgePanel | None = None
@@ -637,7 +642,20 @@ class LeaderboardView(QWidget):
         self.judge_switch = QCheckBox("Count the judge's verdicts in my leaderboard (rounds I did not vote on)")
         self.judge_switch.setToolTip("Off: your leaderboard holds your votes only. The judge's own ratings are "
                                      "always shown below, as a separate series.")
-        lay.addWidget(self.judge_switch)
+        judge_row = QHBoxLayout()
+        judge_row.addWidget(self.judge_switch)
+        judge_row.addStretch(1)
+        self.run_judge_button = QPushButton("Run judge…")
+        self.run_judge_button.setToolTip("Let a model judge pairs of answers: first the rounds you voted on (to "
+                                         "see how often it agrees with you), then the ones you did not")
+        self.run_judge_button.setVisible(self.can_run_judge)
+        self.run_judge_button.clicked.connect(self.open_judge)
+        judge_row.addWidget(self.run_judge_button)
+        lay.addLayout(judge_row)
+        self.judge_run_status = _plain_label("")
+        self.judge_run_status.setObjectName("judgeRunStatus")
+        self.judge_run_status.setVisible(False)
+        lay.addWidget(self.judge_run_status)
         self.judge_text = _plain_label("")
         self.judge_text.setObjectName("judgeCalibration")
         lay.addWidget(self.judge_text)
@@ -835,8 +853,10 @@ class LeaderboardView(QWidget):
         else:
             self.switch_summary.setText("\n".join(panel.switch.lines()))
         if panel.calibration is None:
-            self.judge_text.setText("No LLM judge yet (it is optional and off). To try one, check it against your "
-                                    "own votes first: arenadesk judge calibrate --judge local:default")
+            cli = "arenadesk judge calibrate --judge local:default"
+            self.judge_text.setText("No LLM judge yet (it is optional and off). To try one, " + (
+                f"press Run judge… and check it against your own votes first (or on the command line: {cli})."
+                if self.can_run_judge else f"check it against your own votes first: {cli}"))
             self.judge_model.set_rows([])
         else:
             lines = panel.calibration.lines()
@@ -844,6 +864,40 @@ class LeaderboardView(QWidget):
                          "(a separate series; your votes are not in it):")
             self.judge_text.setText("\n".join(lines))
             self.judge_model.set_rows(panel.judge_board.rows if panel.judge_board else [])
+
+    # -- running the judge --------------------------------------------------------------
+    @property
+    def can_run_judge(self) -> bool:
+        return self.services is not None and self.contestants is not None
+
+    def open_judge(self):
+        """The judge dialog (made once and kept), on the leaderboard's category filter."""
+        if self.judge_dialog is None:
+            from .judge_dialog import JudgeDialog
+
+            self.judge_dialog = JudgeDialog(self.services, self.contestants, tags=self.store.tags(),
+                                            tag=self.tag.currentData(), parent=self)
+            self.judge_dialog.setWindowFlag(Qt.Window)
+            self.judge_dialog.progressed.connect(self._judge_progressed)
+            self.judge_dialog.runFinished.connect(self._judge_ran)
+        elif not self.judge_dialog.running:
+            self.judge_dialog.reload_models()
+            self.judge_dialog.replan()  # votes and rounds may have changed since it was last open
+        self.judge_dialog.show()
+        self.judge_dialog.raise_()
+        self.judge_dialog.activateWindow()
+        return self.judge_dialog
+
+    def _judge_progressed(self, text: str) -> None:
+        self.judge_run_status.setText(f"The judge is running: {text}")
+        self.judge_run_status.setVisible(True)
+
+    def _judge_ran(self, line: str) -> None:
+        """A run ended: its summary stays on the tab, which shows the new calibration and board."""
+        self.judge_run_status.setText(line)
+        self.judge_run_status.setVisible(True)
+        self.tabs.setCurrentIndex(self.tabs.count() - 1)
+        self.refresh()
 
     # -- exports and import -------------------------------------------------------------
     def export_as(self, fmt: str, path: str | None = None) -> None:

@@ -73,7 +73,8 @@ class MainWindow(QMainWindow):
         self.warmup = ModelWarmup(services, self.contestants, self._inbox, on_loaded=self._on_model_loaded)
         self.model_import = ModelImport(services, self._inbox, on_added=self._on_imported,
                                         on_failed=self._on_import_failed, on_status=lambda text: say(text, 0))
-        self.dialogs = WindowDialogs(self, services, on_models_changed=self.refresh_models, on_message=say)
+        self.dialogs = WindowDialogs(self, services, on_models_changed=self.refresh_models, on_message=say,
+                                     contestants=self.contestants)
         self._dialogs = self.dialogs.kept  # tests and scripts reach the kept dialogs here
         # The commands that only open a dialog go straight to it (actions.build wires them by name).
         self.open_library, self.open_leaderboard = self.dialogs.library, self.dialogs.leaderboard

@@ -33,9 +33,10 @@ class SettingsChanged:
 
 class WindowDialogs:
     def __init__(self, window: QWidget, services: Services, *, on_models_changed: Callable[[], None],
-                 on_message: Callable[[str], None]):
+                 on_message: Callable[[str], None], contestants=None):
         self.window = window
         self.services = services
+        self.contestants = contestants  # the panes' model list (core.contestants): the judge picks from it
         self._on_models_changed = on_models_changed
         self._on_message = on_message
         self.kept: dict[str, QWidget] = {}  # "library", "leaderboard"
@@ -85,7 +86,8 @@ class WindowDialogs:
             d.setWindowTitle("Your leaderboard — ArenaDesk")
             lay = QVBoxLayout(d)
             d.view = LeaderboardView(self.services.store, d, export_dir=self.services.folders.exports,
-                                     judging=self.services.settings.judging)
+                                     judging=self.services.settings.judging, services=self.services,
+                                     contestants=self.contestants)
             d.view.message.connect(self._on_message)
             lay.addWidget(d.view)
             screen = self.window.screen().availableGeometry()

@@ -261,3 +261,23 @@ def test_position_bias_counts_only_two_answer_rounds():
 def test_a_model_against_itself_says_what_to_do():
     board = ratings.leaderboard(fixed("A", "A", "a", 3), rounds=10)
     assert board.rows == [] and "compared with itself" in board.verdict and "second model" in board.verdict
+
+
+def test_replicates_fitted_on_threads_equal_one_fit_bit_for_bit():
+    """The bootstrap's refits run in parts on two threads: each replicate's result is the one a
+    single call gives, to the last bit (replicates that converge at once, slowly, lopsided, with
+    a model absent, with an undefeated one)."""
+    rng = np.random.default_rng(5)
+    n = 8
+    base = rng.integers(0, 40, (n, n)).astype(float)
+    np.fill_diagonal(base, 0)
+    base[0, :] *= 20  # a lopsided model
+    base[:, 1] = 0  # one that never loses
+    start = ratings.fit_bt(base)
+    reps = rng.poisson(base, size=(301, n, n)).astype(float)
+    reps[7] = 0  # a replicate without any battle
+    reps[11, 3, :] = reps[11, :, 3] = 0  # a model absent from a replicate
+    one = ratings.fit_bt(reps, start=start)
+    for workers in (2, 3):
+        assert np.array_equal(ratings.fit_replicates(reps, start, workers=workers), one)
+    assert np.array_equal(ratings.fit_replicates(reps[:50], start, workers=2), ratings.fit_bt(reps[:50], start=start))

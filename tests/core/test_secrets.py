@@ -73,3 +73,18 @@ def test_a_plaintext_file_backend_is_not_a_keychain(tmp_path):
     assert not store.keychain_available()
     with pytest.raises(s.NoKeychain):
         store.set(s.OPENAI, "sk-abcdefghijkl")
+
+
+def test_a_redactions_markers_find_every_record_it_would_change():
+    """touches() looks for the fewest markers: a form holding another is not looked for on its
+    own (an sk- key holds "sk-"), and a record holding any secret form is still found."""
+    from desktop.core.secrets import Redaction
+
+    r = Redaction(secrets=("sk-proj-abcdefghijkl", "hf_TOKENVALUE123"), passwords=("p\u00e4ss\"w",))
+    assert "sk-" in r.markers and not any(m.startswith("sk-proj") for m in r.markers)
+    for form in ("sk-proj-abcdefghijkl", "abcdefghijkl", "hf_TOKENVALUE123", "TOKENVALUE123", "p\u00e4ss\"w",
+                 'p\u00e4ss\\"w', "https://u:x@h"):
+        assert r.touches(f'{{"text":"before {form} after"}}')
+        if "\\" not in form and "://" not in form:  # (the JSON-escaped one is how a record holds it)
+            assert "[redacted]" in r.text(f"x {form} y")
+    assert not r.touches('{"text":"nothing to see"}')

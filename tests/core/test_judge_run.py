@@ -1,0 +1,128 @@
+"""Running the judge as the window and the command line do (core/judge_run.py): the checks made
+before any work starts say what to do, the plan counts the pairs and says what they cost, one run
+calibrates then rates with one progress count, and a cancelled run keeps what it judged.
+The real models run this path in tests/ui/test_judge_dialog.py and tests/integration/test_judge_cli.py."""
+from __future__ import annotations
+
+import pytest
+from test_judge import ScriptedJudge, voted_store  # tests/core's scripted judge and seeded store
+
+from desktop.core import judge, secrets
+from desktop.core.engines.base import Result
+from desktop.core.engines.registry import ModelChoice
+from desktop.core.judge_run import JudgeRequest, JudgeSetupError, judge_engine, parse_judge, plan_for
+from desktop.core.pricing import Prices
+from desktop.core.store import SlotSpec
+
+LOCAL = ModelChoice("local", "default")
+GPT = ModelChoice("openai", "gpt-4o-mini", "openai")
+
+
+def add_unvoted(store, n: int) -> None:
+    cid = store.new_conversation("unvoted")
+    for k in range(n):
+        _rid, ids = store.add_round(cid, f"new {k}", [SlotSpec(0, 0, "local", "Local Q4", "sha256:local"),
+                                                      SlotSpec(1, 1, "openai", "gpt-x", "gpt-x")], tag="coding")
+        store.save_response(ids[0], Result(text=f"GOOD {k}", status="done"))
+        store.save_response(ids[1], Result(text=f"POOR {k}", status="done"))
+
+
+def test_the_plan_counts_pairs_and_says_what_they_cost(tmp_path):
+    store = voted_store(tmp_path, 6)
+    add_unvoted(store, 3)
+    j = judge.Judge(store, ScriptedJudge(1.0, 0.0))
+    local = plan_for(j, JudgeRequest(LOCAL, calibrate=True, rate=True))
+    assert (local.calibrate_pairs, local.rate_pairs, local.total) == (6, 3, 9)
+    text = local.describe()
+    assert "will judge 6 pairs you voted on" in text and "3 pairs you did not vote on" in text
+    assert "(18 replies)" in text and text.endswith("Cost: free (local).")
+    assert f"it needs {judge.MIN_CALIBRATION} more of your voted rounds judged first" in text
+
+    priced = plan_for(j, JudgeRequest(GPT, calibrate=True, limit=4), Prices.load())
+    assert (priced.calibrate_pairs, priced.rate_pairs) == (4, 0)
+    # 4 pairs × 2 orders × (about 130 tokens in at $0.15/M + 160 out at $0.60/M): about a tenth of a cent
+    assert 0.0005 < priced.cost_usd < 0.002
+    assert f"Cost: at most ${priced.cost_usd:.4f}" in priced.describe()
+    unknown = plan_for(j, JudgeRequest(ModelChoice("openai", "my-own-model", "openai")), Prices.load())
+    assert "Cost: unknown (no price for my-own-model" in unknown.describe()
+
+    only_writing = plan_for(j, JudgeRequest(LOCAL, tag="writing"))
+    assert only_writing.calibrate_pairs == 3 and "pairs you voted on in writing" in only_writing.describe()
+    store.close()
+
+
+def test_a_run_calibrates_then_rates_with_one_progress_count(tmp_path):
+    store = voted_store(tmp_path, judge.MIN_CALIBRATION)
+    add_unvoted(store, 3)
+    j = judge.Judge(store, ScriptedJudge(1.0, 0.0))
+    run = plan_for(j, JudgeRequest(LOCAL, calibrate=True, rate=True))
+    seen = []
+    outcome = run.run(on_progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 13) for k in range(1, 14)]
+    assert outcome.calibrated.judged == judge.MIN_CALIBRATION and outcome.rated.judged == 3
+    assert outcome.line() == ("Checked against your votes: 10 pairs judged. "
+                              "Rounds you did not vote on: 3 pairs judged.")
+    assert plan_for(j, JudgeRequest(LOCAL, calibrate=True, rate=True)).total == 0  # nothing judged twice
+    store.close()
+
+
+def test_rating_before_calibration_is_refused_in_words_and_the_limit_covers_both(tmp_path):
+    store = voted_store(tmp_path, 4)
+    add_unvoted(store, 3)
+    j = judge.Judge(store, ScriptedJudge(1.0, 0.0))
+    outcome = plan_for(j, JudgeRequest(LOCAL, calibrate=True, rate=True)).run()
+    assert outcome.rated is None and outcome.calibrated.judged == 4
+    assert "were not rated: scripted-judge has a verdict on 4 of your votes and needs 10 first" in outcome.line()
+
+    store2 = voted_store(tmp_path / "two", 3)
+    add_unvoted(store2, 3)
+    j2 = judge.Judge(store2, ScriptedJudge(1.0, 0.0))
+    limited = plan_for(j2, JudgeRequest(LOCAL, calibrate=True, rate=True, limit=2))
+    assert (limited.calibrate_pairs, limited.rate_pairs) == (2, 0)
+    assert limited.run().calibrated.judged == 2
+    assert len(store2.query("SELECT id FROM judge_votes")) == 2
+    store.close()
+    store2.close()
+
+
+def test_a_cancelled_run_keeps_the_pairs_it_judged(tmp_path):
+    store = voted_store(tmp_path, 5)
+    j = judge.Judge(store, ScriptedJudge(1.0, 0.0))
+    run = plan_for(j, JudgeRequest(LOCAL))
+
+    def progress(done, total):
+        if done == 2:
+            run.cancel()  # as Cancel does, from another thread, while the third pair is asked
+
+    outcome = run.run(on_progress=progress)
+    assert outcome.cancelled and "2 pairs judged; stopped early." in outcome.line()
+    assert len(store.query("SELECT id FROM judge_votes")) == 2
+    assert judge.calibration(store, j.ref).overall.n == 2
+    store.close()
+
+
+def test_a_judge_that_cannot_start_says_what_to_do(tmp_path, arenadesk_home):
+    from desktop.core.services import Services
+
+    services = Services.open()
+    try:
+        with pytest.raises(JudgeSetupError, match="Settings"):  # no key for OpenAI yet
+            judge_engine(services, GPT)
+        with pytest.raises(JudgeSetupError, match="There is no connection 'gone'"):
+            judge_engine(services, ModelChoice("openai", "gpt-4o", "gone"))
+        not_a_model = tmp_path / "notes.gguf"
+        not_a_model.write_text("hello")
+        with pytest.raises(JudgeSetupError, match="is not a GGUF model file"):
+            judge_engine(services, ModelChoice("local", str(not_a_model)))
+        with pytest.raises(JudgeSetupError, match="Model file not found"):
+            judge_engine(services, ModelChoice("local", str(tmp_path / "gone.gguf")))
+        with pytest.raises(JudgeSetupError):
+            parse_judge("gpt-4o")  # neither local: nor openai:
+        assert parse_judge("default") == LOCAL
+
+        services.secrets.set(secrets.OPENAI, "sk-test-judge-run-0000")
+        engine = judge_engine(services, GPT)
+        assert engine.info.model == "gpt-4o-mini @ OpenAI"
+        assert engine is not services.engines.get(GPT)  # its own client: cancelling it stops no pane
+    finally:
+        services.close()

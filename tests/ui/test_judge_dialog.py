@@ -1,0 +1,198 @@
+"""Running the LLM judge from the real window: the leaderboard's "Can I switch? · Judge" tab opens
+"Run judge…", which says what the run will do and cost, runs a real judge (the built-in base model,
+then the real chat model) with a progress count, and the tab then shows the summary line and the
+judge's calibration and board. Cancel stops a run and keeps the pairs judged so far."""
+from __future__ import annotations
+
+import os
+import shutil
+
+from PySide6.QtCore import Qt
+
+from desktop.core import judge
+from desktop.core.engines.base import Result
+from desktop.core.library.embedded import REF as BUILT_IN
+from desktop.core.store import SlotSpec
+from desktop.ui.main_window import MainWindow
+
+RUN_MS = 300_000  # a real model under a shared machine's load
+WAIT_MS = 60_000
+QUESTIONS = [
+    ("What is the capital of France?", "The capital of France is Paris.", "The capital of France is Berlin."),
+    ("What is 2 + 2?", "2 + 2 = 5.", "2 + 2 = 4."),
+    ("Name a primary colour.", "Red is a primary colour.", "Green, probably."),
+]
+
+
+def seed(store, *, voted: int, unvoted: int) -> None:
+    """Rounds of the built-in model against gpt-4o-mini, `voted` of them voted on, then `unvoted`."""
+    cid = store.new_conversation("judge me")
+    for k in range(voted + unvoted):
+        q, local_answer, api_answer = QUESTIONS[k % len(QUESTIONS)]
+        rid, ids = store.add_round(cid, q, [SlotSpec(0, 0, "local", "Gemma 3 270M (built in)", BUILT_IN),
+                                            SlotSpec(1, 1, "openai", "gpt-4o-mini", "gpt-4o-mini")], tag="facts")
+        store.save_response(ids[0], Result(text=local_answer, status="done"))
+        store.save_response(ids[1], Result(text=api_answer, status="done", cost_usd=0.0003))
+        if k < voted:
+            store.cast_vote(rid, "left" if k % 2 == 0 else "right")
+
+
+def judge_tab(qtbot, services):
+    """The real window, its leaderboard open on the judge tab, and the judge dialog opened from it."""
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(w.contestants.local_listed, timeout=WAIT_MS)
+    w.open_leaderboard()
+    view = w._dialogs["leaderboard"].view
+    qtbot.waitUntil(lambda: view.board is not None and not view.busy, timeout=WAIT_MS)
+    view.tabs.setCurrentIndex(view.tabs.count() - 1)
+    assert "press Run judge…" in view.judge_text.text()  # no judge yet: the tab says how to start one
+    assert view.run_judge_button.isVisible() and view.run_judge_button.text() == "Run judge…"
+    qtbot.mouseClick(view.run_judge_button, Qt.LeftButton)
+    dialog = view.judge_dialog
+    assert dialog.isVisible()
+    return w, view, dialog
+
+
+def planned(qtbot, dialog) -> str:
+    qtbot.waitUntil(lambda: dialog.plan_text.text() != "Counting the pairs…", timeout=WAIT_MS)
+    return dialog.plan_text.text()
+
+
+def run_to_end(qtbot, view, dialog) -> str:
+    with qtbot.waitSignal(view.computed, timeout=RUN_MS):  # the tab refreshes once the run ends
+        with qtbot.waitSignal(dialog.runFinished, timeout=RUN_MS):
+            qtbot.mouseClick(dialog.run_button, Qt.LeftButton)
+    return dialog.result_text.text()
+
+
+def judged_rows(store) -> int:
+    return len(store.query("SELECT id FROM judge_votes"))
+
+
+def assert_the_tab_shows(view, store, line: str) -> None:
+    """The summary line on the tab, and the calibration and board of what the judge said."""
+    assert view.tabs.currentIndex() == view.tabs.count() - 1
+    assert view.judge_run_status.isVisible() and view.judge_run_status.text() == line
+    with_verdict = len(judge.battles(store))
+    text = view.judge_text.text()
+    if with_verdict:
+        assert "agrees with you on" in text and "own ratings" in text
+        assert [r.label for r in view.judge_model.rows()] and sum(r.battles for r in view.judge_model.rows()) \
+            == 2 * with_verdict  # each pair is a battle for both of its models
+    else:  # every reply unreadable: said so, and nothing counted
+        assert "has not judged any of your rounds you voted on yet" in text
+        assert "gave no readable verdict" in text or "no decisive verdicts" in text
+        assert view.judge_model.rows() == []
+
+
+def test_the_built_in_model_judges_from_the_window(qtbot, services):
+    seed(services.store, voted=2, unvoted=1)
+    w, view, dialog = judge_tab(qtbot, services)
+    try:
+        assert dialog.model.currentText() == "Gemma 3 270M (built in) · local"
+        assert dialog.calibrate.isChecked() and not dialog.rate.isChecked()
+        dialog.max_tokens.setValue(24)
+        text = planned(qtbot, dialog)
+        assert text == ("Gemma 3 270M (built in) will judge 2 pairs you voted on (to see how often it agrees with "
+                        "you), each pair in both orders (4 replies). Cost: free (local).")
+        assert dialog.run_button.isEnabled()
+
+        line = run_to_end(qtbot, view, dialog)
+        assert dialog.progress_text.text() == "2 / 2 pairs"
+        assert line.startswith("Checked against your votes: ") and "pairs judged" in line
+        assert judged_rows(services.store) == 2
+        assert_the_tab_shows(view, services.store, line)
+        # judged already: a second run has nothing left to do
+        assert "has nothing to judge: it has judged every such pair already" in planned(qtbot, dialog)
+        assert not dialog.run_button.isEnabled()
+    finally:
+        dialog.close()
+        dialog.wait_idle()
+        view.wait_idle()
+        w.close()
+
+
+def test_the_chat_model_judges_from_the_window_and_waits_to_rate(qtbot, services, chat_model):
+    target = services.folders.models / chat_model.name
+    try:
+        os.link(chat_model, target)
+    except OSError:
+        shutil.copyfile(chat_model, target)
+    seed(services.store, voted=2, unvoted=1)
+    w, view, dialog = judge_tab(qtbot, services)
+    try:
+        smol = next(dialog.model.itemData(i) for i in range(dialog.model.count())
+                    if "SmolLM2" in dialog.model.itemText(i))
+        dialog.choose(smol)
+        dialog.max_tokens.setValue(32)
+        dialog.rate.setChecked(True)
+        text = planned(qtbot, dialog)
+        assert "will judge 2 pairs you voted on (to see how often it agrees with you) and 1 pair you did not " \
+               "vote on" in text
+        assert f"It cannot rate rounds you did not vote on yet: it needs {judge.MIN_CALIBRATION} more" in text
+        assert text.endswith("Cost: free (local).")
+
+        line = run_to_end(qtbot, view, dialog)
+        assert dialog.progress_text.text() == "2 / 3 pairs"  # the unvoted pair waits for calibration
+        assert line.startswith("Checked against your votes: ") and "pairs judged" in line
+        assert "Rounds you did not vote on were not rated:" in line and "needs 10 first" in line
+        rows = services.store.query("SELECT judge_choice FROM judge_votes")
+        assert len(rows) == 2 and {r[0] for r in rows} == {smol}
+        assert_the_tab_shows(view, services.store, line)
+        assert "SmolLM2" in view.judge_text.text()
+    finally:
+        dialog.close()
+        dialog.wait_idle()
+        view.wait_idle()
+        w.close()
+
+
+def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
+    seed(services.store, voted=3, unvoted=0)
+    w, view, dialog = judge_tab(qtbot, services)
+    try:
+        dialog.max_tokens.setValue(24)
+        assert "will judge 3 pairs you voted on" in planned(qtbot, dialog)
+        qtbot.mouseClick(dialog.run_button, Qt.LeftButton)
+        assert not dialog.run_button.isEnabled() and dialog.cancel_button.isEnabled()
+        assert not dialog.model.isEnabled()  # the settings stay as they are while it runs
+        qtbot.waitUntil(lambda: dialog.progress_text.text() == "1 / 3 pairs", timeout=RUN_MS)
+        assert view.judge_run_status.text() == "The judge is running: 1 / 3 pairs"
+        with qtbot.waitSignal(view.computed, timeout=RUN_MS):
+            with qtbot.waitSignal(dialog.runFinished, timeout=RUN_MS):
+                qtbot.mouseClick(dialog.cancel_button, Qt.LeftButton)
+        line = dialog.result_text.text()
+        assert line.endswith("stopped early.")
+        kept = judged_rows(services.store)
+        assert 1 <= kept < 3  # the pair judged before Cancel is kept; the one being judged is not counted
+        done = int(dialog.progress_text.text().split(" / ")[0])
+        assert kept == done
+        assert view.judge_run_status.text() == line
+        # the rest is left for the next run
+        assert f"will judge {3 - kept} pairs you voted on" in planned(qtbot, dialog)
+        assert dialog.cancel_button.isEnabled() is False and dialog.run_button.isEnabled()
+    finally:
+        dialog.close()
+        dialog.wait_idle()
+        view.wait_idle()
+        w.close()
+
+
+def test_an_api_judge_without_a_key_says_where_to_add_one(qtbot, services):
+    seed(services.store, voted=2, unvoted=0)
+    w, view, dialog = judge_tab(qtbot, services)
+    try:
+        api = [dialog.model.itemData(i) for i in range(dialog.model.count())
+               if dialog.model.itemData(i).startswith("openai:")]
+        assert api  # the API models the panes offer are offered as judges too
+        dialog.choose(api[0])
+        text = planned(qtbot, dialog)
+        assert "Settings" in text and "key" in text.lower()
+        assert not dialog.run_button.isEnabled()
+    finally:
+        dialog.close()
+        dialog.wait_idle()
+        view.wait_idle()
+        w.close()
