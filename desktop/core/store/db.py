@@ -839,9 +839,20 @@ class Store:
 def _ints(text: str | None, n: int | None = None) -> "np.ndarray":
     """A comma-joined list of whole numbers (SQLite's group_concat) as an array; ValueError when
     it holds anything else or not `n` of them."""
+    import warnings
+
     import numpy as np
 
-    values = np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, np.int64)
+    if not text:
+        values = np.zeros(0, np.int64)
+    else:
+        with warnings.catch_warnings():
+            # numpy before 2.x stops at "2.5" with only a DeprecationWarning and a shorter array
+            warnings.simplefilter("error", DeprecationWarning)
+            try:
+                values = np.fromstring(text, dtype=np.int64, sep=",")
+            except DeprecationWarning:
+                raise ValueError("not a list of whole numbers") from None
     if n is not None and len(values) != n or text and len(values) != text.count(",") + 1:
         raise ValueError("not a list of whole numbers")
     return values

@@ -257,3 +257,21 @@ def test_categories_from_columns_are_those_of_battle_rows(store):
     assert list(cols) == list(rows) == ["code", "work", ratings.UNTAGGED]
     for tag in rows:
         _same_board(rows[tag], cols[tag])
+
+
+def test_a_position_that_is_not_a_whole_number_reads_the_slow_way(tmp_path):
+    """A hand-edited position of 2.5 cannot travel in the integer lists: the battles are read
+    from battles() instead, and nothing is cut short."""
+    from desktop.core.store.db import _ints
+
+    with pytest.raises(ValueError):
+        _ints("1,2,3.5")
+    with pytest.raises(ValueError):
+        _ints("1,2", 3)
+    s = Store(tmp_path / "half.sqlite3")
+    _fill(s, seed=13)
+    with s.transaction() as db:
+        db.execute("UPDATE responses SET position = position + 0.5 WHERE id = (SELECT MAX(response_b) FROM battles)")
+    cols = s.battle_columns()
+    assert len(cols) == len(s.battles())
+    s.close()
