@@ -73,7 +73,7 @@ def test_settle_reads_the_answer_as_text_and_the_next_turn_opening(model):
     llm.eval(generated)
     states = PromptStates()
     key = states.save(llm)
-    states.plan(key, expected)
+    states.plan(key, lambda: expected)  # as the worker plans: computed when the model is idle
     assert states.planned == 1
     assert states.restore(llm, follow_up) == differs_at  # without settling, the follow-up would read from there
 
@@ -110,7 +110,7 @@ def test_a_waiting_send_stops_the_read_ahead_between_chunks_and_keeps_what_was_r
     assert states.restore(llm, expected + [0]) == differs_at + SETTLE_CHUNK
 
 
-def test_nothing_is_planned_when_the_answer_was_generated_as_its_text_would_be_read(model):
+def test_nothing_is_read_when_the_state_already_holds_how_the_next_prompt_begins(model):
     llm, chat = model
     first = [{"role": "user", "content": QUESTION}]
     expected = next_prompt_start(llm, chat, first, ANSWER)
@@ -118,4 +118,20 @@ def test_nothing_is_planned_when_the_answer_was_generated_as_its_text_would_be_r
     llm.eval(expected)
     states = PromptStates()
     states.plan(states.save(llm), expected)
+    assert states.settle(llm) == 0
     assert states.planned == 0
+
+
+def test_a_plan_longer_than_the_context_is_read_only_as_far_as_the_context_goes(model):
+    llm, chat = model
+    first = [{"role": "user", "content": QUESTION}]
+    prompt = _tokens(llm, _render(chat, first)[0])
+    llm.reset()
+    llm.eval(prompt)
+    states = PromptStates()
+    key = states.save(llm)
+    # An answer that filled the context: the next prompt would not fit, and says so when it is sent.
+    too_long = prompt + prompt[1:] * (llm.n_ctx() // len(prompt) + 1)
+    states.plan(key, too_long)
+    assert states.settle(llm) == llm.n_ctx() - 1 - len(prompt)
+    assert llm.n_tokens == llm.n_ctx() - 1

@@ -131,6 +131,8 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
 
 
 def _read_ahead(conn, llm, states, until_asked: bool) -> int:
+    from .chat_template import TemplateProblem
+
     """Settle the planned prompt states while the model is idle: with `until_asked`, only until a
     message waits (a send is served first; what was not read ahead is read with its prompt).
     Returns the tokens read."""
@@ -140,6 +142,8 @@ def _read_ahead(conn, llm, states, until_asked: bool) -> int:
     while states.planned and not (until_asked and conn.poll(0)):
         try:
             read += states.settle(llm, interrupted=(lambda: conn.poll(0)) if until_asked else (lambda: False))
+        except TemplateProblem:
+            pass  # the next prompt will hit the same problem and say so
         except Exception:
             traceback.print_exc()  # only a head start was lost: the next prompt is read in full
             llm.reset()
@@ -285,7 +289,4 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
     if states is not None:
         key = states.save(llm)  # after "done": the pane does not wait for the copy
         if finish != "cancelled" and "".join(answer):  # the session keeps this text as the turn
-            try:
-                states.plan(key, next_prompt_start(llm, chat, messages, "".join(answer)))
-            except TemplateProblem:
-                pass  # the next prompt will hit the same problem and say so
+            states.plan(key, lambda: next_prompt_start(llm, chat, messages, "".join(answer)))

@@ -54,7 +54,7 @@ class PromptStates:
         self._states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
         self.restored = 0  # how many prompts started from a saved state (for tests and the log)
         # Saved state's key -> the tokens its conversation's next prompt will begin with (see settle).
-        self._plans: OrderedDict[tuple[int, ...], tuple[int, ...]] = OrderedDict()
+        self._plans: OrderedDict[tuple[int, ...], object] = OrderedDict()  # tokens, or a function giving them
         self.read_ahead = 0  # tokens read while idle, all settles together (for tests and the log)
         self.last_match: list[tuple[int, int]] = []  # (saved state's length, tokens it shares) at the last restore
 
@@ -93,10 +93,10 @@ class PromptStates:
 
     def plan(self, key: tuple[int, ...] | None, next_prompt_start) -> None:
         """After an answer: how its conversation's next prompt will begin (tokenized from text, as
-        that prompt will be). `settle` reads what the saved state `key` lacks of it while idle."""
-        expected = tuple(int(t) for t in next_prompt_start)
-        if key in self._states and common_prefix(key, expected) < len(expected):
-            self._plans[key] = expected
+        that prompt will be), or a function that says it (called by `settle`, while idle, so the next
+        pane's send does not wait for the template). `settle` reads what the saved state `key` lacks."""
+        if key in self._states:
+            self._plans[key] = next_prompt_start
 
     @property
     def planned(self) -> int:
@@ -110,6 +110,10 @@ class PromptStates:
         key, expected = self._plans.popitem(last=False)
         if key not in self._states:
             return 0
+        expected = tuple(int(t) for t in (expected() if callable(expected) else expected))
+        expected = expected[: llm.n_ctx() - 1]  # an answer that filled the context: its next prompt will not fit
+        if common_prefix(key, expected) == len(expected):
+            return 0  # generated as its text reads, and nothing of the next turn to read yet
         start = self.restore(llm, expected)
         llm.n_tokens = start  # the state may go on past `start` with tokens the next prompt will not have
         done = start
