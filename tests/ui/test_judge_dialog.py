@@ -5,12 +5,14 @@ judge's calibration and board. Cancel stops a run and keeps the pairs judged so 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 from PySide6.QtCore import Qt
 
 from desktop.core import judge
 from desktop.core.engines.base import Result
+from desktop.core.engines.registry import ModelChoice
 from desktop.core.library.embedded import REF as BUILT_IN
 from desktop.core.store import SlotSpec
 from desktop.ui.main_window import MainWindow
@@ -192,6 +194,42 @@ def test_an_api_judge_without_a_key_says_where_to_add_one(qtbot, services):
         text = planned(qtbot, dialog)
         assert "Settings" in text and "key" in text.lower()
         assert not dialog.run_button.isEnabled()
+    finally:
+        dialog.close()
+        dialog.wait_idle()
+        view.wait_idle()
+        w.close()
+
+
+def test_an_api_judge_over_http_is_priced_runs_and_says_what_to_do_when_refused(qtbot, services, fault_server):
+    """A real OpenAI-compatible server on loopback: the cost before, the verdicts through HTTP, and
+    a server that refuses the key turned into failed pairs and what to check — never votes."""
+    fault_server.answer_text = ("Reason: <b>B</b> is right.\n", "Verdict: B")
+    services.settings.openai_base_url = fault_server.on_chat("stream_usage").url
+    seed(services.store, voted=2, unvoted=0)
+    w, view, dialog = judge_tab(qtbot, services)
+    try:
+        dialog.choose(ModelChoice("openai", "gpt-4o-mini"))
+        text = planned(qtbot, dialog)
+        assert "gpt-4o-mini" in text and "will judge 2 pairs you voted on" in text
+        assert re.search(r"Cost: at most \$0\.\d{4} at your price table's rates\.$", text), text
+        line = run_to_end(qtbot, view, dialog)
+        # a judge that always says B picks whichever answer is shown second: both pairs are ties
+        assert line == ("Checked against your votes: 2 pairs judged; 2 of them depended on the order shown "
+                        "(counted as ties).")
+        assert len(fault_server.chat_requests()) == 4  # each pair in both orders
+        assert_the_tab_shows(view, services.store, line)
+        assert "<b>B</b>" not in view.judge_text.text()  # the judge's reasons stay in the database
+
+        seed(services.store, voted=2, unvoted=0)
+        fault_server.on_chat("unauthorized")
+        dialog.replan()
+        assert "will judge 2 pairs you voted on" in planned(qtbot, dialog)
+        line = run_to_end(qtbot, view, dialog)
+        assert "0 pairs judged; 2 failed (" in line
+        assert "Nothing was judged: check that the model still loads" in line and "Settings → Connections" in line
+        assert dialog.result_text.textFormat() == Qt.PlainText and view.judge_run_status.text() == line
+        assert len(judge.battles(services.store)) == 2  # the failures are no verdicts
     finally:
         dialog.close()
         dialog.wait_idle()
