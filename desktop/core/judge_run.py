@@ -134,36 +134,50 @@ class JudgePlan:
     _outcome: JudgeOutcome = field(default_factory=JudgeOutcome)
 
     @property
-    def total(self) -> int:
-        return self.calibrate_pairs + self.rate_pairs
-
-    @property
     def rate_needs(self) -> int:
         """How many more of the user's rounds must be judged before rating may start (0: none)."""
         return max(0, judge.MIN_CALIBRATION - self.calibrated_so_far)
+
+    @property
+    def may_rate(self) -> bool:
+        """Whether this run can reach the calibration rating needs (if every voted pair it judges
+        gets a readable verdict); when it cannot, the unvoted pairs are not counted in `total`."""
+        return self.rate_needs <= (self.calibrate_pairs if self.request.calibrate else 0)
+
+    @property
+    def total(self) -> int:
+        """The pairs this run will judge (at most: rating stops short if calibration does)."""
+        return self.calibrate_pairs + (self.rate_pairs if self.may_rate else 0)
 
     def describe(self) -> str:
         """What the run will do and cost, in one or two plain sentences."""
         who, req = self.judge.label, self.request
         where = f" in {req.tag}" if req.tag else ""
+        if not (req.calibrate or req.rate):
+            return "Choose what the judge should do."
         parts = []
         if req.calibrate:
             parts.append(f"{_pairs(self.calibrate_pairs)} you voted on{where} (to see how often it agrees with you)")
-        if req.rate:
+        if req.rate and self.may_rate:
             parts.append(f"{_pairs(self.rate_pairs)} you did not vote on{where}")
-        if not parts:
-            return "Choose what the judge should do."
+        waiting = ""
+        if req.rate and self.rate_pairs and self.rate_needs:
+            if self.may_rate:
+                waiting = (f" It rates the rounds you did not vote on only once {self.rate_needs} more of your votes "
+                           "have a readable verdict from it.")
+            elif req.calibrate:
+                waiting = (f" Rounds you did not vote on ({_pairs(self.rate_pairs)}) wait: it needs {self.rate_needs} more "
+                           f"of your voted rounds judged first, and {self.calibrate_pairs} are left to check "
+                           "(vote on more rounds).")
+            else:
+                waiting = (f" Rounds you did not vote on ({_pairs(self.rate_pairs)}) wait: it needs {self.rate_needs} more "
+                           "of your voted rounds judged first (tick “Check it against my votes”).")
         if not self.total:
+            if waiting:
+                return waiting.strip()
             return f"{who} has nothing to judge: it has judged every such pair{where} already."
         text = (f"{who} will judge {' and '.join(parts)}, each pair in both orders "
-                f"({2 * self.total} replies).")
-        if req.rate and self.rate_pairs and self.rate_needs:
-            if req.calibrate and self.calibrate_pairs >= self.rate_needs:
-                text += (f" It rates the rounds you did not vote on only once {self.rate_needs} more of your "
-                         "votes have a verdict from it.")
-            else:
-                text += (f" It cannot rate rounds you did not vote on yet: it needs {self.rate_needs} more of "
-                         "your voted rounds judged first (check it against your votes).")
+                f"({2 * self.total} replies).") + waiting
         if self.request.choice.engine == "local":
             return text + " Cost: free (local)."
         if self.unpriced:
@@ -205,7 +219,7 @@ class JudgePlan:
                 n = judge.calibration(self.judge.store, self.judge.ref).overall.n
                 outcome.rate_refused = (
                     f"Rounds you did not vote on were not rated: {self.judge.label} has a verdict on {n} of your "
-                    f"votes and needs {judge.MIN_CALIBRATION} first (check it against more of your votes).")
+                    f"votes and needs {judge.MIN_CALIBRATION} first (vote on more rounds and check it against them).")
         return outcome
 
 
@@ -226,17 +240,18 @@ def plan_for(j: judge.Judge, request: JudgeRequest, prices=None) -> JudgePlan:
     unvoted = (judge.pairs_unvoted(store, j.ref, tag=request.tag, limit=left)
                if request.rate and left != 0 else [])
     calibrated = judge.calibration(store, j.ref).overall.n
-    cost, unpriced = None, False
+    made = JudgePlan(request, j, len(voted), len(unvoted), calibrated, None)
     choice = request.choice
     if choice.engine == "openai" and prices is not None:
         if prices.price(choice.model, choice.connection) is None:
-            unpriced = True
+            made.unpriced = True
         else:
-            cost = 0.0
-            for p in voted + unvoted:
+            made.cost_usd = 0.0
+            for p in voted + (unvoted if made.may_rate else []):
                 for first, second in ((p.answer_a, p.answer_b), (p.answer_b, p.answer_a)):
                     messages = judge.judge_messages(p.prompt, first, second, reference=p.reference or request.reference,
                                                     system_prompt=p.system_prompt)
                     tokens_in = sum(estimate_tokens(m["content"]) for m in messages)
-                    cost += prices.cost(choice.model, tokens_in, j.sampling.max_tokens, choice.connection) or 0.0
-    return JudgePlan(request, j, len(voted), len(unvoted), calibrated, cost, unpriced)
+                    made.cost_usd += prices.cost(choice.model, tokens_in, j.sampling.max_tokens,
+                                                 choice.connection) or 0.0
+    return made

@@ -180,8 +180,7 @@ class JudgeDialog(QDialog):
             return
         self._plan = result
         self.plan_text.setText(result.describe())
-        only_rate_refused = not result.request.calibrate and result.rate_needs > 0
-        self.run_button.setEnabled(result.total > 0 and not only_rate_refused)
+        self.run_button.setEnabled(result.total > 0)
 
     # -- running ------------------------------------------------------------------------
     @property

@@ -32,11 +32,16 @@ def test_the_plan_counts_pairs_and_says_what_they_cost(tmp_path):
     add_unvoted(store, 3)
     j = judge.Judge(store, ScriptedJudge(1.0, 0.0))
     local = plan_for(j, JudgeRequest(LOCAL, calibrate=True, rate=True))
-    assert (local.calibrate_pairs, local.rate_pairs, local.total) == (6, 3, 9)
-    text = local.describe()
-    assert "will judge 6 pairs you voted on" in text and "3 pairs you did not vote on" in text
-    assert "(18 replies)" in text and text.endswith("Cost: free (local).")
-    assert f"it needs {judge.MIN_CALIBRATION} more of your voted rounds judged first" in text
+    # six votes cannot calibrate it: the unvoted pairs wait, and are not counted
+    assert (local.calibrate_pairs, local.rate_pairs, local.total) == (6, 3, 6)
+    assert local.describe() == (
+        "scripted-judge will judge 6 pairs you voted on (to see how often it agrees with you), each pair in both "
+        "orders (12 replies). Rounds you did not vote on (3 pairs) wait: it needs 10 more of your voted rounds "
+        "judged first, and 6 are left to check (vote on more rounds). Cost: free (local).")
+    rate_only = plan_for(j, JudgeRequest(LOCAL, calibrate=False, rate=True))
+    assert rate_only.total == 0 and rate_only.describe() == (
+        "Rounds you did not vote on (3 pairs) wait: it needs 10 more of your voted rounds judged first "
+        "(tick “Check it against my votes”).")
 
     priced = plan_for(j, JudgeRequest(GPT, calibrate=True, limit=4), Prices.load())
     assert (priced.calibrate_pairs, priced.rate_pairs) == (4, 0)
@@ -56,6 +61,7 @@ def test_a_run_calibrates_then_rates_with_one_progress_count(tmp_path):
     add_unvoted(store, 3)
     j = judge.Judge(store, ScriptedJudge(1.0, 0.0))
     run = plan_for(j, JudgeRequest(LOCAL, calibrate=True, rate=True))
+    assert run.total == 13 and "only once 10 more of your votes have a readable verdict" in run.describe()
     seen = []
     outcome = run.run(on_progress=lambda done, total: seen.append((done, total)))
     assert seen == [(k, 13) for k in range(1, 14)]

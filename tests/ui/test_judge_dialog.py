@@ -129,13 +129,14 @@ def test_the_chat_model_judges_from_the_window_and_waits_to_rate(qtbot, services
         dialog.max_tokens.setValue(32)
         dialog.rate.setChecked(True)
         text = planned(qtbot, dialog)
-        assert "will judge 2 pairs you voted on (to see how often it agrees with you) and 1 pair you did not " \
-               "vote on" in text
-        assert f"It cannot rate rounds you did not vote on yet: it needs {judge.MIN_CALIBRATION} more" in text
-        assert text.endswith("Cost: free (local).")
+        assert text.startswith("SmolLM2")
+        assert text.endswith("will judge 2 pairs you voted on (to see how often it agrees with you), each pair in "
+                             "both orders (4 replies). Rounds you did not vote on (1 pair) wait: it needs 10 more of "
+                             "your voted rounds judged first, and 2 are left to check (vote on more rounds). "
+                             "Cost: free (local).")
 
         line = run_to_end(qtbot, view, dialog)
-        assert dialog.progress_text.text() == "2 / 3 pairs"  # the unvoted pair waits for calibration
+        assert dialog.progress_text.text() == "2 / 2 pairs"  # the unvoted pair waits for calibration
         assert line.startswith("Checked against your votes: ") and "pairs judged" in line
         assert "Rounds you did not vote on were not rated:" in line and "needs 10 first" in line
         rows = services.store.query("SELECT judge_choice FROM judge_votes")

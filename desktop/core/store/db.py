@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Iterator
 from ..untrusted import storable
 from .migrations import MIGRATIONS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # both imported where used: neither is needed to open the window
+    import numpy as np
     from filelock import FileLock
 
 OUTCOMES = ("left", "right", "tie", "both_bad", "best")
