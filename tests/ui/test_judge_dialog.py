@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from contextlib import contextmanager
 
 from PySide6.QtCore import Qt
 
@@ -39,8 +40,10 @@ def seed(store, *, voted: int, unvoted: int) -> None:
             store.cast_vote(rid, "left" if k % 2 == 0 else "right")
 
 
+@contextmanager
 def judge_tab(qtbot, services):
-    """The real window, its leaderboard open on the judge tab, and the judge dialog opened from it."""
+    """The real window, its leaderboard open on the judge tab, and the judge dialog opened from it;
+    closed on the way out, once their workers are idle."""
     w = MainWindow(services)
     qtbot.addWidget(w)
     w.show()
@@ -54,7 +57,13 @@ def judge_tab(qtbot, services):
     qtbot.mouseClick(view.run_judge_button, Qt.LeftButton)
     dialog = view.judge_dialog
     assert dialog.isVisible()
-    return w, view, dialog
+    try:
+        yield w, view, dialog
+    finally:
+        dialog.close()
+        dialog.wait_idle()
+        view.wait_idle()
+        w.close()
 
 
 def planned(qtbot, dialog) -> str:
@@ -91,8 +100,7 @@ def assert_the_tab_shows(view, store, line: str) -> None:
 
 def test_the_built_in_model_judges_from_the_window(qtbot, services):
     seed(services.store, voted=2, unvoted=1)
-    w, view, dialog = judge_tab(qtbot, services)
-    try:
+    with judge_tab(qtbot, services) as (w, view, dialog):
         assert dialog.model.currentText() == "Gemma 3 270M (built in) · local"
         assert dialog.calibrate.isChecked() and not dialog.rate.isChecked()
         dialog.max_tokens.setValue(24)
@@ -109,11 +117,6 @@ def test_the_built_in_model_judges_from_the_window(qtbot, services):
         # judged already: a second run has nothing left to do
         assert "has nothing to judge: it has judged every such pair already" in planned(qtbot, dialog)
         assert not dialog.run_button.isEnabled()
-    finally:
-        dialog.close()
-        dialog.wait_idle()
-        view.wait_idle()
-        w.close()
 
 
 def test_the_chat_model_judges_from_the_window_and_waits_to_rate(qtbot, services, chat_model):
@@ -123,8 +126,7 @@ def test_the_chat_model_judges_from_the_window_and_waits_to_rate(qtbot, services
     except OSError:
         shutil.copyfile(chat_model, target)
     seed(services.store, voted=2, unvoted=1)
-    w, view, dialog = judge_tab(qtbot, services)
-    try:
+    with judge_tab(qtbot, services) as (w, view, dialog):
         smol = next(dialog.model.itemData(i) for i in range(dialog.model.count())
                     if "SmolLM2" in dialog.model.itemText(i))
         dialog.choose(smol)
@@ -145,17 +147,11 @@ def test_the_chat_model_judges_from_the_window_and_waits_to_rate(qtbot, services
         assert len(rows) == 2 and {r[0] for r in rows} == {smol}
         assert_the_tab_shows(view, services.store, line)
         assert "SmolLM2" in view.judge_text.text()
-    finally:
-        dialog.close()
-        dialog.wait_idle()
-        view.wait_idle()
-        w.close()
 
 
 def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
     seed(services.store, voted=3, unvoted=0)
-    w, view, dialog = judge_tab(qtbot, services)
-    try:
+    with judge_tab(qtbot, services) as (w, view, dialog):
         dialog.max_tokens.setValue(24)
         assert "will judge 3 pairs you voted on" in planned(qtbot, dialog)
         qtbot.mouseClick(dialog.run_button, Qt.LeftButton)
@@ -176,17 +172,11 @@ def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
         # the rest is left for the next run
         assert f"will judge {3 - kept} pairs you voted on" in planned(qtbot, dialog)
         assert dialog.cancel_button.isEnabled() is False and dialog.run_button.isEnabled()
-    finally:
-        dialog.close()
-        dialog.wait_idle()
-        view.wait_idle()
-        w.close()
 
 
 def test_an_api_judge_without_a_key_says_where_to_add_one(qtbot, services):
     seed(services.store, voted=2, unvoted=0)
-    w, view, dialog = judge_tab(qtbot, services)
-    try:
+    with judge_tab(qtbot, services) as (w, view, dialog):
         api = [dialog.model.itemData(i) for i in range(dialog.model.count())
                if dialog.model.itemData(i).startswith("openai:")]
         assert api  # the API models the panes offer are offered as judges too
@@ -194,11 +184,6 @@ def test_an_api_judge_without_a_key_says_where_to_add_one(qtbot, services):
         text = planned(qtbot, dialog)
         assert "Settings" in text and "key" in text.lower()
         assert not dialog.run_button.isEnabled()
-    finally:
-        dialog.close()
-        dialog.wait_idle()
-        view.wait_idle()
-        w.close()
 
 
 def test_an_api_judge_over_http_is_priced_runs_and_says_what_to_do_when_refused(qtbot, services, fault_server):
@@ -207,8 +192,7 @@ def test_an_api_judge_over_http_is_priced_runs_and_says_what_to_do_when_refused(
     fault_server.answer_text = ("Reason: <b>B</b> is right.\n", "Verdict: B")
     services.settings.openai_base_url = fault_server.on_chat("stream_usage").url
     seed(services.store, voted=2, unvoted=0)
-    w, view, dialog = judge_tab(qtbot, services)
-    try:
+    with judge_tab(qtbot, services) as (w, view, dialog):
         dialog.choose(ModelChoice("openai", "gpt-4o-mini"))
         text = planned(qtbot, dialog)
         assert "gpt-4o-mini" in text and "will judge 2 pairs you voted on" in text
@@ -230,8 +214,3 @@ def test_an_api_judge_over_http_is_priced_runs_and_says_what_to_do_when_refused(
         assert "Nothing was judged: check that the model still loads" in line and "Settings → Connections" in line
         assert dialog.result_text.textFormat() == Qt.PlainText and view.judge_run_status.text() == line
         assert len(judge.battles(services.store)) == 2  # the failures are no verdicts
-    finally:
-        dialog.close()
-        dialog.wait_idle()
-        view.wait_idle()
-        w.close()
