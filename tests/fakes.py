@@ -26,8 +26,12 @@ class ScriptedEngine:
         self.hold = gate or threading.Event()
         self.hold.set() if gate is None else None
 
-    def stream(self, messages, params):
+    def stream(self, messages, params, cancel=None):
         self._cancel.clear()
+
+        def stopped():  # cancel(), or this answer's own token (panes sharing an engine stop by token)
+            return self._cancel.is_set() or (cancel is not None and cancel.cancelled)
+
         self.calls += 1
         self.seen.append(messages)
         if self.fail_next:
@@ -39,7 +43,7 @@ class ScriptedEngine:
             time.sleep(0.01)
         parts = (self.answer,) if self.answer is not None else (f"{self.info.model} ", "says: ", f"{self.calls}")
         for part in parts:
-            if self._cancel.is_set():
+            if stopped():
                 yield Done("cancelled")
                 return
             yield TextDelta(part)
@@ -48,7 +52,7 @@ class ScriptedEngine:
             yield Error(self.fail_after, "connection")
             return
         while not self.hold.is_set():
-            if self._cancel.is_set():
+            if stopped():
                 yield Done("cancelled")
                 return
             time.sleep(0.01)

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from .engines.base import Done, Engine, Error, ReasoningDelta, Recorder, Result, TextDelta, cut_off_note
+from .engines.base import CancelToken, Done, Engine, Error, ReasoningDelta, Recorder, Result, TextDelta, cut_off_note
 from .engines.registry import ModelChoice
 from .pricing import Prices
 from .settings import Sampling
@@ -87,16 +87,16 @@ class Round:
         slots = self.slots
         self.results: list[Result | None] = [None] * len(slots)
         self.save_errors: list[str | None] = [None] * len(slots)  # why an answer could not be stored
-        self._cancelled = [False] * len(slots)
+        # Each answer's own stop: engines can be shared (two panes on one local model, the judge
+        # on it too), and stopping one pane must end that pane's answer only, waiting or running.
+        self._stops = [CancelToken() for _ in slots]
         self._threads: list[threading.Thread | None] = [None] * len(slots)
         # The conversation each pane had before this round: what its model is shown, every time
         # this round is answered (a regenerate must not see the answer it replaces).
         self._earlier = [list(s.history) for s in slots]
-        # Panes that share an engine (two panes on one local model) take turns here, so the
-        # round knows which of them the engine is serving: an engine's cancel() stops whatever
-        # it is answering, and stopping a pane that is still waiting must not stop another.
+        # Panes that share an engine (two panes on one local model) take turns here: one engine
+        # object is not asked for two answers at once by one round.
         self._turns = {id(s.engine): threading.Lock() for s in slots}
-        self._on_engine = [False] * len(slots)
         # Called with (pane, text) for each piece of a reasoning model's thinking, as it streams.
         self.on_reasoning: Callable[[int, str], None] | None = None
 
@@ -112,7 +112,7 @@ class Round:
             self.start_slot(i, on_delta, on_result)
 
     def start_slot(self, i: int, on_delta=None, on_result=None) -> None:
-        self._cancelled[i] = False
+        self._stops[i] = CancelToken()
         t = threading.Thread(target=self._run_slot, args=(i, on_delta, on_result), daemon=True,
                              name=f"arenadesk-round{self.round_id}-slot{i}")
         self._threads[i] = t
@@ -141,11 +141,9 @@ class Round:
         return self.wait()
 
     def cancel(self, i: int | None = None) -> None:
-        for j, s in enumerate(self.slots):
+        for j, stop in enumerate(self._stops):
             if i is None or i == j:
-                self._cancelled[j] = True
-                if self._on_engine[j]:
-                    s.engine.cancel()
+                stop.cancel()
 
     @property
     def running(self) -> bool:
@@ -156,14 +154,10 @@ class Round:
         rec = Recorder()
         try:
             with self._turns.setdefault(id(slot.engine), threading.Lock()):  # a pane's engine may be swapped
-                self._on_engine[i] = True  # set before the check below: cancel() reads them the other way round
-                try:
-                    if self._cancelled[i]:
-                        rec.feed(Done("cancelled"))  # stopped while another pane had the engine
-                    else:
-                        self._stream(i, slot, rec, on_delta)
-                finally:
-                    self._on_engine[i] = False
+                if self._stops[i].cancelled:
+                    rec.feed(Done("cancelled"))  # stopped while another pane had the engine
+                else:
+                    self._stream(i, slot, rec, on_delta)
         except Exception as exc:  # an engine bug must not take the round down with it
             rec.feed(Error(f"Unexpected failure: {type(exc).__name__}: {exc}", "crash"))
         result = rec.result
@@ -185,11 +179,7 @@ class Round:
     def _stream(self, i: int, slot: Slot, rec: Recorder, on_delta) -> None:
         last_save = time.monotonic()
         messages = slot.messages(self.prompt, self.system_prompt, self._earlier[i])
-        for event in slot.engine.stream(messages, slot.params):
-            if self._cancelled[i] and not isinstance(event, (Done, Error)):
-                # A cancel that came just before the engine started this stream (and so was
-                # cleared by it) must still stop it: say it again now that it runs.
-                slot.engine.cancel()
+        for event in slot.engine.stream(messages, slot.params, cancel=self._stops[i]):
             rec.feed(event)
             if isinstance(event, TextDelta) and event.text:
                 if on_delta:

@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .engines.base import Recorder
+from .engines.base import CancelToken, Recorder
 from .ratings import wilson_interval
 from .settings import Sampling
 from .store.db import Battle, BattleColumns
@@ -212,10 +211,12 @@ def _as_ab(choice: str | None, a_first: bool) -> str | None:
     return "a" if (choice == "first") == a_first else "b"
 
 
-def ask_once(engine, messages: list[dict], sampling: Sampling) -> tuple[str, str | None]:
-    """Run the engine on the judge prompt: (reply text, error message or None)."""
+def ask_once(engine, messages: list[dict], sampling: Sampling,
+             cancel: CancelToken | None = None) -> tuple[str, str | None]:
+    """Run the engine on the judge prompt: (reply text, error message or None). `cancel` stops this
+    reply only (a local judge shares its engine with the panes on that model)."""
     rec = Recorder()
-    for event in engine.stream(messages, sampling):
+    for event in engine.stream(messages, sampling, cancel=cancel):
         rec.feed(event)
     r = rec.result
     if r.status == "error" and r.error_kind == "empty":
@@ -228,14 +229,15 @@ def ask_once(engine, messages: list[dict], sampling: Sampling) -> tuple[str, str
 
 
 def judge_pair(engine, prompt: str, answer_a: str, answer_b: str, *, reference: str | None = None,
-               system_prompt: str = "", sampling: Sampling = JUDGE_SAMPLING) -> PairJudgement:
+               system_prompt: str = "", sampling: Sampling = JUDGE_SAMPLING,
+               cancel: CancelToken | None = None) -> PairJudgement:
     """Judge a against b with a shown first, then with b shown first."""
     out = PairJudgement(None, None)
     problems = []
     for a_first in (True, False):
         first, second = (answer_a, answer_b) if a_first else (answer_b, answer_a)
         text, error = ask_once(engine, judge_messages(prompt, first, second, reference=reference,
-                                                      system_prompt=system_prompt), sampling)
+                                                      system_prompt=system_prompt), sampling, cancel)
         v = parse_verdict(text)
         if a_first:
             out.raw_ab, out.reason_ab = text, v.reason
@@ -440,13 +442,10 @@ class Judge:
         info = getattr(engine, "info", None)
         self.ref = ref or (info.ref if info else choice)
         self.label = label or (info.model if info else choice)
-        self._stop = threading.Event()
+        self._stop = CancelToken()  # the run's and its replies' stop: never the engine's other users'
 
     def cancel(self) -> None:
-        self._stop.set()
-        cancel = getattr(self.engine, "cancel", None)
-        if cancel:
-            cancel()
+        self._stop.cancel()
 
     def run(self, pairs: Iterable[PairToJudge], on_progress: Callable[[int, int, PairJudgement], None] | None = None,
             reference: str | None = None) -> RunSummary:
@@ -454,14 +453,14 @@ class Judge:
         summary = RunSummary()
         failures_in_a_row = 0
         for k, pair in enumerate(pairs):
-            if self._stop.is_set():
+            if self._stop.cancelled:
                 summary.cancelled = True
                 break
             if reference is not None and not pair.reference:
                 pair.reference = reference
             judged = judge_pair(self.engine, pair.prompt, pair.answer_a, pair.answer_b, reference=pair.reference,
-                                system_prompt=pair.system_prompt, sampling=self.sampling)
-            if judged.error == "cancelled" or self._stop.is_set():
+                                system_prompt=pair.system_prompt, sampling=self.sampling, cancel=self._stop)
+            if judged.error == "cancelled" or self._stop.cancelled:
                 summary.cancelled = True
                 break
             save(self.store, pair, judged, judge_ref=self.ref, judge_label=self.label, judge_choice=self.choice)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .arena import turn_messages
-from .engines.base import Done, Error, Recorder, Result
+from .engines.base import CancelToken, Done, Error, Recorder, Result
 from .engines.registry import EnginePool, ModelChoice
 from .pricing import Prices
 from .settings import Sampling
@@ -179,8 +179,11 @@ class SuiteRunner:
         self.retry_errors = retry_errors
         self._gate = threading.Event()  # set while running (cleared: paused)
         self._stop = threading.Event()
+        # The answers' own stop: a local model's engine is shared with the window's panes and
+        # judge, and stopping the run must not end an answer of theirs. A new one each start().
+        self._answers_stop = CancelToken()
         self._lock = threading.Lock()
-        self._live: dict[int, tuple] = {}  # answer id → (engine, description) while it streams
+        self._live: dict[int, str] = {}  # answer id → its description while it streams
         self._finished_now = 0
         self._active_s = 0.0
         self._active_since: float | None = None
@@ -197,6 +200,7 @@ class SuiteRunner:
         if self.retry_errors:
             self.runs.retry_errors(self.run_id)
         self._stop.clear()
+        self._answers_stop = CancelToken()
         self._gate.set()
         self._set_state("running")
         self._thread = threading.Thread(target=self._main, daemon=True, name=f"arenadesk-suite-run{self.run_id}")
@@ -218,10 +222,7 @@ class SuiteRunner:
         """Cancel the answers in flight (they are asked again on resume) and end the run's threads."""
         self._stop.set()
         self._gate.set()
-        with self._lock:
-            engines = [e for e, _ in self._live.values()]
-        for engine in engines:
-            engine.cancel()
+        self._answers_stop.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
@@ -242,7 +243,7 @@ class SuiteRunner:
         with self._lock:
             active = self._active_s + (time.monotonic() - self._active_since if self._active_since else 0.0)
             finished_now = self._finished_now
-            current = [d for _, d in self._live.values()]
+            current = list(self._live.values())
         remaining = counts.total - counts.finished
         eta = active / finished_now * remaining if finished_now else None
         return Progress(self.run_id, self._state, counts.total, counts.done, counts.error, finished_now, active,
@@ -357,12 +358,10 @@ class SuiteRunner:
     def _ask(self, engine, answer_id: int, messages: list[dict], params: Sampling, what: str) -> Result | None:
         rec = Recorder()
         with self._lock:
-            self._live[answer_id] = (engine, what)
+            self._live[answer_id] = what
         self._notify()
         try:
-            for event in engine.stream(messages, params):
-                if self._stop.is_set() and not isinstance(event, (Done, Error)):
-                    engine.cancel()
+            for event in engine.stream(messages, params, cancel=self._answers_stop):
                 rec.feed(event)
                 if isinstance(event, (Done, Error)):
                     break

@@ -98,14 +98,14 @@ class FloodEngine:
         self.case = case
         self._stop = False
 
-    def stream(self, messages, params):
+    def stream(self, messages, params, cancel=None):
         from desktop.core.engines.base import Done, TextDelta, Usage
 
         make, every, pause = CASES[self.case]
         self._stop = False
         n = 0
         for tok in make():
-            if self._stop:
+            if self._stop or (cancel is not None and cancel.cancelled):
                 yield Done("cancelled")
                 return
             n += 1

@@ -30,7 +30,7 @@ class ScriptedJudge:
         self.calls = 0
         self.prompts: list[list[dict]] = []
 
-    def stream(self, messages, params):
+    def stream(self, messages, params, cancel=None):
         self.calls += 1
         self.prompts.append(messages)
         if self.reply is not None:
@@ -133,7 +133,7 @@ class OrderJudge:
 
     info = ModelInfo("local", "first-picker", "sha256:firstpicker")
 
-    def stream(self, messages, params):
+    def stream(self, messages, params, cancel=None):
         yield TextDelta("Reason: the first is better.\nVerdict: A")
         yield Done()
 
@@ -164,7 +164,7 @@ def test_engine_errors_are_failures_not_votes(tmp_path):
     class Broken:
         info = ModelInfo("openai", "broken", "broken")
 
-        def stream(self, messages, params):
+        def stream(self, messages, params, cancel=None):
             yield Error("No OpenAI key: add one in Settings → Accounts.", "auth")
 
         def cancel(self):

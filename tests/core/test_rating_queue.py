@@ -136,7 +136,7 @@ def test_report_escapes_hostile_answers_and_shows_votes(tmp_path):
     log: list = []
 
     class Hostile(Scripted):
-        def stream(self, messages, params):
+        def stream(self, messages, params, cancel=None):
             from desktop.core.engines.base import Done, TextDelta, Usage
 
             yield TextDelta("<script>alert(1)</script>\n~~~\n```\n# not a heading")

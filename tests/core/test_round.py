@@ -22,13 +22,13 @@ class SharedEngine:
         self._cancel = False
         self.seen: list[list[dict]] = []
 
-    def stream(self, messages, params):
+    def stream(self, messages, params, cancel=None):
         with self._lock:
             self._cancel = False
             self.seen.append(messages)
             n = 0
             for n in range(self.tokens):
-                if self._cancel:
+                if self._cancel or (cancel is not None and cancel.cancelled):
                     yield Done("cancelled")
                     return
                 time.sleep(self.delay)

@@ -41,7 +41,7 @@ class Scripted:
         self._one = threading.Lock()
         self._cancel = False
 
-    def stream(self, messages, params):
+    def stream(self, messages, params, cancel=None):
         with self._one:
             self._cancel = False
             with Scripted.lock:
@@ -56,7 +56,7 @@ class Scripted:
                     return
                 words = f"{self.choice.model} answers {messages[-1]['content']}".split()
                 for w in words:
-                    if self._cancel:
+                    if self._cancel or (cancel is not None and cancel.cancelled):
                         yield Done("cancelled")
                         return
                     time.sleep(self.delay)

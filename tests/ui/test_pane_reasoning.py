@@ -28,13 +28,13 @@ class ThinkingEngine:
         self.answer = answer
         self._cancel = threading.Event()
 
-    def stream(self, messages, params):
+    def stream(self, messages, params, cancel=None):
         self._cancel.clear()
         for piece in THOUGHTS:
             yield ReasoningDelta(piece)
             time.sleep(0.01)
         while not self.answer.wait(0.01):
-            if self._cancel.is_set():
+            if self._cancel.is_set() or (cancel is not None and cancel.cancelled):
                 yield Done("cancelled")
                 return
         yield TextDelta(ANSWER)

@@ -7,6 +7,7 @@ every backend, so the numbers shown side by side are comparable.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol, Union
@@ -74,15 +75,33 @@ class ModelInfo:
     ref: str  # what identifies it in ratings: "sha256:..." of the file, or "<model>@<connection id>"
 
 
+class CancelToken:
+    """One answer's own stop, set from any thread. An engine can be shared (two panes and the
+    judge on one local model take turns on it), so whoever stops an answer stops it by its token:
+    the engine ends that answer, waiting or running, and no other."""
+
+    def __init__(self) -> None:
+        self._set = threading.Event()
+
+    def cancel(self) -> None:
+        self._set.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._set.is_set()
+
+
 class Engine(Protocol):
     info: ModelInfo
 
-    def stream(self, messages: list[dict], params: Sampling) -> Iterator[Event]:
+    def stream(self, messages: list[dict], params: Sampling, cancel: CancelToken | None = None) -> Iterator[Event]:
         """Yield [Loaded], [Reported], (TextDelta | ReasoningDelta)*, then Usage, then Done; or Error at any
-        point (and nothing after). Reported (an API server's own name for the model) comes with the first chunk."""
+        point (and nothing after). Reported (an API server's own name for the model) comes with the first chunk.
+        Once `cancel` is set, this stream (and only it) ends soon with Done('cancelled')."""
 
     def cancel(self) -> None:
-        """Stop the current stream soon (any thread); the stream then ends with Done('cancelled')."""
+        """Stop every stream of this engine soon (any thread), for a caller that has it to itself;
+        each then ends with Done('cancelled'). A user of a shared engine stops its own by CancelToken."""
 
     def close(self) -> None:
         """Release what the engine holds (a child process, HTTP connections)."""
@@ -95,7 +114,7 @@ class Unavailable:
     def __init__(self, info: ModelInfo, message: str, kind: str = "input"):
         self.info, self.message, self.kind = info, message, kind
 
-    def stream(self, messages, params) -> Iterator[Event]:
+    def stream(self, messages, params, cancel: CancelToken | None = None) -> Iterator[Event]:
         yield Error(self.message, self.kind)
 
     def cancel(self) -> None:

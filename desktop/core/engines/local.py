@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Iterator
 
 from ..settings import LocalRuntime, Sampling, out_of_range
-from .base import Done, Error, Event, Loaded, ModelInfo, ReasoningDelta, TextDelta, Usage
+from .base import CancelToken, Done, Error, Event, Loaded, ModelInfo, ReasoningDelta, TextDelta, Usage
 from .local_worker import serve
 
 CANCEL_GRACE_S = 2.0  # a cancelled child that has not finished by the next request is ended
 LOAD_TIMEOUT_S = 300.0
+WAIT_POLL_S = 0.02  # how often an answer waiting for the engine looks at its own cancel token
 
 
 class LocalEngine:
@@ -37,9 +38,11 @@ class LocalEngine:
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
-        # A flag in shared memory, read by the child between tokens. (An mp.Event would cost
+        # A flag in shared memory, read by the child between tokens: set only for the answer the
+        # child is serving, once that answer's own CancelToken is set. (An mp.Event would cost
         # semaphores that the resource tracker reports as leaked at exit.)
         self._cancel = self._ctx.RawValue(ctypes.c_bool, False)
+        self._running: CancelToken | None = None  # the token of the answer holding the engine
         self._pending = False  # a cancelled answer's tail is still coming from the child
         self._unloads = 0  # counts unload() calls, so a stream or a load can tell "unloaded on purpose" from a crash
         self._lock = threading.Lock()  # one stream at a time per engine
@@ -69,9 +72,9 @@ class LocalEngine:
                     "Set it in Settings → Local models.")
         return None
 
-    def load(self, cancellable: bool = False) -> Iterator[Event]:
+    def load(self, cancel: CancelToken | None = None) -> Iterator[Event]:
         """Start the child and load the model: yields Loaded, or an Error; nothing if already loaded.
-        With `cancellable` (an answer is waiting on it), cancel() ends the load: Done("cancelled")."""
+        With `cancel` (the token of the answer waiting on it), setting it ends the load: Done("cancelled")."""
         if self._proc is not None and self._proc.is_alive():
             return
         began = time.monotonic()
@@ -93,7 +96,7 @@ class LocalEngine:
         msg = None
         deadline = began + LOAD_TIMEOUT_S
         while msg is None and time.monotonic() < deadline and self._unloads == unloads and proc.is_alive():
-            if cancellable and self._cancel.value:
+            if cancel is not None and cancel.cancelled:
                 # A big model can take minutes to load: Stop must not wait for it.
                 self.unload(force=True)
                 yield Done("cancelled")
@@ -170,29 +173,54 @@ class LocalEngine:
 
     # -- answering -----------------------------------------------------------------------
     def cancel(self) -> None:
-        self._cancel.value = True
+        """Stop the answer the engine is serving now, whoever asked for it (the command line and the
+        suite runner, which have the engine to themselves). Panes and the judge share it: each stops
+        its own answer by the CancelToken it passed to stream()."""
+        running = self._running
+        if running is not None:
+            running.cancel()
 
-    def stream(self, messages: list[dict], params: Sampling | None = None) -> Iterator[Event]:
+    def stream(self, messages: list[dict], params: Sampling | None = None,
+               cancel: CancelToken | None = None) -> Iterator[Event]:
+        """One answer; the engine serves one at a time, the others wait their turn. Setting `cancel`
+        ends this answer: while it waits, it never starts; while it runs, the child stops it (and
+        its tail is drained before the next answer). Other answers are not touched."""
         params = params or Sampling()
-        with self._lock:
-            self._drain()  # before clearing the flag: the previous, cancelled answer still needs it
-            self._cancel.value = False
-            for event in self.load(cancellable=True):
-                yield event
-                if isinstance(event, (Error, Done)):
-                    return
-            if self._cancel.value:
+        token = cancel or CancelToken()
+        while not self._lock.acquire(timeout=WAIT_POLL_S):
+            if token.cancelled:
                 yield Done("cancelled")
                 return
-            unloads, conn = self._unloads, self._conn  # unload() may run on another thread at any time
-            try:
-                if conn is None:
-                    raise OSError("unloaded")
-                conn.send(("generate", messages, asdict(params)))
-            except (OSError, ValueError):
-                yield self._ended_early(unloads)
+        try:
+            self._running = token
+            yield from self._serve(messages, params, token)
+        finally:
+            self._running = None
+            self._lock.release()
+
+    def _serve(self, messages: list[dict], params: Sampling, token: CancelToken) -> Iterator[Event]:
+        """stream()'s answer, with the engine's lock held."""
+        if token.cancelled:
+            yield Done("cancelled")
+            return
+        self._drain()  # before clearing the flag: the previous, cancelled answer still needs it
+        self._cancel.value = False
+        for event in self.load(cancel=token):
+            yield event
+            if isinstance(event, (Error, Done)):
                 return
-            yield from self._relay(unloads)
+        if token.cancelled:
+            yield Done("cancelled")
+            return
+        unloads, conn = self._unloads, self._conn  # unload() may run on another thread at any time
+        try:
+            if conn is None:
+                raise OSError("unloaded")
+            conn.send(("generate", messages, asdict(params)))
+        except (OSError, ValueError):
+            yield self._ended_early(unloads)
+            return
+        yield from self._relay(unloads, token)
 
     def read_ahead(self, timeout: float = 60.0) -> int | None:
         """Wait until the child has read ahead what it planned for the conversations' next prompts
@@ -216,13 +244,14 @@ class LocalEngine:
                     return None
             return None
 
-    def _relay(self, unloads: int) -> Iterator[Event]:
+    def _relay(self, unloads: int, token: CancelToken) -> Iterator[Event]:
         finished = False
         try:
             while True:
-                if self._cancel.value:
+                if token.cancelled:
                     # Stop relaying at once; the child notices the flag at its next token and the
                     # rest of its output is drained before the next request (see _drain).
+                    self._cancel.value = True
                     self._pending = True
                     finished = True
                     yield Done("cancelled")

@@ -28,7 +28,7 @@ from ..pricing import Prices
 from ..secrets import redact, url_secrets, without_credentials
 from ..untrusted import storable
 from ..settings import Sampling
-from .base import Done, Error, Event, ModelInfo, ReasoningDelta, Reported, TextDelta, Usage
+from .base import CancelToken, Done, Error, Event, ModelInfo, ReasoningDelta, Reported, TextDelta, Usage
 from .chat_template import ThinkSplitter
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
@@ -98,7 +98,8 @@ class OpenAIEngine:
         self._lock = threading.Lock()
 
     # -- the contract ---------------------------------------------------------------------
-    def stream(self, messages: list[dict], params: Sampling | None = None) -> Iterator[Event]:
+    def stream(self, messages: list[dict], params: Sampling | None = None,
+               cancel: CancelToken | None = None) -> Iterator[Event]:
         run = _Run()
         with self._lock:
             self._runs.add(run)
@@ -107,6 +108,8 @@ class OpenAIEngine:
         worker.start()
         try:
             while True:
+                if cancel is not None and cancel.cancelled and not run.cancelled.is_set():
+                    run.stop()  # this answer's own stop: the worker ends its request as for cancel()
                 if run.cancelled.is_set():
                     yield Done("cancelled")
                     return
