@@ -27,7 +27,8 @@ from .services import NeedsKey, UnknownConnection
 JUDGE_INSTANCE = 1000
 """The engine-pool instance an API judge runs on: its own client, so cancelling the judge never
 stops a pane's answer from the same API model (panes use instances 0, 1, …). A local model is one
-engine whatever the instance (its weights are in memory once)."""
+engine whatever the instance (its weights are in memory once): the judge's replies and the panes'
+answers take turns on it, each stopped by its own CancelToken."""
 
 
 def _pairs(n: int) -> str:

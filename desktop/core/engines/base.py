@@ -100,8 +100,9 @@ class Engine(Protocol):
         Once `cancel` is set, this stream (and only it) ends soon with Done('cancelled')."""
 
     def cancel(self) -> None:
-        """Stop every stream of this engine soon (any thread), for a caller that has it to itself;
-        each then ends with Done('cancelled'). A user of a shared engine stops its own by CancelToken."""
+        """Stop what this engine is answering now (any thread), for a caller that has it to itself;
+        that stream ends with Done('cancelled'). A user of a shared engine stops its own answer by its
+        CancelToken instead."""
 
     def close(self) -> None:
         """Release what the engine holds (a child process, HTTP connections)."""
