@@ -147,6 +147,10 @@ def test_the_chat_model_judges_from_the_window_and_waits_to_rate(qtbot, services
         assert len(rows) == 2 and {r[0] for r in rows} == {smol}
         assert_the_tab_shows(view, services.store, line)
         assert "SmolLM2" in view.judge_text.text()
+        # Another judge picked: the count was the last judge's, so it goes.
+        dialog.model.setCurrentIndex(dialog.model.findText("Gemma 3 270M (built in) · local"))
+        assert dialog.progress_text.text() == "" and not dialog.progress_bar.isVisible()
+        assert "Gemma 3 270M (built in) will judge" in planned(qtbot, dialog)
 
 
 def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
@@ -166,12 +170,21 @@ def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
         assert line.endswith("stopped early.")
         kept = judged_rows(services.store)
         assert 1 <= kept < 3  # the pair judged before Cancel is kept; the one being judged is not counted
-        done = int(dialog.progress_text.text().split(" / ")[0])
-        assert kept == done
+        # It has stopped, and says so: not "stopping…" once the run is over.
+        assert dialog.progress_text.text() == f"{kept} / 3 pairs — stopped"
+        assert dialog.progress_bar.isVisible() and dialog.progress_bar.value() == kept
         assert view.judge_run_status.text() == line
         # the rest is left for the next run
         assert f"will judge {3 - kept} pairs you voted on" in planned(qtbot, dialog)
+        assert dialog.progress_text.text() == f"{kept} / 3 pairs — stopped"  # the new count does not wipe it
         assert dialog.cancel_button.isEnabled() is False and dialog.run_button.isEnabled()
+        # Closed and opened again from the tab: a fresh start, no count of the last run.
+        qtbot.mouseClick(dialog.close_button, Qt.LeftButton)
+        assert not dialog.isVisible()
+        qtbot.mouseClick(view.run_judge_button, Qt.LeftButton)
+        assert view.judge_dialog is dialog and dialog.isVisible()
+        assert dialog.progress_text.text() == "" and not dialog.progress_bar.isVisible()
+        assert view.judge_run_status.text() == line  # the tab keeps the outcome
 
 
 def test_an_api_judge_without_a_key_says_where_to_add_one(qtbot, services):
