@@ -198,7 +198,8 @@ def test_a_connection_that_needs_no_key_does_not_say_no_key_stored(qtbot, servic
     assert tab.list.currentRow() == 1 and tab.name.text() == "Ollama"
     assert tab.help.text().startswith("No key: Ollama on this machine needs none")
     qtbot.waitUntil(tab.key_row.isVisible)  # a row added to a shown form shows on the next turn of the loop
-    assert tab.key_row.field.isVisible() and not tab.key_row.status.isVisible()  # not "No key stored." right under "needs none"
+    # not "No key stored." right under "needs none"
+    assert tab.key_row.field.isVisible() and not tab.key_row.status.isVisible()
     tab.key_row.field.setText("sentinel-optional-key-77")  # a key for a server that asks is still possible
     tab.key_row.save.click()
     assert tab.key_row.status.isVisible() and "stored" in tab.key_row.status.text()
