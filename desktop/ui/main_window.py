@@ -225,7 +225,8 @@ class MainWindow(QMainWindow):
         return pane
 
     def _make_pane_widget(self) -> Pane:
-        pane = Pane(self.pane_area, heading=self.contestants.heading)  # made where it is shown (see _build_layout)
+        pane = Pane(self.pane_area, heading=self.contestants.heading,  # made where it is shown (see _build_layout)
+                    shared_sampling=lambda: self.services.settings.sampling)
         pane.stopRequested.connect(lambda p=pane: self.session.stop(self.panes.index(p)))
         pane.regenerateRequested.connect(lambda p=pane: self.regenerate(p))
         pane.removeRequested.connect(lambda p=pane: self.remove_pane(p))
