@@ -566,7 +566,8 @@ def position_bias(battles: Sequence) -> PositionBias:
 def _bias(decisive: int, left: int) -> PositionBias:
     if decisive == 0:
         return PositionBias(0, 0, None, None, None,
-                            "Position bias: no blind decisive votes yet, so it cannot be checked.")
+                            "Position bias: no blind two-answer vote with a winner yet (it is measured on "
+                            "left/right votes only), so it cannot be checked.")
     share = left / decisive
     lo, hi = wilson_interval(left, decisive)
     pct = f"{share:.0%} of {decisive} blind decisive votes went to the left answer (95% CI {lo:.0%}–{hi:.0%})"

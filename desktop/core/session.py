@@ -253,7 +253,9 @@ class ComparisonSession:
             raise Refused(" ".join(f"Pane {self.letter(i)}: {why}" for i, why in sorted(problems.items())))
         engines = [self._engine(i, p.choice, no_key=f"Or pick a local model for pane {self.letter(i)}.")
                    for i, p in enumerate(self.panes)]
-        blind = self.blind
+        # A follow-up in a conversation that has shown the names cannot be blind: each pane's
+        # earlier turns say who it is, so its vote would be stored as blind and be a lie.
+        blind = self.blind and not self.names_shown()
         n = len(self.panes)
         # The open round's answers become each pane's memory once the next round is recorded.
         memory = [self.history(i) for i in range(n)]
@@ -274,6 +276,11 @@ class ComparisonSession:
         rnd.on_reasoning = self._reasoning
         rnd.start(self._delta, self._answer)
         return self.open_round
+
+    def names_shown(self) -> bool:
+        """This conversation has shown its models' names (a round sent with names, or a blind
+        round voted on): the next round is sent with names even in blind mode."""
+        return self.conversation_id is not None and self.services.store.names_shown(self.conversation_id)
 
     def stop(self, i: int | None = None) -> None:
         cur = self.open_round

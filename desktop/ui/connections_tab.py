@@ -109,7 +109,11 @@ class ConnectionsTab(QWidget):
         self.form_box.setEnabled(bool(self.connections))
         self.remove_button.setEnabled(bool(self.connections))
         if self.connections:
+            # Quietly: the signal would run _select too, and the form must be built once (a second
+            # build left a key row behind, in front of the form, taking its clicks).
+            self.list.blockSignals(True)
             self.list.setCurrentRow(min(select, len(self.connections) - 1))
+            self.list.blockSignals(False)
             self._select(self.list.currentRow())
         else:
             self._current = None
@@ -151,7 +155,11 @@ class ConnectionsTab(QWidget):
         self._show_models(conn)
         self.verdict.setText("")
         if self.key_row is not None:
+            # Gone now, not when the event loop next deletes: inside the dialog's exec() that is
+            # only after it closes, and until then a removed row still shows over the form.
             self.key_box.removeWidget(self.key_row)
+            self.key_row.hide()
+            self.key_row.setParent(None)
             self.key_row.deleteLater()
         placeholder = "no key needed (optional)" if not conn.needs_key else "paste a new key"
         self.key_row = self._key_row_factory(connection_key_name(conn.id), conn.key_env, placeholder)

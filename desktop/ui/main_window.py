@@ -36,6 +36,8 @@ from .rating_bar import RatingBar
 from .suite_menu import add_suite_actions
 from .window_dialogs import WindowDialogs
 
+# Why a round goes with names in blind mode (ComparisonSession.names_shown).
+NAMES_SHOWN = "not blind: this conversation has already shown the names (New chat starts a blind one)."
 NO_KEY_NOTICE = (
     "<b>No {name} key yet.</b> <a href='settings'>Add one in Settings → Connections</a>, or pick a model on "
     "another connection (a local server needs no key). The local pane works without it."
@@ -373,8 +375,13 @@ class MainWindow(QMainWindow):
         self.prompt.clear()
         self._set_running(True)
         self._update_key_notice()
-        blind = " (blind: names hidden until you vote)" if cur.blind else ""
-        self.statusBar().showMessage(f"Sent to {cur.panes} models{blind}. Esc stops.")
+        if cur.blind:
+            sent = " (blind: names hidden until you vote)."
+        elif self.session.blind:  # blind mode, but this conversation has already named its models
+            sent = ", " + NAMES_SHOWN
+        else:
+            sent = "."
+        self.statusBar().showMessage(f"Sent to {cur.panes} models{sent} Esc stops.", 15000)
         self.refresh_history()
 
     def _on_delta(self, i: int, text: str) -> None:
@@ -408,6 +415,8 @@ class MainWindow(QMainWindow):
             message = "Answers are in: which was better? (1-4, or ←/→)"
         else:
             message = "Answers are in: which was best? (1-4 picks it, T tie, X all bad)"
+        if cur is not None and not cur.blind and self.session.blind:
+            message += " This round is " + NAMES_SHOWN
         self.statusBar().showMessage(message, 8000)
         self.roundFinished.emit()
 

@@ -256,6 +256,9 @@ def test_position_bias_counts_only_two_answer_rounds():
                      for k in range(50)]
     bias = ratings.position_bias(two + best_of_three)
     assert bias.decisive == 10 and bias.left_wins == 10
+    # Only best-of-three votes: the words say why none counts (a new user had cast two blind votes).
+    only_best = ratings.position_bias(best_of_three).verdict
+    assert "no blind two-answer vote with a winner yet" in only_best and "left/right votes only" in only_best
 
 
 def test_a_model_against_itself_says_what_to_do():

@@ -65,6 +65,34 @@ def test_blind_reveal_keeps_the_answers_and_the_blind_flag(session, services):
     assert services.store.query("SELECT blind FROM votes") == [(1,)]
 
 
+def test_a_follow_up_after_the_names_were_shown_is_not_blind(session, services):
+    """Each pane's earlier turns name its model once a blind round is voted on (or a round went
+    with names), so a follow-up in that conversation goes with names: its vote is not stored as
+    blind. Until then, follow-ups stay blind; a new chat is blind again."""
+    session.blind = True
+    send(session, "First")
+    send(session, "Second")  # round 1 not voted on: nothing named yet
+    assert session.hidden and session.open_round.blind
+    session.vote("left")
+    send(session, "Third")
+    assert session.blind and not session.open_round.blind and not session.hidden
+    assert session.heading(0) == "gpt-4o @ OpenAI"
+    session.vote("right")
+    assert services.store.query("SELECT r.prompt, r.blind, v.blind FROM rounds r JOIN votes v ON v.round_id = r.id "
+                                "ORDER BY r.turn") == [("Second", 1, 1), ("Third", 0, 0)]
+    session.new()
+    send(session, "Fresh")
+    assert session.open_round.blind and session.hidden
+    # Blind switched on after a round that went with names: the follow-up goes with names too.
+    session.vote("left")
+    session.new()
+    session.blind = False
+    send(session, "Named")
+    session.blind = True
+    send(session, "Then blind?")
+    assert not session.open_round.blind and not session.hidden
+
+
 def test_a_vote_changed_after_the_reveal_stays_blind(session, services):
     session.blind = True
     send(session)

@@ -126,7 +126,10 @@ def test_a_reopened_blind_conversation_names_every_turn_on_the_vote(qtbot, windo
     assert second.index("gpt-4o @ OpenAI") < second.index("▸ Reasoning") < second.index("gpt-4o says: 2")
 
 
-def test_a_second_blind_round_holds_back_only_its_own_reasoning(qtbot, window):
+def test_a_follow_up_after_a_blind_vote_goes_with_names(qtbot, window):
+    """The vote named every pane's model in its earlier turn, so the follow-up cannot be blind:
+    it is sent with names (headings, reasoning as it comes), the status bar says why, and its
+    vote is not stored as blind."""
     w = window
     w.act_toggle_blind.trigger()
     send(qtbot, w, "First?")
@@ -135,14 +138,15 @@ def test_a_second_blind_round_holds_back_only_its_own_reasoning(qtbot, window):
     thinker = w.panes[0]
     assert shown(thinker).count("▸ Reasoning (9 words)") == 1  # the first round, voted
     send(qtbot, w, "Second?")
+    assert "This round is not blind: this conversation has already shown the names" in w.statusBar().currentMessage()
     qtbot.waitUntil(lambda: "gpt-4o says: 2" in shown(thinker) and thinker._finished is None,
                     timeout=TIMEOUT_MS)
-    qtbot.wait(150)
-    assert shown(thinker).count("▸ Reasoning (9 words)") == 1  # the first round's only
-    qtbot.keyClick(w.rating, Qt.Key_2)
     text = shown(thinker)
+    assert "Model A" not in text and "Model B" not in text and text.count("gpt-4o @ OpenAI") == 2
     assert text.count("▸ Reasoning (9 words)") == 2
     assert text.index("Second?") < text.rindex("▸ Reasoning") < text.index("gpt-4o says: 2")
+    qtbot.keyClick(w.rating, Qt.Key_2)
+    assert w.services.store.query("SELECT blind FROM votes ORDER BY id") == [(1,), (0,)]
 
 
 def test_a_vote_while_a_long_failed_answer_is_still_going_on_screen(qtbot, arenadesk_home, monkeypatch):

@@ -131,3 +131,54 @@ def test_a_bad_base_url_keeps_the_dialog_open_and_cancel_forgets_an_added_key(qt
     d.reject()
     assert [c.id for c in services.settings.connections] == ["openai"]
     assert services.secrets.get(secrets.connection_key_name(conn.id)).value is None
+
+
+def test_test_connection_answers_a_click_at_its_place_in_settings_opened_from_the_window(qtbot, services,
+                                                                                         fault_server):
+    """The dialog as a user gets it: opened from the window's Settings action, so it runs its own
+    event loop inside the window's, and the click lands wherever the window says it is on screen
+    (a widget left over in front of the button would take it). The fault server stands for OpenAI."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QPushButton
+
+    from desktop.ui.settings_dialog import KeyRow, SettingsDialog
+
+    fault_server.model_ids = ["m1", "m2"]
+    services.settings.connection("openai").base_url = fault_server.url
+    services.secrets.set(secrets.OPENAI, "sentinel-click-key-4242")
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    seen: dict = {}
+
+    def click_test_connection():
+        d = QApplication.activeModalWidget()
+        try:
+            assert isinstance(d, SettingsDialog)
+            qtbot.waitExposed(d)
+            tab = d.connections
+            seen["key rows"] = [r.name for r in d.findChildren(KeyRow) if r.isVisible()]
+            button = tab.test_button
+            at = button.mapTo(d, button.rect().center())
+            under = d.childAt(at)
+            seen["under the pointer"] = under.text() if isinstance(under, QPushButton) else repr(under)
+            QTest.mouseClick(d.windowHandle(), Qt.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+            seen["right after"] = tab.verdict.text()
+            qtbot.waitUntil(lambda: tab.verdict.text() not in ("", "Testing…"), timeout=20_000)
+            seen["verdict"] = tab.verdict.text()
+            seen["models"] = tab.models.text()
+        finally:
+            if d is not None:
+                d.reject()
+            seen["done"] = True
+
+    QTimer.singleShot(0, lambda: QTimer.singleShot(300, click_test_connection) or w.act_open_settings.trigger())
+    qtbot.waitUntil(lambda: "done" in seen and QApplication.activeModalWidget() is None, timeout=40_000)
+    assert seen["key rows"] == [secrets.connection_key_name("openai")]  # one key row, the one in the form
+    assert seen["under the pointer"] == "Test connection"
+    assert seen["right after"] == "Testing…"
+    assert seen["verdict"] == "Reachable · key accepted · 2 models"
+    assert "2: m1, m2" in seen["models"]
+    w.close()

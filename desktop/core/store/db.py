@@ -689,6 +689,14 @@ class Store:
         conv.rounds = self.rounds(conversation_id)
         return conv
 
+    def names_shown(self, conversation_id: int) -> bool:
+        """Whether this conversation has shown which model gave which answer: a round sent with
+        names, or a blind round that was voted on (the vote reveals it)."""
+        return bool(self.query(
+            "SELECT 1 FROM rounds r WHERE r.conversation_id = ? AND "
+            "(r.blind = 0 OR EXISTS (SELECT 1 FROM votes v WHERE v.round_id = r.id)) LIMIT 1",
+            (conversation_id,)))
+
     def rounds(self, conversation_id: int) -> list[RoundRow]:
         rounds = [
             RoundRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], uid=r[8])
