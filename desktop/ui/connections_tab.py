@@ -25,7 +25,7 @@ class ConnectionsTab(QWidget):
     def __init__(self, services: Services, key_row_factory, parent=None):
         super().__init__(parent)
         self.services = services
-        self._key_row_factory = key_row_factory  # (name, env, placeholder) -> a KeyRow
+        self._key_row_factory = key_row_factory  # (name, env, placeholder, optional) -> a KeyRow
         self.connections = [copy.deepcopy(c) for c in services.settings.connections]
         self._added: set[str] = set()  # ids added in this dialog (their keys go if it is cancelled)
         self._removed: list = []
@@ -101,6 +101,10 @@ class ConnectionsTab(QWidget):
 
     # -- the list -----------------------------------------------------------------------------
     def _fill_list(self, select: int = 0) -> None:
+        # The form goes into its connection while the list's current row is still that one's
+        # (_select would otherwise write the old name onto the newly selected row).
+        self._commit()
+        self._current = None
         self.list.blockSignals(True)
         self.list.clear()
         for c in self.connections:
@@ -162,7 +166,8 @@ class ConnectionsTab(QWidget):
             self.key_row.setParent(None)
             self.key_row.deleteLater()
         placeholder = "no key needed (optional)" if not conn.needs_key else "paste a new key"
-        self.key_row = self._key_row_factory(connection_key_name(conn.id), conn.key_env, placeholder)
+        self.key_row = self._key_row_factory(connection_key_name(conn.id), conn.key_env, placeholder,
+                                             not conn.needs_key)
         self.key_box.addWidget(self.key_row)
 
     def _show_models(self, conn) -> None:

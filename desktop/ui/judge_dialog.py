@@ -49,6 +49,8 @@ class JudgeDialog(QDialog):
         self._running: JudgePlan | None = None
         self._picked = False  # the user (or choose()) picked a judge: the default found later does not replace it
         self._defaulting = True  # the default judge is being found (on a worker): nothing is counted before
+        self._stopping = False  # Cancel was pressed; the run ends after the pair being judged
+        self._count = (0, 0)  # pairs done, of how many, in the last run
 
         root = QVBoxLayout(self)
         intro = _plain("A model judges pairs of answers, each pair in both orders. Check it against your own "
@@ -119,13 +121,13 @@ class JudgeDialog(QDialog):
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)
-        self.model.currentIndexChanged.connect(self.replan)
+        self.model.currentIndexChanged.connect(self._settings_changed)
         self.model.activated.connect(self._user_picked)
-        self.calibrate.toggled.connect(self.replan)
-        self.rate.toggled.connect(self.replan)
-        self.category.currentIndexChanged.connect(self.replan)
-        self.limit.valueChanged.connect(self.replan)
-        self.max_tokens.valueChanged.connect(self.replan)
+        self.calibrate.toggled.connect(self._settings_changed)
+        self.rate.toggled.connect(self._settings_changed)
+        self.category.currentIndexChanged.connect(self._settings_changed)
+        self.limit.valueChanged.connect(self._settings_changed)
+        self.max_tokens.valueChanged.connect(self._settings_changed)
         self.resize(560, 360)
         self.plan_text.setText("Choosing a judge…")
         self._inbox.run("judge-default", lambda: default_judge(services, contestants), self._defaulted)
@@ -173,6 +175,19 @@ class JudgeDialog(QDialog):
             self.replan()  # no change of index to count it (the default judge may still be being found)
         else:
             self.model.setCurrentIndex(i)
+
+    def _settings_changed(self) -> None:
+        """Another judge or other settings: the last run's count was for the old ones."""
+        self.clear_progress()
+        self.replan()
+
+    def clear_progress(self) -> None:
+        """No count and no bar (not while a run goes on: its count is the one to see)."""
+        if self._running is not None:
+            return
+        self.progress_text.setText("")
+        self.progress_bar.reset()
+        self.progress_bar.setVisible(False)
 
     def replan(self) -> None:
         """Count the pairs and the cost for the current settings, on a worker."""
@@ -224,6 +239,7 @@ class JudgeDialog(QDialog):
             return
         self._running = run = self._plan
         self._plan = None
+        self._stopping = False
         self.result_text.setText("")
         self._progress(0, run.total)
         self._show_running(True)
@@ -236,20 +252,30 @@ class JudgeDialog(QDialog):
         if self._running is None:
             return
         self._running.cancel()
+        self._stopping = True
         self.cancel_button.setEnabled(False)
-        self.progress_text.setText(self.progress_text.text() + " — stopping…")
+        self._show_count("stopping…")
 
     def _progress(self, done: int, total: int) -> None:
         if self._running is None:
             return
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(done)
-        text = f"{done} / {total} pairs"
-        self.progress_text.setText(text)
+        self._count = (done, total)
+        text = self._show_count("stopping…" if self._stopping else "")
         self.progressed.emit(text)
+
+    def _show_count(self, state: str) -> str:
+        done, total = self._count
+        text = f"{done} / {total} pairs" + (f" — {state}" if state else "")
+        self.progress_text.setText(text)
+        return text
 
     def _ran(self, outcome: JudgeOutcome | None, error: Exception | None) -> None:
         self._running = None
+        if self._stopping or error is not None:  # "stopping…" would stay on after the run ended
+            self._show_count("stopped")
+        self._stopping = False
         self._show_running(False)
         if error is not None:
             line = (f"The judge stopped: {type(error).__name__}: {error}. The pairs judged before it stopped "
@@ -276,6 +302,10 @@ class JudgeDialog(QDialog):
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
         """Block until the workers end (for shutdown and tests)."""
         return self._inbox.wait_idle(timeout_s)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.clear_progress()  # opened again: the last run's count is history (the tab keeps its line)
+        super().showEvent(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         self.cancel()  # a run does not go on unseen; what it judged is kept

@@ -38,10 +38,19 @@ from .window_dialogs import WindowDialogs
 
 # Why a round goes with names in blind mode (ComparisonSession.names_shown).
 NAMES_SHOWN = "not blind: this conversation has already shown the names (New chat starts a blind one)."
-NO_KEY_NOTICE = (
-    "<b>No {name} key yet.</b> <a href='settings'>Add one in Settings → Connections</a>, or pick a model on "
-    "another connection (a local server needs no key). The local pane works without it."
-)
+KEY_NOTICE_MARK = " key for this pane: "  # in every no-key notice, and only there
+
+
+def no_key_notice(connection: str, not_sent: bool = False) -> str:
+    """A pane's notice when its connection needs a key it has not got. A round is a comparison, so
+    a send is refused whole (not sent to the other panes, which would leave the round with a hole);
+    `not_sent`: a send was just refused for it, which the pane keeps saying (the status bar forgets)."""
+    article = "an" if connection[:1].lower() in "aeiou" else "a"
+    lead = f"Not sent: this pane has no {connection} key." if not_sent else f"No {connection} key yet."
+    return (f"<b>{lead}</b> Sending needs {article} {connection}{KEY_NOTICE_MARK}<a href='settings'>add one in "
+            "Settings → Connections</a>, or pick a local model here (a local server needs no key).")
+
+
 SIZE = (1280, 820)  # the first size, shrunk to the screen
 NEVER_EXPOSED_MS = 1000  # a window shown but not on screen (started minimised) starts its background work anyway
 
@@ -216,7 +225,8 @@ class MainWindow(QMainWindow):
         return pane
 
     def _make_pane_widget(self) -> Pane:
-        pane = Pane(self.pane_area, heading=self.contestants.heading)  # made where it is shown (see _build_layout)
+        pane = Pane(self.pane_area, heading=self.contestants.heading,  # made where it is shown (see _build_layout)
+                    shared_sampling=lambda: self.services.settings.sampling)
         pane.stopRequested.connect(lambda p=pane: self.session.stop(self.panes.index(p)))
         pane.regenerateRequested.connect(lambda p=pane: self.regenerate(p))
         pane.removeRequested.connect(lambda p=pane: self.remove_pane(p))
@@ -323,9 +333,10 @@ class MainWindow(QMainWindow):
             return  # a message naming a model would say which side is which, or talk over the round
         self.statusBar().showMessage(text, 0 if failed else 15000)
 
-    def _update_key_notice(self) -> None:
+    def _update_key_notice(self, not_sent: bool = False) -> None:
         """Each pane's notice: its model is gone, or its connection needs a key (not while blind:
-        that would tell an API side from a local one)."""
+        that would tell an API side from a local one). `not_sent`: a send was refused just now; a
+        pane that said so keeps saying it until it has a key or another model."""
         problems = self.session.problems()  # every pane's, checked once (a local file's may touch the disk)
         for i, p in enumerate(self.panes):
             gone = problems.get(i, "")
@@ -334,8 +345,9 @@ class MainWindow(QMainWindow):
             if gone:
                 p.show_notice(f"<b>Model gone.</b> {gone}")
             elif missing:
-                p.show_notice(NO_KEY_NOTICE.format(name=missing))
-            elif p.notice.text().startswith(NO_KEY_NOTICE.split("{")[0]) or "Model gone" in p.notice.text():
+                said = KEY_NOTICE_MARK in p.notice.text() and p.notice.text().startswith("<b>Not sent")
+                p.show_notice(no_key_notice(missing, not_sent=not_sent or said))
+            elif KEY_NOTICE_MARK in p.notice.text() or "Model gone" in p.notice.text():
                 p.notice.hide()
 
     # -- sending --------------------------------------------------------------------------
@@ -362,6 +374,8 @@ class MainWindow(QMainWindow):
             self.session.send(text, tag=self.prompt_bar.category())
         except Refused as exc:
             self.statusBar().showMessage(str(exc), 10000)
+            if text.strip():  # a prompt was there to send: a pane without its key says it was not sent
+                self._update_key_notice(not_sent=True)
             self.prompt.setFocus()
             return
         cur = self.session.open_round

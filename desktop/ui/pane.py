@@ -120,12 +120,15 @@ class Pane(QFrame):
     starsChanged = Signal(object)
     addKeyRequested = Signal()
 
-    def __init__(self, parent=None, *, heading: Callable[[str], str]):
+    def __init__(self, parent=None, *, heading: Callable[[str], str],
+                 shared_sampling: Callable[[], object] | None = None):
         """heading: who gave an answer, from its choice string ("gpt-4o @ OpenAI"): the core
-        names models (Contestants.heading), never this widget from the picker's labels."""
+        names models (Contestants.heading), never this widget from the picker's labels.
+        shared_sampling: the Settings' sampling now, whose values the ⚙ menu shows as "shared (40)"."""
         super().__init__(parent)
         self.setObjectName("pane")
         self._heading = heading
+        self._shared_sampling = shared_sampling
         self.setFrameShape(QFrame.StyledPanel)
         self.position = 0
         self.hidden_name = False
@@ -262,6 +265,7 @@ class Pane(QFrame):
         per pane that nobody sees while the window starts."""
         menu = self.tune.menu()
         if self._override_fields:
+            self._show_shared_values()  # Settings may have changed since it was last open
             return
         box = QWidget(menu)
         form = QFormLayout(box)
@@ -279,6 +283,20 @@ class Pane(QFrame):
         act = QWidgetAction(menu)
         act.setDefaultWidget(box)
         menu.addAction(act)
+        self._show_shared_values()
+
+    def _show_shared_values(self) -> None:
+        """"shared (40)": what an unset field means, without a trip to Settings."""
+        shared = self._shared_sampling() if self._shared_sampling is not None else None
+        for name, widget in self._override_fields.items():
+            value = getattr(shared, name, None)
+            if value is None:
+                text = "shared"
+            elif name == "seed" and value < 0:
+                text = "shared (random)"
+            else:
+                text = f"shared ({value:g})"
+            widget.setSpecialValueText(text)
 
     def _set_override(self, name, value, widget) -> None:
         self.overrideChanged.emit(name, None if value == widget.minimum() else value)

@@ -32,11 +32,14 @@ def ranged(spin, settings_object, name: str):
 
 
 class KeyRow(QWidget):
-    """Status, a field to enter a new key, Save and Remove. The stored key is never shown."""
+    """Status, a field to enter a new key, Save and Remove. The stored key is never shown.
+    optional: the connection needs no key (a local server), so "No key stored." is not said: the
+    connection's own help already says it needs none."""
 
-    def __init__(self, services: Services, name: str, env: str, placeholder: str, parent=None):
+    def __init__(self, services: Services, name: str, env: str, placeholder: str, parent=None,
+                 optional: bool = False):
         super().__init__(parent)
-        self.services, self.name, self.env = services, name, env
+        self.services, self.name, self.env, self.optional = services, name, env, optional
         self.status = QLabel(self)
         self.status.setWordWrap(True)
         self.field = QLineEdit(self)
@@ -58,16 +61,22 @@ class KeyRow(QWidget):
         lay.addWidget(self.status)
         lay.addLayout(row)
         lay.addWidget(self.session_only)
-        if not services.secrets.keychain_available():
-            self.session_only.setChecked(True)
-            self.session_only.setEnabled(False)
-            self.session_only.setText("No system keychain was found: a key can be kept for this session only"
-                                      + (f", or set {env}." if env else "."))
+        # Without a keychain there is no choice to make: a label says so (a greyed, ticked box with a
+        # long text was cut off and read like an error). Broken by hand, not word-wrapped: the form
+        # gives a wrapped label in a nested layout too little height, and it was cut off again.
+        self.no_keychain = QLabel("No system keychain was found:\na key can be kept for this session only"
+                                  + (f",\nor set {env}." if env else "."), self)
+        lay.addWidget(self.no_keychain)
+        has_keychain = services.secrets.keychain_available()
+        self.session_only.setChecked(not has_keychain)
+        self.session_only.setVisible(has_keychain)
+        self.no_keychain.setVisible(not has_keychain)
         self.refresh()
 
     def refresh(self) -> None:
         src = self.services.secrets.get(self.name, env=self.env).source
         self.status.setText(SOURCE_TEXT[src].format(backend=self.services.secrets.keychain_name(), env=self.env))
+        self.status.setVisible(not (self.optional and src is Source.NONE))
         self.remove.setEnabled(src in (Source.KEYCHAIN, Source.SESSION))
 
     def _save(self) -> bool:
@@ -99,8 +108,8 @@ class SettingsDialog(QDialog):
         tabs = QTabWidget(self)
 
         # Connections: every OpenAI-compatible endpoint, each with its own key
-        self.connections = ConnectionsTab(services, lambda name, env, placeholder: KeyRow(services, name, env,
-                                                                                          placeholder))
+        self.connections = ConnectionsTab(services, lambda name, env, placeholder, optional: KeyRow(
+            services, name, env, placeholder, optional=optional))
         tabs.addTab(self.connections, "Connections")
 
         # Accounts
@@ -192,6 +201,9 @@ class SettingsDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addWidget(tabs)
         lay.addWidget(buttons)
+        # The width its rows ask for: a top-level window is otherwise held to 2/3 of a small screen's
+        # width, where the wrapped help lines need more height than the form's layout gives them.
+        self.resize(self.sizeHint())
 
     def _gpu_note(self) -> str:
         from ..core.engines.local import gpu_offload_supported

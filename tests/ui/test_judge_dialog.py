@@ -180,6 +180,10 @@ def test_the_chat_model_is_the_default_judge_retries_short_replies_and_waits_to_
         assert len(rows) == 2 and {r[0] for r in rows} == {smol}  # each retry replaced its unreadable row
         assert_the_tab_shows(view, services.store, line)
         assert "SmolLM2" in view.judge_text.text()
+        # Another judge picked: the count was the last judge's, so it goes.
+        dialog.model.setCurrentIndex(dialog.model.findText("Gemma 3 270M (built in) · local"))
+        assert dialog.progress_text.text() == "" and not dialog.progress_bar.isVisible()
+        assert "Gemma 3 270M (built in) will judge" in planned(qtbot, dialog)
 
 
 def test_a_judge_of_its_own_answers_is_said(qtbot, services, chat_model):
@@ -225,15 +229,24 @@ def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
         assert "stopped early." in line
         kept = judged_rows(services.store)
         assert 1 <= kept < 3  # the pair judged before Cancel is kept; the one being judged is not counted
-        done = int(dialog.progress_text.text().split(" / ")[0])
-        assert kept == done
+        # It has stopped, and says so: not "stopping…" once the run is over.
+        assert dialog.progress_text.text() == f"{kept} / 3 pairs — stopped"
+        assert dialog.progress_bar.isVisible() and dialog.progress_bar.value() == kept
         assert view.judge_run_status.text() == line
         # the rest is left for the next run, and so are the pairs whose replies could not be read
         unread = len(services.store.query("SELECT id FROM judge_votes WHERE winner IS NULL"))
         text = planned(qtbot, dialog)
         assert f"will judge {3 - kept + unread} pairs you voted on" in text
         assert ("could not be read" in text) == bool(unread)
+        assert dialog.progress_text.text() == f"{kept} / 3 pairs — stopped"  # the new count does not wipe it
         assert dialog.cancel_button.isEnabled() is False and dialog.run_button.isEnabled()
+        # Closed and opened again from the tab: a fresh start, no count of the last run.
+        qtbot.mouseClick(dialog.close_button, Qt.LeftButton)
+        assert not dialog.isVisible()
+        qtbot.mouseClick(view.run_judge_button, Qt.LeftButton)
+        assert view.judge_dialog is dialog and dialog.isVisible()
+        assert dialog.progress_text.text() == "" and not dialog.progress_bar.isVisible()
+        assert view.judge_run_status.text() == line  # the tab keeps the outcome
 
 
 def test_an_api_judge_without_a_key_says_where_to_add_one(qtbot, services):

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from desktop.core import secrets
 from desktop.ui import main_window
-from desktop.ui.main_window import NO_KEY_NOTICE, MainWindow
+from desktop.ui.main_window import MainWindow, no_key_notice
 
 ROUND_TIMEOUT_MS = 90_000
 
@@ -50,7 +50,7 @@ def db(services):
 def test_first_run_without_key_is_ready_and_explains_the_gpt_pane(window):
     assert window.panes[0].choice() == "local:default"
     assert window.panes[1].choice().startswith("openai:")
-    assert window.panes[1].notice.isVisible() and window.panes[1].notice.text() == NO_KEY_NOTICE.format(name="OpenAI")
+    assert window.panes[1].notice.isVisible() and window.panes[1].notice.text() == no_key_notice("OpenAI")
     assert not window.panes[0].notice.isVisible()
 
 
@@ -78,7 +78,7 @@ def test_ctrl_t_on_a_fresh_machine_adds_a_local_model_that_can_answer(qtbot, win
     fourth = window.panes[3]
     assert fourth.picker.currentText().startswith("SmolLM2") and fourth.picker.currentText().endswith(" · local")
     assert not fourth.notice.isVisible()
-    assert window.panes[1].notice.text() == NO_KEY_NOTICE.format(name="OpenAI")  # only the API pane needs a key
+    assert window.panes[1].notice.text() == no_key_notice("OpenAI")  # only the API pane needs a key
 
 
 def test_ctrl_t_with_a_key_stored_adds_a_gpt_model_not_a_second_copy_of_the_built_in_one(qtbot, window, services):
@@ -155,6 +155,27 @@ def test_sending_with_no_key_says_what_to_do_and_records_nothing(qtbot, window, 
     assert db(services).execute("SELECT COUNT(*) FROM conversations").fetchone() == (0,)
     assert window.history.count() == 0 and window.prompt.toPlainText() == "What is the capital of France?"
     assert not window._running()
+
+
+def test_a_send_refused_for_want_of_a_key_is_said_in_that_pane_and_keeps_the_prompt(qtbot, window, services):
+    """A fresh home: the built-in model beside gpt-4o-mini with no key. The whole round is refused
+    (a round is a comparison), and the banner says so rather than that the local pane will answer."""
+    notice = window.panes[1].notice
+    assert notice.isVisible() and "Sending needs an OpenAI key for this pane" in notice.text()
+    assert "works without it" not in notice.text()
+    window.prompt.setFocus()
+    qtbot.keyClicks(window.prompt, "What is the capital of France?")
+    qtbot.keyClick(window.prompt, Qt.Key_Return, Qt.ControlModifier)
+    assert window.prompt.toPlainText() == "What is the capital of France?"
+    assert notice.isVisible() and notice.text().startswith("<b>Not sent: this pane has no OpenAI key.</b>")
+    assert "add one in Settings → Connections</a>, or pick a local model here" in notice.text()
+    assert not window.panes[0].notice.isVisible() and not window.panes[0].view.toPlainText().strip()
+    window.statusBar().clearMessage()  # what the status bar said is gone ~10 s later; the pane keeps it
+    window.add_pane()  # other changes to the window leave it said
+    assert notice.text().startswith("<b>Not sent")
+    window.choose_model(1, "local:default")  # picking a local model here is the way out the notice names
+    assert not notice.isVisible()
+    assert db(services).execute("SELECT COUNT(*) FROM conversations").fetchone() == (0,)
 
 
 def test_an_error_in_one_pane_leaves_the_other_answering(qtbot, window, services):

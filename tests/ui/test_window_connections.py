@@ -182,3 +182,50 @@ def test_test_connection_answers_a_click_at_its_place_in_settings_opened_from_th
     assert seen["verdict"] == "Reachable · key accepted · 2 models"
     assert "2: m1, m2" in seen["models"]
     w.close()
+
+
+def test_a_connection_that_needs_no_key_does_not_say_no_key_stored(qtbot, services):
+    from desktop.ui.settings_dialog import SettingsDialog
+
+    d = SettingsDialog(services)
+    qtbot.addWidget(d)
+    d.show()
+    qtbot.waitExposed(d)
+    tab = d.connections
+    assert tab.key_row.status.isVisible() and tab.key_row.status.text() == "No key stored."  # OpenAI needs one
+    tab.add("ollama")
+    assert [tab.list.item(i).text() for i in range(tab.list.count())] == ["OpenAI", "Ollama"]
+    assert tab.list.currentRow() == 1 and tab.name.text() == "Ollama"
+    assert tab.help.text().startswith("No key: Ollama on this machine needs none")
+    qtbot.waitUntil(tab.key_row.isVisible)  # a row added to a shown form shows on the next turn of the loop
+    # not "No key stored." right under "needs none"
+    assert tab.key_row.field.isVisible() and not tab.key_row.status.isVisible()
+    tab.key_row.field.setText("sentinel-optional-key-77")  # a key for a server that asks is still possible
+    tab.key_row.save.click()
+    assert tab.key_row.status.isVisible() and "stored" in tab.key_row.status.text()
+    d.reject()
+
+
+def test_without_a_keychain_the_key_row_says_so_in_a_wrapped_line(qtbot, services):
+    import keyring
+    import keyring.backends.fail
+
+    from desktop.ui.settings_dialog import SettingsDialog
+
+    keyring.set_keyring(keyring.backends.fail.Keyring())  # the memory_keyring fixture puts its own back
+    d = SettingsDialog(services)
+    qtbot.addWidget(d)
+    d.show()  # at the size it asks for, as exec() shows it
+    qtbot.waitExposed(d)
+    row = d.connections.key_row
+    line = row.no_keychain
+    assert line.isVisible() and line.text() == ("No system keychain was found:\na key can be kept for this "
+                                                "session only,\nor set OPENAI_API_KEY.")
+    # All of it on screen: as tall and wide as its three lines need, inside the dialog.
+    assert line.height() >= line.sizeHint().height() and line.width() >= line.sizeHint().width()
+    assert line.mapTo(d, line.rect().bottomRight()).x() <= d.width()
+    assert not row.session_only.isVisible()  # no greyed, ticked box: there is nothing to choose
+    row.field.setText("sentinel-no-keychain-55")
+    row.save.click()
+    assert row.status.text().startswith("A key is kept for this session only")
+    d.reject()

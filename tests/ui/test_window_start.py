@@ -190,6 +190,7 @@ def test_answers_a_crashed_run_left_streaming_are_marked_once_the_window_shows(q
 def test_a_panes_own_sampling_is_set_in_its_menu_made_when_first_opened(qtbot, services):
     from PySide6.QtWidgets import QAbstractSpinBox, QDoubleSpinBox
 
+    services.settings.sampling.max_tokens = 40  # as set in Settings → Models
     w = MainWindow(services)
     qtbot.addWidget(w)
     w.show()
@@ -200,13 +201,17 @@ def test_a_panes_own_sampling_is_set_in_its_menu_made_when_first_opened(qtbot, s
     qtbot.waitUntil(menu.isVisible)
     fields = {f.parent().layout().labelForField(f).text(): f for f in menu.findChildren(QAbstractSpinBox)}
     assert set(fields) == {"temperature", "top p", "max tokens", "seed"}
-    assert all(f.text() == "shared" for f in fields.values())  # until set, the shared setting applies
+    # Until set, the shared setting applies, and its value is shown beside it.
+    assert {n: f.text() for n, f in fields.items()} == {"temperature": "shared (0.7)", "top p": "shared (0.95)",
+                                                        "max tokens": "shared (40)", "seed": "shared (random)"}
     fields["temperature"].setValue(0.7)
     assert w.session.panes[1].overrides == {"temperature": 0.7} and pane.tune.text() == "⚙*"
     assert w.session.panes[0].overrides == {}
     menu.hide()
+    services.settings.sampling.max_tokens = 64  # changed in Settings meanwhile
     menu.popup(pane.tune.mapToGlobal(pane.tune.rect().bottomLeft()))  # opened again: the same fields
     assert menu.findChildren(QDoubleSpinBox)[0].value() == 0.7
+    assert fields["max tokens"].text() == "shared (64)"
     fields["temperature"].setValue(fields["temperature"].minimum())
     assert w.session.panes[1].overrides == {} and pane.tune.text() == "⚙"
     menu.hide()
