@@ -65,7 +65,7 @@ def _judge_engine(services, text: str, args):
 
 def cmd_judge(services, args) -> int:
     from .core import judge, ratings
-    from .core.judge_run import judge_sampling
+    from .core.judge_run import JudgeRequest, has_chat_template, judge_sampling, plan_for
 
     store = services.store
     if args.judge_command == "report":
@@ -94,6 +94,12 @@ def cmd_judge(services, args) -> int:
 
     choice, engine = _judge_engine(services, args.judge, args)
     j = judge.Judge(store, engine, choice=str(choice), sampling=judge_sampling(args.max_tokens))
+    # what the window's plan says too: retries of unreadable replies, a base-model judge, a judge of its own answers
+    ahead = plan_for(j, JudgeRequest(choice, calibrate=args.judge_command == "calibrate",
+                                     rate=args.judge_command == "rate", tag=args.tag, limit=args.limit))
+    ahead.base_model = has_chat_template(services, choice) is False
+    for line in ahead.warnings() + ([ahead.retry_words()] if ahead.retries else []):
+        print(line, flush=True)
 
     def progress(done, total, judged):
         verdict = judged.winner or ("failed" if judged.error else "unreadable")
@@ -117,8 +123,9 @@ def cmd_judge(services, args) -> int:
         j.cancel()
         raise
     print(summary.line())
-    if summary.problems:
-        print(f"  (unreadable: {summary.problems[0]}; the raw replies are kept in the database)")
+    if summary.unparseable:
+        print("  (the raw replies are kept in the database; the next run asks about those pairs again — a longer "
+              "--max-tokens or a chat model as judge may help)")
     if args.judge_command == "calibrate":
         print()
         for line in judge.calibration(store, j.ref).lines():

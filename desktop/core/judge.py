@@ -270,6 +270,8 @@ class PairToJudge:
     tag: str | None
     reference: str | None = None
     user_winner: str | None = None  # a | b | tie | both_bad, for voted rounds
+    model_refs: tuple[str, str] = ("", "")  # who wrote answer_a and answer_b (a judge may be one of them)
+    unread_before: bool = False  # this judge was asked before and its reply could not be read: a retry
 
 
 def _reference_column(store) -> str | None:
@@ -324,68 +326,86 @@ def _ready(sql_alias: str) -> str:
     return f"{sql_alias}.status = 'done' AND TRIM({sql_alias}.text) != ''"
 
 
+_SAME_PAIR = ("((j.response_a = pa.id AND j.response_b = pb.id) OR "
+              "(j.response_a = pb.id AND j.response_b = pa.id))")
+# A pair is done for a judge once it has a verdict from it. A failed pair (an engine error) and a
+# pair whose reply could not be read are asked again by the next run: an unreadable reply says more
+# about the reply length or the judge model than about the pair, and the user may have changed
+# either. The unreadable row stays until the retry replaces it (`save`): calibration reports it as
+# "gave no readable verdict", never as a verdict.
+_HAS_VERDICT = f"EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND j.winner IS NOT NULL AND {_SAME_PAIR})"
+_UNREAD_BEFORE = (f"EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND j.error IS NULL "
+                  f"AND j.winner IS NULL AND {_SAME_PAIR})")
+
+
 def pairs_voted(store, judge_ref: str, *, tag: str | None = None, limit: int | None = None,
                 rejudge: bool = False) -> list[PairToJudge]:
-    """Pairs the user voted on (one per battle) that this judge has not judged yet, newest first."""
+    """Pairs the user voted on (one per battle) that this judge has no verdict on yet: first the
+    ones it was never asked about, newest first, then those whose earlier reply could not be read
+    (`unread_before`), so a limit favours pairs never judged."""
     ref_col = _reference_column(store)
     sql = (
         "SELECT r.id, pa.id, pb.id, r.prompt, r.system_prompt, pa.text, pb.text, r.tag, "
-        + (f"r.{ref_col}" if ref_col else "NULL") + ", b.winner, pa.position, pb.position "
+        + (f"r.{ref_col}" if ref_col else "NULL") + ", b.winner, pa.position, pb.position, pa.model_ref, "
+        f"pb.model_ref, {_UNREAD_BEFORE} AS unread_before "
         "FROM battles b JOIN votes v ON v.id = b.vote_id JOIN rounds r ON r.id = v.round_id "
         "JOIN responses pa ON pa.id = b.response_a JOIN responses pb ON pb.id = b.response_b "
         f"WHERE {_ready('pa')} AND {_ready('pb')} AND pa.model_ref != pb.model_ref"
     )
-    args: list = []
+    args: list = [judge_ref]
     if not rejudge:
-        sql += (" AND NOT EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND j.error IS NULL AND "
-                "((j.response_a = pa.id AND j.response_b = pb.id) OR (j.response_a = pb.id AND j.response_b = pa.id)))")
+        sql += f" AND NOT {_HAS_VERDICT}"
         args.append(judge_ref)
     if tag:
         sql += " AND r.tag = ?"
         args.append(tag)
-    sql += " ORDER BY v.created_at DESC, b.id"
+    sql += " ORDER BY unread_before, v.created_at DESC, b.id"
     if limit:
         sql += " LIMIT ?"
         args.append(int(limit))
     out = []
-    for rid, ia, ib, prompt, system, ta, tb, rtag, ref, winner, pos_a, pos_b in store.query(sql, args):
+    for (rid, ia, ib, prompt, system, ta, tb, rtag, ref, winner, pos_a, pos_b, ma, mb,
+         unread) in store.query(sql, args):
         if pos_a > pos_b:  # keep a = the one shown further left, and the user's verdict with it
-            ia, ib, ta, tb = ib, ia, tb, ta
+            ia, ib, ta, tb, ma, mb = ib, ia, tb, ta, mb, ma
             winner = {"a": "b", "b": "a"}.get(winner, winner)
-        out.append(PairToJudge(rid, ia, ib, prompt, system, ta, tb, rtag, ref, winner))
+        out.append(PairToJudge(rid, ia, ib, prompt, system, ta, tb, rtag, ref, winner, (ma, mb), bool(unread)))
     return _with_references(store, out)
 
 
 def pairs_unvoted(store, judge_ref: str, *, tag: str | None = None, limit: int | None = None) -> list[PairToJudge]:
-    """Every pair of finished answers in rounds the user has not voted on, not yet judged."""
+    """Every pair of finished answers in rounds the user has not voted on that this judge has no
+    verdict on yet (never asked first, then those whose earlier reply could not be read)."""
     ref_col = _reference_column(store)
     sql = (
         "SELECT r.id, pa.id, pb.id, r.prompt, r.system_prompt, pa.text, pb.text, r.tag, "
-        + (f"r.{ref_col}" if ref_col else "NULL") + " "
+        + (f"r.{ref_col}" if ref_col else "NULL") + f", pa.model_ref, pb.model_ref, {_UNREAD_BEFORE} AS unread_before "
         "FROM rounds r JOIN responses pa ON pa.round_id = r.id JOIN responses pb ON pb.round_id = r.id "
         "AND pb.position > pa.position "
         f"WHERE {_ready('pa')} AND {_ready('pb')} AND pa.model_ref != pb.model_ref "
         "AND NOT EXISTS (SELECT 1 FROM votes v WHERE v.round_id = r.id) "
-        "AND NOT EXISTS (SELECT 1 FROM judge_votes j WHERE j.judge_ref = ? AND j.response_a = pa.id "
-        "AND j.response_b = pb.id AND j.error IS NULL)"  # a pair whose judging failed is tried again
+        f"AND NOT {_HAS_VERDICT}"
     )
-    args: list = [judge_ref]
+    args: list = [judge_ref, judge_ref]
     if tag:
         sql += " AND r.tag = ?"
         args.append(tag)
-    sql += " ORDER BY r.created_at DESC, pa.position, pb.position"
+    sql += " ORDER BY unread_before, r.created_at DESC, pa.position, pb.position"
     if limit:
         sql += " LIMIT ?"
         args.append(int(limit))
-    return _with_references(store, [PairToJudge(*row) for row in store.query(sql, args)])
+    return _with_references(store, [
+        PairToJudge(*row[:9], model_refs=(row[9], row[10]), unread_before=bool(row[11]))
+        for row in store.query(sql, args)])
 
 
 def save(store, pair: PairToJudge, judged: PairJudgement, *, judge_ref: str, judge_label: str,
          judge_choice: str = "", created_at: float | None = None) -> int:
     """Record a judgement (replacing this judge's earlier one on the same pair)."""
     with store.transaction() as db:
-        db.execute("DELETE FROM judge_votes WHERE judge_ref = ? AND response_a = ? AND response_b = ?",
-                   (judge_ref, pair.response_a, pair.response_b))
+        db.execute("DELETE FROM judge_votes WHERE judge_ref = ? AND ((response_a = ? AND response_b = ?) OR "
+                   "(response_a = ? AND response_b = ?))",
+                   (judge_ref, pair.response_a, pair.response_b, pair.response_b, pair.response_a))
         cur = db.execute(
             "INSERT INTO judge_votes (uid, round_id, response_a, response_b, judge_ref, judge_label, judge_choice, "
             "verdict_ab, verdict_ba, winner, reason_ab, reason_ba, raw_ab, raw_ba, error, reference, created_at) "
@@ -399,6 +419,10 @@ def save(store, pair: PairToJudge, judged: PairJudgement, *, judge_ref: str, jud
 
 # -- running a judge -------------------------------------------------------------------------
 
+def _pairs(n: int) -> str:
+    return f"{n} pair" if n == 1 else f"{n} pairs"
+
+
 @dataclass
 class RunSummary:
     judged: int = 0  # pairs with a verdict
@@ -409,13 +433,14 @@ class RunSummary:
     gave_up: int = 0  # pairs left untried after too many failures in a row
     errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unread_reply: str | None = None  # the first reply that could not be read, as the judge gave it
 
     def line(self) -> str:
-        parts = [f"{self.judged} pairs judged"]
+        parts = [f"{_pairs(self.judged)} judged"]
         if self.order_dependent:
             parts.append(f"{self.order_dependent} of them depended on the order shown (counted as ties)")
         if self.unparseable:
-            parts.append(f"{self.unparseable} pairs got a reply that could not be read as a verdict (not counted)")
+            parts.append(f"{_pairs(self.unparseable)} got a reply that could not be read as a verdict (not counted)")
         if self.failed:
             parts.append(f"{self.failed} failed ({self.errors[0]})")
         if self.gave_up:
@@ -423,7 +448,33 @@ class RunSummary:
                          "for the next run")
         if self.cancelled:
             parts.append("stopped early")
-        return "; ".join(parts) + "."
+        text = "; ".join(parts) + "."
+        if self.unparseable and self.unread_reply is not None:
+            text += " " + unreadable_words(self.unread_reply, self.problems[0] if self.problems else "")
+        return text
+
+
+REPLY_EXCERPT_CHARS = 200
+
+
+def reply_excerpt(raw: str, limit: int = REPLY_EXCERPT_CHARS) -> str:
+    """The start of a judge's reply as one line of plain text: control and format characters
+    (newlines, bidi overrides, zero-width marks) become spaces, runs of space one, cut to `limit`
+    characters. The reply is a model's output: shown, never interpreted."""
+    import unicodedata
+
+    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in raw or "")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def unreadable_words(raw: str, problem: str = "") -> str:
+    """One sentence showing what an unreadable reply said, so the user sees why it was not read."""
+    excerpt = reply_excerpt(raw)
+    if not excerpt:
+        return "One reply was empty: the judge answered nothing."
+    why = f" ({problem})" if problem and problem != "the judge answered nothing" else ""
+    return f"One reply that could not be read{why}: “{excerpt}”."
 
 
 class NotCalibrated(RuntimeError):
@@ -474,6 +525,8 @@ class Judge:
             elif judged.winner is None:
                 summary.unparseable += 1
                 summary.problems.extend(judged.problems)
+                if summary.unread_reply is None:
+                    summary.unread_reply = judged.raw_ab if judged.verdict_ab is None else judged.raw_ba
             else:
                 summary.judged += 1
                 summary.order_dependent += judged.consistent is False

@@ -105,6 +105,11 @@ class JudgeOutcome:
         return any(s.cancelled for s in (self.calibrated, self.rated) if s)
 
     @property
+    def unparseable(self) -> int:
+        """Pairs whose reply could not be read (the next run asks again)."""
+        return sum(s.unparseable for s in (self.calibrated, self.rated) if s)
+
+    @property
     def failed_only(self) -> bool:
         """Every pair tried failed (no key, a server down): nothing was judged or read."""
         parts = [s for s in (self.calibrated, self.rated) if s]
@@ -132,6 +137,9 @@ class JudgePlan:
     calibrated_so_far: int  # the user's rounds this judge has already judged with a verdict
     cost_usd: float | None  # at most (every reply as long as max_tokens); None: local, or no price known
     unpriced: bool = False  # an API judge the price table does not know
+    retries: int = 0  # of the pairs counted, those whose earlier reply from this judge could not be read
+    own_pairs: int = 0  # of the pairs counted, those where the judge wrote one of the two answers
+    base_model: bool = False  # a local model without a chat template (plan() asks the library)
     _outcome: JudgeOutcome = field(default_factory=JudgeOutcome)
 
     @property
@@ -179,12 +187,31 @@ class JudgePlan:
             return f"{who} has nothing to judge: it has judged every such pair{where} already."
         text = (f"{who} will judge {' and '.join(parts)}, each pair in both orders "
                 f"({2 * self.total} replies).") + waiting
+        if self.retries:
+            text += " " + self.retry_words()
         if self.request.choice.engine == "local":
             return text + " Cost: free (local)."
         if self.unpriced:
             return text + (f" Cost: unknown (no price for {self.request.choice.model} in your price table); "
                            "the API bills every reply.")
         return text + f" Cost: at most ${self.cost_usd:.4f} at your price table's rates."
+
+    def retry_words(self) -> str:
+        """How many of the pairs counted are asked again because the earlier reply could not be read."""
+        if self.retries == 1:
+            return "1 pair whose earlier reply could not be read is tried again."
+        return f"{self.retries} pairs whose earlier replies could not be read are tried again."
+
+    def warnings(self) -> list[str]:
+        """What the user should know about this judge before running it, one line each."""
+        out = []
+        if self.base_model:
+            out.append(f"{self.judge.label} is a base model (no chat template): it rarely gives a readable "
+                       "verdict. A chat model judges better.")
+        if self.own_pairs and self.total:
+            out.append(f"{self.judge.label} is one of the contestants: it will judge its own answers in "
+                       f"{_pairs(self.own_pairs)}.")
+        return out
 
     def cancel(self) -> None:
         """Any thread: stop after the pair being judged (what was judged is saved already)."""
@@ -230,7 +257,59 @@ def plan(services, request: JudgeRequest) -> JudgePlan:
     engine = judge_engine(services, request.choice)
     sampling = judge_sampling(request.max_tokens)
     j = judge.Judge(services.store, engine, choice=str(request.choice), sampling=sampling)
-    return plan_for(j, request, services.prices)
+    made = plan_for(j, request, services.prices)
+    made.base_model = has_chat_template(services, request.choice) is False
+    return made
+
+
+def has_chat_template(services, choice: ModelChoice) -> bool | None:
+    """Whether a local model has a chat template, as the library read it from the file's header
+    (None: an API model, or a file the library cannot read). A base model continues text rather
+    than answering, so as a judge it rarely writes a verdict line."""
+    if choice.engine != "local":
+        return None
+    models = services.installed.current()
+    if models is None:
+        models = services.installed.read()
+    found = next((m for m in models if m.choice == choice), None)
+    if found is None:  # a file named on the command line, not in the library: read its header
+        from .library.gguf_info import GGUFError
+        from .library.installed import read_info
+
+        try:
+            return read_info(services.local_model_path(choice.model)).has_chat_template
+        except (GGUFError, OSError):
+            return None
+    return found.chat_template if found.available else None
+
+
+def default_judge(services, contestants) -> ModelChoice | None:
+    """The judge a new run starts on (call off the GUI thread: it may list the library and read the
+    keychain): an installed model with a chat template (the settings' default model if it has one),
+    else the first API model whose key is stored, else the built-in model, whose plan then warns
+    that a base model rarely gives a readable verdict. None when nothing is offered."""
+    from .connections import missing_key
+
+    local = [c.choice for c in contestants.local()]
+    models = services.installed.current()
+    if models is None:
+        models = services.installed.read()
+    chat = {m.choice for m in models if m.available and m.chat_template and m.kind == "model"}
+    with_template = [c for c in local if c in chat]
+    if with_template:
+        preferred = ModelChoice("local", services.settings.default_local_model or "default")
+        return preferred if preferred in with_template else with_template[0]
+    keyed: dict[str, bool] = {}  # one keychain read per connection
+    for c in contestants.api():
+        choice = c.choice
+        if choice.connection not in keyed:
+            keyed[choice.connection] = missing_key(services, choice) is None
+        if keyed[choice.connection]:
+            return choice
+    built_in = ModelChoice("local", "default")
+    if built_in in local:
+        return built_in
+    return local[0] if local else next((c.choice for c in contestants.api()), None)
 
 
 def plan_for(j: judge.Judge, request: JudgeRequest, prices=None) -> JudgePlan:
@@ -242,13 +321,16 @@ def plan_for(j: judge.Judge, request: JudgeRequest, prices=None) -> JudgePlan:
                if request.rate and left != 0 else [])
     calibrated = judge.calibration(store, j.ref).overall.n
     made = JudgePlan(request, j, len(voted), len(unvoted), calibrated, None)
+    counted = voted + (unvoted if made.may_rate else [])
+    made.retries = sum(p.unread_before for p in counted)
+    made.own_pairs = sum(j.ref in p.model_refs for p in counted)
     choice = request.choice
     if choice.engine == "openai" and prices is not None:
         if prices.price(choice.model, choice.connection) is None:
             made.unpriced = True
         else:
             made.cost_usd = 0.0
-            for p in voted + (unvoted if made.may_rate else []):
+            for p in counted:
                 for first, second in ((p.answer_a, p.answer_b), (p.answer_b, p.answer_a)):
                     messages = judge.judge_messages(p.prompt, first, second, reference=p.reference or request.reference,
                                                     system_prompt=p.system_prompt)

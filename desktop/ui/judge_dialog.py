@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from ..core import judge
 from ..core.engines.registry import ModelChoice
-from ..core.judge_run import JudgeOutcome, JudgePlan, JudgeRequest, JudgeSetupError, plan
+from ..core.judge_run import JudgeOutcome, JudgePlan, JudgeRequest, JudgeSetupError, default_judge, plan
 from .inbox import Inbox
 
 ALL_CATEGORIES = "All categories"
@@ -47,6 +47,8 @@ class JudgeDialog(QDialog):
         self._generation = 0  # a plan counted for older settings is dropped
         self._plan: JudgePlan | None = None
         self._running: JudgePlan | None = None
+        self._picked = False  # the user (or choose()) picked a judge: the default found later does not replace it
+        self._defaulting = True  # the default judge is being found (on a worker): nothing is counted before
         self._stopping = False  # Cancel was pressed; the run ends after the pair being judged
         self._count = (0, 0)  # pairs done, of how many, in the last run
 
@@ -88,6 +90,10 @@ class JudgeDialog(QDialog):
         self.plan_text = _plain("")
         self.plan_text.setObjectName("judgePlan")
         root.addWidget(self.plan_text)
+        self.warning_text = _plain("")  # a base-model judge; a judge judging its own answers
+        self.warning_text.setObjectName("judgeWarning")
+        self.warning_text.setVisible(False)
+        root.addWidget(self.warning_text)
         progress_row = QHBoxLayout()
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(False)
@@ -116,12 +122,28 @@ class JudgeDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)
         self.model.currentIndexChanged.connect(self._settings_changed)
+        self.model.activated.connect(self._user_picked)
         self.calibrate.toggled.connect(self._settings_changed)
         self.rate.toggled.connect(self._settings_changed)
         self.category.currentIndexChanged.connect(self._settings_changed)
         self.limit.valueChanged.connect(self._settings_changed)
         self.max_tokens.valueChanged.connect(self._settings_changed)
         self.resize(560, 360)
+        self.plan_text.setText("Choosing a judge…")
+        self._inbox.run("judge-default", lambda: default_judge(services, contestants), self._defaulted)
+
+    def _user_picked(self, _index: int = 0) -> None:
+        self._picked = True
+        self.replan()  # when the default judge is still being found
+
+    def _defaulted(self, choice: ModelChoice | None, error: Exception | None) -> None:
+        """The default judge was found (a chat model, else an API model with its key, else the
+        built-in one): start on it unless the user picked one meanwhile."""
+        if not self._picked and error is None and choice is not None and self.model.findData(str(choice)) >= 0:
+            self.model.blockSignals(True)
+            self.model.setCurrentIndex(self.model.findData(str(choice)))
+            self.model.blockSignals(False)
+        self._defaulting = False
         self.replan()
 
     def reload_models(self) -> None:
@@ -148,7 +170,11 @@ class JudgeDialog(QDialog):
         i = self.model.findData(str(choice))
         if i < 0:
             raise ValueError(f"{choice} is not in the judge model list")
-        self.model.setCurrentIndex(i)
+        self._picked = True
+        if i == self.model.currentIndex():
+            self.replan()  # no change of index to count it (the default judge may still be being found)
+        else:
+            self.model.setCurrentIndex(i)
 
     def _settings_changed(self) -> None:
         """Another judge or other settings: the last run's count was for the old ones."""
@@ -165,11 +191,12 @@ class JudgeDialog(QDialog):
 
     def replan(self) -> None:
         """Count the pairs and the cost for the current settings, on a worker."""
-        if self._running is not None:
+        if self._running is not None or (self._defaulting and not self._picked):
             return
         self._generation += 1
         self._plan = None
         self.run_button.setEnabled(False)
+        self._show_warnings([])
         req = self.request()
         if req is None:
             self.plan_text.setText("No model to judge with: add one in the library or in Settings → Connections.")
@@ -195,7 +222,12 @@ class JudgeDialog(QDialog):
             return
         self._plan = result
         self.plan_text.setText(result.describe())
+        self._show_warnings(result.warnings())
         self.run_button.setEnabled(result.total > 0)
+
+    def _show_warnings(self, lines: list[str]) -> None:
+        self.warning_text.setText("\n".join(lines))
+        self.warning_text.setVisible(bool(lines))
 
     # -- running ------------------------------------------------------------------------
     @property
@@ -253,6 +285,9 @@ class JudgeDialog(QDialog):
             if outcome.failed_only:
                 line += (" Nothing was judged: check that the model still loads (the library) or that the "
                          "server answers and its key is set (Settings → Connections).")
+            elif outcome.unparseable:
+                line += (" Those pairs are tried again by the next run: a longer reply length or a chat model "
+                         "as judge may help.")
         self.result_text.setText(line)
         self.runFinished.emit(line)
         self.replan()  # what is left to judge now

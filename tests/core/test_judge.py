@@ -239,7 +239,10 @@ def test_an_empty_reply_is_unreadable_not_a_failure(tmp_path):
     summary = judge.Judge(store, ScriptedJudge(1.0, 0.0, reply=""), choice="x").calibrate()
     assert (summary.unparseable, summary.failed, summary.judged) == (4, 0, 0)
     assert summary.problems[0] == "the judge answered nothing"
-    assert judge.pairs_voted(store, "scripted-judge") == []  # asked again it would say nothing again
+    assert summary.line().endswith("(not counted). One reply was empty: the judge answered nothing.")
+    # not done: the next run asks again (a longer reply length or another judge may answer)
+    again = judge.pairs_voted(store, "scripted-judge")
+    assert len(again) == 4 and all(p.unread_before for p in again)
 
 
 def test_unreadable_replies_are_reported_and_never_counted(tmp_path):

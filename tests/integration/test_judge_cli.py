@@ -4,6 +4,7 @@ reported as unreadable — never counted when they cannot be read."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_a_real_judge_run_is_read_or_reported_unreadable(which, services, chat_m
     code = run(["judge", "calibrate", "--judge", choice, "--max-tokens", "24"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "pairs judged" in out
+    assert re.search(r"\d+ pairs? judged", out)
 
     rows = store.query("SELECT raw_ab, raw_ba, verdict_ab, verdict_ba, winner, error FROM judge_votes")
     assert len(rows) == len(QUESTIONS)
@@ -55,9 +56,10 @@ def test_a_real_judge_run_is_read_or_reported_unreadable(which, services, chat_m
             assert winner == judge.combine(v_ab, v_ba)
     unreadable = sum(1 for r in rows if r[4] is None)
     judged = len(rows) - unreadable
-    assert f"{judged} pairs judged" in out
+    assert f"{judged} pair{'' if judged == 1 else 's'} judged" in out
     if unreadable:
-        assert f"{unreadable} pairs got a reply that could not be read as a verdict (not counted)" in out
+        pairs = f"{unreadable} pair{'' if unreadable == 1 else 's'}"
+        assert f"{pairs} got a reply that could not be read as a verdict (not counted)" in out
     # unreadable verdicts are no votes: the judge's series holds only the read ones
     assert len(judge.battles(store)) == judged
     cal = judge.calibration(store)
@@ -116,3 +118,33 @@ def test_verdict_command(services, capsys):
 
     assert run(["verdict", "--local", "llama"]) == 2
     assert "No local model with votes matches 'llama'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", ["base", "chat"])
+def test_replies_cut_short_are_shown_and_asked_again_by_the_next_run(which, services, chat_model, capsys):
+    """A real judge with 8 tokens to reply cannot reach its verdict line: the pairs are reported as
+    unreadable with the start of one reply, and the next run asks about them again."""
+    services.close()
+    store = Store(services.folders.database)
+    seed(store)
+    choice = "local:default" if which == "base" else f"local:{chat_model}"
+    assert run(["judge", "calibrate", "--judge", choice, "--max-tokens", "8"]) == 0
+    out = capsys.readouterr().out
+    rows = store.query("SELECT raw_ab, raw_ba, winner, error FROM judge_votes")
+    assert len(rows) == 2 and all(r[2] is None and r[3] is None for r in rows), rows
+    assert "0 pairs judged; 2 pairs got a reply that could not be read as a verdict (not counted)." in out
+    first_unread = rows[0][0] if judge.parse_verdict(rows[0][0]).choice is None else rows[0][1]
+    shown = judge.reply_excerpt(first_unread)
+    assert (f": “{shown}”" in out) if shown else "One reply was empty" in out
+    assert "the next run asks about those pairs again" in out
+    if which == "base":  # the built-in model has no chat template: said before it runs
+        assert "is a base model (no chat template): it rarely gives a readable verdict" in out
+        assert "is one of the contestants: it will judge its own answers in 2 pairs." in out  # it wrote one side
+    else:
+        assert "base model" not in out and "its own answers" not in out
+
+    assert run(["judge", "calibrate", "--judge", choice, "--max-tokens", "8", "--limit", "1"]) == 0
+    again = capsys.readouterr().out
+    assert "1 pair whose earlier reply could not be read is tried again." in again
+    assert len(store.query("SELECT id FROM judge_votes")) == 2  # the retry replaced its row, nothing added
+    store.close()

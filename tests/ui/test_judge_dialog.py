@@ -67,7 +67,8 @@ def judge_tab(qtbot, services):
 
 
 def planned(qtbot, dialog) -> str:
-    qtbot.waitUntil(lambda: dialog.plan_text.text() != "Counting the pairs…", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: dialog.plan_text.text() not in ("Choosing a judge…", "Counting the pairs…"),
+                    timeout=WAIT_MS)
     return dialog.plan_text.text()
 
 
@@ -98,28 +99,48 @@ def assert_the_tab_shows(view, store, line: str) -> None:
         assert view.judge_model.rows() == []
 
 
+def unreadable_reply_shown(store) -> str:
+    """The start of the first unreadable reply, as the result line quotes it."""
+    raw_ab, raw_ba = store.query("SELECT raw_ab, raw_ba FROM judge_votes WHERE winner IS NULL ORDER BY id")[0]
+    return judge.reply_excerpt(raw_ab if judge.parse_verdict(raw_ab).choice is None else raw_ba)
+
+
 def test_the_built_in_model_judges_from_the_window(qtbot, services):
     seed(services.store, voted=2, unvoted=1)
     with judge_tab(qtbot, services) as (w, view, dialog):
-        assert dialog.model.currentText() == "Gemma 3 270M (built in) · local"
+        # no chat model installed and no API key stored: the built-in model, with a warning
         assert dialog.calibrate.isChecked() and not dialog.rate.isChecked()
-        dialog.max_tokens.setValue(24)
+        dialog.max_tokens.setValue(8)  # too short for the two lines it is asked for
         text = planned(qtbot, dialog)
+        assert dialog.model.currentText() == "Gemma 3 270M (built in) · local"
         assert text == ("Gemma 3 270M (built in) will judge 2 pairs you voted on (to see how often it agrees with "
                         "you), each pair in both orders (4 replies). Cost: free (local).")
+        assert dialog.warning_text.isVisible() and dialog.warning_text.text() == (
+            "Gemma 3 270M (built in) is a base model (no chat template): it rarely gives a readable verdict. "
+            "A chat model judges better.\n"
+            "Gemma 3 270M (built in) is one of the contestants: it will judge its own answers in 2 pairs.")
         assert dialog.run_button.isEnabled()
 
         line = run_to_end(qtbot, view, dialog)
         assert dialog.progress_text.text() == "2 / 2 pairs"
-        assert line.startswith("Checked against your votes: ") and "pairs judged" in line
+        assert line.startswith("Checked against your votes: 0 pairs judged; 2 pairs got a reply that could not be "
+                               "read as a verdict (not counted).")
+        shown = unreadable_reply_shown(services.store)
+        assert (f": “{shown}”" in line) if shown else "One reply was empty" in line  # what the judge said
+        assert line.endswith("Those pairs are tried again by the next run: a longer reply length or a chat model "
+                             "as judge may help.")
+        assert dialog.result_text.textFormat() == Qt.PlainText
         assert judged_rows(services.store) == 2
         assert_the_tab_shows(view, services.store, line)
-        # judged already: a second run has nothing left to do
-        assert "has nothing to judge: it has judged every such pair already" in planned(qtbot, dialog)
-        assert not dialog.run_button.isEnabled()
+        # unreadable is not done: the next run asks again, and says so
+        assert planned(qtbot, dialog) == (
+            "Gemma 3 270M (built in) will judge 2 pairs you voted on (to see how often it agrees with you), each "
+            "pair in both orders (4 replies). 2 pairs whose earlier replies could not be read are tried again. "
+            "Cost: free (local).")
+        assert dialog.run_button.isEnabled()
 
 
-def test_the_chat_model_judges_from_the_window_and_waits_to_rate(qtbot, services, chat_model):
+def test_the_chat_model_is_the_default_judge_retries_short_replies_and_waits_to_rate(qtbot, services, chat_model):
     target = services.folders.models / chat_model.name
     try:
         os.link(chat_model, target)
@@ -127,30 +148,68 @@ def test_the_chat_model_judges_from_the_window_and_waits_to_rate(qtbot, services
         shutil.copyfile(chat_model, target)
     seed(services.store, voted=2, unvoted=1)
     with judge_tab(qtbot, services) as (w, view, dialog):
-        smol = next(dialog.model.itemData(i) for i in range(dialog.model.count())
-                    if "SmolLM2" in dialog.model.itemText(i))
-        dialog.choose(smol)
+        dialog.max_tokens.setValue(8)
+        text = planned(qtbot, dialog)
+        # an installed model with a chat template is the judge it starts on, without a warning
+        assert dialog.model.currentText().startswith("SmolLM2") and dialog.model.currentText().endswith(" · local")
+        smol = dialog.model.currentData()
+        assert text.startswith("SmolLM2") and "will judge 2 pairs you voted on" in text
+        assert not dialog.warning_text.isVisible() and dialog.warning_text.text() == ""
+
+        line = run_to_end(qtbot, view, dialog)  # 8 tokens: cut before its verdict line
+        assert line.startswith("Checked against your votes: 0 pairs judged; 2 pairs got a reply that could not be "
+                               "read as a verdict (not counted). One reply that could not be read")
+        assert f": “{unreadable_reply_shown(services.store)}”" in line
+        assert_the_tab_shows(view, services.store, line)
+        assert "2 pairs whose earlier replies could not be read are tried again." in planned(qtbot, dialog)
+        assert dialog.run_button.isEnabled()
+
         dialog.max_tokens.setValue(32)
         dialog.rate.setChecked(True)
         text = planned(qtbot, dialog)
-        assert text.startswith("SmolLM2")
         assert text.endswith("will judge 2 pairs you voted on (to see how often it agrees with you), each pair in "
                              "both orders (4 replies). Rounds you did not vote on (1 pair) wait: it needs 10 more of "
                              "your voted rounds judged first, and 2 are left to check (vote on more rounds). "
-                             "Cost: free (local).")
+                             "2 pairs whose earlier replies could not be read are tried again. Cost: free (local).")
 
         line = run_to_end(qtbot, view, dialog)
         assert dialog.progress_text.text() == "2 / 2 pairs"  # the unvoted pair waits for calibration
-        assert line.startswith("Checked against your votes: ") and "pairs judged" in line
+        assert re.match(r"Checked against your votes: \d+ pairs? judged", line)
         assert "Rounds you did not vote on were not rated:" in line and "needs 10 first" in line
         rows = services.store.query("SELECT judge_choice FROM judge_votes")
-        assert len(rows) == 2 and {r[0] for r in rows} == {smol}
+        assert len(rows) == 2 and {r[0] for r in rows} == {smol}  # each retry replaced its unreadable row
         assert_the_tab_shows(view, services.store, line)
         assert "SmolLM2" in view.judge_text.text()
         # Another judge picked: the count was the last judge's, so it goes.
         dialog.model.setCurrentIndex(dialog.model.findText("Gemma 3 270M (built in) · local"))
         assert dialog.progress_text.text() == "" and not dialog.progress_bar.isVisible()
         assert "Gemma 3 270M (built in) will judge" in planned(qtbot, dialog)
+
+
+def test_a_judge_of_its_own_answers_is_said(qtbot, services, chat_model):
+    """SmolLM2 judging rounds it played in: the plan says in how many it judges its own answers."""
+    target = services.folders.models / chat_model.name
+    try:
+        os.link(chat_model, target)
+    except OSError:
+        shutil.copyfile(chat_model, target)
+    smol_ref = services.local_model_ref(target)
+    cid = services.store.new_conversation("smol played")
+    for k, (q, good, bad) in enumerate(QUESTIONS):
+        rid, ids = services.store.add_round(cid, q, [SlotSpec(0, 0, "local", "SmolLM2", smol_ref),
+                                                     SlotSpec(1, 1, "openai", "gpt-4o-mini", "gpt-4o-mini")])
+        services.store.save_response(ids[0], Result(text=good, status="done"))
+        services.store.save_response(ids[1], Result(text=bad, status="done"))
+        services.store.cast_vote(rid, "left")
+    seed(services.store, voted=1, unvoted=0)  # and one round it did not play in
+    with judge_tab(qtbot, services) as (w, view, dialog):
+        assert "will judge 4 pairs you voted on" in planned(qtbot, dialog)
+        assert dialog.model.currentText().startswith("SmolLM2")
+        assert dialog.warning_text.text().endswith("is one of the contestants: it will judge its own answers in "
+                                                   "3 pairs.")
+        dialog.choose(ModelChoice("local", "default"))
+        planned(qtbot, dialog)
+        assert "it will judge its own answers in 1 pair." in dialog.warning_text.text()
 
 
 def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
@@ -167,15 +226,18 @@ def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
             with qtbot.waitSignal(dialog.runFinished, timeout=RUN_MS):
                 qtbot.mouseClick(dialog.cancel_button, Qt.LeftButton)
         line = dialog.result_text.text()
-        assert line.endswith("stopped early.")
+        assert "stopped early." in line
         kept = judged_rows(services.store)
         assert 1 <= kept < 3  # the pair judged before Cancel is kept; the one being judged is not counted
         # It has stopped, and says so: not "stopping…" once the run is over.
         assert dialog.progress_text.text() == f"{kept} / 3 pairs — stopped"
         assert dialog.progress_bar.isVisible() and dialog.progress_bar.value() == kept
         assert view.judge_run_status.text() == line
-        # the rest is left for the next run
-        assert f"will judge {3 - kept} pairs you voted on" in planned(qtbot, dialog)
+        # the rest is left for the next run, and so are the pairs whose replies could not be read
+        unread = len(services.store.query("SELECT id FROM judge_votes WHERE winner IS NULL"))
+        text = planned(qtbot, dialog)
+        assert f"will judge {3 - kept + unread} pairs you voted on" in text
+        assert ("could not be read" in text) == bool(unread)
         assert dialog.progress_text.text() == f"{kept} / 3 pairs — stopped"  # the new count does not wipe it
         assert dialog.cancel_button.isEnabled() is False and dialog.run_button.isEnabled()
         # Closed and opened again from the tab: a fresh start, no count of the last run.
