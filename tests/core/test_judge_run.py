@@ -140,13 +140,13 @@ class ShortThenReadable(ScriptedJudge):
     """A judge whose replies are cut before the verdict line until it is given a longer reply length,
     as a small chat model is at a few tokens."""
 
-    def stream(self, messages, params):
+    def stream(self, messages, params, cancel=None):
         if params.max_tokens < 20:
             self.calls += 1
             yield TextDelta("Reason: answer A names the right city, while answer B")
             yield Done()
             return
-        yield from super().stream(messages, params)
+        yield from super().stream(messages, params, cancel)
 
 
 def test_unreadable_replies_are_not_done_the_next_run_tries_them_again(tmp_path):
