@@ -164,7 +164,7 @@ def test_cancelling_the_judge_does_not_stop_a_pane_answering_on_its_model(model,
     judging = threading.Thread(target=lambda: outcome.update(summary=j.calibrate()), daemon=True)
     judging.start()
     j.cancel()  # the judge dialog's Cancel, while the judge waits for the pane's answer
-    judging.join(60)
+    judging.join(120)
     assert not judging.is_alive() and outcome["summary"].cancelled and outcome["summary"].judged == 0
     [result] = rnd.wait(120)
     assert result.status == "done" and result.text == whole.text  # the pane's answer, whole
@@ -183,9 +183,12 @@ def test_a_panes_stop_does_not_end_the_judge_run_on_its_model(model, long_answer
     rnd = pane_round(store, model, engine, long_answer)
     rnd.start()
     rnd.cancel(0)  # the pane's Stop, while its answer waits for the judge's reply
-    [result] = rnd.wait(60)
-    assert result.status == "cancelled" and result.text == ""  # it never started
-    judging.join(120)
+    [result] = rnd.wait(120)
+    # Stopped (before it started, unless it took the engine between the judge's two replies, on a
+    # loaded machine: whether it never starts is the engine test's business, with a long answer running).
+    assert result is not None and result.status == "cancelled"
+    judging.join(300)
+    assert not judging.is_alive(), "the judge run did not end"
     summary = outcome["summary"]
     assert not summary.cancelled and summary.failed == 0
     assert summary.judged + summary.unparseable == 1  # the pair was judged in both orders
