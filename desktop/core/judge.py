@@ -662,6 +662,9 @@ class Agreement:
     def words(self, judge_label: str) -> str:
         where = "your rounds" if self.category == "all" else f"your {self.category} rounds"
         if self.n == 0:
+            if self.unparseable:  # asked, but nothing readable: say so, or "not judged" reads as "never asked"
+                return (f"{judge_label} has not judged any of {where} you voted on yet: {_pairs(self.unparseable)} "
+                        "gave no readable verdict (the next run asks again).")
             return f"{judge_label} has not judged any of {where} you voted on yet."
         kappa = "κ undefined (one answer only)" if self.kappa is None else f"Cohen's κ {self.kappa:.2f}"
         text = (f"{judge_label} agrees with you on {self.share:.0%} ({self.lower:.0%}–{self.upper:.0%}) of "

@@ -228,6 +228,15 @@ class JudgeDialog(QDialog):
     def _show_warnings(self, lines: list[str]) -> None:
         self.warning_text.setText("\n".join(lines))
         self.warning_text.setVisible(bool(lines))
+        self._fit()
+
+    def _fit(self) -> None:
+        """Grow to show every line of the plan, warnings and result at the present width (wrapped
+        labels do not grow a dialog by themselves: the form's rows would be squeezed instead)."""
+        layout = self.layout()
+        need = layout.heightForWidth(self.width()) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        if need > self.height():
+            self.resize(self.width(), need)
 
     # -- running ------------------------------------------------------------------------
     @property
@@ -289,6 +298,7 @@ class JudgeDialog(QDialog):
                 line += (" Those pairs are tried again by the next run: a longer reply length or a chat model "
                          "as judge may help.")
         self.result_text.setText(line)
+        self._fit()
         self.runFinished.emit(line)
         self.replan()  # what is left to judge now
 

@@ -253,6 +253,8 @@ def test_unreadable_replies_are_reported_and_never_counted(tmp_path):
     assert "could not be read" in summary.line()
     cal = judge.calibration(store, "scripted-judge")
     assert cal.overall.n == 0 and cal.overall.unparseable == 6
+    assert cal.overall.words("J") == ("J has not judged any of your rounds you voted on yet: 6 pairs gave no "
+                                      "readable verdict (the next run asks again).")
     assert judge.battles(store, "scripted-judge") == []
     raw = store.query("SELECT raw_ab, winner FROM judge_votes")
     assert raw[0] == ("I think both are nice answers to be honest.", None)

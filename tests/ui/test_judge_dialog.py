@@ -130,6 +130,9 @@ def test_the_built_in_model_judges_from_the_window(qtbot, services):
         assert line.endswith("Those pairs are tried again by the next run: a longer reply length or a chat model "
                              "as judge may help.")
         assert dialog.result_text.textFormat() == Qt.PlainText
+        # the dialog grew for the longer text: the form's rows keep their height, nothing overlaps
+        assert dialog.model.height() >= dialog.model.minimumSizeHint().height()
+        assert dialog.result_text.geometry().bottom() < dialog.run_button.geometry().top()
         assert judged_rows(services.store) == 2
         assert_the_tab_shows(view, services.store, line)
         # unreadable is not done: the next run asks again, and says so
