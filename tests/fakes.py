@@ -139,3 +139,17 @@ def shown_window(qtbot, services, choices=("openai:gpt-4o", "openai:gpt-4.1")):
     for i, choice in enumerate(choices):
         w.choose_model(i, choice)
     return w
+
+
+def put_in_models(services, model_file):
+    """A model file placed in the models folder as a download or an import would leave it (a hard
+    link, or a copy across file systems); the path it has there."""
+    import os
+    import shutil
+
+    target = services.folders.models / model_file.name
+    try:
+        os.link(model_file, target)
+    except OSError:
+        shutil.copyfile(model_file, target)
+    return target

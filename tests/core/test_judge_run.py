@@ -220,7 +220,8 @@ def test_the_plan_warns_of_a_judge_of_its_own_answers_and_of_a_base_model(tmp_pa
 
 def test_the_default_judge_is_a_chat_model_else_an_api_model_with_a_key_else_the_built_in(services, chat_model):
     import os
-    import shutil
+
+    from fakes import put_in_models
 
     from desktop.core.contestants import Contestants
     from desktop.core.judge_run import default_judge, has_chat_template
@@ -234,11 +235,7 @@ def test_the_default_judge_is_a_chat_model_else_an_api_model_with_a_key_else_the
     first_api = contestants.api()[0].choice
     assert default_judge(services, contestants) == first_api and first_api.connection == "openai"
     # an installed chat model beats both (the library read its header: it has a chat template)
-    target = services.folders.models / chat_model.name
-    try:
-        os.link(chat_model, target)
-    except OSError:
-        shutil.copyfile(chat_model, target)
+    target = put_in_models(services, chat_model)
     services.installed.changed()
     smol = ModelChoice("local", os.fspath(target))
     assert default_judge(services, contestants) == smol and has_chat_template(services, smol) is True

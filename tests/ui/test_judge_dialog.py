@@ -4,11 +4,10 @@ then the real chat model) with a progress count, and the tab then shows the summ
 judge's calibration and board. Cancel stops a run and keeps the pairs judged so far."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from contextlib import contextmanager
 
+from fakes import put_in_models
 from PySide6.QtCore import Qt
 
 from desktop.core import judge
@@ -144,11 +143,7 @@ def test_the_built_in_model_judges_from_the_window(qtbot, services):
 
 
 def test_the_chat_model_is_the_default_judge_retries_short_replies_and_waits_to_rate(qtbot, services, chat_model):
-    target = services.folders.models / chat_model.name
-    try:
-        os.link(chat_model, target)
-    except OSError:
-        shutil.copyfile(chat_model, target)
+    put_in_models(services, chat_model)
     seed(services.store, voted=2, unvoted=1)
     with judge_tab(qtbot, services) as (w, view, dialog):
         dialog.max_tokens.setValue(8)
@@ -191,11 +186,7 @@ def test_the_chat_model_is_the_default_judge_retries_short_replies_and_waits_to_
 
 def test_a_judge_of_its_own_answers_is_said(qtbot, services, chat_model):
     """SmolLM2 judging rounds it played in: the plan says in how many it judges its own answers."""
-    target = services.folders.models / chat_model.name
-    try:
-        os.link(chat_model, target)
-    except OSError:
-        shutil.copyfile(chat_model, target)
+    target = put_in_models(services, chat_model)
     smol_ref = services.local_model_ref(target)
     cid = services.store.new_conversation("smol played")
     for k, (q, good, bad) in enumerate(QUESTIONS):

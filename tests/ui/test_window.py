@@ -57,8 +57,7 @@ def test_first_run_without_key_is_ready_and_explains_the_gpt_pane(window):
 def test_ctrl_t_on_a_fresh_machine_adds_a_local_model_that_can_answer(qtbot, window, services, chat_model):
     """No key stored: a pane added with Ctrl+T starts on an installed local model no pane shows yet,
     else the built-in one, never on an API model that could only say it has no key."""
-    import os
-    import shutil
+    from fakes import put_in_models
 
     qtbot.waitUntil(window.contestants.local_listed, timeout=30_000)
     qtbot.waitUntil(window.panes[1].notice.isVisible, timeout=10_000)  # B (OpenAI) says it has no key
@@ -67,10 +66,7 @@ def test_ctrl_t_on_a_fresh_machine_adds_a_local_model_that_can_answer(qtbot, win
     assert third.picker.currentText() == "Gemma 3 270M (built in) · local"  # the only local model: again
     assert not third.notice.isVisible()
 
-    try:  # a model the user downloaded
-        os.link(chat_model, services.folders.models / chat_model.name)
-    except OSError:  # another file system
-        shutil.copyfile(chat_model, services.folders.models / chat_model.name)
+    put_in_models(services, chat_model)  # a model the user downloaded
     window.refresh_models()
     qtbot.waitUntil(lambda: any("SmolLM2" in window.panes[0].picker.itemText(i)
                                 for i in range(window.panes[0].picker.count())), timeout=30_000)
