@@ -243,7 +243,11 @@ class Transcript(QTextBrowser):
         return out
 
     def rename_heading(self, heading: QTextCursor, label: str) -> None:
-        _rename(heading, label)
+        # A heading is above the streaming answer: a longer name moves where that answer begins
+        # ("Model A" → "gpt-4o @ OpenAI" while a long answer was still going on screen had the
+        # next render overwrite the name's end and the reasoning line).
+        with _keeping_live_place(self):
+            _rename(heading, label)
 
     def discard_answer(self) -> None:
         """Remove the last answer, heading and note included (regenerate starts it over, maybe
