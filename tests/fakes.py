@@ -12,13 +12,17 @@ class ScriptedEngine:
     """Answers "<model> says: <n>" in a few deltas; `hold` keeps it streaming until released.
     Scripted further (keyword arguments): `reasoning`, pieces of thinking streamed first (as a
     reasoning model's); `answer`, a text sent in one piece instead; `fail_after`, an error
-    ending the answer after its text (a connection dropped mid-answer)."""
+    ending the answer after its text (a connection dropped mid-answer); `reads_ahead`, it takes the
+    user's drafts as a local model does (`prepare`, kept in `drafts`)."""
 
     fail_next = False  # the next answer fails (a network error), once
 
     def __init__(self, choice, gate=None, reasoning: tuple[str, ...] = (), answer: str | None = None,
-                 fail_after: str | None = None):
+                 fail_after: str | None = None, reads_ahead: bool = False):
         self.reasoning, self.answer, self.fail_after = reasoning, answer, fail_after
+        self.drafts: list[list[dict]] = []
+        if reads_ahead:
+            self.prepare = lambda messages: self.drafts.append(messages) or True  # taken, as by an idle model
         self.info = ModelInfo(choice.engine, choice.label, f"ref:{choice.model}")
         self.calls = 0
         self.seen: list[list[dict]] = []

@@ -33,9 +33,13 @@ class Slot:
     history: list[dict] = field(default_factory=list)  # the turns this pane's model is shown before the prompt
 
     def messages(self, prompt: str, system_prompt: str = "", history: list[dict] | None = None) -> list[dict]:
-        head = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-        earlier = self.history if history is None else history
-        return head + earlier + [{"role": "user", "content": prompt}]
+        return prompt_messages(prompt, system_prompt, self.history if history is None else history)
+
+
+def prompt_messages(prompt: str, system_prompt: str, history: list[dict]) -> list[dict]:
+    """What a model is given for `prompt`: the system prompt, the pane's earlier turns, the prompt."""
+    head = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+    return head + history + [{"role": "user", "content": prompt}]
 
 
 def shuffled_positions(n: int, rng: random.Random | None = None) -> list[int]:

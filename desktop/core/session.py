@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from .arena import Round, Slot, format_metrics, shuffled_positions, turn_messages
+from .arena import Round, Slot, format_metrics, prompt_messages, shuffled_positions, turn_messages
 from .contestants import Contestants
 from .engines.base import Result, cut_off_note
 from .engines.registry import ModelChoice
@@ -276,6 +276,25 @@ class ComparisonSession:
         rnd.on_reasoning = self._reasoning
         rnd.start(self._delta, self._answer)
         return self.open_round
+
+    def prepare(self, draft: str) -> int:
+        """The user paused while typing `draft` in the prompt box: each pane's engine that can read a
+        prompt ahead (a loaded local model, idle) starts reading that pane's next prompt with it, so
+        its first token comes sooner once the prompt is sent. Nothing is recorded or shown, the answers
+        are the same, and nothing waits or loads a model. Returns how many engines took it."""
+        draft = draft.strip()
+        if not draft or self.running:
+            return 0
+        system = self.services.settings.system_prompt if self.system_prompt is None else self.system_prompt
+        taken = 0
+        for i, pane in enumerate(self.panes):
+            engine = self.services.engines.made(pane.choice, instance=i)
+            prepare = getattr(engine, "prepare", None)
+            if prepare is None:
+                continue
+            # The messages send() will give this pane's engine, with the draft as the prompt.
+            taken += bool(prepare(prompt_messages(draft, system, self.history(i))))
+        return taken
 
     def names_shown(self) -> bool:
         """This conversation has shown its models' names (a round sent with names, or a blind

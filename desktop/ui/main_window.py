@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
         self.prompt_bar = PromptBar(center)
         self.prompt_bar.sendRequested.connect(self.send)
         self.prompt_bar.stopRequested.connect(self.stop_all)
+        self.prompt_bar.draftPaused.connect(self.session.prepare)
         bar = self.prompt_bar
         self.prompt, self.tag, self.send_button, self.stop_button = bar.prompt, bar.tag, bar.send_button, bar.stop_button
 

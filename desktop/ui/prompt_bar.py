@@ -1,13 +1,19 @@
 """The row under the panes where a prompt is written: the prompt, its category, Send and Stop."""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+
+
+# How long typing must pause before the draft is offered to the models to read ahead: long enough
+# not to restart the read on every key, short next to the time between stopping typing and sending.
+DRAFT_PAUSE_MS = 400
 
 
 class PromptBar(QWidget):
     sendRequested = Signal()
     stopRequested = Signal()
+    draftPaused = Signal(str)  # the prompt's text, once typing paused (local models read it ahead)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -36,6 +42,15 @@ class PromptBar(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.prompt, 1)
         row.addLayout(buttons)
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_PAUSE_MS)
+        self._draft_timer.timeout.connect(self._draft_paused)
+        self.prompt.textChanged.connect(self._draft_timer.start)
+
+    def _draft_paused(self) -> None:
+        if self.text():
+            self.draftPaused.emit(self.text())
 
     def text(self) -> str:
         return self.prompt.toPlainText().strip()

@@ -289,3 +289,44 @@ def test_a_new_pane_falls_back_to_an_api_model_only_when_no_local_model_is_insta
     monkeypatch.setattr(services.installed, "current", lambda: [])  # (the built-in model is always installed)
     added = session.panes[session.add_pane()].choice
     assert added.engine == "openai" and added not in (GPT4O, GPT41)
+
+
+def test_a_paused_draft_goes_to_each_engine_that_reads_ahead_as_the_messages_send_will_give_it(arenadesk_home):
+    engines = {}
+    services = scripted_services(engines, scripts={"local:default": {"reads_ahead": True}})
+    try:
+        session = two_pane_session(services, choices=(LOCAL, GPT4O))
+        services.settings.system_prompt = "Be brief."
+        assert session.prepare("Hello?") == 0  # typing neither makes an engine nor loads a model
+        send(session, "First")
+        local = engines["local:default"]
+        assert session.prepare("  Second  ") == 1  # the API model has nothing to read ahead
+        assert session.prepare("   ") == 0
+        send(session, "Second")
+        # The draft was the prompt send() then gave the local model: system prompt, its turns, the prompt.
+        assert local.drafts == [local.seen[-1]]
+        assert [m["content"] for m in local.drafts[0]] == ["Be brief.", "First", f"{local.info.model} says: 1", "Second"]
+        assert not hasattr(engines["openai:gpt-4o"], "prepare")
+    finally:
+        services.close()
+
+
+def test_no_draft_is_handed_over_while_the_answers_run(arenadesk_home):
+    import threading
+
+    engines, gate = {}, threading.Event()
+    services = scripted_services(engines, gate=gate, scripts={"local:default": {"reads_ahead": True}})
+    try:
+        services.settings.system_prompt = ""
+        session = two_pane_session(services, choices=(LOCAL, LOCAL))
+        session.send("First")
+        assert session.running
+        assert session.prepare("Second") == 0
+        gate.set()
+        assert session.round_done.wait(10)
+        assert session.prepare("Second") == 2  # each pane's conversation (one engine: they take turns)
+        first, second = engines["local:default"].drafts
+        assert first[-1] == second[-1] == {"role": "user", "content": "Second"}
+        assert first[:-1] == session.history(0) != second[:-1] == session.history(1)
+    finally:
+        services.close()

@@ -3,7 +3,8 @@ prompt states (engines/prompt_cache.py) each follow-up starts from its own conve
 state, so the child reads only the new tokens; the answers are the same as without it. Between
 rounds (the user reading and typing) the child reads ahead: the previous answer as its text will be
 read (where it was generated as other tokens) and the next turn's opening, so a follow-up then reads
-only its question. Real models: the built-in base model and the chat model with its template."""
+only its question; and once the window has handed over the user's draft (typing paused), the draft
+too, so the prompt sent reads only the turn's closing markers. Real models: the built-in base model and the chat model with its template."""
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,7 @@ PANES = [
 ]
 
 
-def converse(model, monkeypatch, cache: bool, read_ahead: bool = False):
+def converse(model, monkeypatch, cache: bool, read_ahead: bool = False, drafts: bool = False):
     monkeypatch.setenv("ARENADESK_PROMPT_CACHE", "1" if cache else "0")  # read by the child when it starts
     engine = LocalEngine(model, LocalRuntime(context_length=2048, threads=2))
     params = Sampling(max_tokens=12, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=3)
@@ -26,7 +27,10 @@ def converse(model, monkeypatch, cache: bool, read_ahead: bool = False):
     out = []  # (pane, turn, text, prompt tokens, prompt tokens not read again, answer tokens)
     try:
         for turn in range(3):
-            if turn and read_ahead:
+            if turn and drafts:  # the window hands over the prompt box's text once typing pauses
+                for pane in (0, 1):
+                    assert engine.prepare(history[pane] + [{"role": "user", "content": PANES[pane][turn]}])
+            if turn and (read_ahead or drafts):
                 assert engine.read_ahead() is not None  # what the child does by itself while the user types
             for pane in (0, 1):
                 history[pane].append({"role": "user", "content": PANES[pane][turn]})
@@ -48,14 +52,17 @@ def test_follow_ups_start_from_their_own_conversation(which, request, monkeypatc
     without = converse(model, monkeypatch, cache=False)
     with_states = converse(model, monkeypatch, cache=True)
     read_ahead = converse(model, monkeypatch, cache=True, read_ahead=True)
+    drafts = converse(model, monkeypatch, cache=True, drafts=True)
     # Same answers: a restored state is the same context the prompt would have built.
-    assert [o[2] for o in with_states] == [o[2] for o in without] == [o[2] for o in read_ahead]
+    assert ([o[2] for o in with_states] == [o[2] for o in without] == [o[2] for o in read_ahead]
+            == [o[2] for o in drafts])
     assert any(o[2].strip() for o in with_states)
     # Without saved states, a pane's follow-up reuses only what both conversations share (the
     # system text and examples); with them, everything up to its own previous answer; read ahead,
     # also all of that answer and the next turn's opening.
-    for (pane, turn, _, prompt, reused, _), (*_, reused_before, _), (*_, reused_ahead, _) in zip(
-            with_states, without, read_ahead):
+    # With the drafts read while the user typed, only the turns' closing markers are left to read.
+    for (pane, turn, _, prompt, reused, _), (*_, reused_before, _), (*_, reused_ahead, _), (*_, drafted, _) in zip(
+            with_states, without, read_ahead, drafts):
         if turn == 0:
             continue
         _, _, text, previous_prompt, _, previous_out = next(o for o in with_states if o[:2] == (pane, turn - 1))
@@ -64,3 +71,4 @@ def test_follow_ups_start_from_their_own_conversation(which, request, monkeypatc
         if text.strip():
             assert reused_ahead >= previous_prompt + previous_out + 1, (pane, turn, reused_ahead, previous_prompt)
             assert reused_ahead < prompt
+        assert 2 <= prompt - drafted <= 6 and drafted > reused_ahead, (pane, turn, prompt, drafted, reused_ahead)

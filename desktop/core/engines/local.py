@@ -222,6 +222,24 @@ class LocalEngine:
             return
         yield from self._relay(unloads, token)
 
+    def prepare(self, messages: list[dict]) -> bool:
+        """The user is typing: `messages` are the next prompt's, ending with the draft. A loaded model
+        with nothing to answer reads it ahead while idle, so once sent the prompt has less to read
+        (local_worker); the answer does not depend on it. Never waits and never loads the model: while
+        an answer runs, nothing is done. Returns whether the draft was passed on."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            conn = self._conn
+            if conn is None or self._pending or not self.loaded:
+                return False
+            conn.send(("prepare", messages))
+            return True
+        except (OSError, ValueError):
+            return False
+        finally:
+            self._lock.release()
+
     def read_ahead(self, timeout: float = 60.0) -> int | None:
         """Wait until the child has read ahead what it planned for the conversations' next prompts
         (it does so by itself while idle: see local_worker); the tokens read now, or None if no model

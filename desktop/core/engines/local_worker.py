@@ -4,16 +4,19 @@ Runs under multiprocessing's "spawn" start method, so it imports nothing of
 Qt and shares nothing with the app but a pipe and a cancel flag. If llama.cpp
 crashes or aborts, only this process dies; the parent turns that into an error.
 
-Messages from the parent:  ("generate", messages, params_dict) | ("read_ahead",) | ("quit",)
+Messages from the parent:  ("generate", messages, params_dict) | ("prepare", messages) | ("read_ahead",) | ("quit",)
 Messages to the parent:    ("loaded", info) | ("delta", text) | ("reasoning", text) | ("usage", prompt, completion, reused)
                            | ("done", finish_reason, details) | ("error", kind, message) | ("read_ahead", tokens)
 
 Between messages, while none waits, the child reads ahead what the conversations' next prompts
 will begin with (prompt_cache.PromptStates.settle); ("read_ahead",) asks it to finish that now.
+("prepare", messages): the user is typing; `messages` end with their draft, which is read ahead too.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import sys
 import traceback
@@ -29,6 +32,8 @@ IDLE_S = 0.05
 # Two next questions that share no first character: what their prompts share after the answer is
 # the next turn's opening (`<|im_end|>\n<|im_start|>user\n` in ChatML, `\nUSER:` in the transcript).
 NEXT_TURN_PROBES = ("Why?", "7 + 5")
+# What the user may type after a draft: two continuations that share no first character.
+DRAFT_PROBES = (" Why?", "7 + 5")
 
 
 # A base model has no notion of turns: it continues text. A plain transcript, a one-line
@@ -122,6 +127,13 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
         if msg[0] == "read_ahead":
             conn.send(("read_ahead", _read_ahead(conn, llm, states, until_asked=False)))
             continue
+        if msg[0] == "prepare":
+            if states is not None:
+                try:
+                    states.plan_draft(conversation_of(msg[1]), draft_prompt_start(llm, chat, msg[1]))
+                except Exception:
+                    traceback.print_exc()  # only a head start is lost; the send says what is wrong
+            continue
         _, messages, params = msg
         try:
             _generate(conn, cancel, llm, chat, messages, params, states)
@@ -156,6 +168,21 @@ def next_prompt_start(llm, chat, messages: list[dict], answer: str) -> list[int]
     convo = messages + [{"role": "assistant", "content": answer}]
     a, b = (_tokens(llm, _render(chat, convo + [{"role": "user", "content": q}])[0]) for q in NEXT_TURN_PROBES)
     return a[: common_prefix(a, b)]
+
+
+def draft_prompt_start(llm, chat, messages: list[dict]) -> list[int]:
+    """The tokens the next prompt will begin with when `messages` ends with the user's draft,
+    whatever they type after it: the conversation, the user turn's opening and the draft, up to its
+    last token that more text could change (and without the turn's closing markers)."""
+    *convo, draft = messages
+    a, b = (_tokens(llm, _render(chat, convo + [{"role": "user", "content": draft["content"] + more}])[0])
+            for more in DRAFT_PROBES)
+    return a[: common_prefix(a, b)]
+
+
+def conversation_of(messages: list[dict]) -> str:
+    """Names the conversation a prompt (or a draft of it) continues: the messages before it."""
+    return hashlib.sha1(json.dumps(messages[:-1], sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _tokens(llm, prompt: str) -> list[int]:
@@ -211,8 +238,11 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         return
     # An empty stop string would match before the first token: never pass one on.
     stop = list(dict.fromkeys(x for x in stop + list(params.get("stop") or []) if x))
+    # Tokenized once, here: the prompt is handed to llama-cpp-python as these tokens (a string would be
+    # tokenized again, ~5 ms for a 500-token conversation on the first token's path), so what is read
+    # is exactly what the prompt states were matched against. A template that writes BOS text itself
+    # gives a doubled BOS either way (llama-cpp-python's own string path adds one too).
     prompt_tokens = _tokens(llm, prompt)
-    # The formatted prompt may already begin with BOS text; llama-cpp-python drops a doubled BOS itself.
     n_ctx = llm.n_ctx()
     if len(prompt_tokens) >= n_ctx:
         # A clear error rather than trimming the oldest turns: the other panes see the whole
@@ -233,6 +263,8 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         seen[0] = max(seen[0], len(ids))
         return False
 
+    # This prompt's draft (if the user's typing was read ahead) is done with: the answer's state replaces its state.
+    draft_state = states.sent(conversation_of(messages)) if states is not None else None
     # Prompt tokens that need no reading: already in the context, or put back from a saved state.
     reused = (states.restore(llm, prompt_tokens) if states is not None
               else common_prefix(llm.input_ids[: llm.n_tokens].tolist(), prompt_tokens))
@@ -243,7 +275,7 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
               f"{shares}; read ahead so far {states.read_ahead}", file=sys.stderr, flush=True)
     seed = int(params.get("seed", -1))
     stream = llm.create_completion(
-        prompt=prompt,
+        prompt=prompt_tokens,
         max_tokens=int(params.get("max_tokens", 512)),
         temperature=float(params.get("temperature", 0.7)),
         top_p=float(params.get("top_p", 0.95)),
@@ -287,6 +319,6 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
     conn.send(("done", finish, {"cause": cause, "max_tokens": int(params.get("max_tokens", 512)),
                                 "stops": stop if cause == "stop_sequence" else []}))
     if states is not None:
-        key = states.save(llm)  # after "done": the pane does not wait for the copy
+        key = states.save(llm, replaces=draft_state)  # after "done": the pane does not wait for the copy
         if finish != "cancelled" and "".join(answer):  # the session keeps this text as the turn
             states.plan(key, lambda: next_prompt_start(llm, chat, messages, "".join(answer)))

@@ -51,16 +51,19 @@ class PromptStates:
     def __init__(self, capacity_bytes: int = DEFAULT_CAPACITY, max_entries: int = DEFAULT_ENTRIES):
         self.capacity_bytes = capacity_bytes
         self.max_entries = max_entries
-        self._states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        self._states: OrderedDict[tuple[int, ...], tuple[ctypes.Array, int]] = OrderedDict()  # (buffer, bytes used)
         self.restored = 0  # how many prompts started from a saved state (for tests and the log)
         # Saved state's key -> the tokens its conversation's next prompt will begin with (see settle).
         self._plans: OrderedDict[tuple[int, ...], object] = OrderedDict()  # tokens, or a function giving them
+        # A conversation (the messages before the user's draft) -> how its next prompt will begin with the draft.
+        self._drafts: OrderedDict[object, tuple[int, ...]] = OrderedDict()
+        self._draft_states: dict[object, tuple[int, ...]] = {}  # conversation -> its read draft's state
         self.read_ahead = 0  # tokens read while idle, all settles together (for tests and the log)
         self.last_match: list[tuple[int, int]] = []  # (saved state's length, tokens it shares) at the last restore
 
     @property
     def size(self) -> int:
-        return sum(len(s) for s in self._states.values())
+        return sum(used for _, used in self._states.values())
 
     def __len__(self) -> int:
         return len(self._states)
@@ -74,15 +77,21 @@ class PromptStates:
         if not tokens:
             return None
         ctx = llm._ctx.ctx
-        size = llama_cpp.llama_state_get_size(ctx)
+        # Only the conversation's KV cells (sequence 0, the only one llama-cpp-python uses): the whole
+        # context's state would also hold its logits, and putting it back clears the whole KV buffer
+        # first (a memset of n_ctx cells: ~10 ms for SmolLM2 at 4096, on the next pane's first token).
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
         if size > self.capacity_bytes:
             return None
         buf = (ctypes.c_uint8 * size)()
-        used = llama_cpp.llama_state_get_data(ctx, buf, size)
+        used = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+        if not used:
+            return None
         # A longer state of the same conversation replaces its shorter ancestors.
         for key in [k for k in self._states if k == replaces or (len(k) <= len(tokens) and tokens[: len(k)] == k)]:
             self._drop(key)
-        self._states[tokens] = bytes(buf)[:used]
+        # Kept as the buffer llama.cpp wrote (no bytes() copy): restore hands it straight back.
+        self._states[tokens] = (buf, used)
         while self._states and (len(self._states) > self.max_entries or self.size > self.capacity_bytes):
             self._drop(next(iter(self._states)))
         return tokens
@@ -90,6 +99,8 @@ class PromptStates:
     def _drop(self, key) -> None:
         del self._states[key]
         self._plans.pop(key, None)
+        for conversation in [c for c, k in self._draft_states.items() if k == key]:
+            del self._draft_states[conversation]
 
     def plan(self, key: tuple[int, ...] | None, next_prompt_start) -> None:
         """After an answer: how its conversation's next prompt will begin (tokenized from text, as
@@ -98,21 +109,49 @@ class PromptStates:
         if key in self._states:
             self._plans[key] = next_prompt_start
 
+    def plan_draft(self, conversation, prompt_start) -> None:
+        """The user is typing the next prompt: `prompt_start` is how it will begin with the draft typed
+        so far (tokenized from text, as that prompt will be); `conversation` names the conversation it
+        continues (the messages before it). `settle` reads it, once the answers' own plans are read,
+        into the saved state that shares the most with it; a newer draft of the same conversation
+        replaces this one, and its state the older draft's state (typing must not fill the cache with
+        drafts and push out the other panes' conversations)."""
+        self._drafts.pop(conversation, None)
+        self._drafts[conversation] = tuple(int(t) for t in prompt_start)
+
+    def sent(self, conversation) -> tuple[int, ...] | None:
+        """The prompt of `conversation` was sent: its draft is no longer read ahead; returns the key of
+        its draft's state, for the answer's state to replace (`save(replaces=...)`)."""
+        self._drafts.pop(conversation, None)
+        key = self._draft_states.pop(conversation, None)
+        return key if key in self._states else None
+
     @property
     def planned(self) -> int:
-        return len(self._plans)
+        return len(self._plans) + len(self._drafts)
 
     def settle(self, llm, interrupted=lambda: False) -> int:
-        """Read ahead for the oldest plan: put back its state, read the planned tokens it lacks (from
-        the first token where what the model generated differs from the answer's text tokenized
-        again, to the next turn's opening) in chunks, and keep the result in its place. Stops between
-        chunks when `interrupted()` (a send is waiting); what was read is kept. Returns tokens read."""
-        key, expected = self._plans.popitem(last=False)
-        if key not in self._states:
-            return 0
-        expected = tuple(int(t) for t in (expected() if callable(expected) else expected))
+        """Read ahead for the oldest plan (answers' plans before drafts): put back the saved state
+        that shares the most with it, read the planned tokens it lacks in chunks, and keep the result.
+        After an answer that is from the first token where what the model generated differs from the
+        answer's text tokenized again, to the next turn's opening, and the result takes the generated
+        state's place; for a draft, the draft's tokens. Stops between chunks when `interrupted()` (a
+        send is waiting); what was read is kept. Returns tokens read."""
+        if self._plans:
+            key, expected = self._plans.popitem(last=False)
+            if key not in self._states:
+                return 0
+            expected = expected() if callable(expected) else expected
+        else:
+            conversation, expected = self._drafts.popitem(last=False)
+            if len(expected) >= llm.n_ctx():
+                return 0  # a draft longer than the context cannot be sent: its send says so
+            # The state a draft continues stays (another pane may continue it too), unless it is this
+            # conversation's previous draft's, or a prefix of the new one (save drops those).
+            key = None
+        expected = tuple(int(t) for t in expected)
         expected = expected[: llm.n_ctx() - 1]  # an answer that filled the context: its next prompt will not fit
-        if common_prefix(key, expected) == len(expected):
+        if key is not None and common_prefix(key, expected) == len(expected):
             return 0  # generated as its text reads, and nothing of the next turn to read yet
         start = self.restore(llm, expected)
         llm.n_tokens = start  # the state may go on past `start` with tokens the next prompt will not have
@@ -124,7 +163,12 @@ class PromptStates:
             llm.eval(list(expected[done:end]))
             done = min(end, len(expected))
         if done > start:
-            self.save(llm, replaces=key)
+            if key is None:
+                saved = self.save(llm, replaces=self._draft_states.get(conversation))
+                if saved:
+                    self._draft_states[conversation] = saved
+            else:
+                self.save(llm, replaces=key)
             self.read_ahead += done - start
         return done - start
 
@@ -143,9 +187,9 @@ class PromptStates:
                 best, best_len = key, n
         if best is None:
             return held
-        data = self._states[best]
-        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if llama_cpp.llama_state_set_data(llm._ctx.ctx, buf, len(data)) != len(data):
+        buf, used = self._states[best]
+        # Replaces sequence 0's cells (the conversation the context holds now) with the saved ones.
+        if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buf, used, 0) != used:
             llm.reset()  # the context would be inconsistent: start it over (correct, only slower)
             return 0
         llm.input_ids[: len(best)] = best

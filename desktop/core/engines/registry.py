@@ -96,6 +96,11 @@ class EnginePool:
                 self._making.pop(key, None)
             return engine
 
+    def made(self, choice: ModelChoice, instance: int = 0) -> Engine | None:
+        """The engine already made for this choice, or None: never makes one."""
+        with self._lock:
+            return self._engines.get((choice, instance if choice.engine != "local" else 0))
+
     def drop(self, choice: ModelChoice) -> None:
         """Close every engine made for this choice."""
         with self._lock:
