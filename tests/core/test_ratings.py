@@ -214,7 +214,7 @@ def test_models_are_identified_by_ref_and_labels_disambiguated():
     board = ratings.leaderboard(battles, rounds=100)
     assert len(board.rows) == 2
     labels = board.labels
-    assert labels[0] != labels[1] and all(lab.startswith("llama.gguf [sha256:") for lab in labels)
+    assert labels[0] != labels[1] and all(lab.startswith("llama [sha256:") for lab in labels)
     text = ratings.format_table(board)
     assert labels[0] in text and "95% CI" in text
 
@@ -233,7 +233,7 @@ def test_leaderboard_from_votes_in_a_real_store(tmp_path):
         store.cast_vote(rid, outcome)
     board = ratings.leaderboard(store.battles(), rounds=1000, seed=0)
     assert board.refs[0] == "gpt-4o-mini"
-    assert {r.label for r in board.rows} == {"gpt-4o-mini", "gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q8_0.gguf"}
+    assert {r.label for r in board.rows} == {"gpt-4o-mini", "gemma-3-270m-q4_k_m", "gemma-3-270m-q8_0"}
     assert board.row("gpt-4o-mini").battles == 20
     assert board.row("sha256:" + "1" * 64).battles == 10
     store.close()

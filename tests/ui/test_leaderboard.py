@@ -14,7 +14,7 @@ from desktop.ui.leaderboard import Filters, LeaderboardView, heat_colour
 
 WAIT_MS = 30_000
 GPT = SlotSpec(0, 0, "openai", "gpt-4o-mini", "gpt-4o-mini", {"temperature": 0.7})
-GEMMA = SlotSpec(1, 1, "local", "gemma-3-270m-q4_k_m.gguf", "sha256:" + "1" * 64, {"temperature": 0.7})
+GEMMA = SlotSpec(1, 1, "local", "gemma-3-270m-q4_k_m", "sha256:" + "1" * 64, {"temperature": 0.7})
 QWEN = SlotSpec(1, 1, "local", "qwen2.5-0.5b-q4_k_m.gguf", "sha256:" + "2" * 64, {"temperature": 0.7})
 
 
@@ -69,7 +69,7 @@ def test_shows_models_in_order_with_intervals(qtbot, store, view):
         view.show()  # the first show computes
     board = got.args[0]
     rows = shown(view)
-    assert [r[1] for r in rows] == ["gpt-4o-mini", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-0.5b-q4_k_m.gguf"]
+    assert [r[1] for r in rows] == ["gpt-4o-mini", "gemma-3-270m-q4_k_m", "qwen2.5-0.5b-q4_k_m"]
     assert [r[0] for r in rows] == ["1", "2", "3"]
     ratings_shown = [int(r[2]) for r in rows]
     assert ratings_shown == sorted(ratings_shown, reverse=True)
@@ -111,13 +111,13 @@ def test_filters_recompute_off_the_gui_thread(qtbot, store, view):
     with qtbot.waitSignal(view.computed, timeout=WAIT_MS) as got:
         qtbot.mouseClick(view.blind_only, Qt.LeftButton)
     assert view.blind_only.isChecked()
-    assert got.args[0].n_battles == 30 and [r[1] for r in shown(view)] == ["gpt-4o-mini", "gemma-3-270m-q4_k_m.gguf"]
+    assert got.args[0].n_battles == 30 and [r[1] for r in shown(view)] == ["gpt-4o-mini", "gemma-3-270m-q4_k_m"]
 
     with qtbot.waitSignal(view.computed, timeout=WAIT_MS) as got:
         view.set_filters(Filters(tag="writing", include_ties=False))
     assert view.tag.currentText() == "writing" and not view.include_ties.isChecked()
     assert got.args[0].n_battles == 36 - 3  # three ties left out
-    assert [r[1] for r in shown(view)][-1] == "qwen2.5-0.5b-q4_k_m.gguf"  # lost every decisive vote
+    assert [r[1] for r in shown(view)][-1] == "qwen2.5-0.5b-q4_k_m"  # lost every decisive vote
 
     with qtbot.waitSignal(view.computed, timeout=WAIT_MS) as got:
         view.set_filters(Filters(since=4_000_000_000))  # the future: nothing matches

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..engines.registry import ModelChoice
+from ..names import model_file_name
 from .splits import split_part
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def _entry(services, path: Path, *, embedded: bool = False, source: str | None =
     choice = ModelChoice("local", "default" if embedded else os.fspath(path))
     is_default = services.settings.default_local_model == choice.model
     managed = embedded or _is_under(path, folders.models)
-    name = BUILT_IN_LABEL if embedded else path.stem
+    name = BUILT_IN_LABEL if embedded else model_file_name(path.name)
     embedded_sha = None
     if embedded:
         from .embedded import SHA256 as embedded_sha

@@ -1,0 +1,80 @@
+"""How a model's name is shown: one rule for every screen (pickers, the Models dialog, the
+leaderboard, the judge), so one model never reads as two.
+
+Qt-free and import-free: a widget measures text, this module only decides which shorter
+form to try next.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+# A local model is named by its file without the extension every model file has: the pickers,
+# the Models dialog and the ratings all said "SmolLM2-135M-Instruct.Q4_1" or "….Q4_1.gguf"
+# depending on where the name came from.
+_MODEL_SUFFIX = re.compile(r"\.gguf$", re.IGNORECASE)
+
+# The quantisation a file name ends with ("Q4_K_M", "Q4_1", "IQ2_XXS", "F16", "BF16"): kept when
+# a name is shortened, so two quantisations of one model never look the same.
+_QUANT_TAIL = re.compile(r"(?<=[-_. :])(?:I?Q\d\w*|BF16|F16|F32)$", re.IGNORECASE)
+
+# Where a name may be cut: after a word ("Gemma 3 270M"), before a separator ("SmolLM2-135M"),
+# never inside a version number ("3.1" is not "3").
+_CUT = re.compile(r"[ \-_:]|\.(?!\d)")
+
+# A model's size in its name ("135M", "8B", "0.5b", "8x7B"): what a short form keeps longest.
+_SIZE = re.compile(r"(?<![A-Za-z0-9])(?:\d+x)?\d+(?:\.\d+)?[BbMm](?![A-Za-z0-9])")
+
+
+def model_file_name(file_name: str) -> str:
+    """A local model's name from its file's name: "SmolLM2-135M-Instruct.Q4_1.gguf" →
+    "SmolLM2-135M-Instruct.Q4_1"."""
+    return _MODEL_SUFFIX.sub("", file_name) or file_name
+
+
+def display_model_name(label: str) -> str:
+    """A recorded model name as it is shown: ratings and judge rows written before the rule
+    above still carry the file's extension."""
+    return model_file_name(label)
+
+
+def shorter_forms(name: str) -> list[str]:
+    """Shorter forms of `name` for a narrow place, best first. A name is cut at word
+    boundaries and its start kept; first the forms that keep the model's size ("135M", "8B")
+    with the quantisation the name ends with, then those that keep the size alone, then the
+    rest, longest first within each: "SmolLM2-135M-Instruct.Q4_1" → "SmolLM2-135M…Q4_1" →
+    "SmolLM2-135M-Instruct…" → "SmolLM2-135M…" → "SmolLM2…Q4_1" → "SmolLM2…"."""
+    tail_match = _QUANT_TAIL.search(name)
+    tail = tail_match.group(0) if tail_match else ""
+    head = name[: tail_match.start()] if tail_match else name
+    size = _SIZE.search(head)
+    forms: dict[str, tuple[int, int, int]] = {}
+    for cut in {m.start() for m in _CUT.finditer(head) if m.start() > 0}:
+        lead = head[:cut].rstrip(" -_.:(")
+        if not lead:
+            continue
+        keeps_size = size is None or len(lead) >= size.end()
+        for form, with_tail in ((f"{lead}…{tail}", True), (f"{lead}…", False)):
+            if len(form) < len(name) and (with_tail or tail) and form not in forms:
+                forms[form] = (0 if keeps_size else 1, 0 if with_tail else 1, -len(form))
+    return sorted(forms, key=forms.__getitem__)
+
+
+def shorten(name: str, fits: Callable[[str], bool]) -> str | None:
+    """The longest form of `name` that `fits` (the name itself when it does); None when no
+    word-boundary form fits and the caller must cut characters."""
+    if fits(name):
+        return name
+    return next((form for form in shorter_forms(name) if fits(form)), None)
+
+
+def short_names(names: list[str], fits: Callable[[str], bool]) -> list[str]:
+    """`shorten` for a set shown together (a chart's axis): names that would read the same
+    keep a longer form."""
+    out = []
+    for name in names:
+        forms = [name] + list(shorter_forms(name))
+        fitting = [f for f in forms if fits(f)] or [forms[-1]]
+        others = [shorter for other in names if other != name for shorter in [other, *shorter_forms(other)]]
+        out.append(next((f for f in fitting if f not in others), name))
+    return out
