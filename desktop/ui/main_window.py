@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
 
     def _after_panes_changed(self) -> None:
         for p in self.panes:
-            p.remove.setVisible(len(self.panes) > 2)
+            p.set_removable(len(self.panes) > 2)
         cur = self.session.open_round
         # A pane added after a round joins from the next prompt: the finished round stays votable
         # with the answers it had (its vote is stored by position, for those panes only).

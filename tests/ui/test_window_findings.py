@@ -133,11 +133,50 @@ def test_four_panes_fit_1280x720_and_the_window_never_grows(qtbot, window, servi
     assert window.width() <= 1280 and window.height() <= 720
     send(qtbot, window)
     assert window.width() <= 1280 and window.height() <= 720
-    # Long names stay distinguishable: elided in the middle, the full name in the tooltip.
+    # Long names are cut at word boundaries keeping family and size; the full name in the tooltip.
     c, d = window.panes[2].picker, window.panes[3].picker
-    assert c.shown_text() != d.shown_text(), c.shown_text()
-    assert "…" in c.shown_text() and c.shown_text().startswith("Me") and c.shown_text().endswith("_M")
-    assert LONG_A in c.toolTip()
+    assert c.shown_text().startswith("Meta-Llama-3.1-8B") and "…" in c.shown_text(), c.shown_text()
+    assert LONG_A in c.toolTip() and LONG_B in d.toolTip()
+
+
+def test_four_panes_at_1280x720_show_readable_model_names(qtbot, services, chat_model):
+    """Issue s20 #6: the pickers read "Gem…in)", "gpt-…mini", "Smo…4_1" at four panes."""
+    from fakes import put_in_models
+
+    put_in_models(services, chat_model)
+    window = shown_window(qtbot, services, choices=())
+    try:
+        window.resize(1280, 720)
+        qtbot.waitUntil(window.contestants.local_listed, timeout=TIMEOUT_MS)
+        for _ in range(2):
+            window.add_pane()
+        smol = next(c for c in window.contestants.local() if c.name.startswith("SmolLM2"))
+        for i, choice in enumerate(["local:default", "openai:gpt-4o-mini", str(smol.choice), "local:default"]):
+            window.choose_model(i, choice)
+        qtbot.wait(50)
+        shown = [p.picker.shown_text() for p in window.panes]
+        # Family and size, cut at a word: no name is cut inside a word or loses its size.
+        assert shown[0] in ("Gemma 3 270M (built in)", "Gemma 3 270M (built…", "Gemma 3 270M…"), shown
+        assert shown[1] in ("gpt-4o-mini", "gpt-4o-mini · OpenAI"), shown
+        assert shown[2] in ("SmolLM2-135M-Instruct.Q4_1", "SmolLM2-135M…Q4_1", "SmolLM2-135M-Instruct…",
+                            "SmolLM2-135M…"), shown
+        # The room comes from the tools: answer again, copy and remove are in the ⋯ menu.
+        pane = window.panes[2]
+        assert pane.is_compact() and pane.more.isVisible()
+        assert not pane.copy.isVisible() and not pane.remove.isVisible() and not pane.regen.isVisible()
+        pane.more.menu().aboutToShow.emit()
+        assert [a.text() for a in pane.more.menu().actions()] == ["Answer again", "Copy answer", "Remove pane"]
+        # The full name, as the Models dialog says it (no ".gguf"), is the tooltip's first line.
+        assert pane.picker.toolTip().splitlines()[0] == "SmolLM2-135M-Instruct.Q4_1 · local"
+        # Two panes: the tools are back beside a name that fits whole.
+        for i in (3, 2):
+            window.panes[i].remove.click()
+        qtbot.wait(50)
+        assert len(window.panes) == 2 and not window.panes[0].is_compact()
+        assert window.panes[0].regen.isVisible() and not window.panes[0].more.isVisible()
+        assert window.panes[0].picker.shown_text() == "Gemma 3 270M (built in) · local"
+    finally:
+        window.close()
 
 
 def test_leaderboard_chart_names_keep_their_ends():
