@@ -69,12 +69,19 @@ def shorten(name: str, fits: Callable[[str], bool]) -> str | None:
 
 
 def short_names(names: list[str], fits: Callable[[str], bool]) -> list[str]:
-    """`shorten` for a set shown together (a chart's axis): names that would read the same
-    keep a longer form."""
+    """`shorten` for names shown together (a chart's axis, a table's headers): where two would
+    read the same, each keeps its best distinct form that fits, else its whole name. A name
+    with no fitting form gets its shortest one (the place then cuts it further)."""
+    def best(name: str) -> str:
+        return shorten(name, fits) or (shorter_forms(name) or [name])[-1]
+
+    chosen = [best(n) for n in names]
     out = []
-    for name in names:
-        forms = [name] + list(shorter_forms(name))
-        fitting = [f for f in forms if fits(f)] or [forms[-1]]
-        others = [shorter for other in names if other != name for shorter in [other, *shorter_forms(other)]]
-        out.append(next((f for f in fitting if f not in others), name))
+    for i, name in enumerate(names):
+        others = set(chosen[:i] + chosen[i + 1:])
+        if chosen[i] not in others:
+            out.append(chosen[i])
+            continue
+        distinct = [f for f in [name, *shorter_forms(name)] if fits(f) and f not in others]
+        out.append(distinct[0] if distinct else name)
     return out

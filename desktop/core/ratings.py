@@ -612,10 +612,10 @@ def _verdict(rows: list[ModelRating], n_battles: int) -> tuple[str, bool]:
         if not thin:
             parts.append(
                 f"Too few battles for a conclusion: after {n_battles} battles every model's 95% interval "
-                "overlaps the others', so none is ahead of another yet. Keep voting."
+                "overlaps those of the others, so none is ahead of another yet. Keep voting."
             )
         else:
-            parts.append("So far every model's 95% interval overlaps the others'.")
+            parts.append("So far every model's 95% interval overlaps those of the others.")
     elif sum(1 for r in rows if r.rank == 1) == 1 and all(r.rank > 1 for r in rows[1:]):
         parts.append(f"{rows[0].label} {'looks' if thin else 'is'} ahead of every other model: "
                      "its 95% interval does not overlap theirs.")

@@ -173,3 +173,48 @@ def test_heat_colours():
     assert heat_colour(0.5).name() == "#f7f7f7"
     assert heat_colour(0.0).red() > heat_colour(0.0).blue()
     assert heat_colour(1.0).blue() > heat_colour(1.0).red()
+
+
+def test_the_chart_names_read_right_and_follow_the_dark_theme(qtbot, store):
+    """s20 review #7: "Gemma 3 27… (bui…" on the axis read as Gemma 3 27B; ".gguf" on some screens
+    only; no word on box vs whiskers; a white chart and grey table text in the dark theme; a stray
+    apostrophe in the summary."""
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.ui.theme import apply_theme
+
+    built_in = SlotSpec(0, 0, "local", "Gemma 3 270M (built in)", "sha256:" + "3" * 64, {})
+    smol = SlotSpec(1, 1, "local", "SmolLM2-135M-Instruct.Q4_1.gguf", "sha256:" + "4" * 64, {})
+    for k in range(4):
+        vote(store, built_in, smol, "left" if k % 2 else "right", blind=True)
+        vote(store, GPT, smol, "left")
+    app = QApplication.instance()
+    apply_theme(app, "dark")
+    try:
+        v = LeaderboardView(store, rounds=200, seed=0)
+        qtbot.addWidget(v)
+        v.resize(1000, 640)
+        with qtbot.waitSignal(v.computed, timeout=WAIT_MS):
+            v.show()
+        qtbot.wait(50)  # the axis names are fitted once the chart is laid out
+        names = v.axis_names()
+        assert len(names) == 3 and len(set(names)) == 3, names
+        by_start = {n.split("…")[0].split(" (")[0]: n for n in names}
+        # Cut at words, keeping family and size; never "Gemma 3 27…"; no ".gguf" anywhere.
+        assert any(n.startswith("Gemma 3 270M") for n in names), names
+        assert any(n.startswith("SmolLM2-135M") for n in names), names
+        assert not any(".gguf" in n or "27…" in n for n in names), by_start
+        table_names = [r[1] for r in shown(v)]
+        assert "SmolLM2-135M-Instruct.Q4_1" in table_names and not any(".gguf" in n for n in table_names)
+        assert v.box_legend.isVisible() and v.box_legend.text().startswith("Box: the middle 50%")
+        assert "whiskers: the 95% interval" in v.box_legend.text()
+        assert "'" not in v.verdict.text().replace("model's", ""), v.verdict.text()
+        # Dark: the chart's panel is the window's dark base, and the dim "too few battles" text
+        # stays readable on it.
+        image = v.interval_view.grab().toImage()
+        corner = image.pixelColor(6, 6)
+        assert corner.lightness() < 80, corner.name()
+        dim = v.model.index(0, 1).data(Qt.ForegroundRole)
+        assert dim.lightness() - v.table.palette().base().color().lightness() > 90, dim.name()
+    finally:
+        apply_theme(app, "light")

@@ -179,12 +179,11 @@ def test_four_panes_at_1280x720_show_readable_model_names(qtbot, services, chat_
         window.close()
 
 
-def test_leaderboard_chart_names_keep_their_ends():
-    from desktop.ui.leaderboard import elide_middle, unique_short_names
+def test_leaderboard_names_are_shortened_by_the_core_rule_and_stay_distinct():
+    from desktop.core.names import short_names
 
-    a, b = elide_middle(LONG_A, 22), elide_middle(LONG_B, 22)
-    assert a != b and a.startswith("Meta") and a.endswith("Q4_K_M") and len(a) == 22
-    assert len(set(unique_short_names([LONG_A, LONG_B], 22))) == 2
+    a, b = short_names([LONG_A, LONG_B], lambda t: len(t) <= 24)
+    assert a != b and a.startswith("Meta-Llama-3.1-8B") and a.endswith("Q4_K_M") and b.endswith("Q8_0")
 
 
 # -- theme -----------------------------------------------------------------------------------
