@@ -567,11 +567,14 @@ def position_bias(battles: Sequence) -> PositionBias:
 def _bias(decisive: int, left: int) -> PositionBias:
     if decisive == 0:
         return PositionBias(0, 0, None, None, None,
-                            "Position bias: no blind two-answer vote with a winner yet (it is measured on "
-                            "left/right votes only), so it cannot be checked.")
+                            "Position bias: no blind two-pane (left/right) vote with a winner yet. It is "
+                            "measured on those only: a blind vote among three or four panes picks a best, "
+                            "not a side.")
     share = left / decisive
     lo, hi = wilson_interval(left, decisive)
-    pct = f"{share:.0%} of {decisive} blind decisive votes went to the left answer (95% CI {lo:.0%}–{hi:.0%})"
+    votes = "vote" if decisive == 1 else "votes"
+    pct = (f"{share:.0%} of {decisive} blind two-pane {votes} with a winner went to the left answer "
+           f"(95% CI {lo:.0%}–{hi:.0%})")
     if decisive < MIN_POSITION_BATTLES:
         verdict = f"Position bias: {pct}; too few votes to tell whether you favour a side."
     elif lo > 0.5:

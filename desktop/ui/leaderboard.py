@@ -297,7 +297,7 @@ def heat_colour(rate: float) -> QColor:
 # -- figures -----------------------------------------------------------------------------------
 
 class PositionBiasBar(QWidget):
-    """Share of blind decisive votes won by the left side, with its 95% interval, against 50%."""
+    """Share of blind two-pane votes with a winner won by the left side, with its 95% interval, against 50%."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -614,7 +614,7 @@ class LeaderboardView(QWidget):
 
         bias_page = QWidget()
         bias_lay = QVBoxLayout(bias_page)
-        bias_lay.addWidget(QLabel("In blind rounds, how often did the answer shown on the left win? "
+        bias_lay.addWidget(QLabel("In blind two-pane rounds, how often did the answer shown on the left win? "
                                   "Near 50% means the side did not sway your votes."))
         self.bias_bar = PositionBiasBar()
         bias_lay.addWidget(self.bias_bar)

@@ -258,7 +258,9 @@ def test_position_bias_counts_only_two_answer_rounds():
     assert bias.decisive == 10 and bias.left_wins == 10
     # Only best-of-three votes: the words say why none counts (a new user had cast two blind votes).
     only_best = ratings.position_bias(best_of_three).verdict
-    assert "no blind two-answer vote with a winner yet" in only_best and "left/right votes only" in only_best
+    assert only_best == ("Position bias: no blind two-pane (left/right) vote with a winner yet. It is measured "
+                         "on those only: a blind vote among three or four panes picks a best, not a side.")
+    assert "of 10 blind two-pane votes with a winner went to the left answer" in bias.verdict
 
 
 def test_a_model_against_itself_says_what_to_do():

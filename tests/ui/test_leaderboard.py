@@ -218,3 +218,26 @@ def test_the_chart_names_read_right_and_follow_the_dark_theme(qtbot, store):
         assert dim.lightness() - v.table.palette().base().color().lightness() > 90, dim.name()
     finally:
         apply_theme(app, "light")
+
+
+def test_position_bias_says_it_is_measured_on_blind_two_pane_votes(qtbot, store, view):
+    """s20 review #8: after blind four-pane votes it said "no blind decisive votes yet"."""
+    third = SlotSpec(2, 2, "local", "qwen2.5-0.5b-q4_k_m.gguf", "sha256:" + "2" * 64, {})
+    for _ in range(2):
+        rid, ids = store.add_round(store.new_conversation(), "Name a fruit.", [GPT, GEMMA, third], blind=True)
+        for i in ids:
+            store.save_response(i, Result(text="Apple", status="done", started_at=1.0, finished_at=2.0, tokens_out=1))
+        store.cast_vote(rid, "best", best_position=1)
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS):
+        view.show()
+    page = view.tabs.widget([view.tabs.tabText(i) for i in range(view.tabs.count())].index("Position bias"))
+    texts = [w.text() for w in page.findChildren(type(view.bias_text))]
+    assert texts[0].startswith("In blind two-pane rounds, how often did the answer shown on the left win?")
+    assert view.bias_text.text() == (
+        "Position bias: no blind two-pane (left/right) vote with a winner yet. It is measured on those only: "
+        "a blind vote among three or four panes picks a best, not a side.")
+    vote(store, GPT, GEMMA, "left", blind=True)
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS):
+        view.refresh()
+    assert view.bias_text.text().startswith(
+        "Position bias: 100% of 1 blind two-pane vote with a winner went to the left answer"), view.bias_text.text()
