@@ -682,6 +682,8 @@ class LeaderboardView(QWidget):
         pick.addWidget(QLabel("Can I switch from"))
         self.switch_api = QComboBox()
         self.switch_api.setToolTip("The API model you use now")
+        self.switch_api.setPlaceholderText("no API model voted on yet")
+        self.switch_api.setSizeAdjustPolicy(QComboBox.AdjustToContents)  # the placeholder reads whole
         pick.addWidget(self.switch_api)
         pick.addWidget(QLabel("to"))
         self.switch_local = QComboBox()
@@ -893,8 +895,9 @@ class LeaderboardView(QWidget):
             combo.clear()
             for c in panel.contestants:
                 if c.engine == engine:
-                    combo.addItem(f"{c.label} ({c.battles} votes)", c.ref)
-            combo.setCurrentIndex(max(0, combo.findData(chosen)))
+                    # "battles", as the leaderboard's column counts them (core.verdict.contestants)
+                    combo.addItem(f"{c.label} ({c.battles} battle{'s' if c.battles != 1 else ''})", c.ref)
+            combo.setCurrentIndex(max(0, combo.findData(chosen)) if combo.count() else -1)
             combo.blockSignals(False)
         rows = [] if panel.switch is None else [panel.switch.overall] + panel.switch.categories
         self.switch_table.setRowCount(len(rows))

@@ -241,3 +241,24 @@ def test_position_bias_says_it_is_measured_on_blind_two_pane_votes(qtbot, store,
         view.refresh()
     assert view.bias_text.text().startswith(
         "Position bias: 100% of 1 blind two-pane vote with a winner went to the left answer"), view.bias_text.text()
+
+
+def test_can_i_switch_counts_battles_as_the_table_does_and_says_when_no_api_model_has_votes(qtbot, store, view):
+    """s20 review #9: the picker said "(6 votes)" where the leaderboard said 4 battles (two panes
+    on one model counted), and the "from" picker was an empty box."""
+    for k in range(3):
+        vote(store, GEMMA, QWEN, "left" if k else "right")
+    vote(store, GEMMA, GEMMA, "left")  # one model in both panes: no battle
+    with qtbot.waitSignal(view.computed, timeout=WAIT_MS):
+        view.show()
+    table = {r[1]: r[4] for r in shown(view)}
+    assert table == {"gemma-3-270m-q4_k_m": "3", "qwen2.5-0.5b-q4_k_m": "3"}
+    view.tabs.setCurrentIndex(view.tabs.count() - 1)
+    qtbot.wait(20)
+    assert view.switch_local.currentText() == "gemma-3-270m-q4_k_m (3 battles)"
+    assert [view.switch_local.itemText(i) for i in range(view.switch_local.count())] == [
+        "gemma-3-270m-q4_k_m (3 battles)", "qwen2.5-0.5b-q4_k_m (3 battles)"]
+    api = view.switch_api
+    assert api.count() == 0 and api.currentIndex() == -1 and api.placeholderText() == "no API model voted on yet"
+    assert api.width() >= api.fontMetrics().horizontalAdvance(api.placeholderText())
+    assert "No API model has votes yet" in view.switch_summary.text()
