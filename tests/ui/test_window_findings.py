@@ -221,6 +221,20 @@ def test_history_counts_to_rate_and_puts_a_continued_conversation_on_top(qtbot, 
     assert window.sidebar.item_texts()[0].startswith("first one")
 
 
+def test_history_says_what_is_pending_first_where_the_sidebar_cuts_the_line(qtbot, window):
+    """s20 review #12: an unvoted blind comparison read "Nov 30, 06:39 · 1 round · 1 to …"."""
+    window.resize(1280, 720)
+    window.act_toggle_blind.trigger()
+    send(qtbot, window, "What is the capital of France?")
+    qtbot.wait(50)
+    shown = window.sidebar.shown_facts()[0]
+    assert shown.startswith("1 to rate · blind · 1 round"), shown
+    # The whole line is there to read on hover, with the date.
+    assert window.history.item(0).toolTip().splitlines()[1].startswith("1 to rate · blind · 1 round · ")
+    qtbot.keyClick(window.rating, Qt.Key_1)
+    assert window.sidebar.shown_facts()[0].startswith("blind · 1 round ·"), window.sidebar.shown_facts()
+
+
 def test_history_items_keep_their_date_line_when_scrolled(qtbot, window, services):
     for n in range(30):
         conv = services.store.new_conversation(f"A rather long title for comparison number {n} that wraps")
