@@ -382,7 +382,10 @@ def fit_axis_labels(chart: QChart, labels: list[str]) -> list[str]:
         return labels
     fm = QFontMetrics(axes[0].labelsFont())
     plot = chart.plotArea().width() or chart.size().width() * 0.8
-    room = 150 if len(labels) > 4 else max(plot / len(labels) - 12, 30)
+    # Qt gives a horizontal label the axis's width over its label count (the categories and the
+    # two ends), less its padding both sides and the text's margins (qtcharts' HorizontalAxis::
+    # updateGeometry); measured on Xvfb: "SmolLM2-135M…Q4_1" was cut at plot / (n + 1).
+    room = 150 if len(labels) > 4 else max(plot / (len(labels) + 2) - 14, 30)
     return short_names(labels, lambda t: fm.horizontalAdvance(t) <= room)
 
 
