@@ -85,3 +85,26 @@ def short_names(names: list[str], fits: Callable[[str], bool]) -> list[str]:
         distinct = [f for f in [name, *shorter_forms(name)] if fits(f) and f not in others]
         out.append(distinct[0] if distinct else name)
     return out
+
+
+def distinct_names(entries: list[tuple[str, list[str]]]) -> list[str]:
+    """Names for a list where two entries may share one (a model imported once and found again in
+    a folder): the entries sharing a name all get the first kind of hint that tells each from the
+    others ("… · Q4_K_M" / "… · Q8_0", else "… · imported in place" / "… · from …/models"); a name
+    used once stays as it is."""
+    groups: dict[str, list[int]] = {}
+    for i, (name, _hints) in enumerate(entries):
+        groups.setdefault(name, []).append(i)
+    out = [name for name, _hints in entries]
+    for name, members in groups.items():
+        if len(members) < 2:
+            continue
+        kinds = max(len(entries[i][1]) for i in members)
+        column = lambda k: [entries[i][1][k] if k < len(entries[i][1]) else "" for i in members]  # noqa: E731
+        telling = [k for k in range(kinds) if all(column(k)) and len(set(column(k))) == len(members)]
+        k = telling[0] if telling else next((k for k in range(kinds) if len(set(column(k))) > 1), None)
+        if k is None:
+            continue
+        for i, hint in zip(members, column(k)):
+            out[i] = f"{name} · {hint}" if hint else name
+    return out

@@ -31,3 +31,16 @@ def test_shorten_takes_the_best_form_that_fits():
     assert shorten("SmolLM2-135M-Instruct.Q4_1", fits(17)) == "SmolLM2-135M…Q4_1"
     assert shorten("SmolLM2-135M-Instruct.Q4_1", fits(14)) == "SmolLM2-135M…"
     assert shorten("SmolLM2-135M-Instruct.Q4_1", fits(3)) is None
+
+
+def test_entries_sharing_a_name_get_the_hint_that_tells_them_apart():
+    from desktop.core.names import distinct_names
+
+    # The s20 review's two "SmolLM2-135M-Instruct.Q4_1" rows: one quant, two origins.
+    assert distinct_names([("Smol", ["Q4_1", "imported in place"]), ("Smol", ["Q4_1", "from …/split"]),
+                           ("gemma", ["Q4_K_M", "built in"])]) == [
+        "Smol · imported in place", "Smol · from …/split", "gemma"]
+    # Quantisations differ: that is the hint, for both.
+    assert distinct_names([("m", ["Q4_K_M", "x"]), ("m", ["Q8_0", "x"])]) == ["m · Q4_K_M", "m · Q8_0"]
+    # Nothing tells them apart: left as they are (the Source column still differs).
+    assert distinct_names([("m", ["Q4_0", "x"]), ("m", ["Q4_0", "x"])]) == ["m", "m"]
