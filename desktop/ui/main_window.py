@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.model_import = ModelImport(services, self._inbox, on_added=self._on_imported,
                                         on_failed=self._on_import_failed, on_status=lambda text: say(text, 0))
         self.dialogs = WindowDialogs(self, services, on_models_changed=self.refresh_models, on_message=say,
-                                     contestants=self.contestants)
+                                     contestants=self.contestants, on_back=self.take_keyboard_back)
         self._dialogs = self.dialogs.kept  # tests and scripts reach the kept dialogs here
         # The commands that only open a dialog go straight to it (actions.build wires them by name).
         self.open_library, self.open_leaderboard = self.dialogs.library, self.dialogs.leaderboard
@@ -641,6 +641,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Added {name} to your models.", 8000)
 
     # -- dialogs --------------------------------------------------------------------------
+    def take_keyboard_back(self) -> None:
+        """After a dialog closes: this window is active again and the widget that had the keyboard
+        (else the prompt) has it, so shortcuts work without a click first."""
+        self.raise_()
+        self.activateWindow()
+        (self.focusWidget() or self.prompt).setFocus(Qt.ActiveWindowFocusReason)
+
     def open_settings(self) -> None:
         changed = self.dialogs.settings([state.choice for state in self.session.panes])
         if changed is None:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from fakes import KEYLESS_ENDPOINT, scripted_services, shown_window
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop.ui import actions
@@ -319,3 +319,33 @@ def test_a_stopped_round_and_thread_reports_only_through_the_inbox(qtbot, window
     window.session.on_answer = lambda i, r: (threads.append(threading.current_thread()), original(i, r))
     send(qtbot, window)
     assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def test_after_a_dialog_closes_the_shortcuts_work_without_a_click(qtbot, window):
+    """s20 review #14: after closing Models with Esc, Ctrl+T did nothing until the window was clicked."""
+    from PySide6.QtWidgets import QDialog
+
+    window.prompt.setFocus()
+    window.act_open_library.trigger()
+    d = window._dialogs["library"]
+    qtbot.waitExposed(d)
+    d.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is d, timeout=TIMEOUT_MS)
+    qtbot.keyClick(d, Qt.Key_Escape)
+    qtbot.waitUntil(lambda: not d.isVisible(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=TIMEOUT_MS)
+    assert QApplication.focusWidget() is window.prompt
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key_T, Qt.ControlModifier)  # where the keyboard is now
+    assert len(window.panes) == 3
+    assert [p.title.text() for p in window.panes] == ["A", "B", "C"]
+
+    # A modal one (Settings): the same once it is closed.
+    def close_settings():
+        settings = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()
+                        and w is not d)
+        settings.reject()
+
+    QTimer.singleShot(300, close_settings)
+    window.act_open_settings.trigger()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=TIMEOUT_MS)
+    assert QApplication.focusWidget() is window.prompt
