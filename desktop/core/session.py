@@ -171,7 +171,7 @@ class ComparisonSession:
     # -- what the screen shows --------------------------------------------------------------
     @property
     def hidden(self) -> bool:
-        """Names stay hidden: the open round is blind and nobody has voted on it yet."""
+        """Names stay hidden: the open round is blind and its names have not been shown (by a vote)."""
         cur = self.open_round
         return cur is not None and cur.blind and not cur.revealed
 
@@ -279,7 +279,8 @@ class ComparisonSession:
 
     def names_shown(self) -> bool:
         """This conversation has shown its models' names (a round sent with names, or a blind
-        round voted on): the next round is sent with names even in blind mode."""
+        round revealed by a vote, even if a regenerate dropped that vote since): the next round
+        is sent with names even in blind mode."""
         return self.conversation_id is not None and self.services.store.names_shown(self.conversation_id)
 
     def stop(self, i: int | None = None) -> None:
@@ -352,8 +353,10 @@ class ComparisonSession:
     # -- voting -----------------------------------------------------------------------------
     def vote(self, outcome: str, best_position: int | None = None, note: str = "") -> bool:
         """Save (or change) the vote on the open round. A blind round's vote stays blind when it
-        is changed after the reveal: the judgement was first made without the names. Returns
-        True when this vote revealed the names."""
+        is changed after the reveal: the judgement was first made without the names. A vote cast
+        with the names on screen (after a regenerate dropped the revealing vote) is not blind; the
+        store decides both, from the round's recorded reveal. Returns True when this vote revealed
+        the names."""
         cur = self.open_round
         if cur is None:
             raise Refused("Nothing to vote on yet: send a prompt first.")
@@ -368,8 +371,7 @@ class ComparisonSession:
             raise Refused(f"The answer in {which} was cut off when ArenaDesk closed, which says nothing about the "
                           f"model, so this round cannot be voted on as it is. Regenerate that answer (the pane's "
                           f"Regenerate button), then vote.")
-        self.services.store.cast_vote(cur.round_id, outcome, best_position=best_position, note=note,
-                                      blind=cur.blind)
+        self.services.store.cast_vote(cur.round_id, outcome, best_position=best_position, note=note)
         cur.vote = Vote(outcome, best_position, note)
         was_hidden, cur.revealed = self.hidden, True
         return was_hidden
@@ -425,9 +427,10 @@ class ComparisonSession:
         self.panes = panes
         self.conversation_id = conv.id
         vote = Vote(last.vote.outcome, last.vote.best_position, last.vote.note) if last.vote else None
-        # An unvoted blind round stays blind; one voted on was revealed then.
+        # A blind round stays hidden until its names were shown (its first vote; a regenerate
+        # after that dropped the vote, not the reveal).
         self.open_round = OpenRound(last.id, last.prompt, response_ids, positions, choices, results, last.blind,
-                                    revealed=not (last.blind and vote is None), vote=vote,
+                                    revealed=last.names_shown, vote=vote,
                                     system_prompt=last.system_prompt)
         return records
 

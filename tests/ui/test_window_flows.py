@@ -187,6 +187,32 @@ def test_a_vote_changed_after_the_reveal_stays_blind(qtbot, window, services):
     assert db(services, "SELECT outcome, blind FROM votes") == [("tie", 1)]
 
 
+def test_a_regenerate_after_the_reveal_keeps_the_names_on_screen_and_the_follow_up_named(qtbot, window,
+                                                                                          services):
+    """Regenerate drops the revealing vote, not the names: the follow-up goes with names (no
+    "Model A" under a named earlier turn), the status bar says why, and votes cast with the
+    names on screen are not stored blind."""
+    window.act_toggle_blind.trigger()
+    send(qtbot, window, "First")
+    qtbot.keyClick(window, Qt.Key_1)
+    assert "Revealed" in window.statusBar().currentMessage()
+    left, right = window.panes
+    window.regenerate(left)
+    wait_round(qtbot, window)
+    assert not any(p.hidden_name for p in window.panes) and "Model" not in left.title.text()
+    assert "gpt-4o @ OpenAI" in left.view.toPlainText() and "gpt-4o says: 2" in left.view.toPlainText()
+    assert db(services, "SELECT COUNT(*) FROM votes") == [(0,)]
+    send(qtbot, window, "Second")
+    assert main_window.NAMES_SHOWN in window.statusBar().currentMessage()
+    for pane, name in ((left, "gpt-4o @ OpenAI"), (right, "gpt-4.1 @ OpenAI")):
+        text = pane.view.toPlainText()
+        assert not pane.hidden_name and "Model A" not in text and "Model B" not in text
+        assert text.count(name) == 2  # each turn under its model's name
+    qtbot.keyClick(window, Qt.Key_2)
+    assert db(services, "SELECT r.prompt, r.blind, v.blind FROM rounds r JOIN votes v ON v.round_id = r.id") == [
+        ("Second", 0, 0)]
+
+
 def test_reopening_an_unvoted_blind_conversation_keeps_names_hidden(qtbot, window, services):
     window.act_toggle_blind.trigger()
     send(qtbot, window, "Blind question")
