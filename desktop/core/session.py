@@ -250,7 +250,7 @@ class ComparisonSession:
             raise Refused("Type a prompt first.")
         problems = self.problems()
         if problems:
-            raise Refused(" ".join(f"Pane {self.letter(i)}: {why}" for i, why in sorted(problems.items())))
+            raise self._cannot_answer(" ".join(f"Pane {self.letter(i)}: {why}" for i, why in sorted(problems.items())))
         engines = [self._engine(i, p.choice, no_key=f"Or pick a local model for pane {self.letter(i)}.")
                    for i, p in enumerate(self.panes)]
         # A follow-up in a conversation that has shown the names cannot be blind: each pane's
@@ -441,25 +441,42 @@ class ComparisonSession:
         for i in range(cur.panes):
             choice = cur.choices[i]
             if choice is None or cur.response_ids[i] < 0:
-                raise Refused(f"Pane {self.letter(i)}: the model that answered here is not known to ArenaDesk, so "
-                              "this round cannot be answered again. Send a new prompt instead.")
+                raise self._cannot_answer(f"Pane {self.letter(i)}: the model that answered here is not known to "
+                                          "ArenaDesk, so this round cannot be answered again. Send a new prompt instead.",
+                                          again=True)
             why = self.contestants.problem(choice)
             if why:
-                raise Refused(f"Pane {self.letter(i)}: {why}")
-            slots.append(Slot(choice, self._engine(i, choice), self.params(i), history=list(self.panes[i].earlier)))
+                raise self._cannot_answer(f"Pane {self.letter(i)}: {why}", again=True)
+            slots.append(Slot(choice, self._engine(i, choice, again=True), self.params(i),
+                              history=list(self.panes[i].earlier)))
         return Round.reattach(self.services.store, self.services.prices, cur.round_id, cur.response_ids,
                               cur.prompt, slots, system_prompt=cur.system_prompt, positions=cur.positions)
 
-    def _engine(self, i: int, choice: ModelChoice, no_key: str = ""):
+    def _engine(self, i: int, choice: ModelChoice, no_key: str = "", again: bool = False):
         """The engine that answers in pane i, or Refused saying what to do: a missing key
         (followed by `no_key`, what else the user can do there), a model file that cannot be
-        opened, a bad endpoint setting."""
+        opened, a bad endpoint setting. `again`: for a regenerate of the open round."""
         try:
             return self.services.engines.get(choice, instance=i)
         except NeedsKey as exc:
-            raise Refused(f"{exc} {no_key}".strip()) from None
+            raise self._cannot_answer(f"{exc} {no_key}".strip(), again) from None
         except Exception as exc:
-            raise Refused(f"Pane {self.letter(i)} ({choice.label}): {exc}") from None
+            raise self._cannot_answer(f"Pane {self.letter(i)} ({choice.label}): {exc}", again) from None
+
+    def _cannot_answer(self, why: str, again: bool = False) -> Refused:
+        """The refusal when a pane's model cannot answer: `why` names the pane and its model. While
+        the open blind round is hidden its letters are the "Model A/B" on screen, so neither the
+        model nor its kind ("needs a key", "pick a local model") may be tied to one before the
+        vote: only what the user can do is said. `again`: a regenerate of that round (which
+        cannot be voted on first when its answer was cut off), not a new prompt."""
+        if not self.hidden:
+            return Refused(why)
+        if again:
+            return Refused("A model of this blind round cannot answer again, and saying which or why would tell the "
+                           "sides apart before the vote. Start a New chat to go on (this round stays in the history).")
+        return Refused("A model of this blind round cannot answer the next prompt, and saying which or why would tell "
+                       "the sides apart before the vote. Vote on this round to see the names (sending again then "
+                       "says what to fix), or start a New chat.")
 
     def _close_open_round(self) -> None:
         for i, p in enumerate(self.panes):

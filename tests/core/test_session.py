@@ -246,6 +246,46 @@ def test_an_engine_that_cannot_be_made_names_the_pane_and_its_model(session, ser
     assert services.store.query("SELECT COUNT(*) FROM conversations") == [(0,)]
 
 
+def _needs_key_pool(services):
+    """Engines as after a restart that lost a session-only key: the API model cannot be made."""
+    from desktop.core.engines.registry import EnginePool
+    from desktop.core.services import NeedsKey
+
+    def make(choice):
+        if choice.engine == "openai":
+            raise NeedsKey("No OpenAI key: add one in Settings → Connections → OpenAI.")
+        return ScriptedEngine(choice)
+
+    return EnginePool(make)
+
+
+@pytest.mark.parametrize("cause", ["unmakeable", "no key", "connection removed"])
+def test_a_refused_follow_up_while_blind_names_no_model_and_no_kind(services, cause):
+    """While a blind round is hidden, its letters are the "Model A/B" on screen: a refused
+    follow-up says what to do without naming the model behind a letter or saying that a letter
+    is the API (or local) side. After the vote, the refusal names the pane and its model."""
+    session = two_pane_session(services, choices=(LOCAL, GPT4O), blind=True)
+    send(session, "First")
+    assert session.hidden
+    if cause == "unmakeable":
+        services.engines = unmakeable_engines("the base URL has no host")
+    elif cause == "no key":
+        services.engines = _needs_key_pool(services)
+    else:
+        services.settings.connections = [c for c in services.settings.connections if c.id != "openai"]
+    with pytest.raises(Refused) as refused:
+        session.send("Second")
+    said = str(refused.value)
+    for tell in ("gpt-4o", "OpenAI", "Gemma", "built in", "local", "Local", "key", "API", "Pane", "pane A", "pane B",
+                 "Model A", "Model B", "base URL", "connection"):
+        assert tell not in said, (tell, said)
+    assert "Vote on this round to see the names" in said and "New chat" in said
+    assert session.hidden and services.store.query("SELECT COUNT(*) FROM rounds") == [(1,)]
+    session.vote("left")
+    with pytest.raises(Refused, match=r"^Pane [AB] \(|^Pane [AB]: gpt-4o|^No OpenAI key.* pane [AB]\.$"):
+        session.send("Second")
+
+
 def test_inputs_are_checked_first(session):
     with pytest.raises(Refused, match="Type a prompt"):
         session.send("   ")

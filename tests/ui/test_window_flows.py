@@ -213,6 +213,61 @@ def test_a_regenerate_after_the_reveal_keeps_the_names_on_screen_and_the_follow_
         ("Second", 0, 0)]
 
 
+@pytest.mark.parametrize("cause", ["unmakeable", "connection removed"])
+def test_a_refused_follow_up_while_blind_shows_no_name_until_the_vote(qtbot, services, cause):
+    """A follow-up refused while the blind round is hidden: the status bar and the panes'
+    notices say what to do, never which model (or which kind) is behind "Model A/B". After the
+    vote, the refusal says which pane and why."""
+    from fakes import unmakeable_engines
+
+    w = shown_window(qtbot, services, choices=("local:default", "openai:gpt-4o"))
+    try:
+        services.settings.connection("openai").needs_key = False
+        w.act_toggle_blind.trigger()
+        send(qtbot, w, "First")
+        assert {p.title.text() for p in w.panes} == {"Model A", "Model B"}
+        if cause == "unmakeable":
+            services.engines = unmakeable_engines("the base URL has no host")
+        else:
+            services.settings.connections = [c for c in services.settings.connections if c.id != "openai"]
+        w.prompt.setPlainText("Second")
+        w.act_send.trigger()
+        said = w.statusBar().currentMessage()
+        assert "Vote on this round to see the names" in said and "New chat" in said
+        for tell in ("gpt-4o", "OpenAI", "Gemma", "local", "key", "Pane", "pane ", "Model A", "Model B",
+                     "connection", "base URL"):
+            assert tell not in said, (tell, said)
+        for p in w.panes:
+            assert p.hidden_name and not p.notice.isVisible(), p.notice.text()
+        assert w.prompt.toPlainText() == "Second"  # kept, to send once it can be
+        assert db(services, "SELECT COUNT(*) FROM rounds") == [(1,)]
+        qtbot.keyClick(w, Qt.Key_1)
+        w.act_send.trigger()
+        said = w.statusBar().currentMessage()
+        assert said.startswith("Pane ") and ("gpt-4o" in said or "Gemma" in said), said
+        if cause == "connection removed":  # the pane says it too, now that names are shown
+            api = w.panes[1]
+            assert api.notice.isVisible() and "gpt-4o" in api.notice.text()
+    finally:
+        w.close()
+
+
+def test_reopening_a_hidden_blind_round_whose_model_is_gone_says_not_which(qtbot, window, services):
+    window.act_toggle_blind.trigger()
+    send(qtbot, window, "Blind question")
+    conv = window.session.conversation_id
+    window.new_chat()
+    services.settings.connections = [c for c in services.settings.connections if c.id != "openai"]
+    window.open_conversation(conv)
+    said = window.statusBar().currentMessage()
+    assert "A model it used is gone: vote on this round to see which, or start a New chat." in said
+    assert "gpt-4" not in said and "pick another in that pane" not in said
+    for p in window.panes:
+        assert p.hidden_name and not p.notice.isVisible(), p.notice.text()
+    qtbot.keyClick(window, Qt.Key_1)
+    assert all(p.notice.isVisible() and "Model gone" in p.notice.text() for p in window.panes)
+
+
 def test_reopening_an_unvoted_blind_conversation_keeps_names_hidden(qtbot, window, services):
     window.act_toggle_blind.trigger()
     send(qtbot, window, "Blind question")
