@@ -157,6 +157,30 @@ def test_stop_one_pane_while_the_other_continues(qtbot, window, gate, services):
     assert db(services, "SELECT status FROM responses ORDER BY slot") == [("cancelled",), ("done",)]
 
 
+def test_stop_on_a_pane_waiting_for_the_shared_local_model_ends_it_while_the_other_answers(qtbot, window, gate,
+                                                                                           services):
+    """Two panes on one local model take turns on its one engine: Stop on the pane still waiting
+    says "Stopped." there at once, while the other pane's answer goes on (not once it is over)."""
+    for i in range(2):
+        window.choose_model(i, "local:default")
+    gate.clear()  # the answer that gets the engine first keeps it until the gate opens
+    window.prompt.setPlainText("Long one")
+    window.act_send.trigger()
+    qtbot.waitUntil(lambda: any("says" in p._text for p in window.panes), timeout=TIMEOUT_MS)
+    answering = next(i for i, p in enumerate(window.panes) if "says" in p._text)
+    waiting = window.panes[1 - answering]
+    assert waiting._streaming and waiting._text == ""
+    waiting.stop.click()
+    qtbot.waitUntil(lambda: not waiting._streaming, timeout=TIMEOUT_MS)
+    assert "Stopped." in waiting.view.toPlainText() and waiting._text == ""
+    assert window.panes[answering]._streaming and window._running()  # the other answer still going
+    gate.set()
+    wait_round(qtbot, window)
+    assert "says: 1" in window.panes[answering].view.toPlainText()
+    statuses = db(services, "SELECT status FROM responses ORDER BY slot")
+    assert statuses[answering] == ("done",) and statuses[1 - answering] == ("cancelled",)
+
+
 # -- blind ------------------------------------------------------------------------------------
 def test_turning_blind_off_mid_round_does_not_reveal_before_the_vote(qtbot, window, services):
     window.act_toggle_blind.trigger()
