@@ -138,7 +138,9 @@ class LibraryDialog(QDialog):
         super().__init__(parent)
         self.services = services
         self.setWindowTitle("Models — ArenaDesk")
-        self.resize(1060, 760)
+        # No taller than the screen: at 1280×720 a 760-pixel dialog put its Close button off the bottom.
+        room = self.screen().availableGeometry()
+        self.resize(min(1060, room.width() - 40), min(760, room.height() - 40))
         self._seq = itertools.count()
         self._search_seq = 0
         self._files_seq = 0
