@@ -319,9 +319,9 @@ class LibraryDialog(QDialog):
         self.remove_folder_button.setMenu(QMenu(self.remove_folder_button))
         self._fill_folder_menu()
         self.rescan_button = QPushButton("Scan again", w)
-        self.rescan_button.clicked.connect(self.rescan)
+        self.rescan_button.clicked.connect(lambda: self.rescan())
         self.found_status = QLabel(w)
-        self._folder_note = ""  # said once, after the scan an added folder starts
+        self._folder_note = ""  # said after the status from Add folder… until the next scan
         self.found_status.setWordWrap(True)
         found_row = QHBoxLayout()
         found_row.addWidget(self.use_found)
@@ -739,7 +739,9 @@ class LibraryDialog(QDialog):
         if on:
             self.services.discovery.start_identifying()
 
-    def rescan(self) -> None:
+    def rescan(self, note: str = "") -> None:
+        """Scan other apps' folders again; `note` stays after the status until the next scan."""
+        self._folder_note = note
         self.rescan_button.setEnabled(False)
         self.found_status.setText("Looking for models in other apps' folders…")
 
@@ -765,8 +767,7 @@ class LibraryDialog(QDialog):
                 if usable else f"No models found in other apps' folders (looked in {folders}, {result.seconds:.2f} s)")
         if other:
             text += f"; {other} other file{'s' if other != 1 else ''} that cannot answer alone"
-        note, self._folder_note = self._folder_note, ""
-        self.found_status.setText(text + "." + note + "".join(f"\n{p}" for p in result.problems))
+        self.found_status.setText(text + "." + self._folder_note + "".join(f"\n{p}" for p in result.problems))
         self.found_status.setToolTip("Looked in:\n" + "\n".join(f"{p.tool}: {p.root} ({p.why})"
                                                                   for p in result.places))
 
@@ -781,14 +782,15 @@ class LibraryDialog(QDialog):
         except ValueError as exc:
             self._show_error("Folder not added", exc)
             return
+        note = ""
         if not self.use_found.isChecked():
             # A folder's models are used as found models are: say so rather than tick the box unseen.
-            self._folder_note = " “Use models found in other apps' folders” is now on, so the folder's models are offered."
+            note = " “Use models found in other apps' folders” is now on, so the folder's models are offered."
         self.use_found.blockSignals(True)
         self.use_found.setChecked(True)
         self.use_found.blockSignals(False)
         self._fill_folder_menu()
-        self.rescan()
+        self.rescan(note)
 
     def remove_folder(self, folder: str) -> None:
         """Stop looking in a folder the user added: its models leave the library and the pickers
@@ -808,7 +810,7 @@ class LibraryDialog(QDialog):
     def _on_identify_progress(self, p) -> None:
         if p.finished and p.files_total == 0:
             return  # nothing needed reading: the scan's own words stay ("No models found in …")
-        self.found_status.setText(p.text())
+        self.found_status.setText(p.text() + self._folder_note)
         if p.finished:
             self.refresh_installed()  # details and hashes are in; two files may turn out to be one model
             self.modelsChanged.emit()

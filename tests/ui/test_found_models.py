@@ -203,9 +203,8 @@ def test_the_models_dialog_says_what_it_does_in_plain_words(qtbot, dialog, servi
     assert d.found_status.text().startswith("No models found in other apps' folders"), d.found_status.text()
     assert installed_rows(d).get("tiny") is not None  # one "tiny" again: its name alone
 
-    # The dialog fits its screen, Close button and all (at 1280×720 it was 760 pixels tall).
-    room = d.screen().availableGeometry()
-    assert d.height() <= room.height() - 40 and d.width() <= room.width() - 40
+    # The dialog fits its screen's height, Close button and all (at 1280×720 it was 760 pixels tall).
+    assert d.height() <= d.screen().availableGeometry().height() - 40
 
     header = d.catalog_tree.headerItem()
     assert header.text(3) == "Will it run here? (★ recommended)" and "★ marks the one file" in header.toolTip(3)
