@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.model_import = ModelImport(services, self._inbox, on_added=self._on_imported,
                                         on_failed=self._on_import_failed, on_status=lambda text: say(text, 0))
         self.dialogs = WindowDialogs(self, services, on_models_changed=self.refresh_models, on_message=say,
-                                     contestants=self.contestants)
+                                     contestants=self.contestants, on_back=self.take_keyboard_back)
         self._dialogs = self.dialogs.kept  # tests and scripts reach the kept dialogs here
         # The commands that only open a dialog go straight to it (actions.build wires them by name).
         self.open_library, self.open_leaderboard = self.dialogs.library, self.dialogs.leaderboard
@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
 
     def _after_panes_changed(self) -> None:
         for p in self.panes:
-            p.remove.setVisible(len(self.panes) > 2)
+            p.set_removable(len(self.panes) > 2)
         cur = self.session.open_round
         # A pane added after a round joins from the next prompt: the finished round stays votable
         # with the answers it had (its vote is stored by position, for those panes only).
@@ -334,10 +334,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 0 if failed else 15000)
 
     def _update_key_notice(self, not_sent: bool = False) -> None:
-        """Each pane's notice: its model is gone, or its connection needs a key (not while blind:
-        that would tell an API side from a local one). `not_sent`: a send was refused just now; a
-        pane that said so keeps saying it until it has a key or another model."""
-        problems = self.session.problems()  # every pane's, checked once (a local file's may touch the disk)
+        """Each pane's notice: its model is gone, or its connection needs a key (neither while a
+        blind round is hidden: that would name the model under "Model B", or tell an API side from
+        a local one). `not_sent`: a send was refused just now; a pane that said so keeps saying it
+        until it has a key or another model."""
+        # every pane's, checked once (a local file's may touch the disk)
+        problems = self.session.problems() if not self.session.hidden else {}
         for i, p in enumerate(self.panes):
             gone = problems.get(i, "")
             choice = self.session.panes[i].choice
@@ -568,7 +570,10 @@ class MainWindow(QMainWindow):
         self._after_panes_changed()
         gone = self.session.problems()
         title = self.conversations.title(conversation_id)
-        if gone:
+        if gone and hidden:  # which one would tell the sides apart
+            self.statusBar().showMessage(f"Reopened “{title}”. A model it used is gone: vote on this round to see "
+                                         "which, or start a New chat.", 10000)
+        elif gone:
             self.statusBar().showMessage(f"Reopened “{title}”. A model it used is gone: pick another in that pane "
                                          "to continue.", 10000)
         else:
@@ -641,6 +646,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Added {name} to your models.", 8000)
 
     # -- dialogs --------------------------------------------------------------------------
+    def take_keyboard_back(self) -> None:
+        """After a dialog closes: this window is active again and the widget that had the keyboard
+        (else the prompt) has it, so shortcuts work without a click first."""
+        self.raise_()
+        self.activateWindow()
+        (self.focusWidget() or self.prompt).setFocus(Qt.ActiveWindowFocusReason)
+
     def open_settings(self) -> None:
         changed = self.dialogs.settings([state.choice for state in self.session.panes])
         if changed is None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..names import model_file_name
 from .base import Engine
 
 LEGACY_CONNECTION = "openai"
@@ -58,7 +59,7 @@ class ModelChoice:
     @property
     def label(self) -> str:
         if self.engine == "local":
-            return "Gemma 3 270M (built in)" if self.model == "default" else Path(self.model).name
+            return "Gemma 3 270M (built in)" if self.model == "default" else model_file_name(Path(self.model).name)
         return self.model
 
 
