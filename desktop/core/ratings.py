@@ -708,7 +708,9 @@ def by_category(battles: Sequence, rounds: int = 1000, seed: int = 0, *, tagged_
     rounds without a tag last under ``UNTAGGED``. `battles`: Battle rows, or BattleColumns
     with tagged_rounds = Store.tagged_rounds() (the columns carry rounds, not tags)."""
     if isinstance(battles, BattleColumns):
-        groups = battles.by_tag(tagged_rounds or {}, UNTAGGED)
+        if tagged_rounds is None:  # else every vote would land, silently, under UNTAGGED
+            raise TypeError("by_category on BattleColumns needs tagged_rounds=Store.tagged_rounds()")
+        groups = battles.by_tag(tagged_rounds, UNTAGGED)
     else:
         groups = {}
         for b in battles:

@@ -22,6 +22,7 @@ from ..core.engines.registry import ModelChoice
 from ..core.history import ConversationHistory, StillAnswering
 from ..core.services import Services
 from ..core.session import MAX_PANES, ComparisonSession, Refused
+from ..core.untrusted import as_html
 from . import actions
 from .confirm import confirm
 from .history_sidebar import HistorySidebar
@@ -39,6 +40,7 @@ from .window_dialogs import WindowDialogs
 # Why a round goes with names in blind mode (ComparisonSession.names_shown).
 NAMES_SHOWN = "not blind: this conversation has already shown the names (New chat starts a blind one)."
 KEY_NOTICE_MARK = " key for this pane: "  # in every no-key notice, and only there
+NAME_LIMIT = 80  # characters of a connection or model name in a notice
 
 
 def no_key_notice(connection: str, not_sent: bool = False) -> str:
@@ -46,6 +48,7 @@ def no_key_notice(connection: str, not_sent: bool = False) -> str:
     a send is refused whole (not sent to the other panes, which would leave the round with a hole);
     `not_sent`: a send was just refused for it, which the pane keeps saying (the status bar forgets)."""
     article = "an" if connection[:1].lower() in "aeiou" else "a"
+    connection = as_html(connection, NAME_LIMIT)  # a connection's name may come from an imported file
     lead = f"Not sent: this pane has no {connection} key." if not_sent else f"No {connection} key yet."
     return (f"<b>{lead}</b> Sending needs {article} {connection}{KEY_NOTICE_MARK}<a href='settings'>add one in "
             "Settings → Connections</a>, or pick a local model here (a local server needs no key).")
@@ -346,7 +349,7 @@ class MainWindow(QMainWindow):
             choice = self.session.panes[i].choice
             missing = cx.missing_key(self.services, choice) if self._keys_known and not self.session.hidden else None
             if gone:
-                p.show_notice(f"<b>Model gone.</b> {gone}")
+                p.show_notice(f"<b>Model gone.</b> {as_html(gone, 4 * NAME_LIMIT)}")
             elif missing:
                 said = KEY_NOTICE_MARK in p.notice.text() and p.notice.text().startswith("<b>Not sent")
                 p.show_notice(no_key_notice(missing, not_sent=not_sent or said))

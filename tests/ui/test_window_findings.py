@@ -119,6 +119,27 @@ def test_reopening_with_a_model_that_is_gone_shows_it_gone_and_sends_nothing(qtb
         ("openai:gpt-4.1",), ("openai:local-server-model",)]
 
 
+def test_a_gone_model_whose_name_is_markup_is_named_as_text_in_the_notice(qtbot, window, services):
+    """Model names in a reopened conversation may come from an imported file: the pane's notice is
+    rich text, so a name holding markup must read as the characters it is, cut to a sane length."""
+    from PySide6.QtGui import QTextDocument
+
+    hostile = "<h1 style='font-size:90px'>FREE</h1><a href='settings'>click</a>" + "x" * 5000
+    window.set_api_models([hostile, "gpt-4.1"])
+    window.choose_model(0, f"openai:{hostile}")
+    send(qtbot, window, "Old question")
+    conv = window.session.conversation_id
+    window.new_chat()
+    window.set_api_models(["gpt-4.1"])
+    window.open_conversation(conv)
+    notice = window.panes[0].notice
+    assert notice.isVisible() and "<h1" not in notice.text() and "<a href='settings'>click" not in notice.text()
+    read = QTextDocument()
+    read.setHtml(notice.text())
+    assert "Model gone." in read.toPlainText() and "<h1 style='font-size:90px'>FREE</h1>" in read.toPlainText()
+    assert len(read.toPlainText()) < 1000
+
+
 # -- fitting the screen ----------------------------------------------------------------------
 def test_four_panes_fit_1280x720_and_the_window_never_grows(qtbot, window, services):
     window.resize(1280, 720)
