@@ -946,6 +946,8 @@ class LeaderboardView(QWidget):
             self.judge_dialog.runFinished.connect(self._judge_ran)
         elif not self.judge_dialog.running:
             self.judge_dialog.reload_models()
+            # a category first used since, and the board's filter now
+            self.judge_dialog.reload_categories(self.store.tags(), self.tag.currentData())
             self.judge_dialog.replan()  # votes and rounds may have changed since it was last open
         self.judge_dialog.show()
         self.judge_dialog.raise_()
