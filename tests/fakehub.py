@@ -400,6 +400,14 @@ def download_manager(tmp_path, events, **kw):
     return DownloadManager(downloads, models, on_event=events, **kw)
 
 
+def download_to_end(tmp_path, request, **kw):
+    """Starts one download on a fresh manager and waits for its final event: (manager, events, final)."""
+    events = Events()
+    manager = download_manager(tmp_path, events, **kw)
+    manager.start(request)
+    return manager, events, events.final()
+
+
 if __name__ == "__main__":  # pragma: no cover - serve one file: python tests/fakehub.py REPO FILENAME PATH
     hub = FakeHub(max_lifetime=float(os.environ.get("FAKEHUB_LIFETIME", "3600")))
     hub.add_file(sys.argv[1], sys.argv[2], Path(sys.argv[3]))

@@ -12,7 +12,9 @@ class ScriptedEngine:
     """Answers "<model> says: <n>" in a few deltas; `hold` keeps it streaming until released.
     Scripted further (keyword arguments): `reasoning`, pieces of thinking streamed first (as a
     reasoning model's); `answer`, a text sent in one piece instead; `fail_after`, an error
-    ending the answer after its text (a connection dropped mid-answer)."""
+    ending the answer after its text (a connection dropped mid-answer). Like a local model, one
+    engine answers one stream at a time: a stream asked for meanwhile waits its turn, and ends at
+    once if its own token is set while it waits."""
 
     fail_next = False  # the next answer fails (a network error), once
 
@@ -23,10 +25,21 @@ class ScriptedEngine:
         self.calls = 0
         self.seen: list[list[dict]] = []
         self._cancel = threading.Event()
+        self._turn = threading.Lock()  # one answer at a time, as LocalEngine
         self.hold = gate or threading.Event()
         self.hold.set() if gate is None else None
 
     def stream(self, messages, params, cancel=None):
+        while not self._turn.acquire(timeout=0.01):
+            if cancel is not None and cancel.cancelled:
+                yield Done("cancelled")  # stopped while another answer had the engine
+                return
+        try:
+            yield from self._answer(messages, cancel)
+        finally:
+            self._turn.release()
+
+    def _answer(self, messages, cancel):
         self._cancel.clear()
 
         def stopped():  # cancel(), or this answer's own token (panes sharing an engine stop by token)

@@ -94,9 +94,6 @@ class Round:
         # The conversation each pane had before this round: what its model is shown, every time
         # this round is answered (a regenerate must not see the answer it replaces).
         self._earlier = [list(s.history) for s in slots]
-        # Panes that share an engine (two panes on one local model) take turns here: one engine
-        # object is not asked for two answers at once by one round.
-        self._turns = {id(s.engine): threading.Lock() for s in slots}
         # Called with (pane, text) for each piece of a reasoning model's thinking, as it streams.
         self.on_reasoning: Callable[[int, str], None] | None = None
 
@@ -153,11 +150,14 @@ class Round:
         slot = self.slots[i]
         rec = Recorder()
         try:
-            with self._turns.setdefault(id(slot.engine), threading.Lock()):  # a pane's engine may be swapped
-                if self._stops[i].cancelled:
-                    rec.feed(Done("cancelled"))  # stopped while another pane had the engine
-                else:
-                    self._stream(i, slot, rec, on_delta)
+            # Panes that share an engine (two on one local model) are not made to take turns here:
+            # the engine serves one answer at a time itself and, while one waits, watches that
+            # answer's stop, so a Stop on the waiting pane ends it at once (a lock here would hold
+            # it until the other pane's whole answer is over).
+            if self._stops[i].cancelled:
+                rec.feed(Done("cancelled"))  # stopped before it began
+            else:
+                self._stream(i, slot, rec, on_delta)
         except Exception as exc:  # an engine bug must not take the round down with it
             rec.feed(Error(f"Unexpected failure: {type(exc).__name__}: {exc}", "crash"))
         result = rec.result

@@ -368,7 +368,8 @@ def _export_jsonl(store, path: Path, filters, redaction: Redaction) -> int:
 
         ("r", "SELECT r.id, json_object('type', 'round', 'uid', r.uid, 'conversation', c.uid, 'turn', r.turn, "
         "'prompt', r.prompt, 'system_prompt', r.system_prompt, 'tag', r.tag, "
-        f"'blind', {_bool('r.blind')}, 'created_at', {_num('r.created_at')}) "
+        f"'blind', {_bool('r.blind')}, 'created_at', {_num('r.created_at')}, "
+        f"'revealed_at', {_num('r.revealed_at')}) "
         f"FROM rounds r JOIN conversations c ON c.id = r.conversation_id WHERE {in_r}"),
 
         ("p", "SELECT p.id, json_object('type', 'response', 'uid', p.uid, 'round', r.uid, 'slot', p.slot, "
@@ -576,13 +577,16 @@ def import_jsonl(store, path) -> str:
             fork = fork_at.get(r.get("conversation"))
             if fork is not None and r["turn"] >= fork[0] and r["uid"] not in have_rounds:
                 cid = fork_ids[r["conversation"]]
+            revealed = r.get("revealed_at")  # (none in exports from before 0013; the votes below say it then)
             rows.append((r["uid"], cid, r["turn"], str(r.get("prompt") or ""), str(r.get("system_prompt") or ""),
-                         r.get("tag") or None, int(bool(r.get("blind"))), float(r.get("created_at") or 0)))
+                         r.get("tag") or None, int(bool(r.get("blind"))), float(r.get("created_at") or 0),
+                         float(revealed) if isinstance(revealed, (int, float)) and not isinstance(revealed, bool)
+                         else None))
         already["round"] = _already(db, "rounds", recs["round"])
         before = db.total_changes
         db.executemany(
-            "INSERT OR IGNORE INTO rounds (uid, conversation_id, turn, prompt, system_prompt, tag, blind, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "INSERT OR IGNORE INTO rounds (uid, conversation_id, turn, prompt, system_prompt, tag, blind, created_at, "
+            "revealed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         added["round"] = db.total_changes - before
         round_ids = ids("rounds")
 
@@ -663,6 +667,10 @@ def import_jsonl(store, path) -> str:
         db.executemany("INSERT INTO battles (vote_id, response_a, response_b, winner) VALUES (?, ?, ?, ?)",
                        new_battles)
         battles_added = len(new_battles)
+        # A blind round voted on has shown its names (Store.cast_vote records it; an export from
+        # before rounds.revealed_at only has the vote to say so).
+        db.execute("UPDATE rounds SET revealed_at = (SELECT MIN(v.created_at) FROM votes v WHERE v.round_id = rounds.id) "
+                   "WHERE blind = 1 AND revealed_at IS NULL AND id IN (SELECT round_id FROM votes)")
 
         # A judge's verdicts stay a judge's: they go back to judge_votes, never to votes.
         rows = []

@@ -180,7 +180,7 @@ class ComparisonSession:
     # -- what the screen shows --------------------------------------------------------------
     @property
     def hidden(self) -> bool:
-        """Names stay hidden: the open round is blind and nobody has voted on it yet."""
+        """Names stay hidden: the open round is blind and its names have not been shown (by a vote)."""
         cur = self.open_round
         return cur is not None and cur.blind and not cur.revealed
 
@@ -272,7 +272,7 @@ class ComparisonSession:
             raise Refused("Type a prompt first.")
         problems = self.problems()
         if problems:
-            raise Refused(" ".join(f"Pane {self.letter(i)}: {why}" for i, why in sorted(problems.items())))
+            raise self._cannot_answer(" ".join(f"Pane {self.letter(i)}: {why}" for i, why in sorted(problems.items())))
         engines = [self._engine(i, p.choice, no_key=f"Or pick a local model for pane {self.letter(i)}.")
                    for i, p in enumerate(self.panes)]
         # A follow-up in a conversation that has shown the names cannot be blind: each pane's
@@ -301,7 +301,8 @@ class ComparisonSession:
 
     def names_shown(self) -> bool:
         """This conversation has shown its models' names (a round sent with names, or a blind
-        round voted on): the next round is sent with names even in blind mode."""
+        round revealed by a vote, even if a regenerate dropped that vote since): the next round
+        is sent with names even in blind mode."""
         return self.conversation_id is not None and self.services.store.names_shown(self.conversation_id)
 
     def stop(self, i: int | None = None) -> None:
@@ -374,8 +375,10 @@ class ComparisonSession:
     # -- voting -----------------------------------------------------------------------------
     def vote(self, outcome: str, best_position: int | None = None, note: str = "") -> bool:
         """Save (or change) the vote on the open round. A blind round's vote stays blind when it
-        is changed after the reveal: the judgement was first made without the names. Returns
-        True when this vote revealed the names."""
+        is changed after the reveal: the judgement was first made without the names. A vote cast
+        with the names on screen (after a regenerate dropped the revealing vote) is not blind; the
+        store decides both, from the round's recorded reveal. Returns True when this vote revealed
+        the names."""
         cur = self.open_round
         if cur is None:
             raise Refused("Nothing to vote on yet: send a prompt first.")
@@ -390,8 +393,7 @@ class ComparisonSession:
             raise Refused(f"The answer in {which} was cut off when ArenaDesk closed, which says nothing about the "
                           f"model, so this round cannot be voted on as it is. Regenerate that answer (the pane's "
                           f"Regenerate button), then vote.")
-        self.services.store.cast_vote(cur.round_id, outcome, best_position=best_position, note=note,
-                                      blind=cur.blind)
+        self.services.store.cast_vote(cur.round_id, outcome, best_position=best_position, note=note)
         cur.vote = Vote(outcome, best_position, note)
         was_hidden, cur.revealed = self.hidden, True
         return was_hidden
@@ -448,9 +450,10 @@ class ComparisonSession:
         self.panes = panes
         self.conversation_id = conv.id
         vote = Vote(last.vote.outcome, last.vote.best_position, last.vote.note) if last.vote else None
-        # An unvoted blind round stays blind; one voted on was revealed then.
+        # A blind round stays hidden until its names were shown (its first vote; a regenerate
+        # after that dropped the vote, not the reveal).
         self.open_round = OpenRound(last.id, last.prompt, response_ids, positions, choices, results, last.blind,
-                                    revealed=not (last.blind and vote is None), vote=vote,
+                                    revealed=last.names_shown, vote=vote,
                                     system_prompt=last.system_prompt)
         return records
 
@@ -463,25 +466,42 @@ class ComparisonSession:
         for i in range(cur.panes):
             choice = cur.choices[i]
             if choice is None or cur.response_ids[i] < 0:
-                raise Refused(f"Pane {self.letter(i)}: the model that answered here is not known to ArenaDesk, so "
-                              "this round cannot be answered again. Send a new prompt instead.")
+                raise self._cannot_answer(f"Pane {self.letter(i)}: the model that answered here is not known to "
+                                          "ArenaDesk, so this round cannot be answered again. Send a new prompt instead.",
+                                          again=True)
             why = self.contestants.problem(choice)
             if why:
-                raise Refused(f"Pane {self.letter(i)}: {why}")
-            slots.append(Slot(choice, self._engine(i, choice), self.params(i), history=list(self.panes[i].earlier)))
+                raise self._cannot_answer(f"Pane {self.letter(i)}: {why}", again=True)
+            slots.append(Slot(choice, self._engine(i, choice, again=True), self.params(i),
+                              history=list(self.panes[i].earlier)))
         return Round.reattach(self.services.store, self.services.prices, cur.round_id, cur.response_ids,
                               cur.prompt, slots, system_prompt=cur.system_prompt, positions=cur.positions)
 
-    def _engine(self, i: int, choice: ModelChoice, no_key: str = ""):
+    def _engine(self, i: int, choice: ModelChoice, no_key: str = "", again: bool = False):
         """The engine that answers in pane i, or Refused saying what to do: a missing key
         (followed by `no_key`, what else the user can do there), a model file that cannot be
-        opened, a bad endpoint setting."""
+        opened, a bad endpoint setting. `again`: for a regenerate of the open round."""
         try:
             return self.services.engines.get(choice, instance=i)
         except NeedsKey as exc:
-            raise Refused(f"{exc} {no_key}".strip()) from None
+            raise self._cannot_answer(f"{exc} {no_key}".strip(), again) from None
         except Exception as exc:
-            raise Refused(f"Pane {self.letter(i)} ({choice.label}): {exc}") from None
+            raise self._cannot_answer(f"Pane {self.letter(i)} ({choice.label}): {exc}", again) from None
+
+    def _cannot_answer(self, why: str, again: bool = False) -> Refused:
+        """The refusal when a pane's model cannot answer: `why` names the pane and its model. While
+        the open blind round is hidden its letters are the "Model A/B" on screen, so neither the
+        model nor its kind ("needs a key", "pick a local model") may be tied to one before the
+        vote: only what the user can do is said. `again`: a regenerate of that round (which
+        cannot be voted on first when its answer was cut off), not a new prompt."""
+        if not self.hidden:
+            return Refused(why)
+        if again:
+            return Refused("A model of this blind round cannot answer again, and saying which or why would tell the "
+                           "sides apart before the vote. Start a New chat to go on (this round stays in the history).")
+        return Refused("A model of this blind round cannot answer the next prompt, and saying which or why would tell "
+                       "the sides apart before the vote. Vote on this round to see the names (sending again then "
+                       "says what to fix), or start a New chat.")
 
     def _close_open_round(self) -> None:
         for i, p in enumerate(self.panes):

@@ -336,10 +336,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 0 if failed else 15000)
 
     def _update_key_notice(self, not_sent: bool = False) -> None:
-        """Each pane's notice: its model is gone, or its connection needs a key (not while blind:
-        that would tell an API side from a local one). `not_sent`: a send was refused just now; a
-        pane that said so keeps saying it until it has a key or another model."""
-        problems = self.session.problems()  # every pane's, checked once (a local file's may touch the disk)
+        """Each pane's notice: its model is gone, or its connection needs a key (neither while a
+        blind round is hidden: that would name the model under "Model B", or tell an API side from
+        a local one). `not_sent`: a send was refused just now; a pane that said so keeps saying it
+        until it has a key or another model."""
+        # every pane's, checked once (a local file's may touch the disk)
+        problems = self.session.problems() if not self.session.hidden else {}
         for i, p in enumerate(self.panes):
             gone = problems.get(i, "")
             choice = self.session.panes[i].choice
@@ -570,7 +572,10 @@ class MainWindow(QMainWindow):
         self._after_panes_changed()
         gone = self.session.problems()
         title = self.conversations.title(conversation_id)
-        if gone:
+        if gone and hidden:  # which one would tell the sides apart
+            self.statusBar().showMessage(f"Reopened “{title}”. A model it used is gone: vote on this round to see "
+                                         "which, or start a New chat.", 10000)
+        elif gone:
             self.statusBar().showMessage(f"Reopened “{title}”. A model it used is gone: pick another in that pane "
                                          "to continue.", 10000)
         else:

@@ -272,10 +272,7 @@ class Transcript(QTextBrowser):
         if self._live_start is None:
             return
         if len(text) < self._received:  # not an extension (cannot happen while streaming): start over
-            c = self._end()
-            c.setPosition(self._live_start, QTextCursor.KeepAnchor)
-            c.removeSelectedText()
-            c.setBlockFormat(QTextBlockFormat())
+            _remove_to_end(self._end(), self._live_start)
             self._tail_start = self._live_start
             self._reset_live()
         self.extend_answer(text[self._received:])
@@ -300,9 +297,7 @@ class Transcript(QTextBrowser):
             if self._markdown_too_big():
                 # It just grew too big: what is rendered for good stays as it is (laying it all out
                 # again as plain text would stall the window); the open tail and the rest are plain.
-                cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
-                cursor.removeSelectedText()
-                cursor.setBlockFormat(QTextBlockFormat())
+                _remove_to_end(cursor, self._tail_start)
                 shown, self._plain_chars = self._markdown[self._rendered:], self._rendered
                 self._markdown = None
         if self._markdown is None:  # plain text: only what is new is appended, up to the display cap
@@ -313,8 +308,7 @@ class Transcript(QTextBrowser):
                 _append_not_shown(cursor)
                 self._plain_chars += 1
         else:
-            cursor.setPosition(self._tail_start, QTextCursor.KeepAnchor)
-            cursor.removeSelectedText()
+            _remove_to_end(cursor, self._tail_start)
             # What is not rendered for good yet; a code fence cut open by the last forced split is
             # opened again in front of it.
             work = self._reopen + self._markdown[self._rendered:]
@@ -654,6 +648,21 @@ def _append_not_shown(cursor: QTextCursor) -> None:
     note = QTextCharFormat()
     note.setFontItalic(True)
     cursor.insertText(NOT_SHOWN, note)
+
+
+def _remove_to_end(cursor: QTextCursor, start: int) -> None:
+    """Removes from `start` to the cursor (the document's end), leaving an empty plain block.
+
+    The block `start` is in survives the removal with its format and its list: a streamed tail
+    that began with a list item would leave it in that list, and the next render's first item
+    (insertMarkdown merges its first block into this one) would stay in the old list while the
+    rest start a new one: "1. a, 1. b, 2. c", or the paragraph before the list numbered."""
+    cursor.setPosition(start, QTextCursor.KeepAnchor)
+    cursor.removeSelectedText()
+    block = cursor.block()
+    if block.textList() is not None:
+        block.textList().remove(block)
+    cursor.setBlockFormat(QTextBlockFormat())
 
 
 def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | None = None) -> None:

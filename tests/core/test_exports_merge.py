@@ -65,3 +65,22 @@ def test_fastchat_fields_are_the_clean_battle_set(tmp_path):
     assert all(isinstance(m["num_tokens"], int) for m in b["conversation_a"] + b["conversation_b"])
     assert isinstance(b["tstamp"], float)
     s.close()
+
+
+def test_a_reveal_travels_with_the_export_even_without_its_vote(tmp_path):
+    """A blind round revealed, then regenerated (the vote dropped, the names still shown), is
+    still revealed on the other machine: a follow-up there goes with names."""
+    home = Store(tmp_path / "home.sqlite3")
+    cid, rid = two_pane(home, "Blind question", ["a", "b"], "left", blind=True)
+    revealed = home.rounds(cid)[0].revealed_at
+    assert revealed is not None
+    home.clear_vote(rid)
+    sync = tmp_path / "sync.jsonl"
+    exports.export(home, "jsonl", sync)
+    work = Store(tmp_path / "work.sqlite3")
+    exports.import_jsonl(work, sync)
+    (work_cid,) = [r[0] for r in work.query("SELECT id FROM conversations")]
+    assert work.query("SELECT COUNT(*) FROM votes") == [(0,)]
+    assert work.names_shown(work_cid) and work.rounds(work_cid)[0].revealed_at == revealed
+    home.close()
+    work.close()

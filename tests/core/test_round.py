@@ -12,8 +12,8 @@ from desktop.core.store import Store
 
 
 class SharedEngine:
-    """Like LocalEngine: a lock (one stream at a time), a cancel flag for the whole engine,
-    cleared when the next stream starts."""
+    """Like LocalEngine: a lock (one stream at a time; a stream waiting for it ends as soon as
+    its own token is set), a cancel flag for the whole engine, cleared when the next stream starts."""
 
     def __init__(self, tokens=30, delay=0.02):
         self.info = ModelInfo("local", "fake.gguf", "sha256:fake")
@@ -23,18 +23,27 @@ class SharedEngine:
         self.seen: list[list[dict]] = []
 
     def stream(self, messages, params, cancel=None):
-        with self._lock:
-            self._cancel = False
-            self.seen.append(messages)
-            n = 0
-            for n in range(self.tokens):
-                if self._cancel or (cancel is not None and cancel.cancelled):
-                    yield Done("cancelled")
-                    return
-                time.sleep(self.delay)
-                yield TextDelta(f"t{n} ")
-            yield Usage(3, n + 1)
-            yield Done("stop")
+        while not self._lock.acquire(timeout=0.02):
+            if cancel is not None and cancel.cancelled:
+                yield Done("cancelled")
+                return
+        try:
+            yield from self._serve(messages, cancel)
+        finally:
+            self._lock.release()
+
+    def _serve(self, messages, cancel):  # the lock held
+        self._cancel = False
+        self.seen.append(messages)
+        n = 0
+        for n in range(self.tokens):
+            if self._cancel or (cancel is not None and cancel.cancelled):
+                yield Done("cancelled")
+                return
+            time.sleep(self.delay)
+            yield TextDelta(f"t{n} ")
+        yield Usage(3, n + 1)
+        yield Done("stop")
 
     def cancel(self):
         self._cancel = True
@@ -49,20 +58,36 @@ def make_round(tmp_path, slots, prompt="Hi"):
     return store, Round(store, Prices({}), conv, prompt, slots)
 
 
-def test_stopping_a_waiting_pane_does_not_stop_the_pane_that_is_answering(tmp_path):
-    # Two panes on one local model take turns; stopping the second (still waiting) must not
-    # cut the first one's answer short.
+def test_stopping_a_waiting_pane_ends_it_at_once_and_not_the_pane_that_is_answering(tmp_path):
+    # Two panes on one local model take turns; stopping the one still waiting ends it at once,
+    # while the other's answer is still going (not when that whole answer is over), and does not
+    # cut the other's answer short.
     engine = SharedEngine(tokens=30)
     choice = ModelChoice("local", "fake.gguf")
     slots = [Slot(choice, engine, Sampling()), Slot(choice, engine, Sampling())]
     store, rnd = make_round(tmp_path, slots)
-    first_token = threading.Event()
-    rnd.start(on_delta=lambda i, t: first_token.set())
-    assert first_token.wait(5)
-    rnd.cancel(1)
-    a, b = rnd.wait(10)
-    assert a.status == "done" and a.text.count("t") == 30
-    assert b.status == "cancelled" and b.text == ""
+    answering, first_token, go_on = [], threading.Event(), threading.Event()
+
+    def on_delta(i, text):  # the answering pane's answer is held at its first token
+        answering.append(i)
+        first_token.set()
+        go_on.wait(30)
+
+    rnd.start(on_delta=on_delta)
+    try:
+        assert first_token.wait(5)
+        running = answering[0]
+        waiting = 1 - running
+        rnd.cancel(waiting)
+        rnd.wait_slot(waiting, 5)
+        stopped = rnd.results[waiting]
+        assert stopped is not None and stopped.status == "cancelled" and stopped.text == ""
+        assert rnd.results[running] is None and rnd.running  # the other answer is still going
+    finally:
+        go_on.set()
+    rnd.wait(10)
+    assert rnd.results[running].status == "done" and rnd.results[running].text.count("t") == 30
+    assert store.query("SELECT status, text FROM responses ORDER BY slot")[waiting] == ("cancelled", "")
     store.close()
 
 

@@ -93,6 +93,53 @@ def test_a_follow_up_after_the_names_were_shown_is_not_blind(session, services):
     assert not session.open_round.blind and not session.hidden
 
 
+def test_a_regenerate_after_the_reveal_keeps_the_names_shown(session, services):
+    """Regenerate drops the round's vote, not the reveal: the names stay on screen, so the
+    follow-up goes with names (headings named, not "Model A" under a named earlier turn) and its
+    vote is not stored blind; reopened, the round still shows its names."""
+    session.blind = True
+    send(session, "First")
+    session.vote("left")
+    session.round_done.clear()
+    session.regenerate([0])
+    assert session.round_done.wait(10)
+    assert services.store.query("SELECT COUNT(*) FROM votes") == [(0,)]  # the vote judged the old answer
+    assert not session.hidden and session.names_shown()
+    assert session.heading(0) == "gpt-4o @ OpenAI"
+    send(session, "Second")
+    assert not session.open_round.blind and not session.hidden
+    assert {session.heading(0), session.heading(1)} == {"gpt-4o @ OpenAI", "gpt-4.1 @ OpenAI"}
+    session.vote("left")
+    assert services.store.query("SELECT r.prompt, r.blind, v.blind FROM rounds r JOIN votes v ON v.round_id = r.id "
+                                "ORDER BY r.turn") == [("Second", 0, 0)]
+    conv = session.conversation_id
+    session.new()
+    session.open(conv)
+    assert not session.hidden and session.names_shown()
+
+
+def test_a_vote_cast_with_the_names_on_screen_is_not_stored_blind(session, services):
+    """After the reveal, a regenerated answer is read with its name over it: the vote on it is
+    a judgement made with the names (changing it keeps that). Regenerating a round still hidden
+    keeps its vote blind."""
+    session.blind = True
+    send(session, "Hidden")
+    session.round_done.clear()
+    session.regenerate([1])
+    assert session.round_done.wait(10)
+    assert session.hidden
+    assert session.vote("tie") is True
+    assert services.store.query("SELECT blind FROM votes") == [(1,)]
+    session.round_done.clear()
+    session.regenerate([1])
+    assert session.round_done.wait(10)
+    assert not session.hidden
+    assert session.vote("right") is False  # nothing left to reveal
+    assert services.store.query("SELECT outcome, blind FROM votes") == [("right", 0)]
+    session.vote("left")
+    assert services.store.query("SELECT outcome, blind FROM votes") == [("left", 0)]
+
+
 def test_a_vote_changed_after_the_reveal_stays_blind(session, services):
     session.blind = True
     send(session)
@@ -197,6 +244,46 @@ def test_an_engine_that_cannot_be_made_names_the_pane_and_its_model(session, ser
     with pytest.raises(Refused, match=r"^Pane A \(gpt-4o.*\): the base URL has no host$"):
         session.send("Hello?")
     assert services.store.query("SELECT COUNT(*) FROM conversations") == [(0,)]
+
+
+def _needs_key_pool(services):
+    """Engines as after a restart that lost a session-only key: the API model cannot be made."""
+    from desktop.core.engines.registry import EnginePool
+    from desktop.core.services import NeedsKey
+
+    def make(choice):
+        if choice.engine == "openai":
+            raise NeedsKey("No OpenAI key: add one in Settings → Connections → OpenAI.")
+        return ScriptedEngine(choice)
+
+    return EnginePool(make)
+
+
+@pytest.mark.parametrize("cause", ["unmakeable", "no key", "connection removed"])
+def test_a_refused_follow_up_while_blind_names_no_model_and_no_kind(services, cause):
+    """While a blind round is hidden, its letters are the "Model A/B" on screen: a refused
+    follow-up says what to do without naming the model behind a letter or saying that a letter
+    is the API (or local) side. After the vote, the refusal names the pane and its model."""
+    session = two_pane_session(services, choices=(LOCAL, GPT4O), blind=True)
+    send(session, "First")
+    assert session.hidden
+    if cause == "unmakeable":
+        services.engines = unmakeable_engines("the base URL has no host")
+    elif cause == "no key":
+        services.engines = _needs_key_pool(services)
+    else:
+        services.settings.connections = [c for c in services.settings.connections if c.id != "openai"]
+    with pytest.raises(Refused) as refused:
+        session.send("Second")
+    said = str(refused.value)
+    for tell in ("gpt-4o", "OpenAI", "Gemma", "built in", "local", "Local", "key", "API", "Pane", "pane A", "pane B",
+                 "Model A", "Model B", "base URL", "connection"):
+        assert tell not in said, (tell, said)
+    assert "Vote on this round to see the names" in said and "New chat" in said
+    assert session.hidden and services.store.query("SELECT COUNT(*) FROM rounds") == [(1,)]
+    session.vote("left")
+    with pytest.raises(Refused, match=r"^Pane [AB] \(|^Pane [AB]: gpt-4o|^No OpenAI key.* pane [AB]\.$"):
+        session.send("Second")
 
 
 def test_inputs_are_checked_first(session):

@@ -91,6 +91,31 @@ def test_regenerating_a_reopened_round_whose_key_is_gone_says_so_without_offerin
         s.regenerate([1])
 
 
+@pytest.mark.parametrize("cause", ["no key", "unmakeable", "connection removed"])
+def test_regenerating_a_hidden_blind_rounds_cut_answer_whose_model_cannot_answer_names_no_model(services, cause):
+    """The reopened blind round is still hidden (and cannot be voted on before its cut answer is
+    asked for again): the refusal says the way out, a New chat, without the model behind the
+    letter or its kind."""
+    conv = _crash_in_second_answer(services, blind=True)
+    if cause == "no key":
+        services.settings.openai_base_url = ""
+        services.engines = type(services.engines)(services._make_engine)  # the real factory: it needs a key
+    elif cause == "unmakeable":
+        services.engines = unmakeable_engines("the base URL has no host")
+    else:
+        services.settings.connections = [c for c in services.settings.connections if c.id != "openai"]
+    s = two_pane_session(services)
+    s.open(conv)
+    assert s.hidden
+    with pytest.raises(Refused) as refused:
+        s.regenerate([1])
+    said = str(refused.value)
+    assert "cannot answer again" in said and "New chat" in said
+    for tell in ("gpt-4", "OpenAI", "key", "local", "Pane", "pane", "Model A", "Model B", "connection", "base URL"):
+        assert tell not in said, (tell, said)
+    assert s.hidden
+
+
 def test_an_answer_that_failed_on_its_own_is_still_judged(services):
     """Only the app's own interruption is excused: a model's error is its answer."""
     s = two_pane_session(services)

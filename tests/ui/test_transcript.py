@@ -1,4 +1,7 @@
 """The streaming Markdown view: stable blocks rendered once, never fetching anything."""
+import re
+
+import pytest
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QTextDocument
 
@@ -30,6 +33,49 @@ def test_streamed_markdown_renders_like_the_whole_answer(qtbot):
         assert line in streamed
     assert streamed.count("print('there')") == 1  # nothing rendered twice
     assert view.document().toMarkdown().count("|") >= whole.toMarkdown().count("|") - 2  # the table survives
+
+
+def _shape(view):
+    """What the reader sees of each non-empty block: its text, list number or bullet, nesting,
+    heading level and whether it is laid out as code (the answer's heading line dropped)."""
+    out, b = [], view.document().begin()
+    while b.isValid():
+        items, fmt = b.textList(), b.blockFormat()
+        if b.text().strip() or items is not None:
+            out.append((b.text(), items.itemText(b) if items else None, items.format().indent() if items else 0,
+                        fmt.headingLevel(), fmt.nonBreakableLines()))
+        b = b.next()
+    return out[1:]
+
+
+LIST_ANSWERS = [
+    "Sure, here are three more:\n\n1. Avocado\n2. Banana\n3. Grapefruit",  # SmolLM2's, shown "1. 1. 2."
+    "Steps:\n1. one\n2. two\n3. three\n\nDone.",  # the paragraph before the list was numbered
+    "- a\n- b\n  - b1\n  - b2\n- c\n\nEnd",
+    "Intro\n\n* x\n* y\n\n1. n1\n2. n2",
+    "1. first\n\n2. second\n\n3. third",
+    "# Title\n\nText.\n\n```python\nx = 1\ny = 2\n```\n\n> quoted\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+]
+
+
+@pytest.mark.parametrize("answer", LIST_ANSWERS)
+@pytest.mark.parametrize("piece", ["char", "word", "7"])
+def test_a_streamed_answer_is_numbered_and_nested_as_the_whole_answer_is(qtbot, answer, piece):
+    """However the answer arrives, the reader sees the lists the whole answer has: a streamed
+    tail that began with a list item used to keep its first item in a list of its own."""
+    pieces = {"char": list(answer), "word": re.findall(r"\s*\S+|\s+", answer),
+              "7": [answer[i:i + 7] for i in range(0, len(answer), 7)]}[piece]
+    whole, streamed = Transcript(), Transcript()
+    qtbot.addWidget(whole)
+    qtbot.addWidget(streamed)
+    whole.add_answer(answer, "Model B")
+    streamed.begin_answer("Model B")
+    so_far = ""
+    for p in pieces:
+        so_far += p
+        streamed.show_answer(so_far)
+    streamed.end_answer(answer)
+    assert _shape(streamed) == _shape(whole)
 
 
 def test_remote_resources_are_never_loaded_and_links_need_a_click(qtbot, monkeypatch):

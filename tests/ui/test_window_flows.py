@@ -157,6 +157,30 @@ def test_stop_one_pane_while_the_other_continues(qtbot, window, gate, services):
     assert db(services, "SELECT status FROM responses ORDER BY slot") == [("cancelled",), ("done",)]
 
 
+def test_stop_on_a_pane_waiting_for_the_shared_local_model_ends_it_while_the_other_answers(qtbot, window, gate,
+                                                                                           services):
+    """Two panes on one local model take turns on its one engine: Stop on the pane still waiting
+    says "Stopped." there at once, while the other pane's answer goes on (not once it is over)."""
+    for i in range(2):
+        window.choose_model(i, "local:default")
+    gate.clear()  # the answer that gets the engine first keeps it until the gate opens
+    window.prompt.setPlainText("Long one")
+    window.act_send.trigger()
+    qtbot.waitUntil(lambda: any("says" in p._text for p in window.panes), timeout=TIMEOUT_MS)
+    answering = next(i for i, p in enumerate(window.panes) if "says" in p._text)
+    waiting = window.panes[1 - answering]
+    assert waiting._streaming and waiting._text == ""
+    waiting.stop.click()
+    qtbot.waitUntil(lambda: not waiting._streaming, timeout=TIMEOUT_MS)
+    assert "Stopped." in waiting.view.toPlainText() and waiting._text == ""
+    assert window.panes[answering]._streaming and window._running()  # the other answer still going
+    gate.set()
+    wait_round(qtbot, window)
+    assert "says: 1" in window.panes[answering].view.toPlainText()
+    statuses = db(services, "SELECT status FROM responses ORDER BY slot")
+    assert statuses[answering] == ("done",) and statuses[1 - answering] == ("cancelled",)
+
+
 # -- blind ------------------------------------------------------------------------------------
 def test_turning_blind_off_mid_round_does_not_reveal_before_the_vote(qtbot, window, services):
     window.act_toggle_blind.trigger()
@@ -185,6 +209,87 @@ def test_a_vote_changed_after_the_reveal_stays_blind(qtbot, window, services):
     assert db(services, "SELECT blind FROM votes") == [(1,)]
     window.rating.buttons[("tie", None)].click()  # names are known now; the judgement was made blind
     assert db(services, "SELECT outcome, blind FROM votes") == [("tie", 1)]
+
+
+def test_a_regenerate_after_the_reveal_keeps_the_names_on_screen_and_the_follow_up_named(qtbot, window,
+                                                                                          services):
+    """Regenerate drops the revealing vote, not the names: the follow-up goes with names (no
+    "Model A" under a named earlier turn), the status bar says why, and votes cast with the
+    names on screen are not stored blind."""
+    window.act_toggle_blind.trigger()
+    send(qtbot, window, "First")
+    qtbot.keyClick(window, Qt.Key_1)
+    assert "Revealed" in window.statusBar().currentMessage()
+    left, right = window.panes
+    window.regenerate(left)
+    wait_round(qtbot, window)
+    assert not any(p.hidden_name for p in window.panes) and "Model" not in left.title.text()
+    assert "gpt-4o @ OpenAI" in left.view.toPlainText() and "gpt-4o says: 2" in left.view.toPlainText()
+    assert db(services, "SELECT COUNT(*) FROM votes") == [(0,)]
+    send(qtbot, window, "Second")
+    assert main_window.NAMES_SHOWN in window.statusBar().currentMessage()
+    for pane, name in ((left, "gpt-4o @ OpenAI"), (right, "gpt-4.1 @ OpenAI")):
+        text = pane.view.toPlainText()
+        assert not pane.hidden_name and "Model A" not in text and "Model B" not in text
+        assert text.count(name) == 2  # each turn under its model's name
+    qtbot.keyClick(window, Qt.Key_2)
+    assert db(services, "SELECT r.prompt, r.blind, v.blind FROM rounds r JOIN votes v ON v.round_id = r.id") == [
+        ("Second", 0, 0)]
+
+
+@pytest.mark.parametrize("cause", ["unmakeable", "connection removed"])
+def test_a_refused_follow_up_while_blind_shows_no_name_until_the_vote(qtbot, services, cause):
+    """A follow-up refused while the blind round is hidden: the status bar and the panes'
+    notices say what to do, never which model (or which kind) is behind "Model A/B". After the
+    vote, the refusal says which pane and why."""
+    from fakes import unmakeable_engines
+
+    w = shown_window(qtbot, services, choices=("local:default", "openai:gpt-4o"))
+    try:
+        services.settings.connection("openai").needs_key = False
+        w.act_toggle_blind.trigger()
+        send(qtbot, w, "First")
+        assert {p.title.text() for p in w.panes} == {"Model A", "Model B"}
+        if cause == "unmakeable":
+            services.engines = unmakeable_engines("the base URL has no host")
+        else:
+            services.settings.connections = [c for c in services.settings.connections if c.id != "openai"]
+        w.prompt.setPlainText("Second")
+        w.act_send.trigger()
+        said = w.statusBar().currentMessage()
+        assert "Vote on this round to see the names" in said and "New chat" in said
+        for tell in ("gpt-4o", "OpenAI", "Gemma", "local", "key", "Pane", "pane ", "Model A", "Model B",
+                     "connection", "base URL"):
+            assert tell not in said, (tell, said)
+        for p in w.panes:
+            assert p.hidden_name and not p.notice.isVisible(), p.notice.text()
+        assert w.prompt.toPlainText() == "Second"  # kept, to send once it can be
+        assert db(services, "SELECT COUNT(*) FROM rounds") == [(1,)]
+        qtbot.keyClick(w, Qt.Key_1)
+        w.act_send.trigger()
+        said = w.statusBar().currentMessage()
+        assert said.startswith("Pane ") and ("gpt-4o" in said or "Gemma" in said), said
+        if cause == "connection removed":  # the pane says it too, now that names are shown
+            api = w.panes[1]
+            assert api.notice.isVisible() and "gpt-4o" in api.notice.text()
+    finally:
+        w.close()
+
+
+def test_reopening_a_hidden_blind_round_whose_model_is_gone_says_not_which(qtbot, window, services):
+    window.act_toggle_blind.trigger()
+    send(qtbot, window, "Blind question")
+    conv = window.session.conversation_id
+    window.new_chat()
+    services.settings.connections = [c for c in services.settings.connections if c.id != "openai"]
+    window.open_conversation(conv)
+    said = window.statusBar().currentMessage()
+    assert "A model it used is gone: vote on this round to see which, or start a New chat." in said
+    assert "gpt-4" not in said and "pick another in that pane" not in said
+    for p in window.panes:
+        assert p.hidden_name and not p.notice.isVisible(), p.notice.text()
+    qtbot.keyClick(window, Qt.Key_1)
+    assert all(p.notice.isVisible() and "Model gone" in p.notice.text() for p in window.panes)
 
 
 def test_reopening_an_unvoted_blind_conversation_keeps_names_hidden(qtbot, window, services):

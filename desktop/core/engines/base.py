@@ -97,7 +97,10 @@ class Engine(Protocol):
     def stream(self, messages: list[dict], params: Sampling, cancel: CancelToken | None = None) -> Iterator[Event]:
         """Yield [Loaded], [Reported], (TextDelta | ReasoningDelta)*, then Usage, then Done; or Error at any
         point (and nothing after). Reported (an API server's own name for the model) comes with the first chunk.
-        Once `cancel` is set, this stream (and only it) ends soon with Done('cancelled')."""
+        Once `cancel` is set, this stream (and only it) ends soon with Done('cancelled'). Streams may be
+        asked for on several threads at once (two panes on one local model, the judge on it): an engine
+        that serves one answer at a time queues the others itself, ending a waiting one as soon as its
+        `cancel` is set (callers do not take turns for it)."""
 
     def cancel(self) -> None:
         """Stop what this engine is answering now (any thread), for a caller that has it to itself;

@@ -164,6 +164,12 @@ class RoundRow:
     responses: list[ResponseRow] = field(default_factory=list)  # ordered by position
     vote: VoteRow | None = None
     uid: str = ""
+    revealed_at: float | None = None  # when a blind round's names were first shown (kept by regenerate)
+
+    @property
+    def names_shown(self) -> bool:
+        """Whether this round's answers have been shown with their models' names."""
+        return not self.blind or self.revealed_at is not None
 
 
 @dataclass
@@ -599,26 +605,33 @@ class Store:
         note: str = "",
         blind: bool | None = None,
     ) -> int:
-        """Save (or change) the vote on a round and the pairwise battles it implies.
+        """Save (or change) the vote on a round and the pairwise battles it implies. A vote shows
+        a blind round's names: the round is recorded as revealed (rounds.revealed_at).
 
         outcome is left / right / tie / both_bad for two panes; for more panes use
         'best' with best_position (or tie / both_bad for all of them). stars maps
-        response id to 1-5 (None clears).
+        response id to 1-5 (None clears). blind=None: a changed vote keeps its blindness (a
+        judgement first made without the names); a new one is blind if the round is blind and
+        its names had not been shown (after a reveal, Regenerate drops the vote while the names
+        stay on screen: the answer is then judged with them).
         """
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
         now, note = time.time(), storable(note)
         with self.transaction() as db:
-            row = db.execute("SELECT blind FROM rounds WHERE id = ?", (round_id,)).fetchone()
+            row = db.execute("SELECT blind, revealed_at FROM rounds WHERE id = ?", (round_id,)).fetchone()
             if row is None:
                 raise KeyError(f"no round {round_id}")
-            blind = bool(row[0]) if blind is None else blind
+            existing = db.execute("SELECT id, blind FROM votes WHERE round_id = ?", (round_id,)).fetchone()
+            if blind is None:
+                blind = bool(existing[1]) if existing else bool(row[0]) and row[1] is None
+            if row[0] and row[1] is None:
+                db.execute("UPDATE rounds SET revealed_at = ? WHERE id = ?", (now, round_id))
             shown = db.execute(
                 "SELECT id, position FROM responses WHERE round_id = ? ORDER BY position", (round_id,)
             ).fetchall()
             pairs = _battles_for(outcome, best_position, [r[1] for r in shown])
             by_position = {pos: rid for rid, pos in shown}
-            existing = db.execute("SELECT id, uid, created_at FROM votes WHERE round_id = ?", (round_id,)).fetchone()
             if existing:
                 vote_id = existing[0]
                 db.execute(
@@ -691,17 +704,18 @@ class Store:
 
     def names_shown(self, conversation_id: int) -> bool:
         """Whether this conversation has shown which model gave which answer: a round sent with
-        names, or a blind round that was voted on (the vote reveals it)."""
+        names, or a blind round whose names were revealed (by its first vote; a regenerate that
+        drops the vote does not hide them again)."""
         return bool(self.query(
-            "SELECT 1 FROM rounds r WHERE r.conversation_id = ? AND "
-            "(r.blind = 0 OR EXISTS (SELECT 1 FROM votes v WHERE v.round_id = r.id)) LIMIT 1",
+            "SELECT 1 FROM rounds r WHERE r.conversation_id = ? AND (r.blind = 0 OR r.revealed_at IS NOT NULL) LIMIT 1",
             (conversation_id,)))
 
     def rounds(self, conversation_id: int) -> list[RoundRow]:
         rounds = [
-            RoundRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], uid=r[8])
+            RoundRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], uid=r[8], revealed_at=r[9])
             for r in self.query(
-                "SELECT id, conversation_id, turn, prompt, system_prompt, tag, blind, created_at, uid FROM rounds "
+                "SELECT id, conversation_id, turn, prompt, system_prompt, tag, blind, created_at, uid, revealed_at "
+                "FROM rounds "
                 "WHERE conversation_id = ? ORDER BY turn",
                 (conversation_id,),
             )

@@ -297,4 +297,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX rounds_by_tag ON rounds(tag);
         """,
     ),
+    (
+        "0013_rounds_revealed_at",
+        """
+        -- When a blind round's names were first shown (its first vote). Regenerate drops the vote
+        -- but the names stay on screen, so "names shown" is recorded, never inferred from a vote:
+        -- a follow-up after it goes with names, and a vote cast with names is not stored blind.
+        ALTER TABLE rounds ADD COLUMN revealed_at REAL;
+        -- Before this, the vote was the only record of a reveal: a blind round voted on was revealed.
+        UPDATE rounds SET revealed_at = (SELECT MIN(v.created_at) FROM votes v WHERE v.round_id = rounds.id)
+            WHERE blind = 1 AND EXISTS (SELECT 1 FROM votes v WHERE v.round_id = rounds.id);
+        """,
+    ),
 ]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.library.downloads import DownloadManager, DownloadRequest, DownloadState
-from fakehub import FILE, REPO, Events, FakeHub, download_dirs, download_manager, make_gguf
+from fakehub import FILE, REPO, Events, FakeHub, download_dirs, download_manager, download_to_end, make_gguf
 
 @pytest.fixture
 def big_gguf(tmp_path) -> Path:
@@ -47,10 +47,7 @@ def test_dropped_connection_resumes_with_a_range_request(fake_hub, big_gguf, tmp
     spec = fake_hub.add_file(REPO, FILE, big_gguf)
     half = spec.size // 2
     fake_hub.drop_after[FILE] = half
-    events = Events()
-    m = download_manager(tmp_path, events)
-    m.start(DownloadRequest(REPO, FILE))
-    done = events.final()
+    m, events, done = download_to_end(tmp_path, DownloadRequest(REPO, FILE))
     assert done.state == DownloadState.DONE, done.message
     assert done.path.read_bytes() == big_gguf.read_bytes()
     # The server saw a Range request starting exactly where the first connection stopped.
@@ -61,10 +58,7 @@ def test_dropped_connection_resumes_with_a_range_request(fake_hub, big_gguf, tmp
 def test_server_errors_are_retried_with_back_off(fake_hub, small_gguf, tmp_path):
     fake_hub.add_file(REPO, FILE, small_gguf)
     fake_hub.fail_next = [503, 502]
-    events = Events()
-    m = download_manager(tmp_path, events)
-    m.start(DownloadRequest(REPO, FILE))
-    done = events.final()
+    m, events, done = download_to_end(tmp_path, DownloadRequest(REPO, FILE))
     assert done.state == DownloadState.DONE, done.message
     retries = [p for p in events.items if p.state == DownloadState.RETRYING]
     assert [p.attempts for p in retries] == [1, 2]
@@ -73,10 +67,7 @@ def test_server_errors_are_retried_with_back_off(fake_hub, small_gguf, tmp_path)
 
 def test_checksum_mismatch_leaves_nothing_under_models(fake_hub, big_gguf, tmp_path):
     fake_hub.add_file(REPO, FILE, big_gguf, published_sha256="0" * 64)
-    events = Events()
-    m = download_manager(tmp_path, events)
-    m.start(DownloadRequest(REPO, FILE))
-    done = events.final()
+    m, events, done = download_to_end(tmp_path, DownloadRequest(REPO, FILE))
     assert done.state == DownloadState.FAILED
     assert "failed verification" in done.message and "nothing was installed" in done.message
     _, models = download_dirs(tmp_path)
@@ -95,10 +86,7 @@ def test_catalog_checksum_is_checked_even_when_the_hub_has_none(fake_hub, small_
 
     monkeypatch.setattr(hub_mod.Hub, "file_metadata", no_metadata)
     fake_hub.etag_override[FILE] = "not-a-sha"
-    events = Events()
-    m = download_manager(tmp_path, events)
-    m.start(DownloadRequest(REPO, FILE, sha256="1" * 64))
-    done = events.final()
+    m, events, done = download_to_end(tmp_path, DownloadRequest(REPO, FILE, sha256="1" * 64))
     assert done.state == DownloadState.FAILED and "failed verification" in done.message
     good = hashlib.sha256(small_gguf.read_bytes()).hexdigest()
     events2 = Events()
@@ -130,10 +118,7 @@ def test_not_enough_free_space_is_refused_before_starting(fake_hub, big_gguf, tm
 def test_gated_repository_explains_licence_and_token(fake_hub, small_gguf, tmp_path):
     fake_hub.add_file("google/gated-GGUF", FILE, small_gguf, gated=True)
     fake_hub.accepted_token = "hf_goodtoken"
-    events = Events()
-    m = download_manager(tmp_path, events)
-    m.start(DownloadRequest("google/gated-GGUF", FILE))
-    done = events.final()
+    m, events, done = download_to_end(tmp_path, DownloadRequest("google/gated-GGUF", FILE))
     assert done.state == DownloadState.FAILED
     msg = done.message
     assert "gated" in msg and "HTTP 401" in msg
@@ -142,10 +127,7 @@ def test_gated_repository_explains_licence_and_token(fake_hub, small_gguf, tmp_p
     assert list(m.downloads_dir.iterdir()) == []
 
     # With a token that has not been granted access: 403, and the message says so.
-    events = Events()
-    m = download_manager(tmp_path, events, token="hf_notyet")
-    m.start(DownloadRequest("google/gated-GGUF", FILE))
-    done = events.final()
+    m, events, done = download_to_end(tmp_path, DownloadRequest("google/gated-GGUF", FILE), token="hf_notyet")
     assert done.state == DownloadState.FAILED and "HTTP 403" in done.message
     assert "does not have access" in done.message
 
@@ -251,10 +233,7 @@ def test_cancel_a_download_left_by_an_earlier_run(fake_hub, big_gguf, tmp_path):
 
 def test_missing_file_says_so(fake_hub, small_gguf, tmp_path):
     fake_hub.add_file(REPO, FILE, small_gguf)
-    events = Events()
-    m = download_manager(tmp_path, events)
-    m.start(DownloadRequest(REPO, "Nope-Q4_K_M.gguf"))
-    done = events.final()
+    m, events, done = download_to_end(tmp_path, DownloadRequest(REPO, "Nope-Q4_K_M.gguf"))
     assert done.state == DownloadState.FAILED and "HTTP 404" in done.message and "not found" in done.message
 
 
@@ -325,10 +304,7 @@ def test_a_full_disk_during_the_transfer_stops_with_a_clear_message(fake_hub, bi
         return fh
 
     monkeypatch.setattr(downloads.Path, "open", open_part)
-    events = Events()
-    m = download_manager(tmp_path, events)
-    m.start(DownloadRequest(REPO, FILE))
-    done = events.final()
+    m, events, done = download_to_end(tmp_path, DownloadRequest(REPO, FILE))
     assert done.state == DownloadState.FAILED
     assert "The disk is full" in done.message and "No space left on device" in done.message
     assert not any(p.state == DownloadState.RETRYING for p in events.items)  # not retried: pointless

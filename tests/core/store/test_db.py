@@ -107,3 +107,47 @@ def test_conversation_list_counts_rounds_and_unrated(tmp_path):
     store.cast_vote(r1, "left")
     (row,) = store.conversations()
     assert (row.n_rounds, row.n_unrated) == (2, 1)
+
+
+def test_the_reveal_is_recorded_and_outlives_the_vote(tmp_path):
+    """A blind round's first vote records that its names were shown; regenerating an answer
+    drops the vote, not that; a vote cast afterwards (names on screen) is not blind."""
+    store = Store(tmp_path / "a.sqlite3")
+    conv = store.new_conversation(blind=True)
+    rid, resp = store.add_round(conv, "Q", two_slots(), blind=True)
+    assert not store.names_shown(conv)
+    store.cast_vote(rid, "left")
+    (revealed,) = store.query("SELECT revealed_at FROM rounds")[0]
+    assert revealed is not None and store.query("SELECT blind FROM votes") == [(1,)]
+    store.replace_response(resp[0], two_slots()[0])
+    assert store.query("SELECT COUNT(*) FROM votes") == [(0,)]
+    assert store.names_shown(conv) and store.rounds(conv)[0].names_shown
+    assert store.query("SELECT revealed_at FROM rounds") == [(revealed,)]
+    store.cast_vote(rid, "right")
+    assert store.query("SELECT outcome, blind FROM votes") == [("right", 0)]
+    store.close()
+
+
+def test_migration_0013_counts_a_voted_blind_round_as_revealed(tmp_path, monkeypatch):
+    from desktop.core.store import db as store_db
+    from desktop.core.store.migrations import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    names = [name for name, _ in MIGRATIONS]
+    monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS[:names.index("0013_rounds_revealed_at")])
+    old = Store(path)
+    voted_conv, unvoted_conv, named_conv = (old.new_conversation(blind=b) for b in (True, True, False))
+    voted, _ = old.add_round(voted_conv, "Voted", two_slots(), blind=True)
+    old.add_round(unvoted_conv, "Unvoted", two_slots(), blind=True)
+    named, _ = old.add_round(named_conv, "Named", two_slots(), blind=False)
+    with old.transaction() as db:  # votes as the code before 0013 wrote them
+        for round_id, blind in ((voted, 1), (named, 0)):
+            db.execute("INSERT INTO votes (uid, round_id, outcome, note, blind, created_at, updated_at) "
+                       "VALUES (?, ?, 'left', '', ?, 1234.5, 1234.5)", (f"v{round_id}", round_id, blind))
+    old.close()
+    monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS)
+    s = Store(path)
+    assert s.query("SELECT prompt, revealed_at FROM rounds ORDER BY id") == [
+        ("Voted", 1234.5), ("Unvoted", None), ("Named", None)]
+    assert [s.names_shown(c) for c in (voted_conv, unvoted_conv, named_conv)] == [True, False, True]
+    s.close()
