@@ -21,6 +21,7 @@ from .settings import Sampling
 from .store import SlotSpec, Store
 
 SAVE_EVERY_S = 2.0  # partial text reaches the database at least this often while streaming
+TURN_POLL_S = 0.02  # how often a pane waiting for its shared engine's turn looks at its own stop
 
 
 @dataclass
@@ -94,6 +95,10 @@ class Round:
         # The conversation each pane had before this round: what its model is shown, every time
         # this round is answered (a regenerate must not see the answer it replaces).
         self._earlier = [list(s.history) for s in slots]
+        # Panes that share an engine (two panes on one local model) take turns here, so the pane
+        # started first answers first (the engine alone would serve whichever asked first once a
+        # warm-up let go of it); each waits watching its own stop (_take_turn).
+        self._turns = {id(s.engine): threading.Lock() for s in slots}
         # Called with (pane, text) for each piece of a reasoning model's thinking, as it streams.
         self.on_reasoning: Callable[[int, str], None] | None = None
 
@@ -150,14 +155,14 @@ class Round:
         slot = self.slots[i]
         rec = Recorder()
         try:
-            # Panes that share an engine (two on one local model) are not made to take turns here:
-            # the engine serves one answer at a time itself and, while one waits, watches that
-            # answer's stop, so a Stop on the waiting pane ends it at once (a lock here would hold
-            # it until the other pane's whole answer is over).
-            if self._stops[i].cancelled:
-                rec.feed(Done("cancelled"))  # stopped before it began
+            turn = self._turns.setdefault(id(slot.engine), threading.Lock())  # a pane's engine may be swapped
+            if self._take_turn(i, turn):
+                try:
+                    self._stream(i, slot, rec, on_delta)
+                finally:
+                    turn.release()
             else:
-                self._stream(i, slot, rec, on_delta)
+                rec.feed(Done("cancelled"))  # stopped while another pane had the engine
         except Exception as exc:  # an engine bug must not take the round down with it
             rec.feed(Error(f"Unexpected failure: {type(exc).__name__}: {exc}", "crash"))
         result = rec.result
@@ -175,6 +180,18 @@ class Round:
             # Whatever happens to the bookkeeping, the pane hears that its answer ended.
             if on_result:
                 on_result(i, result)
+
+    def _take_turn(self, i: int, turn: threading.Lock) -> bool:
+        """Wait for this pane's turn on its engine; False (no turn held) once the pane is stopped.
+        The stop is looked at while waiting, so a Stop on a waiting pane ends it at once, not when
+        the other pane's whole answer is over."""
+        while not turn.acquire(timeout=TURN_POLL_S):
+            if self._stops[i].cancelled:
+                return False
+        if self._stops[i].cancelled:
+            turn.release()
+            return False
+        return True
 
     def _stream(self, i: int, slot: Slot, rec: Recorder, on_delta) -> None:
         last_save = time.monotonic()

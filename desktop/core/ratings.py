@@ -54,6 +54,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .names import display_model_name
 from .store.db import BattleColumns
 
 SCALE = 400.0
@@ -164,7 +165,7 @@ def display_names(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     and refs sharing a label get a short piece of their ref so they stay distinct."""
     latest: dict[str, str] = {}
     for ref, label in pairs:
-        latest[ref] = label or ref
+        latest[ref] = display_model_name(label) if label else ref
     by_label: dict[str, list[str]] = {}
     for ref, label in latest.items():
         by_label.setdefault(label, []).append(ref)
@@ -566,11 +567,14 @@ def position_bias(battles: Sequence) -> PositionBias:
 def _bias(decisive: int, left: int) -> PositionBias:
     if decisive == 0:
         return PositionBias(0, 0, None, None, None,
-                            "Position bias: no blind two-answer vote with a winner yet (it is measured on "
-                            "left/right votes only), so it cannot be checked.")
+                            "Position bias: no blind two-pane (left/right) vote with a winner yet. It is "
+                            "measured on those only: a blind vote among three or four panes picks a best, "
+                            "not a side.")
     share = left / decisive
     lo, hi = wilson_interval(left, decisive)
-    pct = f"{share:.0%} of {decisive} blind decisive votes went to the left answer (95% CI {lo:.0%}–{hi:.0%})"
+    votes = "vote" if decisive == 1 else "votes"
+    pct = (f"{share:.0%} of {decisive} blind two-pane {votes} with a winner went to the left answer "
+           f"(95% CI {lo:.0%}–{hi:.0%})")
     if decisive < MIN_POSITION_BATTLES:
         verdict = f"Position bias: {pct}; too few votes to tell whether you favour a side."
     elif lo > 0.5:
@@ -611,10 +615,10 @@ def _verdict(rows: list[ModelRating], n_battles: int) -> tuple[str, bool]:
         if not thin:
             parts.append(
                 f"Too few battles for a conclusion: after {n_battles} battles every model's 95% interval "
-                "overlaps the others', so none is ahead of another yet. Keep voting."
+                "overlaps those of the others, so none is ahead of another yet. Keep voting."
             )
         else:
-            parts.append("So far every model's 95% interval overlaps the others'.")
+            parts.append("So far every model's 95% interval overlaps those of the others.")
     elif sum(1 for r in rows if r.rank == 1) == 1 and all(r.rank > 1 for r in rows[1:]):
         parts.append(f"{rows[0].label} {'looks' if thin else 'is'} ahead of every other model: "
                      "its 95% interval does not overlap theirs.")
@@ -704,7 +708,9 @@ def by_category(battles: Sequence, rounds: int = 1000, seed: int = 0, *, tagged_
     rounds without a tag last under ``UNTAGGED``. `battles`: Battle rows, or BattleColumns
     with tagged_rounds = Store.tagged_rounds() (the columns carry rounds, not tags)."""
     if isinstance(battles, BattleColumns):
-        groups = battles.by_tag(tagged_rounds or {}, UNTAGGED)
+        if tagged_rounds is None:  # else every vote would land, silently, under UNTAGGED
+            raise TypeError("by_category on BattleColumns needs tagged_rounds=Store.tagged_rounds()")
+        groups = battles.by_tag(tagged_rounds, UNTAGGED)
     else:
         groups = {}
         for b in battles:

@@ -15,6 +15,7 @@ made safe for the place it is shown or stored. No Qt here: the widgets and the C
 """
 from __future__ import annotations
 
+import html
 import re
 
 REPLACEMENT = "\ufffd"
@@ -47,6 +48,16 @@ def has_lone_surrogates(text: str) -> bool:
 
 def without_bidi_overrides(text: str) -> str:
     return text.translate(_BIDI)
+
+
+def as_html(text: str, limit: int | None = None) -> str:
+    """`text` for a place that renders HTML (a rich-text label, a chart label): its markup shown as
+    text, no direction controls, and at most `limit` characters (names from an imported file can be
+    any length)."""
+    text = without_bidi_overrides(text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=False)
 
 
 def for_terminal(text: str) -> str:

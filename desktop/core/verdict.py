@@ -107,8 +107,11 @@ def contestants(store, battles=None) -> list[Contestant]:
     """Every model in the user's votes (or in `battles`: Battle rows or BattleColumns), with the
     engine that ran it, most battles first."""
     cols = _columns(store.battle_columns() if battles is None else battles)
+    # Counted as the leaderboard's Battles column counts them: a model against itself (two panes
+    # on one model) is no battle, so the picker's "(6 battles)" and the table agree.
+    other = cols.model_a != cols.model_b
     # In order of first appearance, as a count over the battles one by one would list them.
-    pairs = np.stack([cols.model_a, cols.model_b], axis=1).ravel()
+    pairs = np.stack([cols.model_a[other], cols.model_b[other]], axis=1).ravel()
     seen, first, n = np.unique(pairs, return_index=True, return_counts=True)
     order = np.argsort(first)
     counts = {cols.refs[k]: c for k, c in zip(seen[order].tolist(), n[order].tolist())}

@@ -1,7 +1,7 @@
 """The History sidebar: search, the comparisons newest activity first, open / rename / delete.
 
-Each item is drawn as two lines, the title (elided) and its facts (date · rounds · to
-rate · blind), by a delegate with a fixed height, so the date line is never cut off
+Each item is drawn as two lines, the title (elided) and its facts (to rate · blind ·
+rounds · when: what is pending first, so a narrow sidebar cuts the date, not that), by a delegate with a fixed height, so the date line is never cut off
 or wrapped away, wherever the list is scrolled."""
 from __future__ import annotations
 
@@ -90,13 +90,16 @@ class HistorySidebar(QWidget):
 
     def show_conversations(self, conversations, current_id: int | None) -> None:
         self.list.clear()
+        today = dt.date.today()
         for conv in conversations:
-            when = dt.datetime.fromtimestamp(conv.created_at).strftime("%b %d, %H:%M")
-            facts = [when, f"{conv.n_rounds} round{'s' if conv.n_rounds != 1 else ''}"]
+            created = dt.datetime.fromtimestamp(conv.created_at)
+            when = created.strftime("%H:%M" if created.date() == today else "%b %d, %H:%M")
+            facts = []
             if conv.n_unrated:
                 facts.append(f"{conv.n_unrated} to rate")
             if conv.blind:
                 facts.append("blind")
+            facts += [f"{conv.n_rounds} round{'s' if conv.n_rounds != 1 else ''}", when]
             item = QListWidgetItem(conv.title or "(untitled)")
             item.setData(Qt.UserRole, conv.id)
             item.setData(FACTS_ROLE, " · ".join(facts))
@@ -112,6 +115,14 @@ class HistorySidebar(QWidget):
     def item_texts(self) -> list[str]:
         """Each item as the user reads it: title, then its facts line."""
         return [f"{self.list.item(i).text()}\n{self.list.item(i).data(FACTS_ROLE)}" for i in range(self.list.count())]
+
+    def shown_facts(self) -> list[str]:
+        """Each item's facts line as drawn at the list's present width (elided as the user sees it)."""
+        fm, out = self.list.fontMetrics(), []
+        for i in range(self.list.count()):
+            width = self.list.visualItemRect(self.list.item(i)).adjusted(PAD, PAD, -PAD, -PAD).width()
+            out.append(fm.elidedText(self.list.item(i).data(FACTS_ROLE) or "", Qt.ElideRight, width))
+        return out
 
     def selected_id(self) -> int | None:
         item = self.list.currentItem()

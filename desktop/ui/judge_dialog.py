@@ -277,6 +277,10 @@ class JudgeDialog(QDialog):
     def _show_count(self, state: str) -> str:
         done, total = self._count
         text = f"{done} / {total} pairs" + (f" — {state}" if state else "")
+        # As wide as the longest count this run can show from the start, so the bar beside it keeps
+        # its width when "— stopping…" is added (it used to shrink to make room).
+        widest = f"{total} / {total} pairs — stopping…"
+        self.progress_text.setMinimumWidth(self.progress_text.fontMetrics().horizontalAdvance(widest) + 4)
         self.progress_text.setText(text)
         return text
 

@@ -31,6 +31,7 @@ from PySide6.QtCharts import (
 )
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QDate,
     QDateTime,
     QModelIndex,
@@ -42,8 +43,9 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6 import QtGui
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -63,6 +65,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import exports, judge, ratings, verdict
+from ..core.names import short_names
 from ..core.untrusted import without_bidi_overrides
 from .inbox import Inbox
 
@@ -199,7 +202,9 @@ class LeaderboardModel(QAbstractTableModel):
         if role == Qt.TextAlignmentRole:
             return int(Qt.AlignVCenter | (Qt.AlignLeft if col == 1 else Qt.AlignRight))
         if role == Qt.ForegroundRole and r.battles < ratings.MIN_BATTLES_PER_MODEL:
-            return QColor("#888888")  # too few battles: a rough guess
+            # Too few battles: a rough guess, shown dimmer, in the theme's own dim colour (a fixed
+            # grey was unreadable on the dark theme's base).
+            return QApplication.palette().color(QPalette.PlaceholderText)
         if role == Qt.UserRole:
             return r
         return None
@@ -233,7 +238,7 @@ class WinRateModel(QAbstractTableModel):
             label = shown(self.labels[section])
             if role == Qt.ToolTipRole:
                 return tooltip(label)
-            return elide_middle(label, 18)
+            return short_names([shown(t) for t in self.labels], lambda t: len(t) <= HEADER_CHARS)[section]
         return None
 
     def data(self, index, role=Qt.DisplayRole):
@@ -292,7 +297,7 @@ def heat_colour(rate: float) -> QColor:
 # -- figures -----------------------------------------------------------------------------------
 
 class PositionBiasBar(QWidget):
-    """Share of blind decisive votes won by the left side, with its 95% interval, against 50%."""
+    """Share of blind two-pane votes with a winner won by the left side, with its 95% interval, against 50%."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -354,19 +359,34 @@ def _clear(chart: QChart) -> None:
         chart.removeAxis(axis)
 
 
-def elide_middle(text: str, limit: int) -> str:
-    """Shorten a model name in the middle: its family (the start) and quantisation (the end)
-    stay readable, so two quantisations of one model do not look the same."""
-    if len(text) <= limit:
-        return text
-    head = (limit - 1) // 2
-    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+HEADER_CHARS = 20  # a win-rate header's room, in characters
+BOX_LEGEND = "Box: the middle 50% of the bootstrap's ratings · whiskers: the 95% interval · line: the rating"
 
 
-def unique_short_names(labels: list[str], limit: int) -> list[str]:
-    """Elided names for a chart axis, which needs them distinct: a clash keeps the longer form."""
-    short = [elide_middle(t, limit) for t in labels]
-    return [s if short.count(s) == 1 else t for s, t in zip(short, labels)]
+def style_chart(chart: QChart, palette: QPalette) -> None:
+    """The chart in the window's scheme: Qt's dark theme on a dark palette, on the palette's own
+    base, so it is not a white panel in a dark window."""
+    dark = palette.color(QPalette.Window).lightness() < 128
+    chart.setTheme(QChart.ChartThemeDark if dark else QChart.ChartThemeLight)
+    chart.setBackgroundBrush(palette.base())
+    chart.setTitleBrush(palette.text())
+    chart.legend().setLabelBrush(palette.text())
+
+
+def fit_axis_labels(chart: QChart, labels: list[str]) -> list[str]:
+    """Model names for the interval chart's axis, each shortened by the core's rule to the width
+    its category has (Qt would otherwise cut the end off whatever it is given: "Gemma 3 27… (bui…"
+    read as Gemma 3 27B). Long lists are set at an angle, which gives each name more room."""
+    axes = [a for a in chart.axes(Qt.Horizontal) if isinstance(a, QBarCategoryAxis)]
+    if not labels or not axes:
+        return labels
+    fm = QFontMetrics(axes[0].labelsFont())
+    plot = chart.plotArea().width() or chart.size().width() * 0.8
+    # Qt gives a horizontal label the axis's width over its label count (the categories and the
+    # two ends), less its padding both sides and the text's margins (qtcharts' HorizontalAxis::
+    # updateGeometry); measured on Xvfb: "SmolLM2-135M…Q4_1" was cut at plot / (n + 1).
+    room = 150 if len(labels) > 4 else max(plot / (len(labels) + 2) - 14, 30)
+    return short_names(labels, lambda t: fm.horizontalAdvance(t) <= room)
 
 
 def _nice_axis(axis: QValueAxis, lo: float, hi: float, ticks: int = 6) -> None:
@@ -406,8 +426,6 @@ def fill_interval_chart(chart: QChart, board: ratings.Board | None) -> None:
         hi_all.append(upper)
     chart.addSeries(series)
     x = QBarCategoryAxis()
-    # Axis labels are rendered as HTML: a name like <img src="file:///dev/zero"> must stay text.
-    x.append([as_html(label) for label in unique_short_names([shown(r.label) for r in board.rows], 22)])
     if len(board.rows) > 4:
         x.setLabelsAngle(-40)
     y = QValueAxis()
@@ -418,6 +436,21 @@ def fill_interval_chart(chart: QChart, board: ratings.Board | None) -> None:
     chart.addAxis(y, Qt.AlignLeft)
     series.attachAxis(x)
     series.attachAxis(y)
+    set_axis_names(chart, [shown(r.label) for r in board.rows])
+
+
+def set_axis_names(chart: QChart, labels: list[str]) -> None:
+    """(Again, after a resize.) Axis labels are rendered as HTML: a name like
+    <img src="file:///dev/zero"> must stay text."""
+    axes = [a for a in chart.axes(Qt.Horizontal) if isinstance(a, QBarCategoryAxis)]
+    if axes:
+        axes[0].setCategories([as_html(t) for t in fit_axis_labels(chart, labels)])
+
+
+def axis_names(chart: QChart) -> list[str]:
+    """The interval chart's axis labels as plain text (as the user reads them)."""
+    axes = [a for a in chart.axes(Qt.Horizontal) if isinstance(a, QBarCategoryAxis)]
+    return [html.unescape(t) for t in axes[0].categories()] if axes else []
 
 
 def fill_history_chart(chart: QChart, board: ratings.Board | None) -> None:
@@ -549,9 +582,18 @@ class LeaderboardView(QWidget):
         self.interval_chart = _new_chart("Ratings with 95% intervals")
         self.interval_view = QChartView(self.interval_chart)
         self.interval_view.setRenderHint(QPainter.Antialiasing)
+        self.box_legend = QLabel(BOX_LEGEND)
+        self.box_legend.setObjectName("boxLegend")
+        self.box_legend.setWordWrap(True)
+        chart_page = QWidget()
+        chart_lay = QVBoxLayout(chart_page)
+        chart_lay.setContentsMargins(0, 0, 0, 0)
+        chart_lay.addWidget(self.interval_view, 1)
+        chart_lay.addWidget(self.box_legend)
+        self.interval_view.installEventFilter(self)  # a resize gives the axis names new room
         split = QSplitter(Qt.Horizontal)
         split.addWidget(self.table)
-        split.addWidget(self.interval_view)
+        split.addWidget(chart_page)
         split.setSizes([460, 600])
         self.tabs.addTab(split, "Leaderboard")
 
@@ -571,10 +613,11 @@ class LeaderboardView(QWidget):
         self.history_view = QChartView(self.history_chart)
         self.history_view.setRenderHint(QPainter.Antialiasing)
         self.tabs.addTab(self.history_view, "Over time")
+        self._style_charts()
 
         bias_page = QWidget()
         bias_lay = QVBoxLayout(bias_page)
-        bias_lay.addWidget(QLabel("In blind rounds, how often did the answer shown on the left win? "
+        bias_lay.addWidget(QLabel("In blind two-pane rounds, how often did the answer shown on the left win? "
                                   "Near 50% means the side did not sway your votes."))
         self.bias_bar = PositionBiasBar()
         bias_lay.addWidget(self.bias_bar)
@@ -613,6 +656,28 @@ class LeaderboardView(QWidget):
         self.tag.activated.connect(self.refresh)
         self.refresh_button.clicked.connect(self.refresh)
 
+    def _style_charts(self) -> None:
+        for chart in (self.interval_chart, self.history_chart):
+            style_chart(chart, self.palette())
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.PaletteChange:  # the theme changed while the leaderboard is open
+            self._style_charts()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
+        if obj is self.interval_view and event.type() == QEvent.Resize and self.board is not None:
+            QTimer.singleShot(0, self._fit_axis_names)  # after the chart has laid its plot out
+        return super().eventFilter(obj, event)
+
+    def _fit_axis_names(self) -> None:
+        if self.board is not None and self.board.rows:
+            set_axis_names(self.interval_chart, [shown(r.label) for r in self.board.rows])
+
+    def axis_names(self) -> list[str]:
+        """The interval chart's model names as the user reads them."""
+        return axis_names(self.interval_chart)
+
     def _build_judge_page(self) -> QWidget:
         page = QWidget()
         lay = QVBoxLayout(page)
@@ -620,6 +685,8 @@ class LeaderboardView(QWidget):
         pick.addWidget(QLabel("Can I switch from"))
         self.switch_api = QComboBox()
         self.switch_api.setToolTip("The API model you use now")
+        self.switch_api.setPlaceholderText("no API model voted on yet")
+        self.switch_api.setSizeAdjustPolicy(QComboBox.AdjustToContents)  # the placeholder reads whole
         pick.addWidget(self.switch_api)
         pick.addWidget(QLabel("to"))
         self.switch_local = QComboBox()
@@ -808,6 +875,7 @@ class LeaderboardView(QWidget):
         self.model.set_rows(board.rows)
         self.heat_model.set_board(board)
         fill_interval_chart(self.interval_chart, board)
+        QTimer.singleShot(0, self._fit_axis_names)  # once the chart has laid out its new axes
         fill_history_chart(self.history_chart, board)
         self.bias_bar.set_bias(board.position_bias)
         self.bias_text.setText(shown(board.position_bias.verdict))
@@ -830,8 +898,9 @@ class LeaderboardView(QWidget):
             combo.clear()
             for c in panel.contestants:
                 if c.engine == engine:
-                    combo.addItem(f"{c.label} ({c.battles} votes)", c.ref)
-            combo.setCurrentIndex(max(0, combo.findData(chosen)))
+                    # "battles", as the leaderboard's column counts them (core.verdict.contestants)
+                    combo.addItem(f"{c.label} ({c.battles} battle{'s' if c.battles != 1 else ''})", c.ref)
+            combo.setCurrentIndex(max(0, combo.findData(chosen)) if combo.count() else -1)
             combo.blockSignals(False)
         rows = [] if panel.switch is None else [panel.switch.overall] + panel.switch.categories
         self.switch_table.setRowCount(len(rows))

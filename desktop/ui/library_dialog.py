@@ -34,6 +34,10 @@ from .inbox import Inbox
 FOUND_KIND = {"projector": "vision projector", "adapter": "LoRA adapter", "partial": "partial download",
               "incomplete split": "parts missing", "unreadable": "not a model"}
 FIT_MARK = {Fit.GPU: "✔ GPU", Fit.RAM: "✔ RAM (CPU)", Fit.TOO_LARGE: "✖ too large"}
+FIT_HEADER = "Will it run here? (★ recommended)"
+FIT_HEADER_TIP = ("Whether the file fits this machine's memory (GPU, or RAM and the CPU) and how fast it should "
+                  "answer; ★ marks the one file recommended here: on a GPU the best quality it holds, on the CPU "
+                  "Q4_K_M or the nearest smaller quant, and one fast enough to use where any is.")
 
 
 def verdict_text(v: FitVerdict, speed: SpeedEstimate | None, measuring: bool = False) -> str:
@@ -41,7 +45,7 @@ def verdict_text(v: FitVerdict, speed: SpeedEstimate | None, measuring: bool = F
     if speed is not None:
         return f"{FIT_MARK[v.fit]} · {speed.label}"
     if measuring and v.fit != Fit.TOO_LARGE:
-        return f"{FIT_MARK[v.fit]} · speed…"
+        return f"{FIT_MARK[v.fit]} · measuring speed…"
     return FIT_MARK[v.fit]
 
 
@@ -134,7 +138,9 @@ class LibraryDialog(QDialog):
         super().__init__(parent)
         self.services = services
         self.setWindowTitle("Models — ArenaDesk")
-        self.resize(1060, 760)
+        # No taller than the screen: at 1280×720 a 760-pixel dialog put its Close button off the bottom.
+        room = self.screen().availableGeometry()
+        self.resize(min(1060, room.width() - 40), min(760, room.height() - 40))
         self._seq = itertools.count()
         self._search_seq = 0
         self._files_seq = 0
@@ -224,8 +230,9 @@ class LibraryDialog(QDialog):
 
     def _build_catalog(self) -> QWidget:
         w = QWidget(self)
-        self.catalog_tree = self._tree(["Model / file", "Quant", "Size", "Will it run here?", "Licence", "Context"],
+        self.catalog_tree = self._tree(["Model / file", "Quant", "Size", FIT_HEADER, "Licence", "Context"],
                                        flat=False)
+        self.catalog_tree.headerItem().setToolTip(3, FIT_HEADER_TIP)
         self.catalog_tree.currentItemChanged.connect(self._catalog_selected)
         self.catalog_tree.itemDoubleClicked.connect(lambda *_: self.download_catalog_selection())
         self.catalog_details = QLabel(w)
@@ -254,7 +261,8 @@ class LibraryDialog(QDialog):
         self.search_status.setOpenExternalLinks(True)
         self.results = self._tree(["Repository", "Downloads", "Likes", "Access"])
         self.results.currentItemChanged.connect(self._result_selected)
-        self.files = self._tree(["File", "Quant", "Size", "Will it run here?"])
+        self.files = self._tree(["File", "Quant", "Size", FIT_HEADER])
+        self.files.headerItem().setToolTip(3, FIT_HEADER_TIP)
         self.files.currentItemChanged.connect(self._file_selected)
         self.files.itemDoubleClicked.connect(lambda *_: self.download_hub_selection())
         self.download_button = QPushButton("Download", w)
@@ -303,15 +311,17 @@ class LibraryDialog(QDialog):
         self.use_found.setChecked(self.services.settings.use_found_models == "yes")
         self.use_found.toggled.connect(self.set_use_found)
         self.add_folder_button = QPushButton("Add folder…", w)
-        self.add_folder_button.setToolTip("Look for .gguf files in one more folder (and use them where they are)")
+        self.add_folder_button.setToolTip("Look for .gguf files in one more folder and use them where they are "
+                                          "(this turns on “Use models found in other apps' folders”)")
         self.add_folder_button.clicked.connect(self.choose_folder)
         self.remove_folder_button = QPushButton("Remove folder", w)
         self.remove_folder_button.setToolTip("Stop looking in a folder you added (its files stay as they are)")
         self.remove_folder_button.setMenu(QMenu(self.remove_folder_button))
         self._fill_folder_menu()
         self.rescan_button = QPushButton("Scan again", w)
-        self.rescan_button.clicked.connect(self.rescan)
+        self.rescan_button.clicked.connect(lambda: self.rescan())
         self.found_status = QLabel(w)
+        self._folder_note = ""  # said after the status from Add folder… until the next scan
         self.found_status.setWordWrap(True)
         found_row = QHBoxLayout()
         found_row.addWidget(self.use_found)
@@ -673,16 +683,16 @@ class LibraryDialog(QDialog):
         t = self.installed_tree
         current = t.currentItem().data(0, ROLE).choice if t.currentItem() else None
         t.clear()
-        for m in models:
+        for m, name in zip(models, lib.listed_names(models)):
             source = m.source or ("imported" if not m.managed else "")
             if not m.managed and not m.found_in:
                 source += " (in place)"
-            item = QTreeWidgetItem([m.name, m.quant or "", m.architecture or "", fmt_bytes(m.size), source,
+            item = QTreeWidgetItem([name, m.quant or "", m.architecture or "", fmt_bytes(m.size), source,
                                     "✔" if m.is_default else ""])
             item.setData(0, ROLE, m)
             item.setToolTip(0, str(m.path))
             if m.error:
-                item.setText(0, f"{m.name}  ⚠")
+                item.setText(0, f"{name}  ⚠")
                 item.setToolTip(0, m.error)
                 if m.found_in and m.kind != "model":  # what it is, where the quantisation would be
                     item.setText(1, FOUND_KIND.get(m.kind, m.kind))
@@ -729,7 +739,9 @@ class LibraryDialog(QDialog):
         if on:
             self.services.discovery.start_identifying()
 
-    def rescan(self) -> None:
+    def rescan(self, note: str = "") -> None:
+        """Scan other apps' folders again; `note` stays after the status until the next scan."""
+        self._folder_note = note
         self.rescan_button.setEnabled(False)
         self.found_status.setText("Looking for models in other apps' folders…")
 
@@ -750,11 +762,12 @@ class LibraryDialog(QDialog):
     def _show_scan(self, result) -> None:
         usable = len(result.models)
         other = len(result.found) - usable
-        text = (f"Found {usable} model{'s' if usable != 1 else ''} in {len(result.places)} folder"
-                f"{'s' if len(result.places) != 1 else ''} of other apps ({result.seconds:.2f} s)")
+        folders = f"{len(result.places)} folder{'s' if len(result.places) != 1 else ''}"
+        text = (f"Found {usable} model{'s' if usable != 1 else ''} in {folders} of other apps ({result.seconds:.2f} s)"
+                if usable else f"No models found in other apps' folders (looked in {folders}, {result.seconds:.2f} s)")
         if other:
             text += f"; {other} other file{'s' if other != 1 else ''} that cannot answer alone"
-        self.found_status.setText(text + "." + "".join(f"\n{p}" for p in result.problems))
+        self.found_status.setText(text + "." + self._folder_note + "".join(f"\n{p}" for p in result.problems))
         self.found_status.setToolTip("Looked in:\n" + "\n".join(f"{p.tool}: {p.root} ({p.why})"
                                                                   for p in result.places))
 
@@ -769,11 +782,15 @@ class LibraryDialog(QDialog):
         except ValueError as exc:
             self._show_error("Folder not added", exc)
             return
+        note = ""
+        if not self.use_found.isChecked():
+            # A folder's models are used as found models are: say so rather than tick the box unseen.
+            note = " “Use models found in other apps' folders” is now on, so the folder's models are offered."
         self.use_found.blockSignals(True)
         self.use_found.setChecked(True)
         self.use_found.blockSignals(False)
         self._fill_folder_menu()
-        self.rescan()
+        self.rescan(note)
 
     def remove_folder(self, folder: str) -> None:
         """Stop looking in a folder the user added: its models leave the library and the pickers
@@ -791,7 +808,9 @@ class LibraryDialog(QDialog):
         self.remove_folder_button.setEnabled(bool(self.services.settings.model_folders))
 
     def _on_identify_progress(self, p) -> None:
-        self.found_status.setText(p.text())
+        if p.finished and p.files_total == 0:
+            return  # nothing needed reading: the scan's own words stay ("No models found in …")
+        self.found_status.setText(p.text() + self._folder_note)
         if p.finished:
             self.refresh_installed()  # details and hashes are in; two files may turn out to be one model
             self.modelsChanged.emit()

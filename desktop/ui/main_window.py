@@ -22,6 +22,7 @@ from ..core.engines.registry import ModelChoice
 from ..core.history import ConversationHistory, StillAnswering
 from ..core.services import Services
 from ..core.session import MAX_PANES, ComparisonSession, Refused
+from ..core.untrusted import as_html
 from . import actions
 from .confirm import confirm
 from .history_sidebar import HistorySidebar
@@ -39,6 +40,7 @@ from .window_dialogs import WindowDialogs
 # Why a round goes with names in blind mode (ComparisonSession.names_shown).
 NAMES_SHOWN = "not blind: this conversation has already shown the names (New chat starts a blind one)."
 KEY_NOTICE_MARK = " key for this pane: "  # in every no-key notice, and only there
+NAME_LIMIT = 80  # characters of a connection or model name in a notice
 
 
 def no_key_notice(connection: str, not_sent: bool = False) -> str:
@@ -46,6 +48,7 @@ def no_key_notice(connection: str, not_sent: bool = False) -> str:
     a send is refused whole (not sent to the other panes, which would leave the round with a hole);
     `not_sent`: a send was just refused for it, which the pane keeps saying (the status bar forgets)."""
     article = "an" if connection[:1].lower() in "aeiou" else "a"
+    connection = as_html(connection, NAME_LIMIT)  # a connection's name may come from an imported file
     lead = f"Not sent: this pane has no {connection} key." if not_sent else f"No {connection} key yet."
     return (f"<b>{lead}</b> Sending needs {article} {connection}{KEY_NOTICE_MARK}<a href='settings'>add one in "
             "Settings → Connections</a>, or pick a local model here (a local server needs no key).")
@@ -85,7 +88,7 @@ class MainWindow(QMainWindow):
         self.model_import = ModelImport(services, self._inbox, on_added=self._on_imported,
                                         on_failed=self._on_import_failed, on_status=lambda text: say(text, 0))
         self.dialogs = WindowDialogs(self, services, on_models_changed=self.refresh_models, on_message=say,
-                                     contestants=self.contestants)
+                                     contestants=self.contestants, on_back=self.take_keyboard_back)
         self._dialogs = self.dialogs.kept  # tests and scripts reach the kept dialogs here
         # The commands that only open a dialog go straight to it (actions.build wires them by name).
         self.open_library, self.open_leaderboard = self.dialogs.library, self.dialogs.leaderboard
@@ -252,7 +255,7 @@ class MainWindow(QMainWindow):
 
     def _after_panes_changed(self) -> None:
         for p in self.panes:
-            p.remove.setVisible(len(self.panes) > 2)
+            p.set_removable(len(self.panes) > 2)
         cur = self.session.open_round
         # A pane added after a round joins from the next prompt: the finished round stays votable
         # with the answers it had (its vote is stored by position, for those panes only).
@@ -347,7 +350,7 @@ class MainWindow(QMainWindow):
             choice = self.session.panes[i].choice
             missing = cx.missing_key(self.services, choice) if self._keys_known and not self.session.hidden else None
             if gone:
-                p.show_notice(f"<b>Model gone.</b> {gone}")
+                p.show_notice(f"<b>Model gone.</b> {as_html(gone, 4 * NAME_LIMIT)}")
             elif missing:
                 said = KEY_NOTICE_MARK in p.notice.text() and p.notice.text().startswith("<b>Not sent")
                 p.show_notice(no_key_notice(missing, not_sent=not_sent or said))
@@ -648,6 +651,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Added {name} to your models.", 8000)
 
     # -- dialogs --------------------------------------------------------------------------
+    def take_keyboard_back(self) -> None:
+        """After a dialog closes: this window is active again and the widget that had the keyboard
+        (else the prompt) has it, so shortcuts work without a click first."""
+        self.raise_()
+        self.activateWindow()
+        (self.focusWidget() or self.prompt).setFocus(Qt.ActiveWindowFocusReason)
+
     def open_settings(self) -> None:
         changed = self.dialogs.settings([state.choice for state in self.session.panes])
         if changed is None:

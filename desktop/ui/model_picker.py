@@ -1,10 +1,12 @@
-"""A pane's model picker: every contestant, names elided in the middle when the pane is
-narrow (the start and the quantisation both stay readable), the full name in a tooltip,
-and a model that is gone shown as gone rather than replaced."""
+"""A pane's model picker: every contestant, names shortened when the pane is narrow (the
+core's rule: family and size from the start, the quantisation from the end), the full name
+in a tooltip, and a model that is gone shown as gone rather than replaced."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePainter
+
+from ..core.names import shorten
 
 GONE = " (gone)"
 
@@ -15,7 +17,7 @@ class ModelPicker(QComboBox):
         # Four panes must fit a 1280-pixel screen: the picker asks for little and elides.
         self.setMinimumContentsLength(4)
         self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.view().setTextElideMode(Qt.ElideMiddle)
+        self.view().setTextElideMode(Qt.ElideRight)
         self.currentIndexChanged.connect(self._update_tooltip)
         self._gone = ""
 
@@ -49,7 +51,7 @@ class ModelPicker(QComboBox):
         self.setToolTip(f"{full}\n{self._gone}" if self._gone else f"{full}\nWhich model answers in this pane")
 
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt override)
-        """As QComboBox paints itself, with the current name elided in the middle."""
+        """As QComboBox paints itself, with the current name shortened to fit."""
         painter = QStylePainter(self)
         opt = QStyleOptionComboBox()
         self.initStyleOption(opt)
@@ -65,9 +67,11 @@ class ModelPicker(QComboBox):
 
     def _fit(self, opt: QStyleOptionComboBox) -> str:
         """The label if it fits; else the model's name alone (" · local/API" goes to the tooltip),
-        elided in the middle, so its start and its quantisation both stay readable."""
+        shortened at word boundaries ("SmolLM2-135M…Q4_1", "Gemma 3 270M…"); in the narrowest
+        places cut from the right, so what stays is the family."""
         width = max(self.style().subControlRect(QStyle.CC_ComboBox, opt, QStyle.SC_ComboBoxEditField, self).width(), 10)
         fm, text = self.fontMetrics(), self.currentText()
         if fm.horizontalAdvance(text) <= width:
             return text
-        return fm.elidedText(text.rsplit(" · ", 1)[0], Qt.ElideMiddle, width)
+        name = text.rsplit(" · ", 1)[0]
+        return shorten(name, lambda t: fm.horizontalAdvance(t) <= width) or fm.elidedText(name, Qt.ElideRight, width)

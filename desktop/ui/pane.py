@@ -18,6 +18,9 @@ from .transcript import Transcript
 if TYPE_CHECKING:  # a finished answer's figures and notes come from these, imported with the first one
     from ..core.engines.base import Result
 
+# Below this width (four panes on a 1280-pixel screen) answer again / copy / remove fold into
+# one "⋯" menu, so the model picker gets the header's room and its name stays readable.
+COMPACT_WIDTH = 330
 RENDER_INTERVAL_MS = 66  # at most ~15 re-renders a second, however fast tokens arrive
 # At most this much new text goes on screen per render: Qt lays out what was added at the next
 # paint, so a server that sends 100 KB between two renders would otherwise stall the window for
@@ -165,12 +168,25 @@ class Pane(QFrame):
         self.copy = self._tool("edit-copy", "❐", "Copy this answer", None)
         self.copy.clicked.connect(self.copy_answer)
         self.remove = self._tool("window-close", "✕", "Remove this pane", self.removeRequested)
+        self.more = QToolButton(self)
+        self.more.setText("⋯")
+        self.more.setToolTip("Answer again, copy the answer or remove this pane")
+        self.more.setAutoRaise(True)
+        self.more.setPopupMode(QToolButton.InstantPopup)
+        self.more.setMenu(QMenu(self.more))
+        self.more.menu().aboutToShow.connect(self._fill_more_menu)
+        # The menus' arrows take a picker's worth of room from four narrow headers; "⚙" and "⋯"
+        # say they open menus.
+        for b in (self.tune, self.more):
+            b.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
+        self._compact = False
+        self._removable = True
 
         head = QHBoxLayout()
         head.setSpacing(2)  # four panes share a 1280-pixel screen
         head.addWidget(self.title)
         head.addWidget(self.picker, 1)
-        for b in (self.tune, self.regen, self.stop, self.copy, self.remove):
+        for b in (self.tune, self.regen, self.stop, self.copy, self.remove, self.more):
             head.addWidget(b)
 
         self.view = Transcript(self)
@@ -205,6 +221,42 @@ class Pane(QFrame):
         self._clock = RenderClock.shared()
         self.set_streaming(False)
         self.stars.setEnabled(False)
+
+    # -- a narrow pane's header ------------------------------------------------------------
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        compact = self.width() < COMPACT_WIDTH
+        if compact != self._compact:
+            self._compact = compact
+            self._show_tools()
+
+    def is_compact(self) -> bool:
+        return self._compact
+
+    def _show_tools(self) -> None:
+        """Stop while answering, answer again after; in a narrow pane answer again, copy and
+        remove are in the ⋯ menu (stop stays a button: it is needed at once)."""
+        self.stop.setVisible(self._streaming)
+        self.regen.setVisible(not self._streaming and not self._compact)
+        self.copy.setVisible(not self._compact)
+        self.remove.setVisible(self._removable and not self._compact)
+        self.more.setVisible(self._compact)
+
+    def set_removable(self, removable: bool) -> None:
+        """Whether this pane may be removed now (the window keeps at least two)."""
+        self._removable = removable
+        self._show_tools()
+
+    def _fill_more_menu(self) -> None:
+        menu = self.more.menu()
+        menu.clear()
+        tools = [(self.regen, "Answer again"), (self.copy, "Copy answer")]
+        if self._removable:
+            tools.append((self.remove, "Remove pane"))
+        for button, text in tools:
+            act = menu.addAction(text, button.click)
+            act.setToolTip(button.toolTip())
+            act.setEnabled(button.isEnabled() and not (button is self.regen and self._streaming))
 
     def _tool(self, icon_name, text, tip, signal):
         b = QToolButton(self)
@@ -309,8 +361,7 @@ class Pane(QFrame):
         self._streaming = on
         self.stop.setEnabled(on)
         # One place for both: stop while answering, regenerate after (narrow panes keep their name).
-        self.stop.setVisible(on)
-        self.regen.setVisible(not on)
+        self._show_tools()
         if on:
             self.regen.setEnabled(False)  # enabled again by the window once the whole round is in
         self.picker.setEnabled(not on)

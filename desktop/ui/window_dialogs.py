@@ -33,8 +33,11 @@ class SettingsChanged:
 
 class WindowDialogs:
     def __init__(self, window: QWidget, services: Services, *, on_models_changed: Callable[[], None],
-                 on_message: Callable[[str], None], contestants=None):
+                 on_message: Callable[[str], None], contestants=None, on_back: Callable[[], None] = lambda: None):
         self.window = window
+        # Called when a dialog closes: the window takes the keyboard back. Without a window manager
+        # (and under some) focus stayed with the closed dialog, and Ctrl+T did nothing until a click.
+        self._on_back = on_back
         self.services = services
         self.contestants = contestants  # the panes' model list (core.contestants): the judge picks from it
         self._on_models_changed = on_models_changed
@@ -53,6 +56,7 @@ class WindowDialogs:
         keys_before = self._keys()
         connections_before = self._endpoints()
         accepted = SettingsDialog(self.services, self.window).exec()
+        self._on_back()
         key_changed = self._keys() != keys_before
         if key_changed and not accepted:
             for choice in chosen:
@@ -74,6 +78,7 @@ class WindowDialogs:
         def make():
             d = LibraryDialog(self.services, self.window)
             d.modelsChanged.connect(self._on_models_changed)
+            d.finished.connect(lambda _result: self._on_back())  # Close, Esc or the title bar's ✕
             return d
 
         return self._show_kept("library", make)
@@ -89,6 +94,7 @@ class WindowDialogs:
                                      judging=self.services.settings.judging, services=self.services,
                                      contestants=self.contestants)
             d.view.message.connect(self._on_message)
+            d.finished.connect(lambda _result: self._on_back())
             lay.addWidget(d.view)
             screen = self.window.screen().availableGeometry()
             d.resize(min(1100, screen.width() - 40), min(760, screen.height() - 40))
@@ -106,8 +112,10 @@ class WindowDialogs:
 
     def shortcuts(self) -> None:
         QMessageBox.information(self.window, "Keyboard shortcuts", actions.shortcuts_html())
+        self._on_back()
 
     def about(self) -> None:
         from .about import AboutDialog
 
         AboutDialog(self.services, self.window).exec()
+        self._on_back()

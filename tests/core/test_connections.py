@@ -204,7 +204,7 @@ def test_migration_attributes_old_api_answers_to_the_openai_connection(tmp_path,
                                          SlotSpec(1, 1, "local", "gemma.gguf", "sha256:abc")])
     store.cast_vote(rid, "left")
     board = ratings.leaderboard(store.battles(), rounds=50)
-    assert sorted(r.label for r in board.rows) == ["gemma.gguf", "gpt-4o-mini @ OpenAI"]
+    assert sorted(r.label for r in board.rows) == ["gemma", "gpt-4o-mini @ OpenAI"]  # shown without ".gguf"
     store.close()
 
 

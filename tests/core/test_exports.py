@@ -86,11 +86,11 @@ def test_csv_one_row_per_vote_and_formula_safe(store, tmp_path):
     assert first["left_answer"] == "'+1 is the answer" and first["right_answer"] == "'-1 maybe"
     assert first["note"] == "'@note -2+3"
     assert first["outcome"] == "right" and first["winner"] == "gpt-4o-mini"
-    assert first["left_model"] == "gemma-3-270m-q4_k_m.gguf" and first["left_model_ref"] == "sha256:" + "a" * 64
+    assert first["left_model"] == "gemma-3-270m-q4_k_m" and first["left_model_ref"] == "sha256:" + "a" * 64
     assert first["tag"] == "math" and first["turn"] == "0"
     assert float(first["left_ttft_s"]) == pytest.approx(0.25)
     three = next(r for r in rows if r["outcome"] == "best")
-    assert three["pane3_model"] == "'@qwen.gguf" and three["winner"] == "gemma-3-270m-q4_k_m.gguf"
+    assert three["pane3_model"] == "'@qwen" and three["winner"] == "gemma-3-270m-q4_k_m"
     assert exports.safe_cell("\tx") == "'\tx" and exports.safe_cell(3) == "3" and exports.safe_cell(None) == ""
 
 
@@ -236,7 +236,7 @@ def test_fastchat_clean_battle_format(store, tmp_path):
     winners = {b["winner"] for b in battles}
     assert winners == {"model_a", "model_b", "tie", "tie (bothbad)"}
     first = battles[0]
-    assert first["model_a"] == "gemma-3-270m-q4_k_m.gguf" and first["model_b"] == "gpt-4o-mini"
+    assert first["model_a"] == "gemma-3-270m-q4_k_m" and first["model_b"] == "gpt-4o-mini"
     assert first["winner"] == "model_b" and first["anony"] is False and first["turn"] == 1
     second = battles[1]
     assert second["turn"] == 2 and second["winner"] == "model_a"

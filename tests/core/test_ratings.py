@@ -214,7 +214,7 @@ def test_models_are_identified_by_ref_and_labels_disambiguated():
     board = ratings.leaderboard(battles, rounds=100)
     assert len(board.rows) == 2
     labels = board.labels
-    assert labels[0] != labels[1] and all(lab.startswith("llama.gguf [sha256:") for lab in labels)
+    assert labels[0] != labels[1] and all(lab.startswith("llama [sha256:") for lab in labels)
     text = ratings.format_table(board)
     assert labels[0] in text and "95% CI" in text
 
@@ -233,7 +233,7 @@ def test_leaderboard_from_votes_in_a_real_store(tmp_path):
         store.cast_vote(rid, outcome)
     board = ratings.leaderboard(store.battles(), rounds=1000, seed=0)
     assert board.refs[0] == "gpt-4o-mini"
-    assert {r.label for r in board.rows} == {"gpt-4o-mini", "gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q8_0.gguf"}
+    assert {r.label for r in board.rows} == {"gpt-4o-mini", "gemma-3-270m-q4_k_m", "gemma-3-270m-q8_0"}
     assert board.row("gpt-4o-mini").battles == 20
     assert board.row("sha256:" + "1" * 64).battles == 10
     store.close()
@@ -258,7 +258,9 @@ def test_position_bias_counts_only_two_answer_rounds():
     assert bias.decisive == 10 and bias.left_wins == 10
     # Only best-of-three votes: the words say why none counts (a new user had cast two blind votes).
     only_best = ratings.position_bias(best_of_three).verdict
-    assert "no blind two-answer vote with a winner yet" in only_best and "left/right votes only" in only_best
+    assert only_best == ("Position bias: no blind two-pane (left/right) vote with a winner yet. It is measured "
+                         "on those only: a blind vote among three or four panes picks a best, not a side.")
+    assert "of 10 blind two-pane votes with a winner went to the left answer" in bias.verdict
 
 
 def test_a_model_against_itself_says_what_to_do():

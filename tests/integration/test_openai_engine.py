@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from desktop.core.engines.base import Done, Error, Recorder, TextDelta, Usage
+from desktop.core.engines.base import CancelToken, Done, Error, Recorder, TextDelta, Usage
 from desktop.core.engines.openai_api import OpenAIEngine, list_models
 from desktop.core.pricing import Prices
 from desktop.core.settings import Sampling
@@ -109,6 +109,20 @@ def test_request_carries_mapped_sampling_and_asks_for_usage(fault_server):
     assert (first["temperature"], first["top_p"], first["max_tokens"], first["seed"]) == (0.3, 0.8, 12, 42)
     assert "top_k" not in first and "repeat_penalty" not in first
     assert "seed" not in second  # -1 means a fresh seed each time: send none
+
+
+def test_an_answer_stopped_before_it_began_sends_no_request(fault_server):
+    """The judge's Cancel between a pair's two orders hands the second order a stopped token: that
+    answer ends at once, and no (billed) request leaves for a reply nobody would read."""
+    engine = OpenAIEngine("gpt-4o-mini", api_key=KEY, base_url=fault_server.url, timeout=5)
+    stopped = CancelToken()
+    stopped.cancel()
+    try:
+        assert list(engine.stream(QUESTION, Sampling(max_tokens=8), cancel=stopped)) == [Done("cancelled")]
+        assert isinstance(collect(engine)[-1], Done)  # the next answer is the only request the server saw
+    finally:
+        engine.close()
+    assert len(fault_server.chat_requests()) == 1
 
 
 def test_usage_reported_by_the_server_is_used_as_is(fault_server):

@@ -110,6 +110,27 @@ def test_a_waiting_send_stops_the_read_ahead_between_chunks_and_keeps_what_was_r
     assert states.restore(llm, expected + [0]) == differs_at + SETTLE_CHUNK
 
 
+def test_a_send_that_stops_the_read_ahead_before_any_chunk_is_answered_from_its_own_prompt(model):
+    """The read-ahead cut the context back to where the answer's text first differs from its
+    tokens, then a send was waiting before anything was read. A send whose prompt is exactly what
+    is left (a Regenerate, or a second pane on the same model: the same prompt) must be answered
+    from that prompt, not from the scores of the cut-off answer's last token (review s21 F2)."""
+    llm, chat = model
+    first = [{"role": "user", "content": QUESTION}]
+    prompt = _tokens(llm, _render(chat, first)[0])
+    expected = next_prompt_start(llm, chat, first, ANSWER)
+    generated, differs_at = generated_otherwise(llm, expected[: len(expected) - 3], len(prompt))
+    llm.reset()
+    llm.eval(generated)
+    states = PromptStates()
+    states.plan(states.save(llm), expected)
+    assert states.settle(llm, interrupted=lambda: True) == 0  # the send was already waiting
+    same_prompt = expected[:differs_at]
+    answered = next(llm.generate(same_prompt, temp=0.0))
+    llm.reset()
+    assert answered == next(llm.generate(same_prompt, temp=0.0))  # the same prompt read from nothing
+
+
 def test_nothing_is_read_when_the_state_already_holds_how_the_next_prompt_begins(model):
     llm, chat = model
     first = [{"role": "user", "content": QUESTION}]

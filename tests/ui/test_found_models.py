@@ -169,3 +169,44 @@ def test_found_file_gone_before_use_says_so_in_the_pane(qtbot, services, other_a
     text = w.panes[0].view.toPlainText()
     assert "Model file not found" in text and "Pick another model" in text
     w.close()
+
+
+def test_the_models_dialog_says_what_it_does_in_plain_words(qtbot, dialog, services, tmp_path):
+    """s20 review #11: two Installed rows read the same name; Add folder… ticked "Use models found
+    in other apps' folders" unseen; Remove folder left "Identified 0 found models."; ★ had no legend;
+    "speed…" did not say it was measuring."""
+    from desktop.core.library import installed as lib
+    from desktop.core.library.hardware import Fit, FitVerdict
+    from desktop.ui.library_dialog import verdict_text
+
+    d = dialog
+    lib.import_file(services, tiny_gguf(tmp_path / "elsewhere" / "tiny.gguf", tensors=1))  # imported in place
+    folder = tmp_path / "my-models"
+    tiny_gguf(folder / "tiny.gguf", tensors=2)  # another file that reads "tiny" too
+    d.refresh_installed()
+    qtbot.waitUntil(lambda: "tiny" in installed_rows(d), timeout=10_000)
+    assert not d.use_found.isChecked()
+    d.add_folder(folder)
+    qtbot.waitUntil(lambda: len([n for n in installed_rows(d) if n.startswith("tiny")]) == 2, timeout=10_000)
+    names = sorted(n for n in installed_rows(d) if n.startswith("tiny"))
+    assert names[0] == "tiny · from …/my-models", names
+    assert names[1] == "tiny · imported in place", names
+    assert d.use_found.isChecked()
+    qtbot.waitUntil(lambda: "is now on" in d.found_status.text(), timeout=10_000)
+    assert "“Use models found in other apps' folders” is now on" in d.found_status.text()
+    assert "turns on “Use models found in other apps' folders”" in d.add_folder_button.toolTip()
+
+    d.remove_folder(str(folder.resolve()))
+    qtbot.waitUntil(lambda: d.found_status.text().startswith("No models found in other apps' folders"),
+                    timeout=10_000)
+    qtbot.wait(300)  # the identifying job that follows leaves those words
+    assert d.found_status.text().startswith("No models found in other apps' folders"), d.found_status.text()
+    assert installed_rows(d).get("tiny") is not None  # one "tiny" again: its name alone
+
+    # The dialog fits its screen's height, Close button and all (at 1280×720 it was 760 pixels tall).
+    assert d.height() <= d.screen().availableGeometry().height() - 40
+
+    header = d.catalog_tree.headerItem()
+    assert header.text(3) == "Will it run here? (★ recommended)" and "★ marks the one file" in header.toolTip(3)
+    measuring = verdict_text(FitVerdict(Fit.RAM, 0, 0, 0, 0, None, 0, False), None, measuring=True)
+    assert measuring == "✔ RAM (CPU) · measuring speed…"

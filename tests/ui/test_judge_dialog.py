@@ -216,6 +216,7 @@ def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
         assert not dialog.model.isEnabled()  # the settings stay as they are while it runs
         qtbot.waitUntil(lambda: dialog.progress_text.text() == "1 / 3 pairs", timeout=RUN_MS)
         assert view.judge_run_status.text() == "The judge is running: 1 / 3 pairs"
+        bar_width = dialog.progress_bar.width()
         with qtbot.waitSignal(view.computed, timeout=RUN_MS):
             with qtbot.waitSignal(dialog.runFinished, timeout=RUN_MS):
                 qtbot.mouseClick(dialog.cancel_button, Qt.LeftButton)
@@ -226,6 +227,8 @@ def test_cancel_stops_the_run_and_keeps_the_pairs_judged(qtbot, services):
         # It has stopped, and says so: not "stopping…" once the run is over.
         assert dialog.progress_text.text() == f"{kept} / 3 pairs — stopped"
         assert dialog.progress_bar.isVisible() and dialog.progress_bar.value() == kept
+        # The bar kept its width when "— stopping…" and "— stopped" were added beside it.
+        assert dialog.progress_bar.width() == bar_width
         assert view.judge_run_status.text() == line
         # the rest is left for the next run, and so are the pairs whose replies could not be read
         unread = len(services.store.query("SELECT id FROM judge_votes WHERE winner IS NULL"))

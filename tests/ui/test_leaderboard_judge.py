@@ -69,8 +69,8 @@ def test_the_tab_shows_the_verdict_and_the_judge_apart(qtbot, store):
     cells = {view.switch_table.item(r, 0).text(): view.switch_table.item(r, 5).text()
              for r in range(view.switch_table.rowCount())}
     assert cells["coding"] == "Yes: switch"
-    assert view.switch_local.currentText() == f"{HOSTILE} (60 votes)"
-    assert view.switch_api.currentText() == "gpt-4o-mini (60 votes)"
+    assert view.switch_local.currentText() == f"{HOSTILE} (60 battles)"
+    assert view.switch_api.currentText() == "gpt-4o-mini (60 battles)"
 
     # the judge: calibration first, then its own ratings as a separate series
     text = view.judge_text.text()

@@ -26,7 +26,7 @@ def test_the_core_names_who_answered_from_the_choice_not_from_a_label(arenadesk_
         assert named(f"openai:gone-model@{box.id}") == "gone-model @ lab · east @ 2"  # no longer offered
         assert named("openai:gpt-4o@removed-box") == "gpt-4o @ removed-box"  # its connection is gone: its id
         assert named("local:default") == "Gemma 3 270M (built in)"
-        assert named("local:/models/x.gguf") == "x.gguf"
+        assert named("local:/models/x.gguf") == "x"  # as the Models dialog names it (core/names.py)
         assert named("") == named("nonsense") == "(unknown model)"
     finally:
         services.close()

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from fakes import KEYLESS_ENDPOINT, scripted_services, shown_window
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop.ui import actions
@@ -119,6 +119,27 @@ def test_reopening_with_a_model_that_is_gone_shows_it_gone_and_sends_nothing(qtb
         ("openai:gpt-4.1",), ("openai:local-server-model",)]
 
 
+def test_a_gone_model_whose_name_is_markup_is_named_as_text_in_the_notice(qtbot, window, services):
+    """Model names in a reopened conversation may come from an imported file: the pane's notice is
+    rich text, so a name holding markup must read as the characters it is, cut to a sane length."""
+    from PySide6.QtGui import QTextDocument
+
+    hostile = "<h1 style='font-size:90px'>FREE</h1><a href='settings'>click</a>" + "x" * 5000
+    window.set_api_models([hostile, "gpt-4.1"])
+    window.choose_model(0, f"openai:{hostile}")
+    send(qtbot, window, "Old question")
+    conv = window.session.conversation_id
+    window.new_chat()
+    window.set_api_models(["gpt-4.1"])
+    window.open_conversation(conv)
+    notice = window.panes[0].notice
+    assert notice.isVisible() and "<h1" not in notice.text() and "<a href='settings'>click" not in notice.text()
+    read = QTextDocument()
+    read.setHtml(notice.text())
+    assert "Model gone." in read.toPlainText() and "<h1 style='font-size:90px'>FREE</h1>" in read.toPlainText()
+    assert len(read.toPlainText()) < 1000
+
+
 # -- fitting the screen ----------------------------------------------------------------------
 def test_four_panes_fit_1280x720_and_the_window_never_grows(qtbot, window, services):
     window.resize(1280, 720)
@@ -133,19 +154,57 @@ def test_four_panes_fit_1280x720_and_the_window_never_grows(qtbot, window, servi
     assert window.width() <= 1280 and window.height() <= 720
     send(qtbot, window)
     assert window.width() <= 1280 and window.height() <= 720
-    # Long names stay distinguishable: elided in the middle, the full name in the tooltip.
+    # Long names are cut at word boundaries keeping family and size; the full name in the tooltip.
     c, d = window.panes[2].picker, window.panes[3].picker
-    assert c.shown_text() != d.shown_text(), c.shown_text()
-    assert "…" in c.shown_text() and c.shown_text().startswith("Me") and c.shown_text().endswith("_M")
-    assert LONG_A in c.toolTip()
+    assert c.shown_text().startswith("Meta-Llama-3.1-8B") and "…" in c.shown_text(), c.shown_text()
+    assert LONG_A in c.toolTip() and LONG_B in d.toolTip()
 
 
-def test_leaderboard_chart_names_keep_their_ends():
-    from desktop.ui.leaderboard import elide_middle, unique_short_names
+def test_four_panes_at_1280x720_show_readable_model_names(qtbot, services, chat_model):
+    """Issue s20 #6: the pickers read "Gem…in)", "gpt-…mini", "Smo…4_1" at four panes."""
+    from fakes import put_in_models
 
-    a, b = elide_middle(LONG_A, 22), elide_middle(LONG_B, 22)
-    assert a != b and a.startswith("Meta") and a.endswith("Q4_K_M") and len(a) == 22
-    assert len(set(unique_short_names([LONG_A, LONG_B], 22))) == 2
+    put_in_models(services, chat_model)
+    window = shown_window(qtbot, services, choices=())
+    try:
+        window.resize(1280, 720)
+        qtbot.waitUntil(window.contestants.local_listed, timeout=TIMEOUT_MS)
+        for _ in range(2):
+            window.add_pane()
+        smol = next(c for c in window.contestants.local() if c.name.startswith("SmolLM2"))
+        for i, choice in enumerate(["local:default", "openai:gpt-4o-mini", str(smol.choice), "local:default"]):
+            window.choose_model(i, choice)
+        qtbot.wait(50)
+        shown = [p.picker.shown_text() for p in window.panes]
+        # Family and size, cut at a word: no name is cut inside a word or loses its size.
+        assert shown[0] in ("Gemma 3 270M (built in)", "Gemma 3 270M (built…", "Gemma 3 270M…"), shown
+        assert shown[1] in ("gpt-4o-mini", "gpt-4o-mini · OpenAI"), shown
+        assert shown[2] in ("SmolLM2-135M-Instruct.Q4_1", "SmolLM2-135M…Q4_1", "SmolLM2-135M-Instruct…",
+                            "SmolLM2-135M…"), shown
+        # The room comes from the tools: answer again, copy and remove are in the ⋯ menu.
+        pane = window.panes[2]
+        assert pane.is_compact() and pane.more.isVisible()
+        assert not pane.copy.isVisible() and not pane.remove.isVisible() and not pane.regen.isVisible()
+        pane.more.menu().aboutToShow.emit()
+        assert [a.text() for a in pane.more.menu().actions()] == ["Answer again", "Copy answer", "Remove pane"]
+        # The full name, as the Models dialog says it (no ".gguf"), is the tooltip's first line.
+        assert pane.picker.toolTip().splitlines()[0] == "SmolLM2-135M-Instruct.Q4_1 · local"
+        # Two panes: the tools are back beside a name that fits whole.
+        for i in (3, 2):
+            window.panes[i].remove.click()
+        qtbot.wait(50)
+        assert len(window.panes) == 2 and not window.panes[0].is_compact()
+        assert window.panes[0].regen.isVisible() and not window.panes[0].more.isVisible()
+        assert window.panes[0].picker.shown_text() == "Gemma 3 270M (built in) · local"
+    finally:
+        window.close()
+
+
+def test_leaderboard_names_are_shortened_by_the_core_rule_and_stay_distinct():
+    from desktop.core.names import short_names
+
+    a, b = short_names([LONG_A, LONG_B], lambda t: len(t) <= 24)
+    assert a != b and a.startswith("Meta-Llama-3.1-8B") and a.endswith("Q4_K_M") and b.endswith("Q8_0")
 
 
 # -- theme -----------------------------------------------------------------------------------
@@ -181,6 +240,20 @@ def test_history_counts_to_rate_and_puts_a_continued_conversation_on_top(qtbot, 
     window.open_conversation(first)
     send(qtbot, window, "continued")
     assert window.sidebar.item_texts()[0].startswith("first one")
+
+
+def test_history_says_what_is_pending_first_where_the_sidebar_cuts_the_line(qtbot, window):
+    """s20 review #12: an unvoted blind comparison read "Nov 30, 06:39 · 1 round · 1 to …"."""
+    window.resize(1280, 720)
+    window.act_toggle_blind.trigger()
+    send(qtbot, window, "What is the capital of France?")
+    qtbot.wait(50)
+    shown = window.sidebar.shown_facts()[0]
+    assert shown.startswith("1 to rate · blind · 1 round"), shown
+    # The whole line is there to read on hover, with the date.
+    assert window.history.item(0).toolTip().splitlines()[1].startswith("1 to rate · blind · 1 round · ")
+    qtbot.keyClick(window.rating, Qt.Key_1)
+    assert window.sidebar.shown_facts()[0].startswith("blind · 1 round ·"), window.sidebar.shown_facts()
 
 
 def test_history_items_keep_their_date_line_when_scrolled(qtbot, window, services):
@@ -267,3 +340,33 @@ def test_a_stopped_round_and_thread_reports_only_through_the_inbox(qtbot, window
     window.session.on_answer = lambda i, r: (threads.append(threading.current_thread()), original(i, r))
     send(qtbot, window)
     assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def test_after_a_dialog_closes_the_shortcuts_work_without_a_click(qtbot, window):
+    """s20 review #14: after closing Models with Esc, Ctrl+T did nothing until the window was clicked."""
+    from PySide6.QtWidgets import QDialog
+
+    window.prompt.setFocus()
+    window.act_open_library.trigger()
+    d = window._dialogs["library"]
+    qtbot.waitExposed(d)
+    d.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is d, timeout=TIMEOUT_MS)
+    qtbot.keyClick(d, Qt.Key_Escape)
+    qtbot.waitUntil(lambda: not d.isVisible(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=TIMEOUT_MS)
+    assert QApplication.focusWidget() is window.prompt
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key_T, Qt.ControlModifier)  # where the keyboard is now
+    assert len(window.panes) == 3
+    assert [p.title.text() for p in window.panes] == ["A", "B", "C"]
+
+    # A modal one (Settings): the same once it is closed.
+    def close_settings():
+        settings = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()
+                        and w is not d)
+        settings.reject()
+
+    QTimer.singleShot(300, close_settings)
+    window.act_open_settings.trigger()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=TIMEOUT_MS)
+    assert QApplication.focusWidget() is window.prompt

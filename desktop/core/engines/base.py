@@ -100,7 +100,7 @@ class Engine(Protocol):
         Once `cancel` is set, this stream (and only it) ends soon with Done('cancelled'). Streams may be
         asked for on several threads at once (two panes on one local model, the judge on it): an engine
         that serves one answer at a time queues the others itself, ending a waiting one as soon as its
-        `cancel` is set (callers do not take turns for it)."""
+        `cancel` is set."""
 
     def cancel(self) -> None:
         """Stop what this engine is answering now (any thread), for a caller that has it to itself;

@@ -100,6 +100,9 @@ class OpenAIEngine:
     # -- the contract ---------------------------------------------------------------------
     def stream(self, messages: list[dict], params: Sampling | None = None,
                cancel: CancelToken | None = None) -> Iterator[Event]:
+        if cancel is not None and cancel.cancelled:  # stopped before it began: no (billed) request
+            yield Done("cancelled")
+            return
         run = _Run()
         with self._lock:
             self._runs.add(run)

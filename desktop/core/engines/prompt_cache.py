@@ -115,7 +115,11 @@ class PromptStates:
         if common_prefix(key, expected) == len(expected):
             return 0  # generated as its text reads, and nothing of the next turn to read yet
         start = self.restore(llm, expected)
-        llm.n_tokens = start  # the state may go on past `start` with tokens the next prompt will not have
+        if start < llm.n_tokens:  # the state goes on past `start` with tokens the next prompt will not have
+            llm.n_tokens = start
+            # The logits in hand are those of the cut-off end: a prompt that is exactly the first
+            # `start` tokens, sent before any chunk is read, must be evaluated, not sampled from them.
+            llm._requires_eval = True
         done = start
         while len(expected) - done > 1 and not interrupted():  # a lone token is left to the prompt (see below)
             end = done + SETTLE_CHUNK

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from ..names import model_file_name
+
 if TYPE_CHECKING:  # only named in annotations: engines.base is imported with the first answer, not the window
     from .base import Engine
-
 
 LEGACY_CONNECTION = "openai"
 CONNECTION_ID = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -60,7 +61,7 @@ class ModelChoice:
     @property
     def label(self) -> str:
         if self.engine == "local":
-            return "Gemma 3 270M (built in)" if self.model == "default" else Path(self.model).name
+            return "Gemma 3 270M (built in)" if self.model == "default" else model_file_name(Path(self.model).name)
         return self.model
 
 

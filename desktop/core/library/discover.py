@@ -686,6 +686,8 @@ class IdentifyProgress:
         from .hardware import fmt_bytes
 
         if self.finished:
+            if not self.files_done:
+                return "No found model needed identifying."
             return f"Identified {self.files_done} found model{'s' if self.files_done != 1 else ''}."
         amount = f" ({fmt_bytes(self.bytes_done)} of {fmt_bytes(self.bytes_total)})" if self.bytes_total else ""
         return (f"Identifying found models: {self.files_done} of {self.files_total}{amount}"

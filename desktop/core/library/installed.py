@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..engines.registry import ModelChoice
+from ..names import distinct_names, model_file_name
 from .splits import split_part
 
 if TYPE_CHECKING:
@@ -68,6 +69,18 @@ class InstalledModel:
         name = self.source if self.found_in else self.name
         return name if self.available else f"{name} (unavailable)"
 
+    def where(self) -> str:
+        """Where the file comes from, in a few words: "from LM Studio", "imported in place",
+        "from bartowski/…" (the repository it was downloaded from)."""
+        if self.found_in:  # an app's name, or a folder the user added (its last part is enough here)
+            folder = self.found_in.rstrip("/\\")
+            return f"from …/{os.path.basename(folder)}" if os.sep in folder or "/" in folder else f"from {folder}"
+        if self.embedded:
+            return "built in"
+        if not self.managed:
+            return "imported in place"
+        return f"from {self.source}" if self.source and self.source != "imported" else "imported"
+
     def describe(self) -> str:
         bits = [b for b in (self.architecture, self.quant) if b]
         if self.context_length:
@@ -78,6 +91,12 @@ class InstalledModel:
 
 
 _COLS = "path, sha256, size, mtime, name, architecture, parameters, quant, context_length, chat_template, source, added_at"
+
+
+def listed_names(models: list[InstalledModel]) -> list[str]:
+    """The Installed list's names: two rows with one name (a file imported and a copy of it found in
+    a folder) are told apart by quantisation, else by where each comes from."""
+    return distinct_names([(m.name, [m.quant or "", m.where()]) for m in models])
 
 
 def read_info(path: Path) -> "GGUFInfo":
@@ -122,7 +141,7 @@ def _entry(services, path: Path, *, embedded: bool = False, source: str | None =
     choice = ModelChoice("local", "default" if embedded else os.fspath(path))
     is_default = services.settings.default_local_model == choice.model
     managed = embedded or _is_under(path, folders.models)
-    name = BUILT_IN_LABEL if embedded else path.stem
+    name = BUILT_IN_LABEL if embedded else model_file_name(path.name)
     embedded_sha = None
     if embedded:
         from .embedded import SHA256 as embedded_sha
