@@ -98,6 +98,12 @@ class Services:
 
         return InstalledModels(self)
 
+    def installed_current(self):
+        """installed.current() (None until the models are first listed), without making the kept
+        list when nothing has listed yet: the window asks while it is built, before its first
+        frame, and library.installed is imported with the first listing (on a worker)."""
+        return self.installed.current() if "installed" in self.__dict__ else None
+
     @functools.cached_property
     def discovery(self):
         """Models found in other tools' folders, and the background job that identifies them."""
