@@ -134,6 +134,20 @@ class Contestants:
                 choice = None
         return self.contestant(choice).heading if choice is not None else "(unknown model)"
 
+    def first_keyed_api(self, has_key: Callable[[ModelChoice], bool],
+                        taken: list[ModelChoice | None] = ()) -> ModelChoice | None:
+        """The first API model not in `taken` whose connection has its key, asking `has_key` (a
+        keychain read) once per connection, not once per model."""
+        keyed: dict[str, bool] = {}
+        for c in self.api():
+            if c.choice in taken:
+                continue
+            if c.choice.connection not in keyed:
+                keyed[c.choice.connection] = has_key(c.choice)
+            if keyed[c.choice.connection]:
+                return c.choice
+        return None
+
     def for_new_pane(self, taken: list[ModelChoice | None],
                      has_key: Callable[[ModelChoice], bool] | None = None) -> ModelChoice | None:
         """The model a new pane starts on: one that answers with nothing more set up. First an
@@ -148,12 +162,9 @@ class Contestants:
                 return choice
         unused_api = [c.choice for c in self.api() if c.choice not in taken]
         if has_key is not None:
-            keyed: dict[str, bool] = {}  # one keychain read per connection, not per model
-            for choice in unused_api:
-                if choice.connection not in keyed:
-                    keyed[choice.connection] = has_key(choice)
-                if keyed[choice.connection]:
-                    return choice
+            keyed = self.first_keyed_api(has_key, taken)
+            if keyed is not None:
+                return keyed
         if local:
             built_in = ModelChoice("local", "default")
             return built_in if built_in in local else local[0]
