@@ -63,10 +63,10 @@ class Contestants:
         """(the local models offered, why each unavailable one cannot answer), from the list the
         services keep. Until it is first read: the built-in model and the settings' default, and
         no file that exists is judged gone."""
-        installed = None if self._unreadable else self.services.installed.current()
+        installed = None if self._unreadable else self.services.installed_current()
         if installed is None and self.list_on_demand and not self._unreadable:
             self.refresh_local()
-            installed = None if self._unreadable else self.services.installed.current()
+            installed = None if self._unreadable else self.services.installed_current()
         if installed is None:
             choices = [ModelChoice("local", "default")]
             default = self.services.settings.default_local_model
@@ -88,7 +88,7 @@ class Contestants:
 
     def local_listed(self) -> bool:
         """Whether `local()` is the listed models, not yet the provisional few."""
-        return self._unreadable or self.services.installed.current() is not None
+        return self._unreadable or self.services.installed_current() is not None
 
     def groups(self) -> list[list[Contestant]]:
         """The API models by connection, in settings order: the list each gave this session, else
