@@ -47,7 +47,6 @@ def import_core_before_qt() -> None:
     word "PySide6", for its __feature__ switches): about 0.2 ms a module, for the core and the
     standard library modules it pulls in, all on the way to the first frame."""
     from .core import connections, contestants, history, services, session  # noqa: F401
-    from .core.library import installed  # noqa: F401
 
 
 def run_gui(home: str | None = None) -> int:

@@ -170,3 +170,29 @@ def put_in_models(services, model_file):
     except OSError:
         shutil.copyfile(model_file, target)
     return target
+
+
+class FirstAnswerHeld:
+    """A round of two panes on one engine, started with whichever pane gets the engine first held
+    at its first piece of text: `running` is that pane, `waiting` the other. Leaving the `with`
+    lets the held answer go on."""
+
+    def __init__(self, rnd, wait_s: float):
+        self.rnd, self.wait_s = rnd, wait_s
+        self._answering, self._first, self._go_on = [], threading.Event(), threading.Event()
+
+    def _on_delta(self, i, text):
+        self._answering.append(i)
+        self._first.set()
+        self._go_on.wait(max(30.0, self.wait_s))
+
+    def __enter__(self):
+        self.rnd.start(on_delta=self._on_delta)
+        assert self._first.wait(self.wait_s), "no pane wrote anything"
+        self.running = self._answering[0]
+        self.waiting = 1 - self.running
+        return self
+
+    def __exit__(self, *exc):
+        self._go_on.set()
+        return False

@@ -63,10 +63,10 @@ class Contestants:
         """(the local models offered, why each unavailable one cannot answer), from the list the
         services keep. Until it is first read: the built-in model and the settings' default, and
         no file that exists is judged gone."""
-        installed = None if self._unreadable else self.services.installed.current()
+        installed = None if self._unreadable else self.services.installed_current()
         if installed is None and self.list_on_demand and not self._unreadable:
             self.refresh_local()
-            installed = None if self._unreadable else self.services.installed.current()
+            installed = None if self._unreadable else self.services.installed_current()
         if installed is None:
             choices = [ModelChoice("local", "default")]
             default = self.services.settings.default_local_model
@@ -88,7 +88,7 @@ class Contestants:
 
     def local_listed(self) -> bool:
         """Whether `local()` is the listed models, not yet the provisional few."""
-        return self._unreadable or self.services.installed.current() is not None
+        return self._unreadable or self.services.installed_current() is not None
 
     def groups(self) -> list[list[Contestant]]:
         """The API models by connection, in settings order: the list each gave this session, else
@@ -134,6 +134,20 @@ class Contestants:
                 choice = None
         return self.contestant(choice).heading if choice is not None else "(unknown model)"
 
+    def first_keyed_api(self, has_key: Callable[[ModelChoice], bool],
+                        taken: list[ModelChoice | None] = ()) -> ModelChoice | None:
+        """The first API model not in `taken` whose connection has its key, asking `has_key` (a
+        keychain read) once per connection, not once per model."""
+        keyed: dict[str, bool] = {}
+        for c in self.api():
+            if c.choice in taken:
+                continue
+            if c.choice.connection not in keyed:
+                keyed[c.choice.connection] = has_key(c.choice)
+            if keyed[c.choice.connection]:
+                return c.choice
+        return None
+
     def for_new_pane(self, taken: list[ModelChoice | None],
                      has_key: Callable[[ModelChoice], bool] | None = None) -> ModelChoice | None:
         """The model a new pane starts on: one that answers with nothing more set up. First an
@@ -148,12 +162,9 @@ class Contestants:
                 return choice
         unused_api = [c.choice for c in self.api() if c.choice not in taken]
         if has_key is not None:
-            keyed: dict[str, bool] = {}  # one keychain read per connection, not per model
-            for choice in unused_api:
-                if choice.connection not in keyed:
-                    keyed[choice.connection] = has_key(choice)
-                if keyed[choice.connection]:
-                    return choice
+            keyed = self.first_keyed_api(has_key, taken)
+            if keyed is not None:
+                return keyed
         if local:
             built_in = ModelChoice("local", "default")
             return built_in if built_in in local else local[0]

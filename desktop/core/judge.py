@@ -419,7 +419,7 @@ def save(store, pair: PairToJudge, judged: PairJudgement, *, judge_ref: str, jud
 
 # -- running a judge -------------------------------------------------------------------------
 
-def _pairs(n: int) -> str:
+def count_pairs(n: int) -> str:
     return f"{n} pair" if n == 1 else f"{n} pairs"
 
 
@@ -436,11 +436,11 @@ class RunSummary:
     unread_reply: str | None = None  # the first reply that could not be read, as the judge gave it
 
     def line(self) -> str:
-        parts = [f"{_pairs(self.judged)} judged"]
+        parts = [f"{count_pairs(self.judged)} judged"]
         if self.order_dependent:
             parts.append(f"{self.order_dependent} of them depended on the order shown (counted as ties)")
         if self.unparseable:
-            parts.append(f"{_pairs(self.unparseable)} got a reply that could not be read as a verdict (not counted)")
+            parts.append(f"{count_pairs(self.unparseable)} got a reply that could not be read as a verdict (not counted)")
         if self.failed:
             parts.append(f"{self.failed} failed ({self.errors[0]})")
         if self.gave_up:
@@ -663,7 +663,7 @@ class Agreement:
         where = "your rounds" if self.category == "all" else f"your {self.category} rounds"
         if self.n == 0:
             if self.unparseable:  # asked, but nothing readable: say so, or "not judged" reads as "never asked"
-                return (f"{judge_label} has not judged any of {where} you voted on yet: {_pairs(self.unparseable)} "
+                return (f"{judge_label} has not judged any of {where} you voted on yet: {count_pairs(self.unparseable)} "
                         "gave no readable verdict (the next run asks again).")
             return f"{judge_label} has not judged any of {where} you voted on yet."
         kappa = "κ undefined (one answer only)" if self.kappa is None else f"Cohen's κ {self.kappa:.2f}"

@@ -24,15 +24,11 @@ from .engines.registry import ModelChoice
 from .exports import estimate_tokens
 from .services import NeedsKey, UnknownConnection
 
-JUDGE_INSTANCE = 1000
-"""The engine-pool instance an API judge runs on: its own client, so cancelling the judge never
-stops a pane's answer from the same API model (panes use instances 0, 1, …). A local model is one
-engine whatever the instance (its weights are in memory once): the judge's replies and the panes'
-answers take turns on it, each stopped by its own CancelToken."""
-
-
-def _pairs(n: int) -> str:
-    return f"{n} pair" if n == 1 else f"{n} pairs"
+JUDGE_INSTANCE = -1
+"""The engine-pool instance an API judge runs on: one no pane (0, 1, …) and no suite worker (1000
+on) uses, so the judge's client and its requests are its own. Stopping goes by each answer's
+CancelToken either way. A local model is one engine whatever the instance (its weights are in
+memory once): the judge's replies and the panes' answers take turns on it."""
 
 
 class JudgeSetupError(ValueError):
@@ -166,20 +162,20 @@ class JudgePlan:
             return "Choose what the judge should do."
         parts = []
         if req.calibrate:
-            parts.append(f"{_pairs(self.calibrate_pairs)} you voted on{where} (to see how often it agrees with you)")
+            parts.append(f"{judge.count_pairs(self.calibrate_pairs)} you voted on{where} (to see how often it agrees with you)")
         if req.rate and self.may_rate:
-            parts.append(f"{_pairs(self.rate_pairs)} you did not vote on{where}")
+            parts.append(f"{judge.count_pairs(self.rate_pairs)} you did not vote on{where}")
         waiting = ""
         if req.rate and self.rate_pairs and self.rate_needs:
             if self.may_rate:
                 waiting = (f" It rates the rounds you did not vote on only once {self.rate_needs} more of your votes "
                            "have a readable verdict from it.")
             elif req.calibrate:
-                waiting = (f" Rounds you did not vote on ({_pairs(self.rate_pairs)}) wait: it needs {self.rate_needs} more "
+                waiting = (f" Rounds you did not vote on ({judge.count_pairs(self.rate_pairs)}) wait: it needs {self.rate_needs} more "
                            f"of your voted rounds judged first, and {self.calibrate_pairs} are left to check "
                            "(vote on more rounds).")
             else:
-                waiting = (f" Rounds you did not vote on ({_pairs(self.rate_pairs)}) wait: it needs {self.rate_needs} more "
+                waiting = (f" Rounds you did not vote on ({judge.count_pairs(self.rate_pairs)}) wait: it needs {self.rate_needs} more "
                            "of your voted rounds judged first (tick “Check it against my votes”).")
         if not self.total:
             if waiting:
@@ -210,7 +206,7 @@ class JudgePlan:
                        "verdict. A chat model judges better.")
         if self.own_pairs and self.total:
             out.append(f"{self.judge.label} is one of the contestants: it will judge its own answers in "
-                       f"{_pairs(self.own_pairs)}.")
+                       f"{judge.count_pairs(self.own_pairs)}.")
         return out
 
     def cancel(self) -> None:
@@ -268,10 +264,7 @@ def has_chat_template(services, choice: ModelChoice) -> bool | None:
     than answering, so as a judge it rarely writes a verdict line."""
     if choice.engine != "local":
         return None
-    models = services.installed.current()
-    if models is None:
-        models = services.installed.read()
-    found = next((m for m in models if m.choice == choice), None)
+    found = next((m for m in services.installed.known() if m.choice == choice), None)
     if found is None:  # a file named on the command line, not in the library: read its header
         from .library.gguf_info import GGUFError
         from .library.installed import read_info
@@ -291,21 +284,14 @@ def default_judge(services, contestants) -> ModelChoice | None:
     from .connections import missing_key
 
     local = [c.choice for c in contestants.local()]
-    models = services.installed.current()
-    if models is None:
-        models = services.installed.read()
-    chat = {m.choice for m in models if m.available and m.chat_template and m.kind == "model"}
+    chat = {m.choice for m in services.installed.known() if m.available and m.chat_template and m.kind == "model"}
     with_template = [c for c in local if c in chat]
     if with_template:
         preferred = ModelChoice("local", services.settings.default_local_model or "default")
         return preferred if preferred in with_template else with_template[0]
-    keyed: dict[str, bool] = {}  # one keychain read per connection
-    for c in contestants.api():
-        choice = c.choice
-        if choice.connection not in keyed:
-            keyed[choice.connection] = missing_key(services, choice) is None
-        if keyed[choice.connection]:
-            return choice
+    keyed = contestants.first_keyed_api(lambda choice: missing_key(services, choice) is None)
+    if keyed is not None:
+        return keyed
     built_in = ModelChoice("local", "default")
     if built_in in local:
         return built_in

@@ -8,10 +8,10 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import secrets as secret_names
 from . import settings as settings_io
-from .engines.base import Engine
 from .engines.registry import EnginePool, ModelChoice
 from .paths import Folders, folders as default_folders
 from .pricing import Prices
@@ -19,6 +19,8 @@ from .secrets import Secrets
 from .settings import Connection
 from .store import Store
 
+if TYPE_CHECKING:  # only named in annotations: engines.base is imported with the first answer, not the window
+    from .engines.base import Engine
 
 KEYLESS = "no-key"
 
@@ -95,6 +97,12 @@ class Services:
         from .library.installed import InstalledModels
 
         return InstalledModels(self)
+
+    def installed_current(self):
+        """installed.current() (None until the models are first listed), without making the kept
+        list when nothing has listed yet: the window asks while it is built, before its first
+        frame, and library.installed is imported with the first listing (on a worker)."""
+        return self.installed.current() if "installed" in self.__dict__ else None
 
     @functools.cached_property
     def discovery(self):

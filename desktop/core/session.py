@@ -17,18 +17,25 @@ work starts and before anything is recorded.
 """
 from __future__ import annotations
 
+import importlib
 import random
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .arena import Round, Slot, format_metrics, prompt_messages, shuffled_positions, turn_messages
 from .contestants import Contestants
-from .engines.base import Result, cut_off_note
 from .engines.registry import ModelChoice
 from .services import NeedsKey, Services
 from .settings import Sampling
 from .store.db import INTERRUPTED
+
+# The rounds (arena) and the engines' records (engines.base) are imported where a round is sent,
+# shown or reopened, not with the session: the window makes its session before its first frame,
+# and those two modules' ~15 dataclasses (each compiled from generated source) would hold that
+# frame back for what only an answer needs.
+if TYPE_CHECKING:
+    from .arena import Round
+    from .engines.base import Result
 
 LETTERS = "ABCD"
 MAX_PANES = 4
@@ -151,6 +158,8 @@ class ComparisonSession:
     def history(self, i: int) -> list[dict]:
         """What pane i's model is shown before the next prompt: its earlier turns, then the
         open round's exchange if it has an answer to remember."""
+        from .arena import turn_messages
+
         pane, r = self.panes[i], self.result(i)
         if r is None:
             return list(pane.earlier)
@@ -202,6 +211,8 @@ class ComparisonSession:
     def footer(self, i: int) -> str:
         """The figures under the open answer. While blind, nothing that tells the sides apart:
         no cost or "free", no estimated-token mark, no load time, no engine's error wording."""
+        from .arena import format_metrics
+
         r = self.result(i)
         if r is None:
             return ""
@@ -226,6 +237,8 @@ class ComparisonSession:
             return r.error or "The answer failed."
         if r.status == "cancelled":
             return "Stopped."
+        from .engines.base import cut_off_note
+
         return f"[{cut_off_note(r.finish_reason, r.max_tokens)}]" if r.cut_off else ""
 
     def revealed_names(self) -> str:
@@ -240,9 +253,18 @@ class ComparisonSession:
         with self._lock:
             return bool(self._pending)
 
+    @staticmethod
+    def load_rounds() -> None:
+        """Import what sending, showing and reopening a round need (arena, and through it
+        engines.base; see the imports above), so that the first Send does not wait for them: the
+        window runs this on a worker once its first frame is on screen."""
+        importlib.import_module(".arena", __package__)
+
     def send(self, prompt: str, tag: str | None = None) -> OpenRound:
         """Every pane answers `prompt` with its own memory. Checks everything first; a refusal
         records nothing."""
+        from .arena import Round, Slot, shuffled_positions
+
         prompt = prompt.strip()
         if self.running:
             raise Refused("Wait for the answers (or press Esc) before sending again.")
@@ -285,6 +307,8 @@ class ComparisonSession:
         draft = draft.strip()
         if not draft or self.running:
             return 0
+        from .arena import prompt_messages  # imported when a round is first needed, as send() does
+
         system = self.services.settings.system_prompt if self.system_prompt is None else self.system_prompt
         taken = 0
         for i, pane in enumerate(self.panes):
@@ -421,6 +445,7 @@ class ComparisonSession:
         had (shown as gone if it is; never silently another) and its memory. Returns the
         stored panes (PaneRecord), for the window to show their transcripts."""
         from .arena import pane_records
+        from .engines.base import Result
 
         if self.running:
             raise Refused("Wait for the answers (or press Esc) before opening another comparison.")
@@ -456,6 +481,8 @@ class ComparisonSession:
     def _reattach(self, cur: OpenRound) -> Round:
         """A reopened round made live again to regenerate answers of it, each pane's engine
         being the model that answered there (never the picker's next choice)."""
+        from .arena import Round, Slot
+
         slots = []
         for i in range(cur.panes):
             choice = cur.choices[i]

@@ -68,10 +68,7 @@ class JudgeDialog(QDialog):
         form.addRow("", self.calibrate)
         form.addRow("", self.rate)
         self.category = QComboBox()
-        self.category.addItem(ALL_CATEGORIES, None)
-        for t in tags:
-            self.category.addItem(t, t)
-        self.category.setCurrentIndex(max(0, self.category.findData(tag)) if tag else 0)
+        self.reload_categories(tags, tag)
         form.addRow("Category:", self.category)
         self.limit = QSpinBox()
         self.limit.setRange(0, 100_000)
@@ -155,6 +152,16 @@ class JudgeDialog(QDialog):
             self.model.addItem(c.label, str(c.choice))
         self.model.setCurrentIndex(max(0, self.model.findData(chosen)))
         self.model.blockSignals(False)
+
+    def reload_categories(self, tags: list[str], tag: str | None = None) -> None:
+        """The categories there are now, on `tag` (the leaderboard's filter when it opens this)."""
+        self.category.blockSignals(True)
+        self.category.clear()
+        self.category.addItem(ALL_CATEGORIES, None)
+        for t in tags:
+            self.category.addItem(t, t)
+        self.category.setCurrentIndex(max(0, self.category.findData(tag)) if tag else 0)
+        self.category.blockSignals(False)
 
     # -- what it will do ----------------------------------------------------------------
     def request(self) -> JudgeRequest | None:

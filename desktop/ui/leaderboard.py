@@ -66,18 +66,13 @@ from PySide6.QtWidgets import (
 
 from ..core import exports, judge, ratings, verdict
 from ..core.names import short_names
-from ..core.untrusted import without_bidi_overrides
+from ..core.untrusted import as_html, without_bidi_overrides
 from .inbox import Inbox
 
 
 def shown(text: str) -> str:
     """Untrusted text (a model name) as a plain-text widget shows it."""
     return without_bidi_overrides(text)
-
-
-def as_html(text: str) -> str:
-    """Untrusted text for places Qt renders as HTML (chart labels, tooltips): escaped."""
-    return html.escape(shown(text), quote=False)
 
 
 def tooltip(text: str) -> str:
@@ -951,6 +946,8 @@ class LeaderboardView(QWidget):
             self.judge_dialog.runFinished.connect(self._judge_ran)
         elif not self.judge_dialog.running:
             self.judge_dialog.reload_models()
+            # a category first used since, and the board's filter now
+            self.judge_dialog.reload_categories(self.store.tags(), self.tag.currentData())
             self.judge_dialog.replan()  # votes and rounds may have changed since it was last open
         self.judge_dialog.show()
         self.judge_dialog.raise_()

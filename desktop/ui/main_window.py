@@ -129,7 +129,8 @@ class MainWindow(QMainWindow):
         """What the window needs soon but not to appear, started once it is on screen, each on a
         worker: marking answers a crashed run left streaming as interrupted, listing the installed
         models, reading the keychain (the no-key notices), each connection's model list, loading
-        the chosen local models, and looking for models in other apps' folders. Each imports or
+        the chosen local models, looking for models in other apps' folders, and importing what a
+        round needs (ComparisonSession.load_rounds). Each imports or
         writes something that would keep the window from showing (keyring, gguf, numpy,
         huggingface_hub, openai; the database). Once only."""
         if self._background_started:
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
         self._background_started = True
         self.onScreen.emit()
         self._inbox.run("interrupted", self.services.mark_interrupted, self._on_interrupted_marked)
+        self._inbox.run("rounds", self.session.load_rounds, lambda _none, _error: None)  # before the first Send
         self.model_lists.list_installed_in_background()
         self._inbox.run("keychain", self.services.secrets.keychain_available, lambda _ok, _error: self._on_keys_read())
         self.model_lists.fetch_api_models()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -12,10 +12,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget, QWidgetAction,
 )
 
-from ..core.arena import format_metrics
-from ..core.engines.base import Result, cut_off_note
 from .model_picker import ModelPicker
 from .transcript import Transcript
+
+if TYPE_CHECKING:  # a finished answer's figures and notes come from these, imported with the first one
+    from ..core.engines.base import Result
 
 # Below this width (four panes on a 1280-pixel screen) answer again / copy / remove fold into
 # one "⋯" menu, so the model picker gets the header's room and its name stays readable.
@@ -464,6 +465,10 @@ class Pane(QFrame):
     def finish(self, result: Result, note: str | None = None, figures: str | None = None) -> None:
         """The answer ended. `note` and `figures`, when given, are said instead of the result's own
         (a blind round's wording, from the session)."""
+        # Imported here, not with the pane: the panes are built before the window's first frame.
+        from ..core.arena import format_metrics
+        from ..core.engines.base import cut_off_note
+
         if note is None:
             note = ""
             if result.status == "error":

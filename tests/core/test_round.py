@@ -3,6 +3,8 @@ where it matters: one stream at a time per engine and a cancel that is engine-wi
 import threading
 import time
 
+from fakes import FirstAnswerHeld
+
 from desktop.core.engines.base import Done, ModelInfo, TextDelta, Usage
 from desktop.core.engines.registry import ModelChoice
 from desktop.core.arena import Round, Slot
@@ -66,25 +68,13 @@ def test_stopping_a_waiting_pane_ends_it_at_once_and_not_the_pane_that_is_answer
     choice = ModelChoice("local", "fake.gguf")
     slots = [Slot(choice, engine, Sampling()), Slot(choice, engine, Sampling())]
     store, rnd = make_round(tmp_path, slots)
-    answering, first_token, go_on = [], threading.Event(), threading.Event()
-
-    def on_delta(i, text):  # the answering pane's answer is held at its first token
-        answering.append(i)
-        first_token.set()
-        go_on.wait(30)
-
-    rnd.start(on_delta=on_delta)
-    try:
-        assert first_token.wait(5)
-        running = answering[0]
-        waiting = 1 - running
+    with FirstAnswerHeld(rnd, 5) as held:
+        running, waiting = held.running, held.waiting
         rnd.cancel(waiting)
         rnd.wait_slot(waiting, 5)
         stopped = rnd.results[waiting]
         assert stopped is not None and stopped.status == "cancelled" and stopped.text == ""
         assert rnd.results[running] is None and rnd.running  # the other answer is still going
-    finally:
-        go_on.set()
     rnd.wait(10)
     assert rnd.results[running].status == "done" and rnd.results[running].text.count("t") == 30
     assert store.query("SELECT status, text FROM responses ORDER BY slot")[waiting] == ("cancelled", "")

@@ -10,6 +10,8 @@ from dataclasses import replace
 
 import pytest
 
+from fakes import FirstAnswerHeld
+
 from desktop.core import judge
 from desktop.core.arena import Round, Slot
 from desktop.core.engines.base import CancelToken, Done, Recorder, Result, TextDelta
@@ -202,26 +204,13 @@ def test_two_panes_on_one_model_each_stop_ends_only_that_panes_answer(model, lon
     choice = ModelChoice("local", str(model))
     slots = [Slot(choice, engine, SHORT), Slot(choice, engine, SHORT)]  # Ctrl+T: a second pane on the model
     rnd = Round(store, Prices({}), store.new_conversation("two panes"), long_answer[-1]["content"], slots)
-    first_text, go_on = threading.Event(), threading.Event()
-    answering = []
-
-    def on_delta(i, text):  # the answering pane's answer is held at its first piece of text
-        answering.append(i)
-        first_text.set()
-        go_on.wait(60)
-
-    rnd.start(on_delta=on_delta)
-    try:
-        assert first_text.wait(120)
-        other = 1 - answering[0]  # the pane that waits for the engine
-        rnd.cancel(other)
-        rnd.wait_slot(other, 30)
+    with FirstAnswerHeld(rnd, 120) as held:
+        rnd.cancel(held.waiting)
+        rnd.wait_slot(held.waiting, 30)
         # Its Stop took effect at once: before the answer that has the engine ended.
-        assert rnd.results[other] is not None and rnd.results[other].status == "cancelled"
-        assert rnd.results[answering[0]] is None
-    finally:
-        go_on.set()
-    assert rnd.results[other].text == ""  # it never started
-    rnd.wait_slot(answering[0], 120)
-    assert rnd.results[answering[0]].status == "done" and rnd.results[answering[0]].text == whole.text
+        assert rnd.results[held.waiting] is not None and rnd.results[held.waiting].status == "cancelled"
+        assert rnd.results[held.running] is None
+    assert rnd.results[held.waiting].text == ""  # it never started
+    rnd.wait_slot(held.running, 120)
+    assert rnd.results[held.running].status == "done" and rnd.results[held.running].text == whole.text
     store.close()

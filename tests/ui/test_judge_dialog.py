@@ -286,3 +286,30 @@ def test_an_api_judge_over_http_is_priced_runs_and_says_what_to_do_when_refused(
         assert "Nothing was judged: check that the model still loads" in line and "Settings → Connections" in line
         assert dialog.result_text.textFormat() == Qt.PlainText and view.judge_run_status.text() == line
         assert len(judge.battles(services.store)) == 2  # the failures are no verdicts
+
+
+def test_the_dialog_opened_again_has_the_categories_there_are_now_on_the_boards_filter(qtbot, services):
+    """The dialog is kept between openings: a category first used since must be offered, and it
+    opens on the leaderboard's category filter (review s21 F9: it kept those of its first opening)."""
+    seed(services.store, voted=2, unvoted=0)
+    with judge_tab(qtbot, services) as (w, view, dialog):
+        categories = [dialog.category.itemText(i) for i in range(dialog.category.count())]
+        assert categories[1:] == ["facts"]
+        dialog.close()
+        store = services.store
+        rid, ids = store.add_round(store.new_conversation("code"), "Reverse a list in Python.",
+                                   [SlotSpec(0, 0, "local", "Gemma 3 270M (built in)", BUILT_IN),
+                                    SlotSpec(1, 1, "openai", "gpt-4o-mini", "gpt-4o-mini")], tag="code")
+        for i, text in zip(ids, ("xs[::-1]", "reversed(xs)")):
+            store.save_response(i, Result(text=text, status="done"))
+        store.cast_vote(rid, "left")
+        view.refresh()
+        qtbot.waitUntil(lambda: view.tag.findData("code") >= 0 and not view.busy, timeout=WAIT_MS)
+        view.tag.setCurrentIndex(view.tag.findData("code"))
+        qtbot.waitUntil(lambda: not view.busy, timeout=WAIT_MS)
+        qtbot.mouseClick(view.run_judge_button, Qt.LeftButton)
+        assert view.judge_dialog is dialog and dialog.isVisible()
+        categories = [dialog.category.itemText(i) for i in range(dialog.category.count())]
+        assert categories[1:] == ["code", "facts"] and dialog.category.currentText() == "code"
+        planned(qtbot, dialog)
+        assert dialog.request().tag == "code"

@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject
 
 from desktop.core.library import installed
+from desktop.core.session import ComparisonSession
 from desktop.core.store import SlotSpec
 from desktop.ui.main_window import MainWindow
 from found_layouts import tiny_gguf
@@ -20,7 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # filelock: 40 ms to import; the store takes its run lock with the first answer it stamps.
 HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp", "filelock")
 # Our own modules the window does not need to appear: each is imported on first use.
-LAZY = ("desktop.ui.suite_dialogs", "desktop.core.suite_runner", "desktop.core.store.suite_runs")
+LAZY = ("desktop.ui.suite_dialogs", "desktop.core.suite_runner", "desktop.core.store.suite_runs",
+        # what a round needs (its records are dataclasses, each compiled from generated source):
+        # imported on a worker once the window is on screen (ComparisonSession.load_rounds)
+        "desktop.core.arena", "desktop.core.engines.base",
+        # the installed models' list: made and filled by the first listing, on a worker
+        "desktop.core.library.installed")
 
 BUILD_THE_WINDOW = r"""
 import json, sys
@@ -127,6 +133,8 @@ def test_the_background_work_starts_once_the_first_frame_is_on_screen(qtbot, ser
     order = []
     real_read = installed.InstalledModels.read
     monkeypatch.setattr(installed.InstalledModels, "read", lambda self: order.append("listing") or real_read(self))
+    real_load_rounds = ComparisonSession.load_rounds
+    monkeypatch.setattr(ComparisonSession, "load_rounds", staticmethod(lambda: order.append("rounds") or real_load_rounds()))
     w = MainWindow(services)
     qtbot.addWidget(w)
     w.winId()  # the native window, to watch it from its first event
@@ -135,8 +143,8 @@ def test_the_background_work_starts_once_the_first_frame_is_on_screen(qtbot, ser
     w.show()
     assert order == []  # shown, not yet on screen: nothing started
     assert not w.search.isClearButtonEnabled() and not w.rating.note.isClearButtonEnabled()
-    qtbot.waitUntil(lambda: "listing" in order, timeout=30_000)
-    assert order[0] == "on screen"
+    qtbot.waitUntil(lambda: "listing" in order and "rounds" in order, timeout=30_000)
+    assert order[0] == "on screen"  # then the listing and the import of what a round needs, on workers
     assert w.search.isClearButtonEnabled() and w.rating.note.isClearButtonEnabled()  # before anyone can type
 
 

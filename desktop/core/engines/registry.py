@@ -13,10 +13,12 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..names import model_file_name
-from .base import Engine
+
+if TYPE_CHECKING:  # only named in annotations: engines.base is imported with the first answer, not the window
+    from .base import Engine
 
 LEGACY_CONNECTION = "openai"
 CONNECTION_ID = re.compile(r"[a-z0-9][a-z0-9._-]*")

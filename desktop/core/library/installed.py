@@ -246,6 +246,11 @@ class InstalledModels:
         with self._lock:
             return None if self._models is None else list(self._models)
 
+    def known(self) -> list[InstalledModel]:
+        """The kept list, or the models listed now when none is kept yet (off the GUI thread)."""
+        models = self.current()
+        return self.read() if models is None else models
+
     def read(self) -> list[InstalledModel]:
         """List the models now (any thread) and keep the list."""
         with self._reading:
