@@ -103,9 +103,9 @@ class Engine(Protocol):
         `cancel` is set."""
 
     def cancel(self) -> None:
-        """Stop what this engine is answering now (any thread), for a caller that has it to itself;
-        that stream ends with Done('cancelled'). A user of a shared engine stops its own answer by its
-        CancelToken instead."""
+        """Stop everything this engine is answering now (any thread): those streams end with
+        Done('cancelled'); an API engine's close() does it first. A caller stopping one answer sets
+        that answer's CancelToken instead, which is how the app stops panes, the judge and suite runs."""
 
     def close(self) -> None:
         """Release what the engine holds (a child process, HTTP connections)."""

@@ -173,9 +173,9 @@ class LocalEngine:
 
     # -- answering -----------------------------------------------------------------------
     def cancel(self) -> None:
-        """Stop the answer the engine is serving now, whoever asked for it (the command line and the
-        suite runner, which have the engine to themselves). Panes and the judge share it: each stops
-        its own answer by the CancelToken it passed to stream()."""
+        """Stop the answer the engine is serving now, whoever asked for it (the Engine contract; the
+        app itself no longer calls it: panes, the judge, the command line and the suite runner each
+        stop their own answer by the CancelToken they passed to stream(), which never touches another's)."""
         running = self._running
         if running is not None:
             running.cancel()

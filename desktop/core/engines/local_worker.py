@@ -143,11 +143,11 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
 
 
 def _read_ahead(conn, llm, states, until_asked: bool) -> int:
-    from .chat_template import TemplateProblem
-
     """Settle the planned prompt states while the model is idle: with `until_asked`, only until a
     message waits (a send is served first; what was not read ahead is read with its prompt).
     Returns the tokens read."""
+    from .chat_template import TemplateProblem
+
     read = 0
     if states is None or not states.planned or (until_asked and conn.poll(IDLE_S)):
         return read
