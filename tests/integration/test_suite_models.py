@@ -47,7 +47,7 @@ def test_core_runner_with_the_built_in_and_the_chat_model(services, chat_model):
     assert all(a.cost_usd == 0.0 and a.tokens_out and a.finish_reason in ("stop", "length") for a in answers)
     run_row = SuiteRuns(services.store).run(run_id)
     assert run_row.contestants[0]["ref"].startswith("sha256:") and run_row.contestants[1]["ref"].startswith("sha256:")
-    assert run_row.contestants[1]["label"] == chat_model.name
+    assert run_row.contestants[1]["label"] == chat_model.stem  # the one display name: the file without .gguf
 
     # the queue offers the real answers, blind; a vote lands on the leaderboard under the category tag
     q = RatingQueue(services.store, run_id, seed=4)
@@ -86,7 +86,7 @@ def test_cli_suite_run_list_report_with_both_models(services, chat_model, tmp_pa
     import html
 
     assert all(html.escape(a.text, quote=True) in page for a in answers)
-    assert chat_model.name in page and "Count from one to three." in page
+    assert chat_model.stem in page and "Count from one to three." in page
 
 
 def test_cli_suite_against_a_server_on_a_named_connection(services, llama_server, tmp_path, capsys):
