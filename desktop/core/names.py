@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+BUILT_IN_LABEL = "Gemma 3 270M (built in)"  # the model that ships inside the package
+
 # A local model is named by its file without the extension every model file has: the pickers,
 # the Models dialog and the ratings all said "SmolLM2-135M-Instruct.Q4_1" or "….Q4_1.gguf"
 # depending on where the name came from.
@@ -30,12 +32,6 @@ def model_file_name(file_name: str) -> str:
     """A local model's name from its file's name: "SmolLM2-135M-Instruct.Q4_1.gguf" →
     "SmolLM2-135M-Instruct.Q4_1"."""
     return _MODEL_SUFFIX.sub("", file_name) or file_name
-
-
-def display_model_name(label: str) -> str:
-    """A recorded model name as it is shown: ratings and judge rows written before the rule
-    above still carry the file's extension."""
-    return model_file_name(label)
 
 
 def shorter_forms(name: str) -> list[str]:

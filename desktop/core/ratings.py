@@ -54,7 +54,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .names import display_model_name
+from .names import model_file_name
 from .store.db import BattleColumns
 
 SCALE = 400.0
@@ -165,7 +165,7 @@ def display_names(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     and refs sharing a label get a short piece of their ref so they stay distinct."""
     latest: dict[str, str] = {}
     for ref, label in pairs:
-        latest[ref] = display_model_name(label) if label else ref
+        latest[ref] = model_file_name(label) if label else ref  # rows recorded before the rule carry ".gguf"
     by_label: dict[str, list[str]] = {}
     for ref, label in latest.items():
         by_label.setdefault(label, []).append(ref)

@@ -286,7 +286,7 @@ class ComparisonSession:
         positions = shuffled_positions(n, self._rng) if blind else list(range(n))
         if self.conversation_id is None:
             self.conversation_id = self.services.store.new_conversation(blind=blind)
-        system = self.services.settings.system_prompt if self.system_prompt is None else self.system_prompt
+        system = self._system_prompt_now()
         rnd = Round(self.services.store, self.services.prices, self.conversation_id, prompt, slots,
                     system_prompt=system, blind=blind, tag=tag or None, positions=positions)
         for p, earlier in zip(self.panes, memory):
@@ -309,7 +309,7 @@ class ComparisonSession:
             return 0
         from .arena import prompt_messages  # imported when a round is first needed, as send() does
 
-        system = self.services.settings.system_prompt if self.system_prompt is None else self.system_prompt
+        system = self._system_prompt_now()
         taken = 0
         for i, pane in enumerate(self.panes):
             engine = self.services.engines.made(pane.choice, instance=i)
@@ -319,6 +319,10 @@ class ComparisonSession:
             # The messages send() will give this pane's engine, with the draft as the prompt.
             taken += bool(prepare(prompt_messages(draft, system, self.history(i))))
         return taken
+
+    def _system_prompt_now(self) -> str:
+        """The system prompt the next round is sent with: this conversation's own, else the settings'."""
+        return self.services.settings.system_prompt if self.system_prompt is None else self.system_prompt
 
     def names_shown(self) -> bool:
         """This conversation has shown its models' names (a round sent with names, or a blind

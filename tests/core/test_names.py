@@ -1,6 +1,6 @@
 """The one rule for how a model's name is shown (desktop/core/names.py)."""
 from desktop.core.engines.registry import ModelChoice
-from desktop.core.names import display_model_name, model_file_name, shorten, shorter_forms
+from desktop.core.names import model_file_name, shorten, shorter_forms
 from desktop.core.ratings import display_names
 
 
@@ -11,7 +11,7 @@ def test_a_local_model_is_named_by_its_file_without_the_extension():
     assert ModelChoice("local", "default").label == "Gemma 3 270M (built in)"
     assert ModelChoice("openai", "gpt-4o-mini").label == "gpt-4o-mini"
     # Rows recorded before the rule read the same as new ones (the latest name wins).
-    assert display_model_name("gemma.gguf") == "gemma"
+    assert model_file_name("gemma.gguf") == "gemma"
     assert display_names([("sha256:1", "SmolLM2.Q4_1.gguf")]) == {"sha256:1": "SmolLM2.Q4_1"}
 
 

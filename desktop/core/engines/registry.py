@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..names import model_file_name
+from ..names import BUILT_IN_LABEL, model_file_name
 
 if TYPE_CHECKING:  # only named in annotations: engines.base is imported with the first answer, not the window
     from .base import Engine
@@ -61,7 +61,7 @@ class ModelChoice:
     @property
     def label(self) -> str:
         if self.engine == "local":
-            return "Gemma 3 270M (built in)" if self.model == "default" else model_file_name(Path(self.model).name)
+            return BUILT_IN_LABEL if self.model == "default" else model_file_name(Path(self.model).name)
         return self.model
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..engines.registry import ModelChoice
-from ..names import distinct_names, model_file_name
+from ..names import BUILT_IN_LABEL, distinct_names, model_file_name
 from .splits import split_part
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 # gguf_info (the gguf package, numpy) is imported only where a header must be read: listing the
 # models with an up-to-date header cache, as the window does while it starts, reads none.
 
-BUILT_IN_LABEL = "Gemma 3 270M (built in)"
 
 
 @dataclass(frozen=True)
