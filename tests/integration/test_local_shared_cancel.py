@@ -84,13 +84,19 @@ class Answer(threading.Thread):
         return self.rec.result
 
 
-def test_a_stopped_answer_that_waits_for_the_engine_never_starts_and_the_running_one_finishes_whole(model, long_answer, engine):
-    whole = solo(model, long_answer)
-    assert whole.status == "done" and whole.finish_reason == "length"  # it would run to max_tokens
-    running, waiting = Answer(engine, long_answer), Answer(engine, FRANCE)
+def one_answering_one_waiting(engine, first, second) -> tuple["Answer", "Answer"]:
+    """Two answers on one engine: `first` started and writing, then `second` started (it waits)."""
+    running, waiting = Answer(engine, first), Answer(engine, second)
     running.start()
     assert running.started.wait(120)
     waiting.start()
+    return running, waiting
+
+
+def test_a_stopped_answer_that_waits_for_the_engine_never_starts_and_the_running_one_finishes_whole(model, long_answer, engine):
+    whole = solo(model, long_answer)
+    assert whole.status == "done" and whole.finish_reason == "length"  # it would run to max_tokens
+    running, waiting = one_answering_one_waiting(engine, long_answer, FRANCE)
     waiting.stop.cancel()
     waiting.join(30)
     assert not waiting.is_alive()
@@ -105,10 +111,7 @@ def test_a_stopped_answer_that_waits_for_the_engine_never_starts_and_the_running
 def test_stopping_the_running_answer_leaves_the_waiting_one_whole(model, long_answer, engine):
     whole = solo(model, FRANCE)
     assert whole.status == "done" and whole.text.strip()
-    running, waiting = Answer(engine, long_answer), Answer(engine, FRANCE)
-    running.start()
-    assert running.started.wait(120)
-    waiting.start()
+    running, waiting = one_answering_one_waiting(engine, long_answer, FRANCE)
     running.stop.cancel()
     running.join(30)
     waiting.join(120)
