@@ -52,6 +52,13 @@ SECOND = [  # the other pane's user asks other things: the two conversations dif
 ]
 
 
+def draft_of(question: str, untyped: int) -> str:
+    """What the prompt box holds when typing last paused: the question without its last `untyped`
+    words (typed after that pause, and sent at once)."""
+    words = question.split(" ")
+    return " ".join(words[: len(words) - untyped]) if untyped else question
+
+
 def _params(tokens: int):
     from desktop.core.settings import Sampling
 
