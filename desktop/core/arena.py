@@ -161,6 +161,7 @@ class Round:
         try:
             turn = self._turns.setdefault(id(slot.engine), threading.Lock())  # a pane's engine may be swapped
             if self._take_turn(i, turn):
+                rec = Recorder()  # the clock starts with this pane's turn: waiting for another pane is not its time
                 try:
                     self._stream(i, slot, rec, on_delta)
                 finally:
