@@ -312,6 +312,8 @@ class ComparisonSession:
         system = self._system_prompt_now()
         taken = 0
         for i, pane in enumerate(self.panes):
+            if pane.choice is None:
+                continue  # a reopened pane whose model this app does not know (open() said so)
             engine = self.services.engines.made(pane.choice, instance=i)
             prepare = getattr(engine, "prepare", None)
             if prepare is None:

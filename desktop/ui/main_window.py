@@ -426,6 +426,7 @@ class MainWindow(QMainWindow):
         self.rating.set_open(True)
         if not (self.prompt.hasFocus() and self.prompt.toPlainText().strip()):
             self.rating.setFocus()  # 1-4 and arrows vote; never taken from a follow-up being typed
+        self.prompt_bar.offer_draft()  # a follow-up typed while the answers ran is read ahead now
         cur = self.session.open_round
         results = [r for r in cur.results if r] if cur is not None else []
         n_err = sum(r.status == "error" for r in results)
