@@ -57,7 +57,6 @@ def key_text(key) -> str:
 def build(window) -> dict[str, QAction]:
     """Make every command's action on `window` (handlers are its methods of the same name),
     set them as window.act_<name>, and fill the menu bar and a toolbar."""
-    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QToolBar
 
     actions = {}
@@ -77,7 +76,9 @@ def build(window) -> dict[str, QAction]:
     bar = QToolBar("Main", window)
     bar.setObjectName("mainToolbar")
     bar.setMovable(False)
-    bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
+    # Qt.ToolButtonTextOnly, by its name: naming PySide6's Qt namespace builds all its enums (about
+    # 0.1 s), which the first frame does without (tests/ui/test_window_start.py).
+    bar.setProperty("toolButtonStyle", "ToolButtonTextOnly")
     last_menu = None
     for c in COMMANDS:
         if c.toolbar:
