@@ -26,7 +26,9 @@ LAZY = ("desktop.ui.suite_dialogs", "desktop.core.suite_runner", "desktop.core.s
         # imported on a worker once the window is on screen (ComparisonSession.load_rounds)
         "desktop.core.arena", "desktop.core.engines.base",
         # the installed models' list: made and filled by the first listing, on a worker
-        "desktop.core.library.installed")
+        "desktop.core.library.installed",
+        # the records a round is read into and the leaderboard's battles: made when first read
+        "desktop.core.store.records", "desktop.core.store.battles")
 
 BUILD_THE_WINDOW = r"""
 import json, sys
