@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ratings
-from .store.db import BattleColumns
+from .store.battles import BattleColumns
 
 MIN_HEAD_TO_HEAD = 10
 """Votes between the two in a category below which no verdict is given."""

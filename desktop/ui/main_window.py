@@ -13,7 +13,7 @@ way work comes back to the GUI thread.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from ..core import connections as cx
@@ -137,6 +137,9 @@ class MainWindow(QMainWindow):
             return
         self._background_started = True
         self.onScreen.emit()
+        # PySide6 builds the `Qt` namespace's 93 enums at its first use (about 0.1 s): now, not at
+        # the first key press. The window is built without it (tests/ui/test_window_start.py).
+        from PySide6.QtCore import Qt  # noqa: F401
         self._inbox.run("interrupted", self.services.mark_interrupted, self._on_interrupted_marked)
         self._inbox.run("rounds", self.session.load_rounds, lambda _none, _error: None)  # before the first Send
         self.model_lists.list_installed_in_background()
@@ -159,7 +162,7 @@ class MainWindow(QMainWindow):
     def _build_layout(self) -> None:
         # Each widget is made inside the one that holds it: moving a built widget into another
         # makes Qt apply the style sheet to all of it again.
-        split = QSplitter(Qt.Horizontal, self)
+        split = QSplitter(parent=self)  # side by side, the default (parent by keyword: see PaneArea)
         split.setChildrenCollapsible(False)
         self.sidebar = HistorySidebar(split)
         self.sidebar.openRequested.connect(self._on_history_open)
@@ -658,6 +661,8 @@ class MainWindow(QMainWindow):
         (else the prompt) has it, so shortcuts work without a click first."""
         self.raise_()
         self.activateWindow()
+        from PySide6.QtCore import Qt
+
         (self.focusWidget() or self.prompt).setFocus(Qt.ActiveWindowFocusReason)
 
     def open_settings(self) -> None:
