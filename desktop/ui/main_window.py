@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
             services, contestants=self.contestants,
             on_delta=lambda i, text: self._inbox.post(self._on_delta, i, text),
             on_reasoning=lambda i, text: self._inbox.post(self._on_reasoning, i, text),
+            on_turn=lambda i, waiting: self._inbox.post(self._on_turn, i, waiting),
             on_answer=lambda i, result: self._inbox.post(self._on_answer, i, result),
             on_round_done=lambda: self._inbox.post(self._on_round_done))
         self.conversations = ConversationHistory(services.store)
@@ -416,6 +417,10 @@ class MainWindow(QMainWindow):
     def _on_reasoning(self, i: int, text: str) -> None:
         if i < len(self.panes):
             self.panes[i].append_reasoning(text)
+
+    def _on_turn(self, i: int, waiting: bool) -> None:
+        if i < len(self.panes):
+            self.panes[i].show_turn(waiting)
 
     def _on_answer(self, i: int, result) -> None:
         if i >= len(self.panes):

@@ -176,8 +176,14 @@ def test_a_pane_waiting_for_its_turn_on_a_shared_model_is_not_timed_while_it_wai
     engine = SharedEngine(tokens=10, delay=0.02)
     choice = ModelChoice("local", "fake.gguf")
     store, rnd = make_round(tmp_path, [Slot(choice, engine, Sampling()), Slot(choice, engine, Sampling())])
-    first, second = sorted(rnd.run(), key=lambda r: r.started_at)
+    turns = []
+    rnd.on_turn = lambda i, waiting: turns.append((i, waiting))
+    results = rnd.run()
+    first, second = sorted(results, key=lambda r: r.started_at)
     assert first.status == second.status == "done"
     assert second.started_at >= first.finished_at
     assert second.first_token_at - second.started_at < first.finished_at - first.started_at
+    # The pane that waited was told so (the window says "waiting for its turn…"), then that its turn began.
+    waited = results.index(second)
+    assert turns == [(waited, True), (waited, False)]
     store.close()

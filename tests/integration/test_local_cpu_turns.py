@@ -37,12 +37,18 @@ def test_two_local_models_answer_one_after_the_other_each_timed_from_its_own_tur
         for _ in e.load():
             pass
     store, rnd = a_round(tmp_path, two_models, "Name three colours.")
-    first, second = sorted(rnd.run(), key=lambda r: r.started_at)
+    turns = []
+    rnd.on_turn = lambda i, waiting: turns.append((i, waiting))
+    results = rnd.run()
+    first, second = sorted(results, key=lambda r: r.started_at)
     assert first.status == second.status == "done", (first.error, second.error)
     assert first.text.strip() and second.text.strip()
     # The second began when the first had ended, and its time to first token is its own.
     assert second.started_at >= first.finished_at
     assert second.first_token_at - second.started_at < first.finished_at - first.started_at
+    # The engine said the second one waited for the CPU, then that it began (the pane shows both).
+    one, other = results.index(first), results.index(second)
+    assert (one, True) not in turns and turns.index((other, True)) < turns.index((other, False))
     stored = store.query("SELECT status, text FROM responses ORDER BY slot")
     assert [s for s, _ in stored] == ["done", "done"]
     store.close()

@@ -52,6 +52,12 @@ class Loaded:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """The answer waits for its turn: another answer on the same local model, or another local model
+    on the CPU. Started follows once it begins (Done("cancelled") if it is stopped meanwhile)."""
+
+
+@dataclass(frozen=True)
 class Started:
     """The engine began working on this answer, after any wait for its turn (another answer on the
     same local model, the CPU taken by another local model, a connection's limit of answers at
@@ -72,7 +78,7 @@ class Error:
     kind: str = "error"  # auth | model | quota | rate_limit | server | timeout | connection | dropped | crash | load | input | context | unloaded | template | empty
 
 
-Event = Union[Loaded, Started, Reported, TextDelta, ReasoningDelta, Usage, Done, Error]
+Event = Union[Loaded, Waiting, Started, Reported, TextDelta, ReasoningDelta, Usage, Done, Error]
 
 
 @dataclass(frozen=True)

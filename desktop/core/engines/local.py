@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..settings import LocalRuntime, Sampling, out_of_range
-from .base import CancelToken, Done, Error, Event, Loaded, ModelInfo, Started, ReasoningDelta, TextDelta, Usage
+from .base import CancelToken, Done, Error, Event, Loaded, ModelInfo, Started, Waiting, ReasoningDelta, TextDelta, Usage
 from .local_worker import serve
 
 CANCEL_GRACE_S = 2.0  # a cancelled child that has not finished by the next request is ended
@@ -193,9 +193,11 @@ class LocalEngine:
         its tail is drained before the next answer). Other answers are not touched."""
         params = params or Sampling()
         token = cancel or CancelToken()
-        if not _acquire_unless_cancelled(self._lock, token):
-            yield Done("cancelled")
-            return
+        if not self._lock.acquire(blocking=False):
+            yield Waiting()
+            if not _acquire_unless_cancelled(self._lock, token):
+                yield Done("cancelled")
+                return
         try:
             self._running = token
             yield from self._serve(messages, params, token)
@@ -215,9 +217,11 @@ class LocalEngine:
             if isinstance(event, (Error, Done)):
                 return
         on_cpu = self._computes_on_cpu()
-        if on_cpu and not _acquire_unless_cancelled(_CPU_TURN, token):
-            yield Done("cancelled")  # stopped while another local model had the CPU
-            return
+        if on_cpu and not _CPU_TURN.acquire(blocking=False):
+            yield Waiting()
+            if not _acquire_unless_cancelled(_CPU_TURN, token):
+                yield Done("cancelled")  # stopped while another local model had the CPU
+                return
         try:
             yield from self._answer(messages, params, token)
         finally:
