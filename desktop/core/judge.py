@@ -43,7 +43,7 @@ from typing import Callable, Iterable
 from .engines.base import CancelToken, Recorder
 from .ratings import wilson_interval
 from .settings import Sampling
-from .store.db import Battle, BattleColumns
+from .store.battles import Battle, BattleColumns
 
 MIN_CALIBRATION = 10
 """Rounds the user voted on that the judge must have judged (with a verdict) before it may rate

@@ -55,7 +55,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .names import model_file_name
-from .store.db import BattleColumns
+from .store.battles import BattleColumns
 
 SCALE = 400.0
 BASE = 10.0

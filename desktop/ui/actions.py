@@ -2,15 +2,17 @@
 the F1 list of shortcuts, so a shortcut cannot be added to one and forgotten in another."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from PySide6.QtGui import QAction, QKeySequence
 
 STD = QKeySequence.StandardKey
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
+    """One row of the table. A named tuple: a frozen dataclass would compile six generated methods
+    on the way to the first frame (about 5 M instructions), for a row that is only read."""
+
     name: str  # the handler's name on the window, and the action's attribute: act_<name>
     text: str
     keys: tuple = ()  # key strings or QKeySequence.StandardKey values
@@ -57,7 +59,6 @@ def key_text(key) -> str:
 def build(window) -> dict[str, QAction]:
     """Make every command's action on `window` (handlers are its methods of the same name),
     set them as window.act_<name>, and fill the menu bar and a toolbar."""
-    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QToolBar
 
     actions = {}
@@ -77,7 +78,9 @@ def build(window) -> dict[str, QAction]:
     bar = QToolBar("Main", window)
     bar.setObjectName("mainToolbar")
     bar.setMovable(False)
-    bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
+    # Qt.ToolButtonTextOnly, by its name: naming PySide6's Qt namespace builds all its enums (about
+    # 0.1 s), which the first frame does without (tests/ui/test_window_start.py).
+    bar.setProperty("toolButtonStyle", "ToolButtonTextOnly")
     last_menu = None
     for c in COMMANDS:
         if c.toolbar:

@@ -6,7 +6,6 @@ answer, and the answer is remembered in the settings (core/library/discover.py).
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QToolBar
 
 # core.library.discover (and services.discovery) import gguf, numpy and huggingface_hub: they are
@@ -37,8 +36,8 @@ class FoundModelsOffer(QToolBar):
         self.addWidget(self.label)
         self.addWidget(self.use_button)
         self.addWidget(self.no_button)
-        window.addToolBarBreak(Qt.TopToolBarArea)
-        window.addToolBar(Qt.TopToolBarArea, self)
+        window.addToolBarBreak()  # the top area, the default
+        window.addToolBar(self)
         self.hide()
         self._listener = lambda p: self.inbox.post(self._on_progress, p)  # called on the worker thread
         self._started = False

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, QTimer, Signal
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
-    QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
+    QApplication, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
     QVBoxLayout, QWidget,
 )
 
-FACTS_ROLE = Qt.UserRole + 1
+from .elide import elide_right
+
+# Qt's values written out (Qt.UserRole, Qt.AlignLeft | Qt.AlignTop): the window and its first frame
+# are built without PySide6's `Qt` namespace, whose first use builds all its enums (see elide.py).
+ID_ROLE = 0x0100  # Qt.UserRole: the conversation's id
+FACTS_ROLE = ID_ROLE + 1
+TOP_LEFT = 0x0001 | 0x0020
 PAD = 6
 
 
@@ -34,17 +40,20 @@ class TwoLineDelegate(QStyledItemDelegate):
         r = option.rect.adjusted(PAD, PAD, -PAD, -PAD)
         fm = option.fontMetrics
         painter.save()
-        title = fm.elidedText(text, Qt.ElideRight, r.width())
+        title = elide_right(fm, text, r.width())
         font = QFont(option.font)
         font.setWeight(QFont.Weight.DemiBold)
         painter.setFont(font)
-        painter.setPen(pal.color(QPalette.HighlightedText if selected else QPalette.Text))
-        painter.drawText(r.adjusted(0, 0, 0, -fm.lineSpacing()), Qt.AlignLeft | Qt.AlignTop, title)
+        # The style draws each line in its palette role's colour: painter.setPen(colour) would
+        # build PySide6's Qt enums (see ID_ROLE) to rule out its setPen(Qt.PenStyle).
+        style = style or QApplication.style()
+        style.drawItemText(painter, r.adjusted(0, 0, 0, -fm.lineSpacing()), TOP_LEFT, pal, True, title,
+                           QPalette.HighlightedText if selected else QPalette.Text)
         font.setWeight(QFont.Weight.Normal)
         painter.setFont(font)
-        painter.setPen(pal.color(QPalette.HighlightedText if selected else QPalette.PlaceholderText))
-        facts = fm.elidedText(index.data(FACTS_ROLE) or "", Qt.ElideRight, r.width())
-        painter.drawText(r.adjusted(0, fm.lineSpacing(), 0, 0), Qt.AlignLeft | Qt.AlignTop, facts)
+        facts = elide_right(fm, index.data(FACTS_ROLE) or "", r.width())
+        style.drawItemText(painter, r.adjusted(0, fm.lineSpacing(), 0, 0), TOP_LEFT, pal, True, facts,
+                           QPalette.HighlightedText if selected else QPalette.PlaceholderText)
         painter.restore()
 
 
@@ -66,11 +75,11 @@ class HistorySidebar(QWidget):
         self.list = QListWidget(self)
         self.list.setObjectName("history")
         self.list.setItemDelegate(TwoLineDelegate(self.list))
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.list.setProperty("horizontalScrollBarPolicy", "ScrollBarAlwaysOff")  # Qt's values by name (see ID_ROLE)
         self.list.setUniformItemSizes(True)
         self.list.itemActivated.connect(self._open)
         self.list.itemClicked.connect(self._open)
-        self.list.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.list.setProperty("contextMenuPolicy", "CustomContextMenu")
         self.list.customContextMenuRequested.connect(self._menu)
         self.list.installEventFilter(self)
         title = QLabel("History", self)
@@ -101,7 +110,7 @@ class HistorySidebar(QWidget):
                 facts.append("blind")
             facts += [f"{conv.n_rounds} round{'s' if conv.n_rounds != 1 else ''}", when]
             item = QListWidgetItem(conv.title or "(untitled)")
-            item.setData(Qt.UserRole, conv.id)
+            item.setData(ID_ROLE, conv.id)
             item.setData(FACTS_ROLE, " · ".join(facts))
             item.setToolTip(f"{conv.title}\n{' · '.join(facts)}")
             self.list.addItem(item)
@@ -121,21 +130,21 @@ class HistorySidebar(QWidget):
         fm, out = self.list.fontMetrics(), []
         for i in range(self.list.count()):
             width = self.list.visualItemRect(self.list.item(i)).adjusted(PAD, PAD, -PAD, -PAD).width()
-            out.append(fm.elidedText(self.list.item(i).data(FACTS_ROLE) or "", Qt.ElideRight, width))
+            out.append(elide_right(fm, self.list.item(i).data(FACTS_ROLE) or "", width))
         return out
 
     def selected_id(self) -> int | None:
         item = self.list.currentItem()
-        return item.data(Qt.UserRole) if item is not None else None
+        return item.data(ID_ROLE) if item is not None else None
 
     def _open(self, item: QListWidgetItem) -> None:
-        self.openRequested.emit(item.data(Qt.UserRole))
+        self.openRequested.emit(item.data(ID_ROLE))
 
     def _menu(self, pos) -> None:
         item = self.list.itemAt(pos)
         if item is None:
             return
-        cid = item.data(Qt.UserRole)
+        cid = item.data(ID_ROLE)
         menu = QMenu(self)
         menu.addAction("Open", lambda: self.openRequested.emit(cid))
         menu.addAction("Rename…\tF2", lambda: self.renameRequested.emit(cid))
@@ -143,8 +152,10 @@ class HistorySidebar(QWidget):
         menu.exec(self.list.mapToGlobal(pos))
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
-        if obj is self.list and event.type() == QEvent.KeyPress and event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
-            cid = self.selected_id()
+        if obj is self.list and event.type() == QEvent.KeyPress:
+            from PySide6.QtCore import Qt  # not on the way to the first frame (see ID_ROLE)
+
+            cid = self.selected_id() if event.key() in (Qt.Key_Delete, Qt.Key_Backspace) else None
             if cid is not None:
                 self.deleteRequested.emit(cid)
                 return True

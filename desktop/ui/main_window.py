@@ -13,7 +13,7 @@ way work comes back to the GUI thread.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from ..core import connections as cx
@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
             services, contestants=self.contestants,
             on_delta=lambda i, text: self._inbox.post(self._on_delta, i, text),
             on_reasoning=lambda i, text: self._inbox.post(self._on_reasoning, i, text),
+            on_turn=lambda i, waiting: self._inbox.post(self._on_turn, i, waiting),
             on_answer=lambda i, result: self._inbox.post(self._on_answer, i, result),
             on_round_done=lambda: self._inbox.post(self._on_round_done))
         self.conversations = ConversationHistory(services.store)
@@ -137,6 +138,9 @@ class MainWindow(QMainWindow):
             return
         self._background_started = True
         self.onScreen.emit()
+        # PySide6 builds the `Qt` namespace's 93 enums at its first use (about 0.1 s): now, not at
+        # the first key press. The window is built without it (tests/ui/test_window_start.py).
+        from PySide6.QtCore import Qt  # noqa: F401
         self._inbox.run("interrupted", self.services.mark_interrupted, self._on_interrupted_marked)
         self._inbox.run("rounds", self.session.load_rounds, lambda _none, _error: None)  # before the first Send
         self.model_lists.list_installed_in_background()
@@ -159,7 +163,7 @@ class MainWindow(QMainWindow):
     def _build_layout(self) -> None:
         # Each widget is made inside the one that holds it: moving a built widget into another
         # makes Qt apply the style sheet to all of it again.
-        split = QSplitter(Qt.Horizontal, self)
+        split = QSplitter(parent=self)  # side by side, the default (parent by keyword: see PaneArea)
         split.setChildrenCollapsible(False)
         self.sidebar = HistorySidebar(split)
         self.sidebar.openRequested.connect(self._on_history_open)
@@ -414,6 +418,10 @@ class MainWindow(QMainWindow):
         if i < len(self.panes):
             self.panes[i].append_reasoning(text)
 
+    def _on_turn(self, i: int, waiting: bool) -> None:
+        if i < len(self.panes):
+            self.panes[i].show_turn(waiting)
+
     def _on_answer(self, i: int, result) -> None:
         if i >= len(self.panes):
             return
@@ -426,6 +434,7 @@ class MainWindow(QMainWindow):
         self.rating.set_open(True)
         if not (self.prompt.hasFocus() and self.prompt.toPlainText().strip()):
             self.rating.setFocus()  # 1-4 and arrows vote; never taken from a follow-up being typed
+        self.prompt_bar.offer_draft()  # a follow-up typed while the answers ran is read ahead now
         cur = self.session.open_round
         results = [r for r in cur.results if r] if cur is not None else []
         n_err = sum(r.status == "error" for r in results)
@@ -657,6 +666,8 @@ class MainWindow(QMainWindow):
         (else the prompt) has it, so shortcuts work without a click first."""
         self.raise_()
         self.activateWindow()
+        from PySide6.QtCore import Qt
+
         (self.focusWidget() or self.prompt).setFocus(Qt.ActiveWindowFocusReason)
 
     def open_settings(self) -> None:

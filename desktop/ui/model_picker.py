@@ -3,10 +3,10 @@ core's rule: family and size from the start, the quantisation from the end), the
 in a tooltip, and a model that is gone shown as gone rather than replaced."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePainter
 
 from ..core.names import shorten
+from .elide import elide_right
 
 GONE = " (gone)"
 
@@ -17,7 +17,8 @@ class ModelPicker(QComboBox):
         # Four panes must fit a 1280-pixel screen: the picker asks for little and elides.
         self.setMinimumContentsLength(4)
         self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.view().setTextElideMode(Qt.ElideRight)
+        # Qt.ElideRight by its name: the window is built without PySide6's Qt enums (see elide.py).
+        self.view().setProperty("textElideMode", "ElideRight")
         self.currentIndexChanged.connect(self._update_tooltip)
         self._gone = ""
 
@@ -31,13 +32,13 @@ class ModelPicker(QComboBox):
                 self.insertSeparator(self.count())
             else:
                 self.addItem(label, choice)
-                self.setItemData(self.count() - 1, label, Qt.ToolTipRole)
+                self.model().item(self.count() - 1).setToolTip(label)
         i = self.findData(current) if current else -1
         if i < 0 and current:
             name = current.split(":", 1)[-1]
             self.addItem(name + GONE, current)
             i = self.count() - 1
-            self.setItemData(i, gone or f"{name} is not offered any more", Qt.ToolTipRole)
+            self.model().item(i).setToolTip(gone or f"{name} is not offered any more")
         self._gone = gone if current and (gone or self.itemText(i).endswith(GONE)) else ""
         self.setCurrentIndex(max(i, 0))
         self.blockSignals(False)
@@ -74,4 +75,4 @@ class ModelPicker(QComboBox):
         if fm.horizontalAdvance(text) <= width:
             return text
         name = text.rsplit(" · ", 1)[0]
-        return shorten(name, lambda t: fm.horizontalAdvance(t) <= width) or fm.elidedText(name, Qt.ElideRight, width)
+        return shorten(name, lambda t: fm.horizontalAdvance(t) <= width) or elide_right(fm, name, width)

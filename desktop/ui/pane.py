@@ -5,7 +5,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolButton,
@@ -193,13 +193,15 @@ class Pane(QFrame):
         self.notice = QLabel(self)
         self.notice.setObjectName("paneNotice")
         self.notice.setWordWrap(True)
-        self.notice.setTextFormat(Qt.RichText)
+        # Qt.RichText and Qt.TextSelectableByMouse by their names: the window is built without
+        # PySide6's Qt enums (see actions.build).
+        self.notice.setProperty("textFormat", "RichText")
         self.notice.linkActivated.connect(lambda _l: self.addKeyRequested.emit())
         self.notice.hide()
 
         self.metrics = QLabel(self)
         self.metrics.setObjectName("paneMetrics")
-        self.metrics.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.metrics.setProperty("textInteractionFlags", "TextSelectableByMouse")
         # Wrapped, so a long line of figures never makes the pane (and the window) wider.
         self.metrics.setWordWrap(True)
         self.stars = StarRating(self)
@@ -209,7 +211,10 @@ class Pane(QFrame):
         foot = QVBoxLayout()
         foot.setSpacing(0)
         foot.addWidget(self.metrics)
-        foot.addWidget(self.stars, 0, Qt.AlignRight)
+        stars_row = QHBoxLayout()
+        stars_row.addStretch()
+        stars_row.addWidget(self.stars)
+        foot.addLayout(stars_row)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 6)
@@ -385,6 +390,11 @@ class Pane(QFrame):
         self.stars.setEnabled(False)
         self.set_streaming(True)
         self._clock.add(self)
+
+    def show_turn(self, waiting: bool) -> None:
+        """The answer waits for its turn (local models answer one at a time), or its turn began."""
+        if self._streaming and not self._chunks:
+            self.metrics.setText("waiting for its turn…" if waiting else "waiting for the first token…")
 
     def append(self, text: str) -> None:
         if not text:

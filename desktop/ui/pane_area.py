@@ -1,7 +1,6 @@
 """The panes side by side, in the order they are shown (blind mode shuffles it every round)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSplitter
 
 from .pane import Pane
@@ -9,7 +8,10 @@ from .pane import Pane
 
 class PaneArea(QSplitter):
     def __init__(self, parent=None):
-        super().__init__(Qt.Horizontal, parent)
+        # Horizontal, QSplitter's default. Not Qt.Horizontal, and the parent by keyword: PySide6 would
+        # build all the enums of its Qt namespace (about 0.1 s of the start) to name the one or to
+        # rule out QSplitter(Qt.Orientation, parent) for the other.
+        super().__init__(parent=parent)
         self.setChildrenCollapsible(False)
         self.panes: list[Pane] = []  # in the session's order (pane i is the session's pane i)
 

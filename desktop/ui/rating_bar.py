@@ -6,7 +6,7 @@ moment it is cast and can be changed until the next prompt (or later, from histo
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton
 
@@ -23,7 +23,8 @@ class RatingBar(QFrame):
         self.setObjectName("ratingBar")
         # Focus stays here after a vote, so 1-4 and arrows can change it; any other key
         # starts the next prompt (see keyPressEvent).
-        self.setFocusPolicy(Qt.StrongFocus)
+        # Qt.StrongFocus by its name: the window is built without PySide6's Qt enums (see actions.build).
+        self.setProperty("focusPolicy", "StrongFocus")
         self.panes = 2
         self.outcome: tuple[str, int | None] | None = None
         self.prompt = QLabel("Which answer was better?", self)
@@ -80,7 +81,7 @@ class RatingBar(QFrame):
             self.choices.addWidget(b)
             self.buttons[key] = b
             for k in keys:
-                sc = QShortcut(QKeySequence(k), self, context=Qt.WindowShortcut)
+                sc = QShortcut(QKeySequence(k), self)  # anywhere in the window (the default context)
                 sc.activated.connect(lambda key=key: self._shortcut(*key))
                 self._shortcuts.append(sc)
 
@@ -112,6 +113,8 @@ class RatingBar(QFrame):
         self.status.setText("✓ saved")
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        from PySide6.QtCore import Qt
+
         if event.key() in (Qt.Key_Return, Qt.Key_Enter):
             self.typedAhead.emit("")
         elif event.text() and event.text().isprintable() and not event.modifiers() & ~Qt.ShiftModifier:

@@ -72,7 +72,9 @@ _LONG_LINE = re.compile("[^\n]{%d}" % MAX_MARKDOWN_LINE)
 
 
 _NO_IMAGE = QImage(1, 1, QImage.Format_ARGB32)  # what every image in an answer is: one transparent pixel
-_NO_IMAGE.fill(0)
+# setPixel, not fill(0): PySide6 tries fill(Qt.GlobalColor) on the way, and naming Qt builds all its
+# enums (about 0.1 s), which the first frame does without (tests/ui/test_window_start.py).
+_NO_IMAGE.setPixel(0, 0, 0)
 
 
 def too_big_for_markdown(text: str) -> bool:

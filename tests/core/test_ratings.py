@@ -9,7 +9,7 @@ import pytest
 from desktop.core import ratings
 from desktop.core.engines.base import Result
 from desktop.core.store import SlotSpec, Store
-from desktop.core.store.db import Battle
+from desktop.core.store.battles import Battle
 
 
 def simulate(true: dict[str, float], n: int, seed: int, tie_p: float = 0.0, blind: bool = True) -> list[Battle]:

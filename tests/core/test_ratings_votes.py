@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from desktop.core import ratings
-from desktop.core.store.db import Battle
+from desktop.core.store.battles import Battle
 
 TRUE = np.array([880.0, 960.0, 1040.0, 1120.0])
 REFS = ["m0", "m1", "m2", "m3"]

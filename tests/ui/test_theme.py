@@ -1,5 +1,13 @@
 """Light and dark follow the setting even where no platform theme reports a scheme."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from desktop.ui.theme import apply_theme
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dark_and_light_palettes(qapp):
@@ -78,3 +86,56 @@ def _lightness(name: str) -> int:
     from PySide6.QtGui import QColor
 
     return QColor(name).lightness()
+
+
+DESKTOP_SCHEME = r"""
+import json, sys
+import PySide6.QtCore as QtCore
+import desktop.app as app_module
+from desktop.ui.theme import apply_theme
+
+app = app_module.make_app()
+seen = []
+for theme in sys.argv[1:]:
+    apply_theme(app, theme)
+    seen.append([theme, app.palette().window().color().lightness(), "Qt" in QtCore.__dict__])
+print(json.dumps(seen))
+"""
+
+
+def test_system_follows_a_dark_desktop_without_building_qts_enums(tmp_path):
+    """A KDE desktop with a dark colour scheme (Qt's KDE platform theme reads kdeglobals; it runs
+    under X11, so under Xvfb here): "system" is dark from the start, read without PySide6's `Qt`
+    namespace (whose first use builds all its enums, about 0.1 s of the start); the choices still
+    apply over the desktop's scheme, and "system" goes back to it."""
+    import shutil
+
+    import pytest
+
+    if not shutil.which("Xvfb"):
+        pytest.skip("needs Xvfb (Debian's xvfb): Qt's desktop themes run under X11, not offscreen")
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "kdeglobals").write_text(
+        "[General]\nColorScheme=BreezeDark\n"
+        + "".join(f"[Colors:{group}]\nBackgroundNormal={bg}\nForegroundNormal=252,252,252\n"
+                  for group, bg in (("Window", "32,35,38"), ("View", "20,22,24"), ("Button", "41,44,48"))))
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "640x480x24"], pass_fds=(write,),
+                            stderr=subprocess.DEVNULL)
+    try:
+        os.close(write)
+        display = os.read(read, 16).decode().strip()
+        env = dict(os.environ, DISPLAY=f":{display}", QT_QPA_PLATFORM="xcb", XDG_CONFIG_HOME=str(config),
+                   XDG_CURRENT_DESKTOP="KDE", KDE_SESSION_VERSION="5",
+                   PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        out = subprocess.run([sys.executable, "-c", DESKTOP_SCHEME, "system", "light", "dark", "system"], env=env,
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+        os.close(read)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (system, dark_window, qt_built), light, dark, system_again = json.loads(out.stdout.strip().splitlines()[-1])
+    assert dark_window < 80 and qt_built is False
+    assert light[1] > 180 and dark[1] < 80 and system_again[1] < 80

@@ -26,7 +26,9 @@ LAZY = ("desktop.ui.suite_dialogs", "desktop.core.suite_runner", "desktop.core.s
         # imported on a worker once the window is on screen (ComparisonSession.load_rounds)
         "desktop.core.arena", "desktop.core.engines.base",
         # the installed models' list: made and filled by the first listing, on a worker
-        "desktop.core.library.installed")
+        "desktop.core.library.installed",
+        # the records a round is read into and the leaderboard's battles: made when first read
+        "desktop.core.store.records", "desktop.core.store.battles")
 
 BUILD_THE_WINDOW = r"""
 import json, sys
@@ -262,3 +264,52 @@ def test_the_app_collects_no_garbage_until_its_first_frame_is_on_screen(tmp_path
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"collecting while built": False,
                                                                 "collecting once on screen": True}
+
+
+FIRST_FRAME = r"""
+import json, sys
+import desktop.app as app_module
+
+seen = {}
+build = app_module.build_window
+
+def build_window(app, home=None):
+    import PySide6.QtCore as QtCore
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    window = build(app, home)
+    seen["Qt's enums once built"] = "Qt" in QtCore.__dict__
+    seen["history"] = window.sidebar.item_texts()
+
+    def on_screen():  # the first frame is painted: the History list's items and the pickers included
+        seen["Qt's enums once on screen"] = "Qt" in QtCore.__dict__
+        def after():
+            seen["Qt's enums after"] = "Qt" in QtCore.__dict__
+            print(json.dumps(seen), flush=True)
+            QApplication.quit()
+        QTimer.singleShot(0, after)
+
+    window.onScreen.connect(on_screen)
+    return window
+
+app_module.build_window = build_window
+sys.exit(app_module.run_gui())
+"""
+
+
+def test_the_first_frame_is_made_without_pysides_qt_enums(tmp_path):
+    """PySide6 builds all 93 enums of its `Qt` namespace at the first use of `Qt` (about 0.1 s, a
+    sixth of the start): the window is built and its first frame painted (a History item drawn by
+    its delegate, the theme "system" read) without it; it is built right after, before anyone types."""
+    crashed_run(tmp_path / "home")  # one comparison in the History list
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", ARENADESK_HOME=str(tmp_path / "home"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", FIRST_FRAME], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["history"] and seen["history"][0].startswith("crashed\n")
+    assert seen["Qt's enums once built"] is False
+    assert seen["Qt's enums once on screen"] is False
+    assert seen["Qt's enums after"] is True

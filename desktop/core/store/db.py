@@ -34,9 +34,12 @@ from typing import TYPE_CHECKING, Iterator
 from ..untrusted import storable
 from .migrations import MIGRATIONS
 
-if TYPE_CHECKING:  # both imported where used: neither is needed to open the window
+if TYPE_CHECKING:  # each imported where used: none is needed to open the window
     import numpy as np
     from filelock import FileLock
+
+    from .battles import Battle, BattleColumns
+    from .records import ResponseRow, RoundRow, SlotSpec, VoteRow
 
 OUTCOMES = ("left", "right", "tie", "both_bad", "best")
 
@@ -89,90 +92,6 @@ def new_uid() -> str:
 
 
 @dataclass
-class SlotSpec:
-    """One pane's part in a round: who answers, with what, and where it is shown."""
-
-    slot: int
-    position: int
-    engine: str
-    model: str
-    model_ref: str
-    params: dict = field(default_factory=dict)
-    choice: str = ""  # local:<path> | openai:<model>[@<connection>], so a conversation can be continued
-    connection: str = ""  # an API answer's connection id ("" for a local file)
-
-
-@dataclass
-class ResponseRow:
-    id: int
-    round_id: int
-    slot: int
-    position: int
-    engine: str
-    model: str
-    model_ref: str
-    params: dict
-    text: str
-    status: str
-    error: str | None
-    started_at: float | None
-    first_token_at: float | None
-    finished_at: float | None
-    tokens_in: int | None
-    tokens_out: int | None
-    tokens_estimated: bool
-    cost_usd: float | None
-    stars: int | None
-    uid: str = ""
-    choice: str = ""
-    last_token_at: float | None = None
-    finish_reason: str | None = None
-    reasoning: str = ""
-    first_answer_at: float | None = None
-    connection: str = ""
-    reported_model: str | None = None  # the model name the API server reported answering
-
-    @property
-    def max_tokens(self) -> int | None:
-        value = self.params.get("max_tokens") if isinstance(self.params, dict) else None
-        return value if isinstance(value, int) else None
-
-
-@dataclass
-class VoteRow:
-    id: int
-    round_id: int
-    outcome: str
-    best_position: int | None
-    note: str
-    blind: bool
-    created_at: float
-    updated_at: float
-    uid: str = ""
-
-
-@dataclass
-class RoundRow:
-    id: int
-    conversation_id: int
-    turn: int
-    prompt: str
-    system_prompt: str
-    tag: str | None
-    blind: bool
-    created_at: float
-    responses: list[ResponseRow] = field(default_factory=list)  # ordered by position
-    vote: VoteRow | None = None
-    uid: str = ""
-    revealed_at: float | None = None  # when a blind round's names were first shown (kept by regenerate)
-
-    @property
-    def names_shown(self) -> bool:
-        """Whether this round's answers have been shown with their models' names."""
-        return not self.blind or self.revealed_at is not None
-
-
-@dataclass
 class ConversationRow:
     id: int
     title: str
@@ -184,117 +103,6 @@ class ConversationRow:
     n_unrated: int = 0
 
 
-@dataclass
-class Battle:
-    """One pairwise outcome, as the leaderboard and exports read it."""
-
-    battle_id: int
-    round_id: int
-    model_a: str  # model_ref
-    model_b: str
-    label_a: str  # display name
-    label_b: str
-    winner: str  # a | b | tie | both_bad
-    blind: bool
-    position_a: int
-    position_b: int
-    tstamp: float
-    tag: str | None
-    panes: int = 2  # answers shown in its round (left/right only means something with two)
-
-
-WINNER_CODES = ("a", "b", "tie", "both_bad")  # BattleColumns.winner holds the index
-
-
-@dataclass
-class BattleColumns:
-    """Battles as arrays, oldest first: what the leaderboard reads (Store.battle_columns).
-
-    Models and labels are indices into `refs` and `labels`; `winner` indexes WINNER_CODES."""
-
-    refs: list[str]
-    labels: list[str]
-    model_a: "np.ndarray"
-    model_b: "np.ndarray"
-    label_a: "np.ndarray"
-    label_b: "np.ndarray"
-    winner: "np.ndarray"
-    blind: "np.ndarray"
-    position_a: "np.ndarray"
-    position_b: "np.ndarray"
-    tstamp: "np.ndarray"
-    panes: "np.ndarray"
-    battle_id: "np.ndarray"
-    vote_id: "np.ndarray"
-    round_id: "np.ndarray"
-
-    def __len__(self) -> int:
-        return len(self.model_a)
-
-    @classmethod
-    def from_battles(cls, battles) -> "BattleColumns":
-        """The same arrays from Battle rows (or anything with their attributes), in their order."""
-        import numpy as np
-
-        battles = list(battles)
-        n = len(battles)
-        refs: dict[str, int] = {}
-        labels: dict[str, int] = {}
-        code = {w: i for i, w in enumerate(WINNER_CODES)}
-
-        def col(values, dtype=np.int64):
-            return np.fromiter(values, dtype, n)
-
-        return cls(
-            [], [],  # filled below, once every ref and label has its index
-            col(refs.setdefault(b.model_a, len(refs)) for b in battles),
-            col(refs.setdefault(b.model_b, len(refs)) for b in battles),
-            col(labels.setdefault(b.label_a, len(labels)) for b in battles),
-            col(labels.setdefault(b.label_b, len(labels)) for b in battles),
-            col(code.get(b.winner, -1) for b in battles),
-            col((bool(b.blind) for b in battles), bool),
-            col(b.position_a for b in battles), col(b.position_b for b in battles),
-            col((b.tstamp for b in battles), float), col(getattr(b, "panes", 2) for b in battles),
-            col(getattr(b, "battle_id", i) for i, b in enumerate(battles)),
-            col(getattr(b, "vote_id", getattr(b, "round_id", i)) for i, b in enumerate(battles)),
-            col(getattr(b, "round_id", i) for i, b in enumerate(battles)),
-        )._named(list(refs), list(labels))
-
-    def _named(self, refs: list[str], labels: list[str]) -> "BattleColumns":
-        self.refs, self.labels = refs, labels
-        return self
-
-    def subset(self, which) -> "BattleColumns":
-        """The battles `which` picks (a boolean mask or indices), in their order; same refs and labels."""
-        return BattleColumns(self.refs, self.labels, *(getattr(self, name)[which] for name in _COLUMNS))
-
-    def by_tag(self, tagged_rounds: dict[str, "np.ndarray"], untagged: str) -> dict[str, "BattleColumns"]:
-        """The battles of each category (a round's tag; tagged_rounds: Store.tagged_rounds()) and
-        those of rounds without one under `untagged`: the groups `b.tag or untagged` makes of
-        Battle rows (a tag spelled `untagged` joins them), each in its order."""
-        import numpy as np
-
-        masks: dict[str, np.ndarray] = {}
-        rest = np.ones(len(self), dtype=bool)
-        for tag, rounds in tagged_rounds.items():
-            mask = np.isin(self.round_id, rounds)
-            if mask.any():
-                masks[tag] = mask
-                rest &= ~mask
-        if rest.any():
-            masks[untagged] = masks[untagged] | rest if untagged in masks else rest
-        return {tag: self.subset(mask) for tag, mask in masks.items()}
-
-    def count(self, ref: str) -> int:
-        """Battles `ref` took part in."""
-        k = self.refs.index(ref) if ref in self.refs else -1
-        return int(((self.model_a == k) | (self.model_b == k)).sum()) if k >= 0 else 0
-
-
-_COLUMNS = ("model_a", "model_b", "label_a", "label_b", "winner", "blind", "position_a", "position_b", "tstamp",
-            "panes", "battle_id", "vote_id", "round_id")
-
-
 _RESPONSE_COLS = (
     "id, round_id, slot, position, engine, model, model_ref, params, text, status, error, started_at, "
     "first_token_at, finished_at, tokens_in, tokens_out, tokens_estimated, cost_usd, stars, uid, choice, last_token_at, "
@@ -303,6 +111,8 @@ _RESPONSE_COLS = (
 
 
 def _response(row) -> ResponseRow:
+    from .records import ResponseRow
+
     values = list(row)
     values[7] = json.loads(values[7] or "{}")
     values[16] = bool(values[16])
@@ -711,6 +521,8 @@ class Store:
             (conversation_id,)))
 
     def rounds(self, conversation_id: int) -> list[RoundRow]:
+        from .records import RoundRow
+
         rounds = [
             RoundRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], uid=r[8], revealed_at=r[9])
             for r in self.query(
@@ -738,6 +550,8 @@ class Store:
         return _response(rows[0])
 
     def vote(self, round_id: int) -> VoteRow | None:
+        from .records import VoteRow
+
         rows = self.query(
             "SELECT id, round_id, outcome, best_position, note, blind, created_at, updated_at, uid FROM votes WHERE round_id = ?",
             (round_id,),
@@ -781,6 +595,8 @@ class Store:
         )
         where, args = self._battle_filters(since, until, blind_only, tag)
         sql += where + " ORDER BY v.created_at, b.id"
+        from .battles import Battle
+
         return [
             Battle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11], r[12])
             for r in self.query(sql, args)
@@ -830,6 +646,8 @@ class Store:
         try:
             return _columns_from_lists(lists, times, answers, other_panes)
         except ValueError:  # a value that is not a whole number where one belongs (a hand-edited file)
+            from .battles import BattleColumns
+
             return BattleColumns.from_battles(self.battles(since=since, until=until, blind_only=blind_only, tag=tag))
 
     def reported_models(self) -> list[tuple[str, str, str, float, float, int]]:
@@ -906,6 +724,8 @@ def _columns_from_lists(lists, times, answers, other_panes) -> "BattleColumns":
     lists (answer a, answer b, battle, vote, round, winner + 4 × blind), their times, and per model
     (ref, label) its answers' ids and positions; sorted as battles() sorts (vote time, battle id)."""
     import numpy as np
+
+    from .battles import BattleColumns
 
     n = len(times)
     tstamp = np.fromiter(itertools.chain.from_iterable(times), float, n)

@@ -11,7 +11,8 @@ from desktop.core import ratings
 from desktop.core.engines.base import Result
 from desktop.core.store import BattleColumns, SlotSpec, Store
 from desktop.core.store import db as store_db
-from desktop.core.store.db import INTERRUPTED, WINNER_CODES
+from desktop.core.store.battles import WINNER_CODES
+from desktop.core.store.db import INTERRUPTED
 from desktop.core.store.migrations import MIGRATIONS
 
 
