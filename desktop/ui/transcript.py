@@ -29,10 +29,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette, QTextDocument
+from PySide6.QtGui import QColor, QDesktopServices, QPalette, QTextDocument
 from PySide6.QtWidgets import QTextBrowser
 
-# The text-format types (QTextCursor, the formats, QUrl, QImage...) are imported in the functions that
+# The text-format types (QTextCursor, the formats, QFont, QUrl, QImage...) are imported in the functions that
 # write an answer, not here: PySide6 makes each type, with its enums, at its first use (QTextFormat's
 # Property alone has 116 members), and the window's first frame shows no answer (about 20 M of the
 # ~1300 M instructions to it; tests/ui/test_window_start.py keeps them out of the build).
@@ -524,7 +524,7 @@ class Transcript(QTextBrowser):
 
     def _heading(self, label: str, role: str | None = None, top: int = 10) -> QTextCursor:
         """Adds a bold heading line; returns a cursor selecting its text (it follows later edits)."""
-        from PySide6.QtGui import QTextBlockFormat, QTextCharFormat
+        from PySide6.QtGui import QFont, QTextBlockFormat, QTextCharFormat
 
         block = QTextBlockFormat()
         block.setTopMargin(0 if self.document().isEmpty() else top)

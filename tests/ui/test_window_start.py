@@ -24,7 +24,7 @@ HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp", "
 LAZY = ("desktop.ui.suite_dialogs", "desktop.core.suite_runner", "desktop.core.store.suite_runs",
         # what a round needs (its records are dataclasses, each compiled from generated source):
         # imported on a worker once the window is on screen (ComparisonSession.load_rounds)
-        "desktop.core.arena", "desktop.core.engines.base",
+        "desktop.core.arena", "desktop.core.engines.base", "desktop.core.open_round",
         # the installed models' list: made and filled by the first listing, on a worker
         "desktop.core.library.installed",
         # the records a round is read into and the leaderboard's battles: made when first read
