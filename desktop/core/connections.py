@@ -10,7 +10,6 @@ command line share about connections, with no Qt.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -238,5 +237,7 @@ def check_all(services: "Services", connections: list[Connection] | None = None,
     conns = list(services.settings.connections if connections is None else connections)
     if not conns:
         return []
+    from concurrent.futures import ThreadPoolExecutor  # here: the window imports this module before its first frame
+
     with ThreadPoolExecutor(max_workers=min(8, len(conns))) as pool:
         return list(pool.map(lambda c: check_connection(services, c, timeout), conns))

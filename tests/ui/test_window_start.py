@@ -19,7 +19,11 @@ from found_layouts import tiny_gguf
 
 ROOT = Path(__file__).resolve().parents[2]
 # filelock: 40 ms to import; the store takes its run lock with the first answer it stamps.
-HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp", "filelock")
+# uuid (and the platform module it imports): with the first record written (store.db.new_uid);
+# html (its entity tables): at the first text escaped for a rich-text label (untrusted.as_html);
+# concurrent.futures: when connections are tested together (connections.check_all).
+HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp", "filelock", "uuid", "platform", "html",
+         "concurrent")
 # Our own modules the window does not need to appear: each is imported on first use.
 LAZY = ("desktop.ui.suite_dialogs", "desktop.core.suite_runner", "desktop.core.store.suite_runs",
         # what a round needs (its records are dataclasses, each compiled from generated source):
