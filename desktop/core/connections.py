@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .engines.registry import ModelChoice
 from .secrets import Secret, Source, connection_key_name, without_credentials
@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from .services import Services
 
 
-@dataclass(frozen=True)
-class Preset:
+class Preset(NamedTuple):
+    """A known service, a row of PRESETS. A named tuple, not a frozen dataclass: Python compiles a
+    dataclass's generated methods when the module is imported, on the way to the first frame."""
+
     id: str
     name: str
     base_url: str
