@@ -173,9 +173,9 @@ def put_in_models(services, model_file):
 
 
 class FirstAnswerHeld:
-    """A round of two panes on one engine, started with whichever pane gets the engine first held
-    at its first piece of text: `running` is that pane, `waiting` the other. Leaving the `with`
-    lets the held answer go on."""
+    """A round of two panes that take turns (one engine, or two local models sharing the CPU),
+    started with whichever pane gets its turn first held at its first piece of text: `running` is
+    that pane, `waiting` the other. Leaving the `with` lets the held answer go on."""
 
     def __init__(self, rnd, wait_s: float):
         self.rnd, self.wait_s = rnd, wait_s

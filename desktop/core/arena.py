@@ -14,7 +14,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from .engines.base import CancelToken, Done, Engine, Error, ReasoningDelta, Recorder, Result, TextDelta, cut_off_note
+from .engines.base import (CancelToken, Done, Engine, Error, ReasoningDelta, Recorder, Result, Started, TextDelta,
+                           Waiting, cut_off_note)
 from .engines.registry import ModelChoice
 from .pricing import Prices
 from .settings import Sampling
@@ -105,6 +106,9 @@ class Round:
         self._turns = {id(s.engine): threading.Lock() for s in slots}
         # Called with (pane, text) for each piece of a reasoning model's thinking, as it streams.
         self.on_reasoning: Callable[[int, str], None] | None = None
+        # Called with (pane, True) when a pane's answer has to wait for its turn (another pane on its
+        # model, another local model on the CPU), and (pane, False) when its turn begins.
+        self.on_turn: Callable[[int, bool], None] | None = None
 
     def _spec(self, i: int) -> SlotSpec:
         s = self.slots[i]
@@ -161,6 +165,7 @@ class Round:
         try:
             turn = self._turns.setdefault(id(slot.engine), threading.Lock())  # a pane's engine may be swapped
             if self._take_turn(i, turn):
+                rec = Recorder()  # the clock starts with this pane's turn: waiting for another pane is not its time
                 try:
                     self._stream(i, slot, rec, on_delta)
                 finally:
@@ -189,13 +194,22 @@ class Round:
         """Wait for this pane's turn on its engine; False (no turn held) once the pane is stopped.
         The stop is looked at while waiting, so a Stop on a waiting pane ends it at once, not when
         the other pane's whole answer is over."""
-        while not turn.acquire(timeout=TURN_POLL_S):
-            if self._stops[i].cancelled:
-                return False
+        waited = not turn.acquire(blocking=False)
+        if waited:
+            self._turn_changed(i, True)
+            while not turn.acquire(timeout=TURN_POLL_S):
+                if self._stops[i].cancelled:
+                    return False
         if self._stops[i].cancelled:
             turn.release()
             return False
+        if waited:
+            self._turn_changed(i, False)
         return True
+
+    def _turn_changed(self, i: int, waiting: bool) -> None:
+        if self.on_turn:
+            self.on_turn(i, waiting)
 
     def _stream(self, i: int, slot: Slot, rec: Recorder, on_delta) -> None:
         last_save = time.monotonic()
@@ -213,6 +227,8 @@ class Round:
                     last_save = time.monotonic()
             elif isinstance(event, ReasoningDelta) and event.text and self.on_reasoning:
                 self.on_reasoning(i, event.text)
+            elif isinstance(event, (Waiting, Started)):
+                self._turn_changed(i, isinstance(event, Waiting))
             if isinstance(event, (Done, Error)):
                 break
         else:

@@ -54,12 +54,14 @@ import csv
 import datetime as _dt
 import itertools
 import json
+import math
 import re
 import time
 from pathlib import Path
 
 from .engines.base import cut_off_note, decode_rate
 from .ratings import display_names
+from .names import model_file_name
 from .secrets import Redaction
 from .untrusted import storable
 
@@ -580,8 +582,7 @@ def import_jsonl(store, path) -> str:
             revealed = r.get("revealed_at")  # (none in exports from before 0013; the votes below say it then)
             rows.append((r["uid"], cid, r["turn"], str(r.get("prompt") or ""), str(r.get("system_prompt") or ""),
                          r.get("tag") or None, int(bool(r.get("blind"))), float(r.get("created_at") or 0),
-                         float(revealed) if isinstance(revealed, (int, float)) and not isinstance(revealed, bool)
-                         else None))
+                         float(revealed) if revealed is not None else None))  # checked: a number
         already["round"] = _already(db, "rounds", recs["round"])
         before = db.total_changes
         db.executemany(
@@ -720,7 +721,7 @@ def import_jsonl(store, path) -> str:
 
 _NUMBER_FIELDS = {
     "conversation": ("created_at",),
-    "round": ("created_at",),
+    "round": ("created_at", "revealed_at"),
     "response": ("started_at", "first_token_at", "last_token_at", "finished_at", "cost_usd"),
     "vote": ("created_at", "updated_at"),
     "judge_vote": ("created_at",),
@@ -736,6 +737,17 @@ _TEXT_FIELDS = {
                    "reason_ab", "reason_ba", "raw_ab", "raw_ba", "error", "reference"),
 }
 _REQUIRED = {"round": ("conversation", "turn"), "response": ("round", "slot", "position"), "vote": ("round", "outcome")}
+
+
+def _finite_number(value) -> bool:
+    """A JSON number that a float holds: not NaN or infinite, and not an integer beyond a float's
+    range (JSON has no limit; float() of one raises OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _check_record(kind: str, obj: dict) -> str | None:
@@ -760,8 +772,7 @@ def _check_record(kind: str, obj: dict) -> str | None:
             return f"has {name!r} = {_shown(value)}, which is not a whole number"
     for name in _NUMBER_FIELDS.get(kind, ()):
         value = obj.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or value != value or abs(value) == float("inf")):
+        if value is not None and not _finite_number(value):
             return f"has {name!r} = {_shown(value)}, which is not a number"
     if kind == "response" and obj.get("params") is not None and not isinstance(obj["params"], dict):
         return f"has 'params' = {_shown(obj['params'])}, which is not an object"
@@ -928,6 +939,8 @@ class _JudgeData(_Data):
             "CASE WHEN j.reason_ab != '' THEN j.reason_ab ELSE j.reason_ba END, j.created_at "
             "FROM judge_votes j JOIN rounds r ON r.id = j.round_id WHERE j.winner IS NOT NULL" + sql
             + " ORDER BY j.created_at, j.id", args)]
+        for v in self.votes:  # a local judge named "X.gguf" on verdicts from before names dropped it: X on all
+            v["judge_label"] = model_file_name(v["judge_label"] or "")
         convs = sorted({r[0] for r in store.query(
             "SELECT r.conversation_id FROM judge_votes j JOIN rounds r ON r.id = j.round_id "
             "WHERE j.winner IS NOT NULL" + sql, args)})

@@ -6,6 +6,7 @@ form to try next.
 """
 from __future__ import annotations
 
+import collections
 import re
 from typing import Callable
 
@@ -66,28 +67,37 @@ def shorten(name: str, fits: Callable[[str], bool]) -> str | None:
 
 def short_names(names: list[str], fits: Callable[[str], bool]) -> list[str]:
     """`shorten` for names shown together (a chart's axis, a table's headers): where two would
-    read the same, each keeps its best distinct form that fits, else its whole name. A name
-    with no fitting form gets its shortest one (the place then cuts it further)."""
+    read the same, each keeps its best distinct form that fits, else its whole name; distinct
+    names always come out distinct (a chart axis drops a repeated category, which would move every
+    later name under the wrong model's box). A name with no fitting form gets its shortest one
+    (the place then cuts it further)."""
     def best(name: str) -> str:
         return shorten(name, fits) or (shorter_forms(name) or [name])[-1]
 
     chosen = [best(n) for n in names]
-    out = []
+    out: list[str] = []
     for i, name in enumerate(names):
-        others = set(chosen[:i] + chosen[i + 1:])
-        if chosen[i] not in others:
+        taken = set(out) | set(chosen[i + 1:])  # the forms already given, and those still to come
+        if chosen[i] not in taken:
             out.append(chosen[i])
             continue
-        distinct = [f for f in [name, *shorter_forms(name)] if fits(f) and f not in others]
+        distinct = [f for f in [name, *shorter_forms(name)] if fits(f) and f not in taken]
         out.append(distinct[0] if distinct else name)
+    while len(set(out)) < len(out):  # still two alike: those read in full
+        seen = collections.Counter(out)
+        whole = [name if seen[form] > 1 else form for name, form in zip(names, out)]
+        if whole == out:
+            break  # the names themselves repeat
+        out = whole
     return out
 
 
 def distinct_names(entries: list[tuple[str, list[str]]]) -> list[str]:
     """Names for a list where two entries may share one (a model imported once and found again in
     a folder): the entries sharing a name all get the first kind of hint that tells each from the
-    others ("… · Q4_K_M" / "… · Q8_0", else "… · imported in place" / "… · from …/models"); a name
-    used once stays as it is."""
+    others ("… · Q4_K_M" / "… · Q8_0", else "… · imported in place" / "… · from …/models"), else
+    all their hints together, else a number ("… (2)"), so no two rows read the same; a name used
+    once stays as it is."""
     groups: dict[str, list[int]] = {}
     for i, (name, _hints) in enumerate(entries):
         groups.setdefault(name, []).append(i)
@@ -98,9 +108,12 @@ def distinct_names(entries: list[tuple[str, list[str]]]) -> list[str]:
         kinds = max(len(entries[i][1]) for i in members)
         column = lambda k: [entries[i][1][k] if k < len(entries[i][1]) else "" for i in members]  # noqa: E731
         telling = [k for k in range(kinds) if all(column(k)) and len(set(column(k))) == len(members)]
-        k = telling[0] if telling else next((k for k in range(kinds) if len(set(column(k))) > 1), None)
-        if k is None:
-            continue
-        for i, hint in zip(members, column(k)):
-            out[i] = f"{name} · {hint}" if hint else name
+        if telling:
+            hints = column(telling[0])
+        else:
+            hints = [" · ".join(h for h in entries[i][1] if h) for i in members]
+            if len(set(hints)) < len(members):  # the same hints too (two folders both named models)
+                hints = [f"{h} ({n})" if h else f"({n})" for n, h in enumerate(hints, 1)]
+        for i, hint in zip(members, hints):
+            out[i] = f"{name} · {hint}" if not hint.startswith("(") else f"{name} {hint}"
     return out

@@ -66,11 +66,13 @@ class ComparisonSession:
                  on_answer: Callable[[int, Result], None] | None = None,
                  on_round_done: Callable[[], None] | None = None,
                  on_reasoning: Callable[[int, str], None] | None = None,
+                 on_turn: Callable[[int, bool], None] | None = None,
                  rng: random.Random | None = None):
         self.services = services
         self.contestants = contestants or Contestants(services)
         self.on_delta, self.on_answer, self.on_round_done = on_delta, on_answer, on_round_done
         self.on_reasoning = on_reasoning  # (pane, text): a reasoning model's thinking as it streams
+        self.on_turn = on_turn  # (pane, waiting): its answer waits for its turn on a local model, or begins
         self.panes: list[PaneState] = []
         self.conversation_id: int | None = None
         self.open_round: OpenRound | None = None
@@ -271,6 +273,7 @@ class ComparisonSession:
         with self._lock:
             self._pending = set(range(n))
         rnd.on_reasoning = self._reasoning
+        rnd.on_turn = self._turn
         rnd.start(self._delta, self._answer)
         return self.open_round
 
@@ -287,6 +290,8 @@ class ComparisonSession:
         system = self._system_prompt_now()
         taken = 0
         for i, pane in enumerate(self.panes):
+            if pane.choice is None:
+                continue  # a reopened pane whose model this app does not know (open() said so)
             engine = self.services.engines.made(pane.choice, instance=i)
             prepare = getattr(engine, "prepare", None)
             if prepare is None:
@@ -359,6 +364,10 @@ class ComparisonSession:
     def _reasoning(self, i: int, text: str) -> None:
         if self.on_reasoning:
             self.on_reasoning(i, text)
+
+    def _turn(self, i: int, waiting: bool) -> None:
+        if self.on_turn:
+            self.on_turn(i, waiting)
 
     def _answer(self, i: int, result: Result) -> None:
         cur = self.open_round

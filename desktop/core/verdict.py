@@ -140,6 +140,10 @@ def resolve(store, text: str | None, engine: str, people: list[Contestant] | Non
         from .library.embedded import REF
 
         text = REF
+    elif engine == "local":
+        from .names import model_file_name
+
+        text = model_file_name(text)  # the file the user has, "X.gguf", is shown (and voted on) as X
     for c in pool:
         if text in (c.ref, c.label):
             return c

@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
             services, contestants=self.contestants,
             on_delta=lambda i, text: self._inbox.post(self._on_delta, i, text),
             on_reasoning=lambda i, text: self._inbox.post(self._on_reasoning, i, text),
+            on_turn=lambda i, waiting: self._inbox.post(self._on_turn, i, waiting),
             on_answer=lambda i, result: self._inbox.post(self._on_answer, i, result),
             on_round_done=lambda: self._inbox.post(self._on_round_done))
         self.conversations = ConversationHistory(services.store)
@@ -425,6 +426,10 @@ class MainWindow(QMainWindow):
         if i < len(self.panes):
             self.panes[i].append_reasoning(text)
 
+    def _on_turn(self, i: int, waiting: bool) -> None:
+        if i < len(self.panes):
+            self.panes[i].show_turn(waiting)
+
     def _on_answer(self, i: int, result) -> None:
         if i >= len(self.panes):
             return
@@ -437,6 +442,7 @@ class MainWindow(QMainWindow):
         self.rating.set_open(True)
         if not (self.prompt.hasFocus() and self.prompt.toPlainText().strip()):
             self.rating.setFocus()  # 1-4 and arrows vote; never taken from a follow-up being typed
+        self.prompt_bar.offer_draft()  # a follow-up typed while the answers ran is read ahead now
         cur = self.session.open_round
         results = [r for r in cur.results if r] if cur is not None else []
         n_err = sum(r.status == "error" for r in results)

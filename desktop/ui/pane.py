@@ -391,6 +391,11 @@ class Pane(QFrame):
         self.set_streaming(True)
         self._clock.add(self)
 
+    def show_turn(self, waiting: bool) -> None:
+        """The answer waits for its turn (local models answer one at a time), or its turn began."""
+        if self._streaming and not self._chunks:
+            self.metrics.setText("waiting for its turn…" if waiting else "waiting for the first token…")
+
     def append(self, text: str) -> None:
         if not text:
             return

@@ -49,6 +49,11 @@ class PromptBar(QWidget):
         self.prompt.textChanged.connect(self._draft_timer.start)
 
     def _draft_paused(self) -> None:
+        self.offer_draft()
+
+    def offer_draft(self) -> None:
+        """Hand the text typed so far on to be read ahead (draftPaused), if there is any: on a pause
+        in typing, and again when answers end (a draft typed while they ran was refused)."""
         if self.text():
             self.draftPaused.emit(self.text())
 

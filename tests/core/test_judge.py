@@ -364,6 +364,9 @@ def test_exports_mark_judge_votes_when_asked_and_import_keeps_them_apart(tmp_pat
     judged = len(judge.battles(store, j.ref))
     assert judged == 11
 
+    with store.transaction() as db:  # half its verdicts from before names dropped ".gguf": one judge still
+        db.execute("UPDATE judge_votes SET judge_label = judge_label || '.gguf' WHERE id % 2 = 0")
+
     out = tmp_path / "with-judge"
     assert exports.export(store, "csv", out / "v.csv", include_judge=True) == 10 + 11
     with open(out / "v.csv", encoding="utf-8-sig", newline="") as fh:

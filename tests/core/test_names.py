@@ -42,5 +42,33 @@ def test_entries_sharing_a_name_get_the_hint_that_tells_them_apart():
         "Smol · imported in place", "Smol · from …/split", "gemma"]
     # Quantisations differ: that is the hint, for both.
     assert distinct_names([("m", ["Q4_K_M", "x"]), ("m", ["Q8_0", "x"])]) == ["m · Q4_K_M", "m · Q8_0"]
-    # Nothing tells them apart: left as they are (the Source column still differs).
-    assert distinct_names([("m", ["Q4_0", "x"]), ("m", ["Q4_0", "x"])]) == ["m", "m"]
+    # No one kind of hint tells three apart: all their hints together do (s22 review F8).
+    assert distinct_names([("X", ["Q4_K_M", "imported in place"]), ("X", ["Q4_K_M", "from LM Studio"]),
+                           ("X", ["Q8_0", "from LM Studio"])]) == [
+        "X · Q4_K_M · imported in place", "X · Q4_K_M · from LM Studio", "X · Q8_0 · from LM Studio"]
+    # Nothing tells them apart (two folders both called models): numbered, never two alike.
+    assert distinct_names([("m", ["Q4_0", "from …/models"]), ("m", ["Q4_0", "from …/models"])]) == [
+        "m · Q4_0 · from …/models (1)", "m · Q4_0 · from …/models (2)"]
+    assert distinct_names([("m", []), ("m", [])]) == ["m (1)", "m (2)"]
+
+
+def test_names_shown_together_never_read_the_same_however_little_room_they_have():
+    # A chart axis drops a repeated category, which moves every later name under the wrong
+    # model's box (s22 review F1): distinct names must stay distinct at every width.
+    from desktop.core.names import short_names, shorten
+
+    fits = lambda n: (lambda t: len(t) <= n)  # noqa: E731
+    families = [
+        ["gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"],
+        ["Llama-3.1-8B-Instruct-Q4_K_M", "Llama-3.1-8B-Instruct-Q8_0", "Llama-3.1-8B-Base-Q4_K_M"],
+        ["Qwen2.5-7B-Base-Q4_K_M", "Qwen2.5-7B-Instruct-1M-Q4_K_M", "Qwen2.5-7B-Instruct-Q4_K_M",
+         "Qwen2.5-7B-Instruct-Q6_K", "gpt-4o"],
+        ["SmolLM2-135M-Instruct.Q4_1", "SmolLM2-135M-Instruct.Q8_0", "Gemma 3 270M (built in)"],
+    ]
+    for names in families:
+        for width in range(3, 40):
+            shown = short_names(names, fits(width))
+            assert len(set(shown)) == len(names), (width, shown)
+    # Names that do not clash keep their own best short form.
+    assert short_names(["Llama-3.1-8B-Instruct-Q4_K_M", "gpt-4o"], fits(16)) == [
+        shorten("Llama-3.1-8B-Instruct-Q4_K_M", fits(16)), "gpt-4o"]

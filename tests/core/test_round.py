@@ -168,3 +168,22 @@ def test_pane_records_rebuild_each_panes_transcript_and_memory(tmp_path):
     assert right.turns[0] == ("first", "", "No OpenAI key")
     assert [m["content"] for m in right.history] == ["second", "deux"]  # the failed turn is not remembered
     assert (right.stars, right.last_response_id) == (5, b2)
+
+
+def test_a_pane_waiting_for_its_turn_on_a_shared_model_is_not_timed_while_it_waits(tmp_path):
+    # Two panes on one local model answer in turn; the second pane's time to first token is its
+    # model's, not the first pane's whole answer (which it would otherwise seem to be slower by).
+    engine = SharedEngine(tokens=10, delay=0.02)
+    choice = ModelChoice("local", "fake.gguf")
+    store, rnd = make_round(tmp_path, [Slot(choice, engine, Sampling()), Slot(choice, engine, Sampling())])
+    turns = []
+    rnd.on_turn = lambda i, waiting: turns.append((i, waiting))
+    results = rnd.run()
+    first, second = sorted(results, key=lambda r: r.started_at)
+    assert first.status == second.status == "done"
+    assert second.started_at >= first.finished_at
+    assert second.first_token_at - second.started_at < first.finished_at - first.started_at
+    # The pane that waited was told so (the window says "waiting for its turn…"), then that its turn began.
+    waited = results.index(second)
+    assert turns == [(waited, True), (waited, False)]
+    store.close()

@@ -398,6 +398,28 @@ def test_a_paused_draft_goes_to_each_engine_that_reads_ahead_as_the_messages_sen
         services.close()
 
 
+def test_a_draft_skips_a_reopened_pane_whose_model_is_unknown_and_reaches_the_others(arenadesk_home):
+    # An imported conversation can name a model kind this app does not know: that pane has no
+    # model (session.open says so); typing must not raise on every pause, and the panes after it
+    # still get the draft (s22 review F2).
+    engines = {}
+    services = scripted_services(engines, scripts={"local:default": {"reads_ahead": True}})
+    try:
+        services.settings.system_prompt = ""
+        session = two_pane_session(services, choices=(GPT4O, LOCAL), blind=False)
+        send(session, "First")
+        with services.store.transaction() as db:
+            db.execute("UPDATE responses SET choice = 'ollama:llama3' WHERE slot = 0")
+        conversation = session.conversation_id
+        session.new()
+        session.open(conversation)
+        assert session.panes[0].choice is None
+        assert session.prepare("Next question") == 1
+        assert engines["local:default"].drafts[-1][-1] == {"role": "user", "content": "Next question"}
+    finally:
+        services.close()
+
+
 def test_no_draft_is_handed_over_while_the_answers_run(arenadesk_home):
     import threading
 

@@ -127,6 +127,8 @@ def test_choosing_contestants_says_what_exists(tmp_path):
     with pytest.raises(ValueError, match="No local model with votes matches 'llama'.*Qwen"):
         verdict.resolve(store, "llama", "local")
     assert verdict.resolve(store, "gpt-4o-mini", "openai").label == "gpt-4o-mini"
+    # The file the user has names the model shown without ".gguf" (s22 review F5).
+    assert verdict.resolve(store, "Qwen 2.5 7B Q4.gguf", "local").label == "Qwen 2.5 7B Q4"
     empty = Store(tmp_path / "empty.db")
     with pytest.raises(ValueError, match="No local model has votes yet"):
         verdict.switch_verdict(empty)

@@ -46,6 +46,11 @@ BAD = [
     ("conversation", {"uid": "c1", "created_at": "yesterday"}, "'created_at'"),
     ("round", {"uid": "r1", "conversation": "c1", "turn": "0"}, "'turn'"),
     ("round", {"uid": "r1", "conversation": ["c1"], "turn": 0}, "'conversation'"),
+    # Integers too large for a float (JSON has no limit): a clear error, not an OverflowError.
+    ("round", {"uid": "r1", "conversation": "c1", "turn": 0, "revealed_at": 10 ** 400}, "'revealed_at'"),
+    ("round", {"uid": "r1", "conversation": "c1", "turn": 0, "revealed_at": "now"}, "'revealed_at'"),
+    ("round", {"uid": "r1", "conversation": "c1", "turn": 0, "created_at": -10 ** 400}, "'created_at'"),
+    ("response", {"uid": "p1", "round": "r1", "slot": 0, "position": 0, "cost_usd": 10 ** 309}, "'cost_usd'"),
     ("response", {"uid": "p1", "round": "r1", "slot": 0, "position": 0, "params": [1, 2]}, "'params'"),
     ("response", {"uid": "p1", "round": "r1", "slot": True, "position": 0}, "'slot'"),
     ("response", {"uid": "p1", "round": "r1", "slot": 0, "position": 0, "stars": 2.5}, "'stars'"),

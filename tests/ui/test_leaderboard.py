@@ -267,3 +267,30 @@ def test_can_i_switch_counts_battles_as_the_table_does_and_says_when_no_api_mode
     assert api.count() == 0 and api.currentIndex() == -1 and api.placeholderText() == "no API model voted on yet"
     assert api.width() >= api.fontMetrics().horizontalAdvance(api.placeholderText())
     assert "No API model has votes yet" in view.switch_summary.text()
+
+
+def test_each_box_on_the_chart_is_named_for_its_own_model_when_names_must_be_shortened(qtbot, store):
+    # Five names that shorten alike: the axis once got two identical categories, Qt dropped one,
+    # and every later name moved under the box to its left (s22 review F1).
+    names = ["Qwen2.5-7B-Instruct-Q4_K_M.gguf", "Qwen2.5-7B-Instruct-Q6_K.gguf",
+             "Qwen2.5-7B-Instruct-1M-Q4_K_M.gguf", "Qwen2.5-7B-Base-Q4_K_M.gguf", "gpt-4o"]
+    specs = [SlotSpec(i, i, "local", n, "sha256:" + str(i) * 64, {}) for i, n in enumerate(names)]
+    for k in range(3):
+        for a in range(5):
+            for b in range(a + 1, 5):
+                vote(store, specs[a], specs[b], "left" if (a + b + k) % 2 else "right")
+    v = LeaderboardView(store, rounds=100, seed=0)
+    qtbot.addWidget(v)
+    for width in (1100, 800):
+        v.resize(width, 640)
+        with qtbot.waitSignal(v.computed, timeout=WAIT_MS):
+            v.show() if not v.isVisible() else v.refresh()
+        qtbot.wait(50)
+        boxes = [b.label() for s in v.interval_chart.series() if isinstance(s, QBoxPlotSeries) for b in s.boxSets()]
+        axis = v.axis_names()
+        assert len(axis) == len(boxes) == 5, (width, axis)
+        for shown, model in zip(axis, boxes):  # each name under the box is a form of that box's model
+            head, _, tail = shown.partition("…")
+            assert model.startswith(head) and model.endswith(tail), (width, shown, model)
+        heads = [v.heat_model.headerData(c, Qt.Horizontal) for c in range(v.heat_model.columnCount())]
+        assert len(set(heads)) == len(heads), heads

@@ -52,6 +52,19 @@ class Loaded:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """The answer waits for its turn: another answer on the same local model, or another local model
+    on the CPU. Started follows once it begins (Done("cancelled") if it is stopped meanwhile)."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """The engine began working on this answer, after any wait for its turn (another answer on the
+    same local model, the CPU taken by another local model, a connection's limit of answers at
+    once). The answer's clock starts here, so time to first token is the model's, not the queue's."""
+
+
+@dataclass(frozen=True)
 class Reported:
     """The model name an API server says answered (`model` in its chunks), e.g. a dated
     snapshot behind an alias; stored with the answer so a silent change can be seen."""
@@ -65,7 +78,7 @@ class Error:
     kind: str = "error"  # auth | model | quota | rate_limit | server | timeout | connection | dropped | crash | load | input | context | unloaded | template | empty
 
 
-Event = Union[Loaded, Reported, TextDelta, ReasoningDelta, Usage, Done, Error]
+Event = Union[Loaded, Waiting, Started, Reported, TextDelta, ReasoningDelta, Usage, Done, Error]
 
 
 @dataclass(frozen=True)
@@ -235,6 +248,8 @@ class Recorder:
         r = self.result
         if isinstance(event, Loaded):
             r.load_s = event.seconds
+            r.started_at = self.clock()
+        elif isinstance(event, Started):
             r.started_at = self.clock()
         elif isinstance(event, Reported):
             r.reported_model = event.model

@@ -18,12 +18,18 @@ from pathlib import Path
 from typing import Iterator
 
 from ..settings import LocalRuntime, Sampling, out_of_range
-from .base import CancelToken, Done, Error, Event, Loaded, ModelInfo, ReasoningDelta, TextDelta, Usage
+from .base import CancelToken, Done, Error, Event, Loaded, ModelInfo, Started, Waiting, ReasoningDelta, TextDelta, Usage
 from .local_worker import serve
 
 CANCEL_GRACE_S = 2.0  # a cancelled child that has not finished by the next request is ended
 LOAD_TIMEOUT_S = 300.0
 WAIT_POLL_S = 0.02  # how often an answer waiting for the engine looks at its own cancel token
+# Local models that compute on the CPU answer one at a time, whichever engine they are in. Each
+# child runs llama.cpp on every physical core; two at once oversubscribe the cores, and llama.cpp's
+# threads, which wait for each other at every step, then slow down several-fold (2 cores, load ~5:
+# two small models 23 s side by side against 3.5 s in turn), and each model's tokens/s would be
+# measured against the other's work instead of being its own.
+_CPU_TURN = threading.Lock()
 
 
 class LocalEngine:
@@ -187,8 +193,9 @@ class LocalEngine:
         its tail is drained before the next answer). Other answers are not touched."""
         params = params or Sampling()
         token = cancel or CancelToken()
-        while not self._lock.acquire(timeout=WAIT_POLL_S):
-            if token.cancelled:
+        if not self._lock.acquire(blocking=False):
+            yield Waiting()
+            if not _acquire_unless_cancelled(self._lock, token):
                 yield Done("cancelled")
                 return
         try:
@@ -209,9 +216,24 @@ class LocalEngine:
             yield event
             if isinstance(event, (Error, Done)):
                 return
+        on_cpu = self._computes_on_cpu()
+        if on_cpu and not _CPU_TURN.acquire(blocking=False):
+            yield Waiting()
+            if not _acquire_unless_cancelled(_CPU_TURN, token):
+                yield Done("cancelled")  # stopped while another local model had the CPU
+                return
+        try:
+            yield from self._answer(messages, params, token)
+        finally:
+            if on_cpu:
+                _CPU_TURN.release()
+
+    def _answer(self, messages: list[dict], params: Sampling, token: CancelToken) -> Iterator[Event]:
+        """_serve()'s answer, once the model is loaded and this answer has its turn on the CPU."""
         if token.cancelled:
             yield Done("cancelled")
             return
+        yield Started()
         unloads, conn = self._unloads, self._conn  # unload() may run on another thread at any time
         try:
             if conn is None:
@@ -221,6 +243,12 @@ class LocalEngine:
             yield self._ended_early(unloads)
             return
         yield from self._relay(unloads, token)
+
+    def _computes_on_cpu(self) -> bool:
+        """Whether answers run any layer on the CPU: all but a model wholly offloaded to a GPU."""
+        info = self.load_info or {}
+        layers, offloaded = info.get("layers"), info.get("gpu_layers_offloaded") or 0
+        return not (info.get("gpu_offload_supported") and layers is not None and offloaded > layers)
 
     def prepare(self, messages: list[dict]) -> bool:
         """The user is typing: `messages` are the next prompt's, ending with the draft. A loaded model
@@ -350,6 +378,14 @@ class LocalEngine:
         return (f"The local model process stopped unexpectedly ({self._death_note()}). "
                 "The text so far is kept; send again to restart the model. If it happens every time, "
                 f"try fewer GPU layers or a smaller context in Settings.{where}")
+
+
+def _acquire_unless_cancelled(lock: threading.Lock, token: CancelToken) -> bool:
+    """Wait for `lock`, looking at the answer's own stop meanwhile: False (not held) once it is set."""
+    while not lock.acquire(timeout=WAIT_POLL_S):
+        if token.cancelled:
+            return False
+    return True
 
 
 def default_threads() -> int:

@@ -28,7 +28,7 @@ from ..pricing import Prices
 from ..secrets import redact, url_secrets, without_credentials
 from ..untrusted import storable
 from ..settings import Sampling
-from .base import CancelToken, Done, Error, Event, ModelInfo, ReasoningDelta, Reported, TextDelta, Usage
+from .base import CancelToken, Done, Error, Event, ModelInfo, ReasoningDelta, Reported, Started, TextDelta, Usage
 from .chat_template import ThinkSplitter
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
@@ -158,6 +158,7 @@ class OpenAIEngine:
                 run.release()
                 run.events.put(None)
                 return
+            run.events.put(Started())  # the wait for the connection's slot is not the model's time
         events = self._events(run, messages, params)
         try:
             for event in events:
