@@ -32,8 +32,9 @@ IDLE_S = 0.05
 # Two next questions that share no first character: what their prompts share after the answer is
 # the next turn's opening (`<|im_end|>\n<|im_start|>user\n` in ChatML, `\nUSER:` in the transcript).
 NEXT_TURN_PROBES = ("Why?", "7 + 5")
-# What the user may type after a draft: two continuations that share no first character.
-DRAFT_PROBES = (" Why?", "7 + 5")
+# A draft is read ahead as the whole prompt it would send but its last tokens, which the prompt reads
+# itself: two, since a state keeps no scores and llama.cpp reads a lone token another way (GEMV).
+DRAFT_LEFT_TO_PROMPT = 2
 
 
 # A base model has no notion of turns: it continues text. A plain transcript, a one-line
@@ -172,13 +173,12 @@ def next_prompt_start(llm, chat, messages: list[dict], answer: str) -> list[int]
 
 
 def draft_prompt_start(llm, chat, messages: list[dict]) -> list[int]:
-    """The tokens the next prompt will begin with when `messages` ends with the user's draft,
-    whatever they type after it: the conversation, the user turn's opening and the draft, up to its
-    last token that more text could change (and without the turn's closing markers)."""
-    *convo, draft = messages
-    a, b = (_tokens(llm, _render(chat, convo + [{"role": "user", "content": draft["content"] + more}])[0])
-            for more in DRAFT_PROBES)
-    return a[: common_prefix(a, b)]
+    """What to read ahead when `messages` end with the user's draft: the prompt it would send as it
+    stands (the conversation, the user's turn with the draft, and the turn's closing markers) but its
+    last two tokens. Sent as drafted, the prompt then reads only those; typed on, it shares the state
+    up to the draft's last token the typing changed, and reads on from there (what was read past it
+    is dropped, as for any saved state that goes on past a prompt)."""
+    return _tokens(llm, _render(chat, messages)[0])[:-DRAFT_LEFT_TO_PROMPT]
 
 
 # More text per token than any real text has (English averages about 4 characters a token).
@@ -347,6 +347,15 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         if choice.get("finish_reason"):
             finish = choice["finish_reason"]
     send(splitter.finish())
+    # This conversation's state is kept before the answer reports "done": the copy is this answer's work
+    # (after its last token, so its text and speed are unchanged), and the next pane's answer, which
+    # starts on "done" and restores its own state over this one, no longer waits for it at its start.
+    key = None
+    if states is not None:
+        try:
+            key = states.save(llm, replaces=draft_state)
+        except Exception:  # no memory for the copy: only the next follow-up's head start is lost
+            traceback.print_exc()
     completion = "".join(text)
     completion_tokens = len(llm.tokenize(completion.encode("utf-8"), add_bos=False, special=False)) if completion else 0
     conn.send(("usage", len(prompt_tokens), completion_tokens, reused))
@@ -356,7 +365,5 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         cause = "end_token" if seen[0] <= len(prompt_tokens) else "stop_sequence"
     conn.send(("done", finish, {"cause": cause, "max_tokens": int(params.get("max_tokens", 512)),
                                 "stops": stop if cause == "stop_sequence" else []}))
-    if states is not None:
-        key = states.save(llm, replaces=draft_state)  # after "done": the pane does not wait for the copy
-        if finish != "cancelled" and "".join(answer):  # the session keeps this text as the turn
-            states.plan(key, lambda: next_prompt_start(llm, chat, messages, "".join(answer)))
+    if states is not None and finish != "cancelled" and "".join(answer):  # the session keeps this text as the turn
+        states.plan(key, lambda: next_prompt_start(llm, chat, messages, "".join(answer)))
