@@ -278,3 +278,25 @@ def test_a_draft_longer_than_the_context_is_not_read(model):
     states = PromptStates()
     states.plan_draft(conversation_of(pasted), draft_prompt_start(llm, chat, pasted))
     assert states.settle(llm) == 0 and states.planned == 0 and len(states) == 0
+
+
+def test_a_prompt_is_tokenized_once_per_answer_and_read_as_llama_cpp_python_reads_its_text(model):
+    """_generate tokenizes the prompt to match it against the saved states, and create_completion
+    tokenizes the same text again: with remember_last_text the second is answered from memory, and
+    the tokens are those create_completion itself would read (BOS as the model adds it)."""
+    from desktop.core.engines.local_worker import remember_last_text
+
+    llm, chat = model
+    prompt = _render(chat, [{"role": "user", "content": QUESTION}])[0]
+    plain = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    calls = []
+    tokenizer = llm.tokenizer_.tokenize
+    llm.tokenizer_.tokenize = lambda *args: calls.append(args) or tokenizer(*args)
+    remember_last_text(llm)
+    tokens = _tokens(llm, prompt)
+    assert tokens == plain
+    llm.reset()
+    assert list(llm.create_completion(prompt, max_tokens=1, temperature=0.0))
+    assert len(calls) == 1  # ours; create_completion's own call was answered from memory
+    assert list(llm.input_ids[: len(tokens)]) == tokens  # ...and it read the same tokens
+    assert _tokens(llm, prompt + " more") != tokens and len(calls) == 2  # another text is tokenized

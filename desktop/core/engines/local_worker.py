@@ -86,6 +86,7 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
     except Exception as exc:  # llama.cpp reports a bad file as ValueError
         conn.send(("error", "load", f"Could not load {os.path.basename(model_path)}: {exc}"))
         return
+    remember_last_text(llm)
     meta = llm.metadata or {}
     arch = meta.get("general.architecture", "")
     n_layers = int(meta.get(f"{arch}.block_count", 0) or 0)
@@ -128,7 +129,7 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
             conn.send(("read_ahead", _read_ahead(conn, llm, states, until_asked=False)))
             continue
         if msg[0] == "prepare":
-            if states is not None:
+            if states is not None and not _longer_than_context(llm, msg[1]):
                 try:
                     states.plan_draft(conversation_of(msg[1]), draft_prompt_start(llm, chat, msg[1]))
                 except Exception:
@@ -180,13 +181,49 @@ def draft_prompt_start(llm, chat, messages: list[dict]) -> list[int]:
     return a[: common_prefix(a, b)]
 
 
+# More text per token than any real text has (English averages about 4 characters a token).
+MAX_CHARS_PER_TOKEN = 16
+
+
+def _longer_than_context(llm, messages: list[dict]) -> bool:
+    """Whether a draft's conversation is surely too long to be read, told without tokenizing it:
+    tokenizing a 1 MB paste twice took the child 3.7 s, during which a send would wait."""
+    return sum(len(str(m.get("content") or "")) for m in messages) > MAX_CHARS_PER_TOKEN * llm.n_ctx()
+
+
 def conversation_of(messages: list[dict]) -> str:
     """Names the conversation a prompt (or a draft of it) continues: the messages before it."""
     return hashlib.sha1(json.dumps(messages[:-1], sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _tokens(llm, prompt: str) -> list[int]:
-    return llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    """The tokens create_completion reads for this prompt text, by its own rule (llama-cpp-python
+    0.3): the model's BOS (or CLS) if it adds one, the text with its special tokens parsed, then EOS
+    (or SEP) if it adds one. The text is tokenized with the call create_completion makes, which
+    remember_last_text then answers from memory."""
+    model = llm._model
+    cls, sep = model.token_cls(), model.token_sep()
+    head = cls if cls != -1 else llm.token_bos()
+    tail = sep if sep != -1 else llm.token_eos()
+    return (([head] if model.add_bos_token() and head != -1 else [])
+            + llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            + ([tail] if model.add_eos_token() or sep != -1 else []))
+
+
+def remember_last_text(llm) -> None:
+    """Makes `llm.tokenize` remember its last text: the same text with the same flags again gives
+    the same tokens (a copy) without tokenizing it again. The prompt is tokenized by _generate and
+    then, as text, by create_completion with the same call (see _tokens)."""
+    tokenize = llm.tokenize
+    last: list = [None, None]  # (text, add_bos, special), its tokens
+
+    def remembering(text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
+        key = (text, add_bos, special)
+        if last[0] != key:
+            last[:] = key, tokenize(text, add_bos, special)
+        return list(last[1])
+
+    llm.tokenize = remembering
 
 
 @contextlib.contextmanager
@@ -238,10 +275,11 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         return
     # An empty stop string would match before the first token: never pass one on.
     stop = list(dict.fromkeys(x for x in stop + list(params.get("stop") or []) if x))
-    # The prompt goes to llama-cpp-python as text, which it tokenizes again (~5 ms for a 500-token
-    # conversation): handing it these tokens instead made the window's chat-model test hang
-    # (test_window_chat_model, not understood yet). A template that writes BOS text itself gives a
-    # doubled BOS in both (llama-cpp-python's string path adds one too).
+    # The prompt goes to llama-cpp-python as text (handing it tokens made the window's chat-model test
+    # hang in s21, not understood), and create_completion tokenizes that text as _tokens does: it gets
+    # these tokens from the tokenizer's memory of the last text instead of reading it again (~2-5 ms
+    # for a 500-token conversation, on the first token's path). A template that writes BOS text
+    # itself gives a doubled BOS (llama-cpp-python's string path adds one too).
     prompt_tokens = _tokens(llm, prompt)
     n_ctx = llm.n_ctx()
     if len(prompt_tokens) >= n_ctx:
