@@ -134,6 +134,8 @@ def main() -> int:
     print(f"load average {os.getloadavg()[0]:.2f} at the end; ms wall (ms CPU of the child's main thread)")
     for pane, turn, started, first, tokens_in, reused in sends:
         # The child's steps from the parent's send to the first token of that answer.
+        # Up to the child's sending of the first token (the parent may read it later on a busy machine).
+        first = min((s["t0"] for s in steps if s["step"] == "first_token" and s["t0"] >= started), default=first)
         during = [s for s in steps if started - 0.001 <= s["t0"] <= first]
         parts = []
         for name in ("save", "recv", "render", "tokenize", "restore", "eval", "sample"):
