@@ -10,9 +10,8 @@ command line share about connections, with no Qt.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .engines.registry import ModelChoice
 from .secrets import Secret, Source, connection_key_name, without_credentials
@@ -22,8 +21,10 @@ if TYPE_CHECKING:
     from .services import Services
 
 
-@dataclass(frozen=True)
-class Preset:
+class Preset(NamedTuple):
+    """A known service, a row of PRESETS. A named tuple, not a frozen dataclass: Python compiles a
+    dataclass's generated methods when the module is imported, on the way to the first frame."""
+
     id: str
     name: str
     base_url: str
@@ -238,5 +239,7 @@ def check_all(services: "Services", connections: list[Connection] | None = None,
     conns = list(services.settings.connections if connections is None else connections)
     if not conns:
         return []
+    from concurrent.futures import ThreadPoolExecutor  # here: the window imports this module before its first frame
+
     with ThreadPoolExecutor(max_workers=min(8, len(conns))) as pool:
         return list(pool.map(lambda c: check_connection(services, c, timeout), conns))

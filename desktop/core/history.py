@@ -4,7 +4,7 @@ far, rename and delete. Qt-free, so widgets never call the store themselves and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .store import ConversationRow, Store
 
@@ -13,9 +13,10 @@ class StillAnswering(ValueError):
     """A comparison still answering cannot be deleted; the message says what to do."""
 
 
-@dataclass(frozen=True)
-class DeleteQuestion:
-    """What to ask before deleting a comparison (the user confirms this text)."""
+class DeleteQuestion(NamedTuple):
+    """What to ask before deleting a comparison (the user confirms this text). A named tuple, not a
+    frozen dataclass: Python compiles a dataclass's generated methods when the module is imported,
+    on the way to the window's first frame."""
 
     title: str
     text: str

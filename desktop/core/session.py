@@ -29,13 +29,14 @@ from .services import NeedsKey, Services
 from .settings import Sampling
 from .store.db import INTERRUPTED
 
-# The rounds (arena) and the engines' records (engines.base) are imported where a round is sent,
-# shown or reopened, not with the session: the window makes its session before its first frame,
-# and those two modules' ~15 dataclasses (each compiled from generated source) would hold that
-# frame back for what only an answer needs.
+# The rounds (arena), the engines' records (engines.base) and the open round the vote acts on
+# (open_round) are imported where a round is sent, shown or reopened, not with the session: the
+# window makes its session before its first frame, and those modules' ~17 dataclasses (each
+# compiled from generated source) would hold that frame back for what only an answer needs.
 if TYPE_CHECKING:
     from .arena import Round
     from .engines.base import Result
+    from .open_round import OpenRound
 
 LETTERS = "ABCD"
 MAX_PANES = 4
@@ -57,34 +58,6 @@ class PaneState:
     choice: ModelChoice | None  # None: the conversation named a model this app cannot parse
     overrides: dict = field(default_factory=dict)  # this pane's sampling, over the shared settings
     earlier: list[dict] = field(default_factory=list)  # its memory before the open round
-
-
-@dataclass
-class Vote:
-    outcome: str
-    best_position: int | None
-    note: str = ""
-
-
-@dataclass
-class OpenRound:
-    """The round the vote acts on: live, or the last one of a reopened conversation."""
-
-    round_id: int
-    prompt: str
-    response_ids: list[int]  # by pane (panes added later have none)
-    positions: list[int]  # where each of those panes is shown
-    choices: list[ModelChoice | None]  # who answered: a regenerate asks them again
-    results: list[Result | None]
-    blind: bool
-    revealed: bool = False
-    vote: Vote | None = None
-    round: Round | None = None  # the live Round; None for a reopened one until an answer is regenerated
-    system_prompt: str = ""
-
-    @property
-    def panes(self) -> int:
-        return len(self.response_ids)
 
 
 class ComparisonSession:
@@ -261,11 +234,13 @@ class ComparisonSession:
         engines.base; see the imports above), so that the first Send does not wait for them: the
         window runs this on a worker once its first frame is on screen."""
         importlib.import_module(".arena", __package__)
+        importlib.import_module(".open_round", __package__)
 
     def send(self, prompt: str, tag: str | None = None) -> OpenRound:
         """Every pane answers `prompt` with its own memory. Checks everything first; a refusal
         records nothing."""
         from .arena import Round, Slot, shuffled_positions
+        from .open_round import OpenRound
 
         prompt = prompt.strip()
         if self.running:
@@ -428,6 +403,8 @@ class ComparisonSession:
                           f"model, so this round cannot be voted on as it is. Regenerate that answer (the pane's "
                           f"Regenerate button), then vote.")
         self.services.store.cast_vote(cur.round_id, outcome, best_position=best_position, note=note)
+        from .open_round import Vote
+
         cur.vote = Vote(outcome, best_position, note)
         was_hidden, cur.revealed = self.hidden, True
         return was_hidden
@@ -459,6 +436,7 @@ class ComparisonSession:
         stored panes (PaneRecord), for the window to show their transcripts."""
         from .arena import pane_records
         from .engines.base import Result
+        from .open_round import OpenRound, Vote
 
         if self.running:
             raise Refused("Wait for the answers (or press Esc) before opening another comparison.")

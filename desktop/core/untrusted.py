@@ -15,7 +15,6 @@ made safe for the place it is shown or stored. No Qt here: the widgets and the C
 """
 from __future__ import annotations
 
-import html
 import re
 
 REPLACEMENT = "\ufffd"
@@ -57,6 +56,8 @@ def as_html(text: str, limit: int | None = None) -> str:
     text = without_bidi_overrides(text)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
+    import html  # here: its tables of entities are not needed on the way to the window's first frame
+
     return html.escape(text, quote=False)
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 
 from PySide6.QtCore import QEvent, QSize, QTimer, Signal
-from PySide6.QtGui import QFont, QPalette
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QApplication, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
-    QVBoxLayout, QWidget,
+    QApplication, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QStyle, QStyledItemDelegate,
+    QStyleOptionViewItem, QVBoxLayout, QWidget,
 )
 
 from .elide import elide_right
@@ -29,6 +29,8 @@ class TwoLineDelegate(QStyledItemDelegate):
         return QSize(option.rect.width(), 2 * option.fontMetrics.lineSpacing() + 2 * PAD + 2)
 
     def paint(self, painter, option, index) -> None:
+        from PySide6.QtGui import QFont  # made (with its enums) for the first item drawn, not for an empty list
+
         option = QStyleOptionViewItem(option)
         self.initStyleOption(option, index)
         style = option.widget.style() if option.widget else None

@@ -13,6 +13,8 @@ way work comes back to the GUI thread.
 """
 from __future__ import annotations
 
+from functools import cached_property
+
 from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
@@ -108,11 +110,17 @@ class MainWindow(QMainWindow):
             self._add_pane(choice)
         self.refresh_history()
         self._fit_screen(*SIZE)
-        from .found_offer import FoundModelsOffer
-
-        self.found_offer = FoundModelsOffer(self, services, self._inbox, self.refresh_models)
         for w in services.warnings:
             QTimer.singleShot(0, lambda w=w: QMessageBox.warning(self, "ArenaDesk", w))
+
+    @cached_property
+    def found_offer(self):
+        """The offer to use the models found in other apps' folders: a bar under the toolbar,
+        hidden until a scan finds some. Made at its first use (_start_background, after the first
+        frame, which does not show it), not while the window is built."""
+        from .found_offer import FoundModelsOffer
+
+        return FoundModelsOffer(self, self.services, self._inbox, self.refresh_models)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)

@@ -23,14 +23,22 @@ An answer is written by a model, so it is untrusted input:
 """
 from __future__ import annotations
 
+import functools
 import re
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QUrl, Signal
-from PySide6.QtGui import (
-    QColor, QDesktopServices, QFont, QImage, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument, QTextFormat,
-)
+from PySide6.QtCore import QEvent, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QPalette, QTextDocument
 from PySide6.QtWidgets import QTextBrowser
+
+# The text-format types (QTextCursor, the formats, QFont, QUrl, QImage...) are imported in the functions that
+# write an answer, not here: PySide6 makes each type, with its enums, at its first use (QTextFormat's
+# Property alone has 116 members), and the window's first frame shows no answer (about 20 M of the
+# ~1300 M instructions to it; tests/ui/test_window_start.py keeps them out of the build).
+if TYPE_CHECKING:
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QTextCursor
 
 from ..core.untrusted import without_bidi_overrides
 
@@ -40,7 +48,7 @@ SAFE_SCHEMES = {"http", "https", "mailto"}
 REASONING_SCHEME = "arenadesk-reasoning"  # the collapsed reasoning line's link: shows or hides it
 # Text the transcript colours itself carries its role ("accent", "note", "muted"), so a change of
 # light/dark theme can colour it again: a document keeps the colours it was written with.
-COLOR_ROLE = QTextFormat.UserProperty + 1
+COLOR_ROLE = 0x100000 + 1  # QTextFormat.UserProperty + 1 (see the imports)
 
 
 def reasoning_summary(reasoning: str, shown: bool, words: int | None = None) -> str:
@@ -71,10 +79,14 @@ NOT_SHOWN = ("\n\n[… the rest of this answer is not shown here, it is too long
 _LONG_LINE = re.compile("[^\n]{%d}" % MAX_MARKDOWN_LINE)
 
 
-_NO_IMAGE = QImage(1, 1, QImage.Format_ARGB32)  # what every image in an answer is: one transparent pixel
-# setPixel, not fill(0): PySide6 tries fill(Qt.GlobalColor) on the way, and naming Qt builds all its
-# enums (about 0.1 s), which the first frame does without (tests/ui/test_window_start.py).
-_NO_IMAGE.setPixel(0, 0, 0)
+@functools.cache
+def _no_image():
+    """What every image in an answer is: one transparent pixel."""
+    from PySide6.QtGui import QImage
+
+    image = QImage(1, 1, QImage.Format_ARGB32)
+    image.fill(0)
+    return image
 
 
 def too_big_for_markdown(text: str) -> bool:
@@ -130,7 +142,7 @@ def _keeping_live_place(transcript: "Transcript"):
 
 
 class Transcript(QTextBrowser):
-    linkActivated = Signal(QUrl)
+    linkActivated = Signal("QUrl")  # by its C++ name (see the imports)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -172,7 +184,9 @@ class Transcript(QTextBrowser):
         # itself (QTextDocument::loadResource for None, QTextImageHandler's QImage::load for a null
         # image), so `file:///dev/zero` would hang the window and a local picture would show.
         if kind == QTextDocument.ImageResource:
-            return _NO_IMAGE
+            return _no_image()
+        from PySide6.QtCore import QByteArray
+
         return QByteArray()
 
     def _open_link(self, url: QUrl) -> None:
@@ -219,6 +233,8 @@ class Transcript(QTextBrowser):
 
     def begin_answer(self, label: str, blind_choice: str | None = None) -> None:
         """`blind_choice`: as in add_answer."""
+        from PySide6.QtGui import QTextBlockFormat, QTextCharFormat
+
         self._answer_start = self._end().position()
         self._last_heading = self._heading(label)
         if blind_choice is not None:
@@ -254,6 +270,8 @@ class Transcript(QTextBrowser):
     def discard_answer(self) -> None:
         """Remove the last answer, heading and note included (regenerate starts it over, maybe
         with another model); `begin_answer` then opens the new one."""
+        from PySide6.QtGui import QTextCursor
+
         if self._answer_start is None:
             return
         for key in [k for k, r in self._reasoning.items() if r.line.selectionStart() >= self._answer_start]:
@@ -287,6 +305,8 @@ class Transcript(QTextBrowser):
         """The live answer grew by `new`. An update costs what the new text and the open Markdown
         tail cost, never the whole answer: a 2 MB answer arriving in 2 KB pieces is 1,000 small
         appends, not 1,000 copies of everything so far."""
+        from PySide6.QtGui import QTextBlockFormat, QTextCharFormat, QTextCursor
+
         if self._live_start is None or not new:
             return
         self._received += len(new)
@@ -426,6 +446,8 @@ class Transcript(QTextBrowser):
 
     def _add_reasoning(self, heading: QTextCursor, reasoning: str, words: int | None = None) -> int:
         """One collapsed line right under the answer's heading, apart from the answer; its key."""
+        from PySide6.QtGui import QTextBlockFormat, QTextCharFormat, QTextCursor
+
         key = len(self._reasoning)
         c = QTextCursor(heading)
         c.setKeepPositionOnInsert(False)  # the heading's cursor stays put on inserts; this one moves on
@@ -453,6 +475,8 @@ class Transcript(QTextBrowser):
 
     def toggle_reasoning(self, key: int = -1) -> None:
         """Show or hide a reasoning block (the last one by default)."""
+        from PySide6.QtGui import QTextBlockFormat, QTextCharFormat, QTextCursor
+
         key = key if key >= 0 else len(self._reasoning) - 1
         entry = self._reasoning.get(key)
         if entry is None:
@@ -480,11 +504,15 @@ class Transcript(QTextBrowser):
 
     # -- helpers --------------------------------------------------------------------------
     def _end(self) -> QTextCursor:
+        from PySide6.QtGui import QTextCursor
+
         c = QTextCursor(self.document())
         c.movePosition(QTextCursor.End)
         return c
 
     def _append_markdown(self, text: str) -> None:
+        from PySide6.QtGui import QTextBlockFormat, QTextCharFormat
+
         text = without_bidi_overrides(text)
         c = self._end()
         c.insertBlock(QTextBlockFormat(), QTextCharFormat())
@@ -496,6 +524,8 @@ class Transcript(QTextBrowser):
 
     def _heading(self, label: str, role: str | None = None, top: int = 10) -> QTextCursor:
         """Adds a bold heading line; returns a cursor selecting its text (it follows later edits)."""
+        from PySide6.QtGui import QFont, QTextBlockFormat, QTextCharFormat
+
         block = QTextBlockFormat()
         block.setTopMargin(0 if self.document().isEmpty() else top)
         block.setBottomMargin(2)
@@ -516,6 +546,8 @@ class Transcript(QTextBrowser):
 
     def _note(self, text: str) -> QTextCursor:
         """Adds a note line; returns a cursor selecting its text."""
+        from PySide6.QtGui import QTextBlockFormat, QTextCharFormat
+
         char = QTextCharFormat()
         char.setProperty(COLOR_ROLE, "note")
         char.setForeground(self._role_color("note"))
@@ -542,6 +574,10 @@ class Transcript(QTextBrowser):
         """Colour what is already written for the current palette (a theme change): headings,
         notes, reasoning, links and code blocks' shade."""
         doc = self.document()
+        if doc.isEmpty():  # nothing written yet (the window being built): nothing to import either
+            return
+        from PySide6.QtGui import QTextCharFormat, QTextCursor, QTextFormat
+
         code, link = self._code_background(), self.palette().color(QPalette.Link)
         blocks, spans = [], []
         b = doc.begin()
@@ -614,6 +650,8 @@ def _select_forward(cursor: QTextCursor, start: int) -> QTextCursor:
     """Select from `start` to the cursor, with the cursor (not the anchor) at the end and kept
     there when text is inserted after it: the answer written after a heading must not join
     the heading's selection (a rename would otherwise replace the answer too)."""
+    from PySide6.QtGui import QTextCursor
+
     end = cursor.position()
     cursor.setPosition(start)
     cursor.setPosition(end, QTextCursor.KeepAnchor)
@@ -627,6 +665,8 @@ def _append_plain(cursor: QTextCursor, text: str, room: int) -> int:
 
     One insertText call (it turns each \n into a new paragraph itself); a line longer than the
     limit gets extra paragraph breaks, counting what the last paragraph already holds."""
+    from PySide6.QtGui import QTextCharFormat, QTextCursor
+
     cut = len(text) > room
     text = text[:room]
     taken = len(text)
@@ -647,6 +687,8 @@ def _append_plain(cursor: QTextCursor, text: str, room: int) -> int:
 
 
 def _append_not_shown(cursor: QTextCursor) -> None:
+    from PySide6.QtGui import QTextCharFormat
+
     note = QTextCharFormat()
     note.setFontItalic(True)
     cursor.insertText(NOT_SHOWN, note)
@@ -659,6 +701,8 @@ def _remove_to_end(cursor: QTextCursor, start: int) -> None:
     that began with a list item would leave it in that list, and the next render's first item
     (insertMarkdown merges its first block into this one) would stay in the old list while the
     rest start a new one: "1. a, 1. b, 2. c", or the paragraph before the list numbered."""
+    from PySide6.QtGui import QTextBlockFormat, QTextCursor
+
     cursor.setPosition(start, QTextCursor.KeepAnchor)
     cursor.removeSelectedText()
     block = cursor.block()
@@ -674,6 +718,8 @@ def _insert_markdown(cursor: QTextCursor, text: str, code_background: QColor | N
     so a chunk that starts with a heading or a code fence (every streamed chunk starts at a
     block boundary) would lose its heading level or code-block layout; put them back.
     """
+    from PySide6.QtGui import QTextCursor, QTextFormat
+
     block = cursor.block()
     cursor.insertMarkdown(text, MARKDOWN)
     # Parented to the transcript's document, whose owner answers every resource request with
@@ -714,6 +760,8 @@ class _Reasoning:
     in), and while open, the shown text (selected by `body`, at most PLAIN_DISPLAY_LIMIT of it)."""
 
     def __init__(self, line: QTextCursor, parts: list[str], words: int):
+        from PySide6.QtGui import QTextCharFormat
+
         self.line, self.parts, self.words = line, parts, words
         self.body: QTextCursor | None = None
         self.shown_chars = 0
@@ -730,6 +778,8 @@ class _Reasoning:
     def relabel(self) -> None:
         """Say the summary again (words, open or not). The line is its block, from where it starts
         (text inserted right after it, the opened text's block, may have joined the selection)."""
+        from PySide6.QtGui import QTextCursor
+
         c = self.line
         start = c.selectionStart()
         fmt = self.format
@@ -740,6 +790,8 @@ class _Reasoning:
         c.setPosition(start, QTextCursor.KeepAnchor)
 
     def append_shown(self, new: str, color: QColor) -> None:
+        from PySide6.QtGui import QTextCharFormat, QTextCursor
+
         body = QTextCharFormat()
         body.setProperty(COLOR_ROLE, "muted")
         body.setForeground(color)

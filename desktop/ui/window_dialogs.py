@@ -3,8 +3,7 @@ leaderboard (made once and kept, so a download or a chart goes on while hidden),
 list of shortcuts."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from PySide6.QtWidgets import QDialog, QMessageBox, QVBoxLayout, QWidget
 
@@ -26,8 +25,7 @@ def show_kept(kept: dict, name: str, make: Callable[[], QWidget]) -> QWidget:
     return d
 
 
-@dataclass(frozen=True)
-class SettingsChanged:
+class SettingsChanged(NamedTuple):  # not a frozen dataclass, whose methods Python compiles at import
     endpoints: bool  # a connection, its base URL, headers or key changed: its model list is fetched again
 
 

@@ -242,3 +242,12 @@ def test_a_streamed_answer_turns_plain_exactly_where_the_whole_text_check_says(q
         view.show_answer(small_table[:end])
     view.end_answer(small_table)
     assert view.document().rootFrame().childFrames()  # below the limit: a real table
+
+
+def test_the_colour_role_written_out_is_qts_first_user_property():
+    """transcript.py writes the value out, so the window is built without making QTextFormat."""
+    from PySide6.QtGui import QTextFormat
+
+    from desktop.ui.transcript import COLOR_ROLE
+
+    assert COLOR_ROLE == QTextFormat.UserProperty + 1

@@ -19,12 +19,16 @@ from found_layouts import tiny_gguf
 
 ROOT = Path(__file__).resolve().parents[2]
 # filelock: 40 ms to import; the store takes its run lock with the first answer it stamps.
-HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp", "filelock")
+# uuid (and the platform module it imports): with the first record written (store.db.new_uid);
+# html (its entity tables): at the first text escaped for a rich-text label (untrusted.as_html);
+# concurrent.futures: when connections are tested together (connections.check_all).
+HEAVY = ("numpy", "gguf", "huggingface_hub", "openai", "keyring", "llama_cpp", "filelock", "uuid", "platform", "html",
+         "concurrent")
 # Our own modules the window does not need to appear: each is imported on first use.
 LAZY = ("desktop.ui.suite_dialogs", "desktop.core.suite_runner", "desktop.core.store.suite_runs",
         # what a round needs (its records are dataclasses, each compiled from generated source):
         # imported on a worker once the window is on screen (ComparisonSession.load_rounds)
-        "desktop.core.arena", "desktop.core.engines.base",
+        "desktop.core.arena", "desktop.core.engines.base", "desktop.core.open_round",
         # the installed models' list: made and filled by the first listing, on a worker
         "desktop.core.library.installed",
         # the records a round is read into and the leaderboard's battles: made when first read
@@ -273,8 +277,12 @@ import desktop.app as app_module
 seen = {}
 build = app_module.build_window
 
+# (Not QByteArray: PySide6 makes it to store the History items' ids, ints, as QVariants.)
+TEXT_TYPES = ("QTextFormat", "QTextCharFormat", "QTextBlockFormat", "QTextCursor", "QImage", "QUrl")
+
 def build_window(app, home=None):
     import PySide6.QtCore as QtCore
+    import PySide6.QtGui as QtGui
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -284,6 +292,7 @@ def build_window(app, home=None):
 
     def on_screen():  # the first frame is painted: the History list's items and the pickers included
         seen["Qt's enums once on screen"] = "Qt" in QtCore.__dict__
+        seen["text types once on screen"] = sorted(n for n in TEXT_TYPES if n in vars(QtGui) or n in vars(QtCore))
         def after():
             seen["Qt's enums after"] = "Qt" in QtCore.__dict__
             print(json.dumps(seen), flush=True)
@@ -301,7 +310,8 @@ sys.exit(app_module.run_gui())
 def test_the_first_frame_is_made_without_pysides_qt_enums(tmp_path):
     """PySide6 builds all 93 enums of its `Qt` namespace at the first use of `Qt` (about 0.1 s, a
     sixth of the start): the window is built and its first frame painted (a History item drawn by
-    its delegate, the theme "system" read) without it; it is built right after, before anyone types."""
+    its delegate, the theme "system" read) without it; it is built right after, before anyone types.
+    The transcript's text-format types wait for the first answer the same way."""
     crashed_run(tmp_path / "home")  # one comparison in the History list
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", ARENADESK_HOME=str(tmp_path / "home"),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
@@ -313,6 +323,8 @@ def test_the_first_frame_is_made_without_pysides_qt_enums(tmp_path):
     assert seen["Qt's enums once built"] is False
     assert seen["Qt's enums once on screen"] is False
     assert seen["Qt's enums after"] is True
+    # Nor the types an answer is written with (PySide6 makes each, with its enums, at its first use).
+    assert seen["text types once on screen"] == []
 
 
 def test_the_window_starts_with_the_panes_it_had_when_it_closed_named_before_any_listing(qtbot, services, chat_model):

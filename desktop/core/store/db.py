@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shutil
 import sqlite3
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +88,8 @@ def explain(exc: sqlite3.Error, path: Path, doing: str = "save to") -> str:
 
 
 def new_uid() -> str:
+    import uuid  # with the first record written, not at open (see Store.run_id)
+
     return uuid.uuid4().hex
 
 
@@ -122,7 +124,9 @@ def _response(row) -> ResponseRow:
 class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.run_id = new_uid()
+        # As random as a uid, without importing uuid (which imports platform and compiles its
+        # patterns) on the way to the window's first frame: a run id is only ever compared.
+        self.run_id = os.urandom(16).hex()
         self._run_lock: FileLock | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
