@@ -24,12 +24,22 @@ TOP_LEFT = 0x0001 | 0x0020
 PAD = 6
 
 
+def title_font(font):
+    """The bolder font an item's title is drawn in; the title is cut to its width in that font (cut to
+    the plain font's width, a long title ran past the item and was clipped, with no "…")."""
+    from PySide6.QtGui import QFont  # made (with its enums) for the first item drawn, not for an empty list
+
+    bold = QFont(font)
+    bold.setWeight(QFont.Weight.DemiBold)
+    return bold
+
+
 class TwoLineDelegate(QStyledItemDelegate):
     def sizeHint(self, option, index) -> QSize:  # noqa: N802 (Qt override)
         return QSize(option.rect.width(), 2 * option.fontMetrics.lineSpacing() + 2 * PAD + 2)
 
     def paint(self, painter, option, index) -> None:
-        from PySide6.QtGui import QFont  # made (with its enums) for the first item drawn, not for an empty list
+        from PySide6.QtGui import QFont, QFontMetrics  # made for the first item drawn, not for an empty list
 
         option = QStyleOptionViewItem(option)
         self.initStyleOption(option, index)
@@ -42,10 +52,9 @@ class TwoLineDelegate(QStyledItemDelegate):
         r = option.rect.adjusted(PAD, PAD, -PAD, -PAD)
         fm = option.fontMetrics
         painter.save()
-        title = elide_right(fm, text, r.width())
-        font = QFont(option.font)
-        font.setWeight(QFont.Weight.DemiBold)
+        font = title_font(option.font)
         painter.setFont(font)
+        title = elide_right(QFontMetrics(font), text, r.width())
         # The style draws each line in its palette role's colour: painter.setPen(colour) would
         # build PySide6's Qt enums (see ID_ROLE) to rule out its setPen(Qt.PenStyle).
         style = style or QApplication.style()
@@ -126,6 +135,16 @@ class HistorySidebar(QWidget):
     def item_texts(self) -> list[str]:
         """Each item as the user reads it: title, then its facts line."""
         return [f"{self.list.item(i).text()}\n{self.list.item(i).data(FACTS_ROLE)}" for i in range(self.list.count())]
+
+    def shown_titles(self) -> list[str]:
+        """Each item's title as drawn at the list's present width (elided as the user sees it)."""
+        from PySide6.QtGui import QFontMetrics
+
+        fm, out = QFontMetrics(title_font(self.list.font())), []
+        for i in range(self.list.count()):
+            width = self.list.visualItemRect(self.list.item(i)).adjusted(PAD, PAD, -PAD, -PAD).width()
+            out.append(elide_right(fm, self.list.item(i).text(), width))
+        return out
 
     def shown_facts(self) -> list[str]:
         """Each item's facts line as drawn at the list's present width (elided as the user sees it)."""

@@ -3,7 +3,7 @@ core's rule: family and size from the start, the quantisation from the end), the
 in a tooltip, and a model that is gone shown as gone rather than replaced."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePainter
+from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox
 
 from ..core.names import shorten
 from .elide import elide_right
@@ -51,13 +51,18 @@ class ModelPicker(QComboBox):
         full = self.currentText()
         self.setToolTip(f"{full}\n{self._gone}" if self._gone else f"{full}\nWhich model answers in this pane")
 
-    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt override)
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
         """As QComboBox paints itself, with the current name shortened to fit."""
-        painter = QStylePainter(self)
         opt = QStyleOptionComboBox()
         self.initStyleOption(opt)
+        shown = self._fit(opt)
+        if shown == opt.currentText:  # it fits: QComboBox paints it, and no Python painter is made (PySide6
+            return super().paintEvent(event)  # makes QPainter's type and enums at the first one)
+        from PySide6.QtWidgets import QStylePainter
+
+        painter = QStylePainter(self)
         painter.drawComplexControl(QStyle.CC_ComboBox, opt)
-        opt.currentText = self._fit(opt)
+        opt.currentText = shown
         painter.drawControl(QStyle.CE_ComboBoxLabel, opt)
 
     def shown_text(self) -> str:

@@ -3,8 +3,9 @@ prompt states (engines/prompt_cache.py) each follow-up starts from its own conve
 state, so the child reads only the new tokens; the answers are the same as without it. Between
 rounds (the user reading and typing) the child reads ahead: the previous answer as its text will be
 read (where it was generated as other tokens) and the next turn's opening, so a follow-up then reads
-only its question; and once the window has handed over the user's draft (typing paused), the draft
-too, so the prompt sent reads only the turn's closing markers. Real models: the built-in base model and the chat model with its template."""
+only its question; and once the window has handed over the user's draft (typing paused), the prompt
+it would send, but its last two tokens, so the prompt sent as drafted reads only those. Real models:
+the built-in base model and the chat model with its template."""
 from __future__ import annotations
 
 import pytest
@@ -71,7 +72,7 @@ def test_follow_ups_start_from_their_own_conversation(which, request, monkeypatc
 
 
 @pytest.mark.parametrize("which", ["embedded_model", "chat_model"])
-def test_drafts_read_while_the_user_types_leave_each_follow_up_only_its_closing(which, request, monkeypatch):
+def test_drafts_read_while_the_user_types_leave_each_follow_up_two_tokens_to_read(which, request, monkeypatch):
     model = request.getfixturevalue(which)
     without = converse(model, monkeypatch, cache=False)
     drafts = converse(model, monkeypatch, cache=True, drafts=True)
@@ -82,7 +83,52 @@ def test_drafts_read_while_the_user_types_leave_each_follow_up_only_its_closing(
         # answer flips (" Banana." / " Orange."), as it does with other splits without any cache.
         assert [o[2] for o in drafts] == [o[2] for o in without]
     assert any(o[2].strip() for o in drafts)
-    # With the drafts read while the user typed, only the turns' closing markers are left to read.
+    # With the drafts read while the user typed (each prompt as it would be sent), two tokens are left to read.
     for pane, turn, _, prompt, drafted, _ in drafts:
         if turn:
-            assert 2 <= prompt - drafted <= 6, (pane, turn, prompt, drafted)
+            assert prompt - drafted == 2, (pane, turn, prompt, drafted)
+
+
+@pytest.mark.parametrize("which", ["embedded_model", "chat_model"])
+def test_handing_over_a_draft_never_waits_for_the_model(which, request):
+    """The window hands the prompt box's text to prepare() on the GUI thread. A draft larger than the
+    pipe's buffer (a pasted document) used to be written there, and waited until the child read it:
+    after the read-ahead chunk it was in, or after tokenizing the previous such draft (3.7 s a pause
+    for 1 MB). Here the child is stopped, so it reads nothing at all: each pause's draft is handed
+    over at once all the same. Once it runs again it skips them unread (too long for its context),
+    and the conversation goes on from its saved state."""
+    import os
+    import signal
+    import threading
+
+    engine = LocalEngine(request.getfixturevalue(which), LocalRuntime(context_length=2048, threads=2))
+    params = Sampling(max_tokens=8, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=3)
+    pasted = "The quick brown fox jumps over the lazy dog. " * 25_000  # ~1.1 MB
+    try:
+        history = [{"role": "user", "content": PANES[0][0]}]
+        rec = Recorder()
+        for event in engine.stream(history, params):
+            rec.feed(event)
+        history.append({"role": "assistant", "content": rec.result.text})
+        assert engine.read_ahead() is not None  # the answer's own plan: read before the drafts come
+        os.kill(engine.pid, signal.SIGSTOP)
+        try:
+            handed = []
+            typing = threading.Thread(target=lambda: handed.extend(
+                engine.prepare(history + [{"role": "user", "content": f"{pasted} Summarise it{'.' * n}"}])
+                for n in range(3)), daemon=True)
+            typing.start()
+            typing.join(60)  # a deadlock guard, not a timing: the stopped child never reads the pipe
+            assert not typing.is_alive(), "prepare() waited for the model process"
+            assert handed == [True, True, True]
+        finally:
+            os.kill(engine.pid, signal.SIGCONT)
+        assert engine.read_ahead() == 0  # the drafts: longer than the context, not read
+        history.append({"role": "user", "content": PANES[0][1]})
+        rec = Recorder()
+        for event in engine.stream(history, params):
+            rec.feed(event)
+        assert rec.result.status == "done" or rec.result.error_kind == "empty", rec.result.error
+        assert engine.prompt_reused > 0  # from the first answer's saved state
+    finally:
+        engine.close()

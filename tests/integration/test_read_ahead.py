@@ -208,11 +208,12 @@ def _with_draft(messages: list[dict], draft: str) -> list[dict]:
     return messages + [{"role": "user", "content": draft}]
 
 
-def test_a_draft_read_while_the_user_types_leaves_the_prompt_only_its_closing_to_read(model):
+def test_a_draft_read_while_the_user_types_leaves_the_prompt_only_two_tokens_to_read(model):
     """The window hands the prompt box's text to the model once typing pauses (PromptBar.draftPaused →
-    ComparisonSession.prepare → LocalEngine.prepare): the draft is read into the conversation's state,
-    the prompt sent then reads only the turn's closing markers, and the model's scores are those of
-    the same prompt read from nothing; so are they when the user typed more before sending."""
+    ComparisonSession.prepare → LocalEngine.prepare): the prompt it would send is read into the
+    conversation's state but its last two tokens, the prompt sent as drafted then reads only those,
+    and the model's scores are those of the same prompt read from nothing; so are they when the user
+    typed more before sending (the prompt reads on from where the draft's state stops matching)."""
     llm, chat = model
     convo = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": ANSWER}]
     other = [{"role": "user", "content": "Name three rivers in Europe."}, {"role": "assistant", "content": ANSWER}]
@@ -239,9 +240,10 @@ def test_a_draft_read_while_the_user_types_leaves_the_prompt_only_its_closing_to
         prompt = _tokens(llm, _render(chat, _with_draft(convo, sent))[0])
         llm.reset()  # the other pane's turn came between: the context holds nothing of this conversation
         kept = states.restore(llm, prompt)
-        assert kept == len(start) if sent == FOLLOW_UP else kept >= len(start) - 1
         if sent == FOLLOW_UP:
-            assert 2 <= len(prompt) - kept <= 6  # the turn's closing markers (ChatML: 5; transcript: "\nASSISTANT:")
+            assert kept == len(start) == len(prompt) - 2
+        else:  # typed on: the draft's state matches up to its closing markers, which were read in vain
+            assert kept == common_prefix(start, prompt) and len(start) - 6 <= kept < len(start)
         llm.n_tokens = kept
         llm.eval(prompt[kept:])
         drafted = scores_after(llm, prompt)
@@ -278,3 +280,25 @@ def test_a_draft_longer_than_the_context_is_not_read(model):
     states = PromptStates()
     states.plan_draft(conversation_of(pasted), draft_prompt_start(llm, chat, pasted))
     assert states.settle(llm) == 0 and states.planned == 0 and len(states) == 0
+
+
+def test_a_prompt_is_tokenized_once_per_answer_and_read_as_llama_cpp_python_reads_its_text(model):
+    """_generate tokenizes the prompt to match it against the saved states, and create_completion
+    tokenizes the same text again: with remember_last_text the second is answered from memory, and
+    the tokens are those create_completion itself would read (BOS as the model adds it)."""
+    from desktop.core.engines.local_worker import remember_last_text
+
+    llm, chat = model
+    prompt = _render(chat, [{"role": "user", "content": QUESTION}])[0]
+    plain = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    calls = []
+    tokenizer = llm.tokenizer_.tokenize
+    llm.tokenizer_.tokenize = lambda *args: calls.append(args) or tokenizer(*args)
+    remember_last_text(llm)
+    tokens = _tokens(llm, prompt)
+    assert tokens == plain
+    llm.reset()
+    assert list(llm.create_completion(prompt, max_tokens=1, temperature=0.0))
+    assert len(calls) == 1  # ours; create_completion's own call was answered from memory
+    assert list(llm.input_ids[: len(tokens)]) == tokens  # ...and it read the same tokens
+    assert _tokens(llm, prompt + " more") != tokens and len(calls) == 2  # another text is tokenized

@@ -370,3 +370,28 @@ def test_after_a_dialog_closes_the_shortcuts_work_without_a_click(qtbot, window)
     window.act_open_settings.trigger()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=TIMEOUT_MS)
     assert QApplication.focusWidget() is window.prompt
+
+
+def test_a_long_history_title_ends_in_an_ellipsis_within_the_item(qtbot, window, services):
+    # The title is drawn in a bolder font than the facts line: cut to the plain font's width, a long
+    # one ran past the item and was clipped with no "…" (s22 start5, seen at 1280×720).
+    from PySide6.QtGui import QFontMetrics
+
+    from desktop.ui.history_sidebar import PAD, title_font
+
+    window.resize(1280, 720)
+    services.store.new_conversation("Give me three tips for sleeping better tonight, please")
+    window.refresh_history()
+    qtbot.wait(50)
+    lst = window.history
+    room = lst.visualItemRect(lst.item(0)).adjusted(PAD, PAD, -PAD, -PAD).width()
+    (shown,) = window.sidebar.shown_titles()
+    assert shown.startswith("Give me three tips") and shown.endswith("…"), shown
+    assert QFontMetrics(title_font(lst.font())).horizontalAdvance(shown) <= room
+    # And the item draws that text: the pixels right of the title's end are the item's background.
+    image = lst.viewport().grab().toImage()
+    end = lst.visualItemRect(lst.item(0)).left() + PAD + QFontMetrics(title_font(lst.font())).horizontalAdvance(shown)
+    top = lst.visualItemRect(lst.item(0)).top() + PAD
+    background = image.pixelColor(end + 2, top + 1)
+    line = lst.fontMetrics().lineSpacing()
+    assert all(image.pixelColor(x, y) == background for x in range(end + 1, end + PAD) for y in range(top, top + line))

@@ -52,6 +52,11 @@ class LocalEngine:
         self._pending = False  # a cancelled answer's tail is still coming from the child
         self._unloads = 0  # counts unload() calls, so a stream or a load can tell "unloaded on purpose" from a crash
         self._lock = threading.Lock()  # one stream at a time per engine
+        # The user's drafts waiting to go to the child, the latest per conversation (see prepare).
+        self._drafts: dict[tuple, list[dict]] = {}
+        self._drafts_lock = threading.Lock()
+        self._draft_sender: threading.Thread | None = None
+        self._draft_writing = threading.Lock()  # held while a draft is written to the pipe (see unload)
 
     # -- life cycle ----------------------------------------------------------------------
     def check_file(self) -> str | None:
@@ -150,11 +155,15 @@ class LocalEngine:
         self._proc = self._conn = None
         self._pending = False
         self._unloads += 1
-        if conn is not None and not force:
+        # Not while a draft is half written (the child is slow to read it): a message in the middle of
+        # another garbles both; the child is ended below if it does not quit.
+        if conn is not None and not force and self._draft_writing.acquire(blocking=False):
             try:
                 conn.send(("quit",))
             except (OSError, ValueError):
                 pass
+            finally:
+                self._draft_writing.release()
         if proc is not None:
             try:
                 if not force:
@@ -254,24 +263,51 @@ class LocalEngine:
         """The user is typing: `messages` are the next prompt's, ending with the draft. A loaded model
         with nothing to answer reads it ahead while idle, so once sent the prompt has less to read
         (local_worker); the answer does not depend on it. Never waits and never loads the model: while
-        an answer runs, nothing is done. Returns whether the draft was passed on."""
-        if not self._lock.acquire(blocking=False):
+        an answer runs, nothing is done. Returns whether the draft will be passed on.
+
+        Called on the GUI thread, so the pipe is written by a helper thread: a conversation larger than
+        the pipe's buffer (64 kB) waits for the child to read it, which it does between read-ahead chunks
+        and after the draft before it; written here, a 1 MB draft froze the window for 3.7 s at each pause.
+        Only each conversation's latest draft goes (an older one not yet sent is dropped)."""
+        if self._running is not None or self._pending or not self.loaded:
             return False
-        try:
-            conn = self._conn
-            if conn is None or self._pending or not self.loaded:
-                return False
-            conn.send(("prepare", messages))
-            return True
-        except (OSError, ValueError):
-            return False
-        finally:
-            self._lock.release()
+        conversation = tuple((m.get("role"), m.get("content")) for m in messages[:-1])  # str hashes are cached
+        with self._drafts_lock:
+            self._drafts.pop(conversation, None)
+            self._drafts[conversation] = messages
+            if self._draft_sender is None:
+                self._draft_sender = threading.Thread(target=self._send_drafts, daemon=True,
+                                                      name=f"arenadesk-drafts-{self.model_path.name}")
+                self._draft_sender.start()
+        return True
+
+    def _send_drafts(self) -> None:
+        """prepare()'s helper thread: sends the waiting drafts, oldest conversation first, then ends."""
+        while True:
+            with self._drafts_lock:
+                if not self._drafts:
+                    self._draft_sender = None
+                    return
+                messages = self._drafts.pop(next(iter(self._drafts)))
+            if not self._lock.acquire(blocking=False):
+                continue  # an answer started: its prompt is read with it, and drafts wait for the next pause
+            try:
+                conn = self._conn
+                if conn is not None and not self._pending and self.loaded:
+                    with self._draft_writing:
+                        conn.send(("prepare", messages))
+            except (OSError, ValueError):
+                pass  # unloaded meanwhile: only a head start is lost
+            finally:
+                self._lock.release()
 
     def read_ahead(self, timeout: float = 60.0) -> int | None:
         """Wait until the child has read ahead what it planned for the conversations' next prompts
         (it does so by itself while idle: see local_worker); the tokens read now, or None if no model
         is loaded or it did not answer in time. For tests and benchmarks that need a known state."""
+        sender = self._draft_sender
+        if sender is not None:
+            sender.join(timeout)  # the drafts handed to prepare() go first
         with self._lock:
             self._drain()
             conn = self._conn

@@ -32,8 +32,9 @@ IDLE_S = 0.05
 # Two next questions that share no first character: what their prompts share after the answer is
 # the next turn's opening (`<|im_end|>\n<|im_start|>user\n` in ChatML, `\nUSER:` in the transcript).
 NEXT_TURN_PROBES = ("Why?", "7 + 5")
-# What the user may type after a draft: two continuations that share no first character.
-DRAFT_PROBES = (" Why?", "7 + 5")
+# A draft is read ahead as the whole prompt it would send but its last tokens, which the prompt reads
+# itself: two, since a state keeps no scores and llama.cpp reads a lone token another way (GEMV).
+DRAFT_LEFT_TO_PROMPT = 2
 
 
 # A base model has no notion of turns: it continues text. A plain transcript, a one-line
@@ -86,6 +87,7 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
     except Exception as exc:  # llama.cpp reports a bad file as ValueError
         conn.send(("error", "load", f"Could not load {os.path.basename(model_path)}: {exc}"))
         return
+    remember_last_text(llm)
     meta = llm.metadata or {}
     arch = meta.get("general.architecture", "")
     n_layers = int(meta.get(f"{arch}.block_count", 0) or 0)
@@ -128,7 +130,7 @@ def serve(conn, cancel, model_path: str, runtime: dict) -> None:
             conn.send(("read_ahead", _read_ahead(conn, llm, states, until_asked=False)))
             continue
         if msg[0] == "prepare":
-            if states is not None:
+            if states is not None and not _longer_than_context(llm, msg[1]):
                 try:
                     states.plan_draft(conversation_of(msg[1]), draft_prompt_start(llm, chat, msg[1]))
                 except Exception:
@@ -171,13 +173,22 @@ def next_prompt_start(llm, chat, messages: list[dict], answer: str) -> list[int]
 
 
 def draft_prompt_start(llm, chat, messages: list[dict]) -> list[int]:
-    """The tokens the next prompt will begin with when `messages` ends with the user's draft,
-    whatever they type after it: the conversation, the user turn's opening and the draft, up to its
-    last token that more text could change (and without the turn's closing markers)."""
-    *convo, draft = messages
-    a, b = (_tokens(llm, _render(chat, convo + [{"role": "user", "content": draft["content"] + more}])[0])
-            for more in DRAFT_PROBES)
-    return a[: common_prefix(a, b)]
+    """What to read ahead when `messages` end with the user's draft: the prompt it would send as it
+    stands (the conversation, the user's turn with the draft, and the turn's closing markers) but its
+    last two tokens. Sent as drafted, the prompt then reads only those; typed on, it shares the state
+    up to the draft's last token the typing changed, and reads on from there (what was read past it
+    is dropped, as for any saved state that goes on past a prompt)."""
+    return _tokens(llm, _render(chat, messages)[0])[:-DRAFT_LEFT_TO_PROMPT]
+
+
+# More text per token than any real text has (English averages about 4 characters a token).
+MAX_CHARS_PER_TOKEN = 16
+
+
+def _longer_than_context(llm, messages: list[dict]) -> bool:
+    """Whether a draft's conversation is surely too long to be read, told without tokenizing it:
+    tokenizing a 1 MB paste twice took the child 3.7 s, during which a send would wait."""
+    return sum(len(str(m.get("content") or "")) for m in messages) > MAX_CHARS_PER_TOKEN * llm.n_ctx()
 
 
 def conversation_of(messages: list[dict]) -> str:
@@ -186,7 +197,33 @@ def conversation_of(messages: list[dict]) -> str:
 
 
 def _tokens(llm, prompt: str) -> list[int]:
-    return llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    """The tokens create_completion reads for this prompt text, by its own rule (llama-cpp-python
+    0.3): the model's BOS (or CLS) if it adds one, the text with its special tokens parsed, then EOS
+    (or SEP) if it adds one. The text is tokenized with the call create_completion makes, which
+    remember_last_text then answers from memory."""
+    model = llm._model
+    cls, sep = model.token_cls(), model.token_sep()
+    head = cls if cls != -1 else llm.token_bos()
+    tail = sep if sep != -1 else llm.token_eos()
+    return (([head] if model.add_bos_token() and head != -1 else [])
+            + llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            + ([tail] if model.add_eos_token() or sep != -1 else []))
+
+
+def remember_last_text(llm) -> None:
+    """Makes `llm.tokenize` remember its last text: the same text with the same flags again gives
+    the same tokens (a copy) without tokenizing it again. The prompt is tokenized by _generate and
+    then, as text, by create_completion with the same call (see _tokens)."""
+    tokenize = llm.tokenize
+    last: list = [None, None]  # (text, add_bos, special), its tokens
+
+    def remembering(text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
+        key = (text, add_bos, special)
+        if last[0] != key:
+            last[:] = key, tokenize(text, add_bos, special)
+        return list(last[1])
+
+    llm.tokenize = remembering
 
 
 @contextlib.contextmanager
@@ -238,10 +275,11 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         return
     # An empty stop string would match before the first token: never pass one on.
     stop = list(dict.fromkeys(x for x in stop + list(params.get("stop") or []) if x))
-    # The prompt goes to llama-cpp-python as text, which it tokenizes again (~5 ms for a 500-token
-    # conversation): handing it these tokens instead made the window's chat-model test hang
-    # (test_window_chat_model, not understood yet). A template that writes BOS text itself gives a
-    # doubled BOS in both (llama-cpp-python's string path adds one too).
+    # The prompt goes to llama-cpp-python as text (handing it tokens made the window's chat-model test
+    # hang in s21, not understood), and create_completion tokenizes that text as _tokens does: it gets
+    # these tokens from the tokenizer's memory of the last text instead of reading it again (~2-5 ms
+    # for a 500-token conversation, on the first token's path). A template that writes BOS text
+    # itself gives a doubled BOS (llama-cpp-python's string path adds one too).
     prompt_tokens = _tokens(llm, prompt)
     n_ctx = llm.n_ctx()
     if len(prompt_tokens) >= n_ctx:
@@ -309,6 +347,15 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         if choice.get("finish_reason"):
             finish = choice["finish_reason"]
     send(splitter.finish())
+    # This conversation's state is kept before the answer reports "done": the copy is this answer's work
+    # (after its last token, so its text and speed are unchanged), and the next pane's answer, which
+    # starts on "done" and restores its own state over this one, no longer waits for it at its start.
+    key = None
+    if states is not None:
+        try:
+            key = states.save(llm, replaces=draft_state)
+        except Exception:  # no memory for the copy: only the next follow-up's head start is lost
+            traceback.print_exc()
     completion = "".join(text)
     completion_tokens = len(llm.tokenize(completion.encode("utf-8"), add_bos=False, special=False)) if completion else 0
     conn.send(("usage", len(prompt_tokens), completion_tokens, reused))
@@ -318,7 +365,5 @@ def _generate(conn, cancel, llm, chat, messages, params, states=None):
         cause = "end_token" if seen[0] <= len(prompt_tokens) else "stop_sequence"
     conn.send(("done", finish, {"cause": cause, "max_tokens": int(params.get("max_tokens", 512)),
                                 "stops": stop if cause == "stop_sequence" else []}))
-    if states is not None:
-        key = states.save(llm, replaces=draft_state)  # after "done": the pane does not wait for the copy
-        if finish != "cancelled" and "".join(answer):  # the session keeps this text as the turn
-            states.plan(key, lambda: next_prompt_start(llm, chat, messages, "".join(answer)))
+    if states is not None and finish != "cancelled" and "".join(answer):  # the session keeps this text as the turn
+        states.plan(key, lambda: next_prompt_start(llm, chat, messages, "".join(answer)))

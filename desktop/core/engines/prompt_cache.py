@@ -110,8 +110,9 @@ class PromptStates:
             self._plans[key] = next_prompt_start
 
     def plan_draft(self, conversation, prompt_start) -> None:
-        """The user is typing the next prompt: `prompt_start` is how it will begin with the draft typed
-        so far (tokenized from text, as that prompt will be); `conversation` names the conversation it
+        """The user is typing the next prompt: `prompt_start` is that prompt as it would be sent with the
+        draft typed so far, but its last tokens (tokenized from text, as it will be; a prompt that goes
+        on otherwise shares it up to where they differ); `conversation` names the conversation it
         continues (the messages before it). `settle` reads it, once the answers' own plans are read,
         into the saved state that shares the most with it; a newer draft of the same conversation
         replaces this one, and its state the older draft's state (typing must not fill the cache with
