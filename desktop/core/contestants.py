@@ -33,11 +33,23 @@ class Contestant:
         return self.name if self.choice.engine == "local" else f"{self.name} @ {self.kind}"
 
 
+def remembered_panes(settings) -> list[ModelChoice]:
+    """The models the panes showed when the window last closed (Settings.last_panes), those that
+    still read as a model choice."""
+    out = []
+    for text in settings.last_panes:
+        try:
+            out.append(ModelChoice.parse(text))
+        except ValueError:
+            continue  # a hand-edited file: that pane starts on a default model instead
+    return out
+
+
 class Contestants:
     def __init__(self, services, *, list_on_demand: bool = True):
         """list_on_demand: list the installed models the first time they are needed, on the caller's
         thread. The window passes False: it lists them on a worker once it is shown, and until then
-        the built-in model and the default one are offered."""
+        the built-in model, the default one and those the panes showed last time are offered."""
         self.services = services
         self.list_on_demand = list_on_demand
         self._unreadable = False  # the library could not be listed: the built-in model is offered alone
@@ -61,17 +73,19 @@ class Contestants:
 
     def _installed(self) -> tuple[list[Contestant], dict[ModelChoice, str]]:
         """(the local models offered, why each unavailable one cannot answer), from the list the
-        services keep. Until it is first read: the built-in model and the settings' default, and
-        no file that exists is judged gone."""
+        services keep. Until it is first read: the built-in model, the settings' default and the
+        local models the panes showed last time, and no file that exists is judged gone."""
         installed = None if self._unreadable else self.services.installed_current()
         if installed is None and self.list_on_demand and not self._unreadable:
             self.refresh_local()
             installed = None if self._unreadable else self.services.installed_current()
         if installed is None:
             choices = [ModelChoice("local", "default")]
-            default = self.services.settings.default_local_model
-            if not self._unreadable and default and default != "default":
-                choices.append(ModelChoice("local", default))
+            if not self._unreadable:
+                settings = self.services.settings
+                wanted = [ModelChoice("local", settings.default_local_model or "default"),
+                          *(c for c in remembered_panes(settings) if c.engine == "local")]
+                choices += [c for c in dict.fromkeys(wanted) if c not in choices]
             return [Contestant(c, c.label, "local") for c in choices], {}
         return ([Contestant(m.choice, m.display_name, "local") for m in installed if m.available],
                 {m.choice: m.error or "" for m in installed if not m.available})

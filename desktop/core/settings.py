@@ -136,6 +136,8 @@ class Settings:
     # has offered them, then "yes" or "no" (Models → Installed changes it).
     use_found_models: str = "ask"
     model_folders: list[str] = field(default_factory=list)  # more folders to look for .gguf files in
+    # The panes' models when the window last closed (ModelChoice strings): the next start shows them.
+    last_panes: list[str] = field(default_factory=list)
     judging: Judging = field(default_factory=Judging)
 
     def to_dict(self) -> dict:

@@ -19,7 +19,7 @@ from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from ..core import connections as cx
-from ..core.contestants import Contestants
+from ..core.contestants import Contestants, remembered_panes
 from ..core.engines.registry import ModelChoice
 from ..core.history import ConversationHistory, StillAnswering
 from ..core.services import Services
@@ -103,7 +103,10 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self.setAcceptDrops(True)  # drop a .gguf file to add it
         s = services.settings
-        for choice in (ModelChoice("local", s.default_local_model), ModelChoice("openai", s.default_remote_model)):
+        # The panes the window had when it last closed, else the default local model beside the default API one.
+        start = remembered_panes(s)[:MAX_PANES] or [ModelChoice("local", s.default_local_model),
+                                                     ModelChoice("openai", s.default_remote_model)]
+        for choice in start:
             self._add_pane(choice)
         self.refresh_history()
         self._fit_screen(*SIZE)
@@ -692,6 +695,7 @@ class MainWindow(QMainWindow):
         if self.session.running:
             self.session.stop()
             self.session.wait(timeout=2.0)
+        self.services.settings.last_panes = [str(p.choice) for p in self.session.panes if p.choice]
         try:
             from ..core import settings as settings_io
 

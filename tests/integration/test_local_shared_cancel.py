@@ -14,7 +14,7 @@ from fakes import FirstAnswerHeld
 
 from desktop.core import judge
 from desktop.core.arena import Round, Slot
-from desktop.core.engines.base import CancelToken, Done, Recorder, Result, TextDelta
+from desktop.core.engines.base import CancelToken, Done, Recorder, Result, TextDelta, Waiting
 from desktop.core.engines.local import LocalEngine
 from desktop.core.engines.registry import ModelChoice
 from desktop.core.pricing import Prices
@@ -101,7 +101,8 @@ def test_a_stopped_answer_that_waits_for_the_engine_never_starts_and_the_running
     waiting.join(30)
     assert not waiting.is_alive()
     assert running.is_alive() and running.result.status == "streaming"  # the stop did not reach it
-    assert [type(e) for e in waiting.events] == [Done] and waiting.result.status == "cancelled"
+    # It said it waits for its turn (the pane shows that), then ended without starting.
+    assert [type(e) for e in waiting.events] == [Waiting, Done] and waiting.result.status == "cancelled"
     assert waiting.result.text == ""
     running.join(120)
     assert running.result.status == "done" and running.result.finish_reason == "length"

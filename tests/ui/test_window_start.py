@@ -325,3 +325,43 @@ def test_the_first_frame_is_made_without_pysides_qt_enums(tmp_path):
     assert seen["Qt's enums after"] is True
     # Nor the types an answer is written with (PySide6 makes each, with its enums, at its first use).
     assert seen["text types once on screen"] == []
+
+
+def test_the_window_starts_with_the_panes_it_had_when_it_closed_named_before_any_listing(qtbot, services, chat_model):
+    # A user who put the chat model beside the built-in one finds them there again at the next start,
+    # named in the first frame (not "(gone)", not swapped for the default GPT pane); a settings file
+    # naming nonsense starts on the defaults.
+    from fakes import put_in_models
+
+    from desktop.core.services import Services
+    from desktop.ui.model_picker import GONE
+
+    smol = f"local:{put_in_models(services, chat_model)}"
+    first = MainWindow(services)
+    qtbot.addWidget(first)
+    first.choose_model(1, smol)
+    first.close()
+    assert services.settings.last_panes == ["local:default", smol]
+
+    again = Services.open()
+    try:
+        w = MainWindow(again)  # built as at start: nothing listed yet
+        qtbot.addWidget(w)
+        assert again.installed_current() is None
+        assert [str(p.choice) for p in w.session.panes] == ["local:default", smol]
+        texts = [p.picker.currentText() for p in w.panes]
+        assert texts[0].startswith("Gemma 3 270M") and texts[1].startswith("SmolLM2-135M-Instruct.Q4_1")
+        assert not any(t.endswith(GONE) for t in texts)
+        w.close()
+    finally:
+        again.close()
+
+    again = Services.open()
+    try:
+        again.settings.last_panes = ["nonsense", "ollama:llama3"]
+        w = MainWindow(again)
+        qtbot.addWidget(w)
+        assert [p.choice.engine for p in w.session.panes] == ["local", "openai"]  # the defaults
+        w.close()
+    finally:
+        again.close()
