@@ -260,14 +260,20 @@ sys.exit(app_module.run_gui())
 """
 
 
-def test_the_app_collects_no_garbage_until_its_first_frame_is_on_screen(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", ARENADESK_HOME=str(tmp_path / "home"),
+def run_the_app(script: str, home: Path) -> dict:
+    """Run the app as `arenadesk` does (run_gui) in a fresh process on `home`, with `script` wrapping
+    its build_window; what the script printed last, as JSON."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", ARENADESK_HOME=str(home),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", RUN_THE_APP], env=env, cwd=ROOT, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"collecting while built": False,
-                                                                "collecting once on screen": True}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_app_collects_no_garbage_until_its_first_frame_is_on_screen(tmp_path):
+    assert run_the_app(RUN_THE_APP, tmp_path / "home") == {"collecting while built": False,
+                                                           "collecting once on screen": True}
 
 
 FIRST_FRAME = r"""
@@ -313,12 +319,7 @@ def test_the_first_frame_is_made_without_pysides_qt_enums(tmp_path):
     its delegate, the theme "system" read) without it; it is built right after, before anyone types.
     The transcript's text-format types wait for the first answer the same way."""
     crashed_run(tmp_path / "home")  # one comparison in the History list
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", ARENADESK_HOME=str(tmp_path / "home"),
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", FIRST_FRAME], env=env, cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr[-3000:]
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = run_the_app(FIRST_FRAME, tmp_path / "home")
     assert seen["history"] and seen["history"][0].startswith("crashed\n")
     assert seen["Qt's enums once built"] is False
     assert seen["Qt's enums once on screen"] is False
