@@ -15,14 +15,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from .engines.base import (CancelToken, Done, Engine, Error, ReasoningDelta, Recorder, Result, Started, TextDelta,
-                           Waiting, cut_off_note)
+                           Waiting, acquire_unless_cancelled, cut_off_note)
 from .engines.registry import ModelChoice
 from .pricing import Prices
 from .settings import Sampling
 from .store import SlotSpec, Store
 
 SAVE_EVERY_S = 2.0  # partial text reaches the database at least this often while streaming
-TURN_POLL_S = 0.02  # how often a pane waiting for its shared engine's turn looks at its own stop
 
 
 @dataclass
@@ -197,9 +196,8 @@ class Round:
         waited = not turn.acquire(blocking=False)
         if waited:
             self._turn_changed(i, True)
-            while not turn.acquire(timeout=TURN_POLL_S):
-                if self._stops[i].cancelled:
-                    return False
+            if not acquire_unless_cancelled(turn, self._stops[i]):
+                return False
         if self._stops[i].cancelled:
             turn.release()
             return False

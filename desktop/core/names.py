@@ -108,12 +108,10 @@ def distinct_names(entries: list[tuple[str, list[str]]]) -> list[str]:
         kinds = max(len(entries[i][1]) for i in members)
         column = lambda k: [entries[i][1][k] if k < len(entries[i][1]) else "" for i in members]  # noqa: E731
         telling = [k for k in range(kinds) if all(column(k)) and len(set(column(k))) == len(members)]
-        if telling:
-            hints = column(telling[0])
-        else:
-            hints = [" · ".join(h for h in entries[i][1] if h) for i in members]
-            if len(set(hints)) < len(members):  # the same hints too (two folders both named models)
-                hints = [f"{h} ({n})" if h else f"({n})" for n, h in enumerate(hints, 1)]
-        for i, hint in zip(members, hints):
-            out[i] = f"{name} · {hint}" if not hint.startswith("(") else f"{name} {hint}"
+        hints = column(telling[0]) if telling else [" · ".join(h for h in entries[i][1] if h) for i in members]
+        names = [f"{name} · {hint}" if hint else name for hint in hints]
+        if len(set(names)) < len(members):  # the same hints too (two folders both named models)
+            names = [f"{shown} ({n})" for n, shown in enumerate(names, 1)]
+        for i, shown in zip(members, names):
+            out[i] = shown
     return out

@@ -140,18 +140,18 @@ class HistorySidebar(QWidget):
         """Each item's title as drawn at the list's present width (elided as the user sees it)."""
         from PySide6.QtGui import QFontMetrics
 
-        fm, out = QFontMetrics(title_font(self.list.font())), []
-        for i in range(self.list.count()):
-            width = self.list.visualItemRect(self.list.item(i)).adjusted(PAD, PAD, -PAD, -PAD).width()
-            out.append(elide_right(fm, self.list.item(i).text(), width))
-        return out
+        return self._as_drawn(QFontMetrics(title_font(self.list.font())), lambda item: item.text())
 
     def shown_facts(self) -> list[str]:
         """Each item's facts line as drawn at the list's present width (elided as the user sees it)."""
-        fm, out = self.list.fontMetrics(), []
+        return self._as_drawn(self.list.fontMetrics(), lambda item: item.data(FACTS_ROLE) or "")
+
+    def _as_drawn(self, fm, text_of) -> list[str]:
+        out = []
         for i in range(self.list.count()):
-            width = self.list.visualItemRect(self.list.item(i)).adjusted(PAD, PAD, -PAD, -PAD).width()
-            out.append(elide_right(fm, self.list.item(i).data(FACTS_ROLE) or "", width))
+            item = self.list.item(i)
+            width = self.list.visualItemRect(item).adjusted(PAD, PAD, -PAD, -PAD).width()
+            out.append(elide_right(fm, text_of(item), width))
         return out
 
     def selected_id(self) -> int | None:

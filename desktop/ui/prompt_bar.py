@@ -45,11 +45,8 @@ class PromptBar(QWidget):
         self._draft_timer = QTimer(self)
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_PAUSE_MS)
-        self._draft_timer.timeout.connect(self._draft_paused)
+        self._draft_timer.timeout.connect(self.offer_draft)
         self.prompt.textChanged.connect(self._draft_timer.start)
-
-    def _draft_paused(self) -> None:
-        self.offer_draft()
 
     def offer_draft(self) -> None:
         """Hand the text typed so far on to be read ahead (draftPaused), if there is any: on a pause

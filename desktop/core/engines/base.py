@@ -15,6 +15,9 @@ from typing import Iterator, Protocol, Union
 from ..settings import Sampling
 
 
+WAIT_POLL_S = 0.02  # how often an answer waiting for its turn looks at its own stop
+
+
 @dataclass(frozen=True)
 class TextDelta:
     text: str
@@ -102,6 +105,15 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._set.is_set()
+
+
+def acquire_unless_cancelled(lock: threading.Lock, cancel: CancelToken) -> bool:
+    """Wait for `lock` (an answer's turn), looking at the answer's own stop meanwhile, so a stopped
+    answer that waits ends at once: False (not held) once `cancel` is set."""
+    while not lock.acquire(timeout=WAIT_POLL_S):
+        if cancel.cancelled:
+            return False
+    return True
 
 
 class Engine(Protocol):

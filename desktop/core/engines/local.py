@@ -15,15 +15,15 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
+from typing import Generator, Iterator
 
 from ..settings import LocalRuntime, Sampling, out_of_range
-from .base import CancelToken, Done, Error, Event, Loaded, ModelInfo, Started, Waiting, ReasoningDelta, TextDelta, Usage
+from .base import (CancelToken, Done, Error, Event, Loaded, ModelInfo, ReasoningDelta, Started, TextDelta, Usage, Waiting,
+                   acquire_unless_cancelled)
 from .local_worker import serve
 
 CANCEL_GRACE_S = 2.0  # a cancelled child that has not finished by the next request is ended
 LOAD_TIMEOUT_S = 300.0
-WAIT_POLL_S = 0.02  # how often an answer waiting for the engine looks at its own cancel token
 # Local models that compute on the CPU answer one at a time, whichever engine they are in. Each
 # child runs llama.cpp on every physical core; two at once oversubscribe the cores, and llama.cpp's
 # threads, which wait for each other at every step, then slow down several-fold (2 cores, load ~5:
@@ -202,11 +202,9 @@ class LocalEngine:
         its tail is drained before the next answer). Other answers are not touched."""
         params = params or Sampling()
         token = cancel or CancelToken()
-        if not self._lock.acquire(blocking=False):
-            yield Waiting()
-            if not _acquire_unless_cancelled(self._lock, token):
-                yield Done("cancelled")
-                return
+        if not (yield from _take(self._lock, token)):
+            yield Done("cancelled")
+            return
         try:
             self._running = token
             yield from self._serve(messages, params, token)
@@ -226,11 +224,9 @@ class LocalEngine:
             if isinstance(event, (Error, Done)):
                 return
         on_cpu = self._computes_on_cpu()
-        if on_cpu and not _CPU_TURN.acquire(blocking=False):
-            yield Waiting()
-            if not _acquire_unless_cancelled(_CPU_TURN, token):
-                yield Done("cancelled")  # stopped while another local model had the CPU
-                return
+        if on_cpu and not (yield from _take(_CPU_TURN, token)):
+            yield Done("cancelled")  # stopped while another local model had the CPU
+            return
         try:
             yield from self._answer(messages, params, token)
         finally:
@@ -416,12 +412,13 @@ class LocalEngine:
                 f"try fewer GPU layers or a smaller context in Settings.{where}")
 
 
-def _acquire_unless_cancelled(lock: threading.Lock, token: CancelToken) -> bool:
-    """Wait for `lock`, looking at the answer's own stop meanwhile: False (not held) once it is set."""
-    while not lock.acquire(timeout=WAIT_POLL_S):
-        if token.cancelled:
-            return False
-    return True
+def _take(lock: threading.Lock, token: CancelToken) -> Generator[Event, None, bool]:
+    """Take `lock` for an answer: at once, or after saying Waiting (the pane shows it) until it is
+    free; the generator's value is False (not held) if the answer is stopped meanwhile."""
+    if lock.acquire(blocking=False):
+        return True
+    yield Waiting()
+    return acquire_unless_cancelled(lock, token)
 
 
 def default_threads() -> int:
